@@ -1,0 +1,160 @@
+"""What the hardware does fast, and one process-wide policy for threads and memory.
+
+``fastest_precision(device)`` is what ``precision="auto"`` (the default) resolves to:
+
+* ``"bf16"`` where bf16 matrix arithmetic is native: a CPU with AVX512-BF16 or AMX-BF16 (oneDNN
+  then runs bf16 matrix products several times faster than fp32; on this 2-core Sapphire
+  Rapids machine a 4096x768x2304 product takes 15 ms in bf16 against 170 ms in fp32), or a
+  CUDA GPU that supports bf16 without emulation (Ampere and newer).
+* ``"fp32"`` everywhere else. bf16 on a CPU without those instructions is emulated and slower
+  than fp32, and Apple MPS gains little; there the exact mode is also the fastest.
+
+``configure_threads()`` applies the thread policy once, at start-up (the PyTorch backends call
+it when they load; ``SAM_THREADS`` overrides the count):
+
+* PyTorch intra-op threads = the CPU cores this process may use; inter-op threads = 1 (the
+  backends never run independent ops in parallel, and a second pool only competes).
+* OpenCV gets the same count. PyTorch and OpenCV work one after the other within a call
+  (decode, then upscale), so they share the cores instead of fighting over them.
+* ONNX Runtime is not used: on this machine the PyTorch fast decoder (``fast_decoder``) was
+  faster than an ONNX Runtime session of the upstream decoder (about 40 ms against 58 ms of CPU
+  per click on one core), and a second runtime's thread pool slowed PyTorch down.
+
+``tune_allocator()`` raises glibc malloc's mmap threshold so the decoder's 1-16 MiB temporaries
+are reused from the heap instead of being mapped and page-faulted afresh on every click
+(about 15% of a click here). It only applies on Linux with glibc.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+
+THREADS_ENV = "SAM_THREADS"
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+# glibc mallopt parameters (malloc.h) and the values the policy sets.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD_BYTES = 64 * 1024 * 1024  # allocations below this come from the heap
+_TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024  # free heap above this is returned to the system
+
+# The one piece of process-wide state: whether the policy has been applied (it is global by
+# nature, as thread pools are).
+_POLICY_APPLIED: dict[str, int] = {}
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """CPU feature flags from ``/proc/cpuinfo`` (empty where that file does not exist)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_has_native_bf16(flags: frozenset[str] | None = None) -> bool:
+    """True when the CPU executes bf16 dot products natively (AVX512-BF16 or AMX-BF16)."""
+    flags = cpu_flags() if flags is None else flags
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+def cuda_has_native_bf16() -> bool:
+    """True for a CUDA GPU with hardware bf16 (compute capability 8.0 or newer)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # older torch without the keyword
+        return torch.cuda.get_device_capability()[0] >= 8
+
+
+def fastest_precision(device: str) -> str:
+    """The fastest precision that stays faithful to fp32 on ``device``: "bf16" or "fp32".
+
+    Faithful: the fast path's masks agree with the exact path's (median IoU >= 0.99 on the
+    benchmark's photos and prompts) and its embeddings have cosine similarity >= 0.999;
+    ``benchmarks/bench_speed.py`` measures both.
+    """
+    if device == "cpu":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    if device.startswith("cuda"):
+        return "bf16" if cuda_has_native_bf16() else "fp32"
+    return "fp32"
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (affinity-aware where the OS tells)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def thread_count() -> int:
+    """``SAM_THREADS`` if set to a positive integer, else ``available_cores()``."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value > 0:
+            return value
+        from .errors import SamBackendError
+
+        raise SamBackendError(f"{THREADS_ENV}={raw!r} is not a positive integer; unset it or "
+                              "give the number of threads to use, e.g. SAM_THREADS=4.")
+    return available_cores()
+
+
+def configure_threads(num_threads: int | None = None) -> int:
+    """Apply the thread policy (see the module docstring) once; returns the thread count.
+
+    Later calls return the count already applied, unless ``num_threads`` asks for another one.
+    """
+    count = num_threads if num_threads is not None else thread_count()
+    if _POLICY_APPLIED.get("threads") == count:
+        return count
+    import torch
+
+    torch.set_num_threads(count)
+    if "threads" not in _POLICY_APPLIED:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # inter-op pool already started by earlier work: leave it
+            pass
+    try:
+        import cv2
+
+        cv2.setNumThreads(count)
+    except ImportError:  # OpenCV is only needed by some backends
+        pass
+    _POLICY_APPLIED["threads"] = count
+    tune_allocator()
+    return count
+
+
+def tune_allocator() -> bool:
+    """Keep mid-size temporaries on the heap (glibc only); True when the setting was applied."""
+    if "allocator" in _POLICY_APPLIED:
+        return bool(_POLICY_APPLIED["allocator"])
+    applied = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6")
+            applied = bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)) and bool(
+                libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
+            )
+        except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
+            applied = False
+    _POLICY_APPLIED["allocator"] = int(applied)
+    return applied

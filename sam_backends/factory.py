@@ -1,0 +1,97 @@
+"""Turning a model id into a loaded backend, and listing what is available."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import checkpoints
+from .base import Backend
+from .device import resolve_device, resolve_precision
+from .registry import CATALOGUE, Capabilities, ModelSpec, get_spec
+
+# family -> module (inside this package) whose ``load(spec, checkpoint, device, precision)``
+# builds the backend. Heavy imports (torch, segment_anything, sam2, cv2) live in those modules.
+_BACKEND_MODULES = {
+    "sam1": "sam1_backend",
+    "sam2": "sam2_backend",
+    "grabcut": "grabcut_backend",
+}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One row of ``list_models()``: catalogue data plus whether the weights are on disk."""
+
+    model_id: str
+    display_name: str
+    family: str
+    num_params: int
+    checkpoint_file: str | None
+    url: str | None
+    sha256: str | None
+    size_bytes: int | None
+    capabilities: Capabilities
+    present: bool
+    checkpoint_path: str | None
+
+
+def list_models(checkpoint_dir: str | Path | None = None) -> list[ModelInfo]:
+    """The catalogue, with presence of each checkpoint in ``checkpoint_dir`` (default folder)."""
+    rows = []
+    for spec in CATALOGUE:
+        path = checkpoints.checkpoint_path(spec, checkpoint_dir)
+        rows.append(
+            ModelInfo(
+                model_id=spec.model_id,
+                display_name=spec.display_name,
+                family=spec.family,
+                num_params=spec.num_params,
+                checkpoint_file=spec.checkpoint_file,
+                url=spec.url,
+                sha256=spec.sha256,
+                size_bytes=spec.size_bytes,
+                capabilities=spec.capabilities,
+                present=path is None or path.is_file(),
+                checkpoint_path=None if path is None else str(path),
+            )
+        )
+    return rows
+
+
+def create_backend(
+    model_id: str | ModelSpec,
+    checkpoint: str | Path | None = None,
+    device: str | None = None,
+    precision: str | None = None,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    download: bool = False,
+) -> Backend:
+    """Build a backend.
+
+    Args:
+        model_id: a catalogue id, or a ``ModelSpec`` (tests pass reduced-size specs).
+        checkpoint: explicit checkpoint path in the official format; default: the file named
+            by the catalogue inside ``checkpoint_dir``.
+        device: "cuda", "mps" or "cpu"; default: env ``SAM_DEVICE``, else the best available.
+        precision: "fp32" (exact) or "auto"/None (fastest faithful mode for the hardware).
+        download: fetch a missing default checkpoint from its official URL.
+
+    Raises:
+        UnknownModelError, CheckpointMissingError, CheckpointCorruptError,
+        BackendUnavailableError.
+    """
+    spec = model_id if isinstance(model_id, ModelSpec) else get_spec(model_id)
+    resolved_device = resolve_device(device)
+    resolved_precision = resolve_precision(precision, resolved_device)
+    path: Path | None = None
+    if spec.needs_checkpoint:
+        path = (
+            Path(checkpoint)
+            if checkpoint is not None
+            else checkpoints.ensure_checkpoint(spec, checkpoint_dir, download=download)
+        )
+    module = importlib.import_module(f".{_BACKEND_MODULES[spec.family]}", __package__)
+    return module.load(spec, path, resolved_device, resolved_precision)

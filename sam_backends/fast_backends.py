@@ -1,0 +1,122 @@
+"""The fast precisions of the SAM 1 and SAM 2.1 backends (``precision="bf16"``).
+
+Same contract, same checkpoints, same prompt handling as the exact backends (these classes
+inherit every step they do not change); what differs:
+
+* encode: the image encoder runs with bf16 weights (``fast_encoder``: fused relative-position
+  attention for SAM 1); the features are stored once, in bf16 and in the layouts a click needs
+  (``FastMaskDecoder.prepare``): SAM 1 2 MiB instead of 4 MiB, SAM 2.1 8 MiB instead of 16.
+* click: the upstream prompt encoder (fp32), then ``FastMaskDecoder`` in fp32 arithmetic (the
+  decoder's logits equal upstream's within ~1e-5 on the same features), then OpenCV upscaling
+  and thresholding of every returned mask (``fast_upscale``).
+
+Faithfulness is measured, not assumed: ``benchmarks/bench_speed.py`` reports mask IoU and
+embedding cosine similarity against the exact path on real photos, and ``tests/test_fidelity.py``
+guards them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import SamBackendError
+from .fast_decoder import FastMaskDecoder
+from .sam1_backend import Sam1Backend
+from .sam2_backend import Sam2Backend
+from .types import Embedding
+
+FAST_PRECISIONS = ("bf16",)
+
+
+def compute_dtype(precision: str, model_id: str) -> Any:
+    """The torch dtype of a fast precision; refuses anything else with a clear message."""
+    import torch
+
+    if precision == "bf16":
+        return torch.bfloat16
+    raise SamBackendError(
+        f"Precision {precision!r} has no fast path for {model_id}; use 'bf16' or 'fp32'."
+    )
+
+
+def _fast_decoder(mask_decoder: Any, prompt_encoder: Any) -> FastMaskDecoder:
+    import torch
+
+    with torch.inference_mode():
+        dense_pe = prompt_encoder.get_dense_pe()
+    return FastMaskDecoder(mask_decoder, dense_pe, prompt_encoder.no_mask_embed.weight,
+                           matmul_dtype=torch.float32)
+
+
+class FastSam1Backend(Sam1Backend):
+    """SAM 1 with a bf16 image encoder and the fast decoder; see the module docstring."""
+
+    def __init__(self, spec: Any, model: Any, device: str, precision: str) -> None:
+        super().__init__(spec, model, device, precision)
+        from .fast_encoder import accelerate_sam1_encoder
+
+        self.dtype = compute_dtype(precision, spec.model_id)
+        accelerate_sam1_encoder(model.image_encoder, self.dtype)
+        self.fast_decoder = _fast_decoder(model.mask_decoder, model.prompt_encoder)
+
+    def _encode(self, input_image: Any) -> Mapping[str, Any]:
+        """Normalise and pad in fp32 (as upstream), encode in bf16, store rows in bf16."""
+        embed = self.model.image_encoder(self.model.preprocess(input_image).to(self.dtype))
+        return self.fast_decoder.prepare(embed, dtype=self.dtype)
+
+    def _decode(
+        self, features: Mapping[str, Any], tensors: Mapping[str, Any], multimask: bool
+    ) -> tuple[Any, Any]:
+        sparse, dense = self.model.prompt_encoder(
+            points=tensors["points"], boxes=tensors["boxes"], masks=tensors["masks"]
+        )
+        return self.fast_decoder(
+            features, sparse, None if tensors["masks"] is None else dense, multimask
+        )
+
+    def _masks(self, low_res: Any, embedding: Embedding) -> np.ndarray:
+        from .fast_upscale import sam1_masks
+
+        return sam1_masks(
+            low_res[0].float().cpu().numpy(), embedding.input_size, embedding.original_size,
+            encoder_size=self.model.image_encoder.img_size, threshold=self.mask_threshold,
+        )
+
+
+class FastSam2Backend(Sam2Backend):
+    """SAM 2.1 with a bf16 image encoder and the fast decoder; see the module docstring."""
+
+    def __init__(self, spec: Any, model: Any, device: str, precision: str) -> None:
+        super().__init__(spec, model, device, precision)
+        from .fast_encoder import accelerate_sam2_encoder
+
+        self.dtype = compute_dtype(precision, spec.model_id)
+        accelerate_sam2_encoder(model, self.dtype)
+        self.fast_decoder = _fast_decoder(model.sam_mask_decoder, model.sam_prompt_encoder)
+
+    def _encode(self, input_image: Any) -> Mapping[str, Any]:
+        """The exact backend's steps on a bf16 input, then rows/block order in bf16."""
+        features = super()._encode(input_image.to(self.dtype))
+        return self.fast_decoder.prepare(
+            features["image_embed"], features["high_res_feats"], dtype=self.dtype
+        )
+
+    def _decode(
+        self, features: Mapping[str, Any], tensors: Mapping[str, Any], multimask: bool
+    ) -> tuple[Any, Any]:
+        sparse, dense = self.model.sam_prompt_encoder(
+            points=tensors["points"], boxes=None, masks=tensors["masks"]
+        )
+        return self.fast_decoder(
+            features, sparse, None if tensors["masks"] is None else dense, multimask
+        )
+
+    def _masks(self, low_res: Any, embedding: Embedding) -> np.ndarray:
+        from .fast_upscale import sam2_masks
+
+        return sam2_masks(
+            low_res[0].float().cpu().numpy(), embedding.original_size,
+            threshold=self.mask_threshold,
+        )

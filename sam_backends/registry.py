@@ -1,0 +1,136 @@
+"""The model catalogue: every model the workbench can run, keyed by explicit model id.
+
+Entries are plain data (``ModelSpec``). Nothing here imports torch, so listing models is cheap
+and works even when a backend's package is missing. Tests iterate over ``CATALOGUE`` so every
+entry is exercised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import UnknownModelError
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Which prompt kinds a model accepts."""
+
+    points: bool = True
+    box: bool = True
+    box_and_points: bool = True
+    mask_refinement: bool = True
+    multimask: bool = True
+    video: bool = False
+
+    def as_list(self) -> list[str]:
+        names = {
+            "points": "points",
+            "box": "box",
+            "box_and_points": "box+points",
+            "mask_refinement": "mask refinement",
+            "multimask": "multimask",
+            "video": "video",
+        }
+        return [label for attr, label in names.items() if getattr(self, attr)]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to find, verify and build one model.
+
+    Attributes:
+        model_id: stable id used by the API, CLI and UI (never derived from a file name).
+        family: "sam1", "sam2" or "grabcut"; selects the backend module.
+        arch: family-specific builder arguments. SAM 1: ``_build_sam`` keyword arguments.
+            SAM 2: ``{"config": <hydra config name>, "overrides": (<hydra overrides>, ...)}``.
+            Tests derive reduced-size specs with ``dataclasses.replace(spec, arch=...)``.
+        checkpoint_file: file name inside the checkpoints folder (None: needs no weights).
+        url, sha256, size_bytes: the official download and its integrity data.
+        num_params: parameter count of the full architecture.
+    """
+
+    model_id: str
+    display_name: str
+    family: str
+    arch: Mapping[str, Any] = field(default_factory=dict)
+    num_params: int = 0
+    checkpoint_file: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+    capabilities: Capabilities = Capabilities()
+
+    @property
+    def needs_checkpoint(self) -> bool:
+        return self.checkpoint_file is not None
+
+
+_SAM1_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+_SAM2_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
+_SAM1_CAPS = Capabilities(video=False)
+_SAM2_CAPS = Capabilities(video=True)
+_GRABCUT_CAPS = Capabilities(mask_refinement=False, multimask=False)
+
+
+def _sam1(model_id: str, name: str, dim: int, depth: int, heads: int, global_attn: tuple,
+          params: int, file: str, sha: str, size: int) -> ModelSpec:
+    arch = {
+        "encoder_embed_dim": dim,
+        "encoder_depth": depth,
+        "encoder_num_heads": heads,
+        "encoder_global_attn_indexes": global_attn,
+    }
+    return ModelSpec(model_id, name, "sam1", arch, params, file, _SAM1_URL + file, sha, size,
+                     _SAM1_CAPS)
+
+
+def _sam2(model_id: str, name: str, config: str, params: int, file: str, sha: str,
+          size: int) -> ModelSpec:
+    arch = {"config": f"configs/sam2.1/{config}", "overrides": ()}
+    return ModelSpec(model_id, name, "sam2", arch, params, file, _SAM2_URL + file, sha, size,
+                     _SAM2_CAPS)
+
+
+CATALOGUE: tuple[ModelSpec, ...] = (
+    _sam1("sam-vit-b", "SAM ViT-B", 768, 12, 12, (2, 5, 8, 11), 93_735_472,
+          "sam_vit_b_01ec64.pth",
+          "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", 375_042_383),
+    _sam1("sam-vit-l", "SAM ViT-L", 1024, 24, 16, (5, 11, 17, 23), 312_342_832,
+          "sam_vit_l_0b3195.pth",
+          "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622", 1_249_524_607),
+    _sam1("sam-vit-h", "SAM ViT-H", 1280, 32, 16, (7, 15, 23, 31), 641_090_608,
+          "sam_vit_h_4b8939.pth",
+          "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e", 2_564_550_879),
+    _sam2("sam2.1-tiny", "SAM 2.1 Tiny", "sam2.1_hiera_t.yaml", 38_945_986,
+          "sam2.1_hiera_tiny.pt",
+          "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69", 156_008_466),
+    _sam2("sam2.1-small", "SAM 2.1 Small", "sam2.1_hiera_s.yaml", 46_043_842,
+          "sam2.1_hiera_small.pt",
+          "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38", 184_416_285),
+    _sam2("sam2.1-base-plus", "SAM 2.1 Base+", "sam2.1_hiera_b+.yaml", 80_833_666,
+          "sam2.1_hiera_base_plus.pt",
+          "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5", 323_606_802),
+    _sam2("sam2.1-large", "SAM 2.1 Large", "sam2.1_hiera_l.yaml", 224_430_130,
+          "sam2.1_hiera_large.pt",
+          "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318", 898_083_611),
+    ModelSpec("grabcut", "GrabCut baseline (no weights)", "grabcut", {}, 0,
+              capabilities=_GRABCUT_CAPS),
+)
+
+DEFAULT_MODEL_ID = "sam2.1-tiny"
+
+
+def model_ids() -> list[str]:
+    return [spec.model_id for spec in CATALOGUE]
+
+
+def get_spec(model_id: str) -> ModelSpec:
+    """Look a model up by id; an unknown id lists the valid ones."""
+    for spec in CATALOGUE:
+        if spec.model_id == model_id:
+            return spec
+    raise UnknownModelError(
+        f"Unknown model {model_id!r}. Valid model ids: {', '.join(model_ids())}."
+    )

@@ -1,0 +1,66 @@
+"""Shared pytest fixtures: small random-weight SAM checkpoints written once per test session.
+
+Fixtures (session-scoped, built on first use, a few seconds in all):
+
+    sam1_small -> RandomCheckpoint(spec, path)   # SAM 1, reduced ViT encoder
+    sam2_small -> RandomCheckpoint(spec, path)   # SAM 2.1, reduced Hiera trunk
+
+Use them with the project's own loader, e.g.
+
+    def test_something(sam2_small):
+        backend = create_backend(sam2_small.spec, checkpoint=sam2_small.path, device="cpu",
+                                 precision="fp32")
+
+``spec`` is a ``ModelSpec`` (ids ``test-sam1-small`` / ``test-sam2-small``); ``path`` is the
+checkpoint in the official format inside a session temp dir. Helpers to build other sizes live
+in ``tests/random_models.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+# The project root, so plain ``pytest`` (not only ``python -m pytest``) finds ``sam_backends``;
+# pytest itself puts this folder on the path, which makes ``random_models`` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from random_models import (  # noqa: E402
+    small_sam1_spec,
+    small_sam2_spec,
+    write_random_checkpoint,
+)
+
+from sam_backends.registry import ModelSpec  # noqa: E402
+
+
+class RandomCheckpoint(NamedTuple):
+    spec: ModelSpec
+    path: Path
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session temp folder holding the random-weight checkpoints."""
+    return tmp_path_factory.mktemp("random-checkpoints")
+
+
+@pytest.fixture(scope="session")
+def sam1_small(random_checkpoint_dir: Path) -> RandomCheckpoint:
+    """A small random-weight SAM 1 checkpoint (bare state dict) and its spec."""
+    spec = small_sam1_spec()
+    return RandomCheckpoint(
+        spec, write_random_checkpoint(spec, random_checkpoint_dir / spec.checkpoint_file)
+    )
+
+
+@pytest.fixture(scope="session")
+def sam2_small(random_checkpoint_dir: Path) -> RandomCheckpoint:
+    """A small random-weight SAM 2.1 checkpoint (``{"model": state_dict}``) and its spec."""
+    spec = small_sam2_spec()
+    return RandomCheckpoint(
+        spec, write_random_checkpoint(spec, random_checkpoint_dir / spec.checkpoint_file)
+    )

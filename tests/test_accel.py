@@ -1,0 +1,82 @@
+"""Hardware detection, the "auto" precision and the thread policy (``sam_backends.accel``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sam_backends import SamBackendError, accel
+from sam_backends.device import resolve_precision
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ({"avx2", "avx512f"}, False),
+        ({"avx512f", "avx512_bf16"}, True),
+        ({"amx_tile", "amx_bf16"}, True),
+        (set(), False),
+    ],
+)
+def test_native_bf16_follows_cpu_flags(flags, expected):
+    assert accel.cpu_has_native_bf16(frozenset(flags)) is expected
+
+
+def test_cpu_precision_is_bf16_only_with_native_support(monkeypatch):
+    monkeypatch.setattr(accel, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert accel.fastest_precision("cpu") == "fp32"
+    monkeypatch.setattr(accel, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    assert accel.fastest_precision("cpu") == "bf16"
+
+
+def test_other_devices_stay_exact_without_native_bf16(monkeypatch):
+    assert accel.fastest_precision("mps") == "fp32"
+    monkeypatch.setattr(accel, "cuda_has_native_bf16", lambda: False)
+    assert accel.fastest_precision("cuda") == "fp32"
+    monkeypatch.setattr(accel, "cuda_has_native_bf16", lambda: True)
+    assert accel.fastest_precision("cuda:1") == "bf16"
+
+
+def test_this_machine_flags_are_read():
+    flags = accel.cpu_flags()
+    # /proc/cpuinfo exists on Linux; elsewhere the set is empty and auto stays exact.
+    assert accel.cpu_has_native_bf16() == any(f in flags for f in accel.BF16_CPU_FLAGS)
+
+
+def test_auto_and_default_precision_resolve_through_accel(monkeypatch):
+    monkeypatch.delenv("SAM_PRECISION", raising=False)
+    expected = accel.fastest_precision("cpu")
+    assert resolve_precision("auto", "cpu") == expected
+    assert resolve_precision(None, "cpu") == expected
+    monkeypatch.setenv("SAM_PRECISION", "fp32")
+    assert resolve_precision(None, "cpu") == "fp32"
+    assert resolve_precision("bf16", "cpu") == "bf16"
+
+
+def test_thread_count_from_environment(monkeypatch):
+    monkeypatch.delenv(accel.THREADS_ENV, raising=False)
+    assert accel.thread_count() == accel.available_cores() >= 1
+    monkeypatch.setenv(accel.THREADS_ENV, "3")
+    assert accel.thread_count() == 3
+    for bad in ("zero", "0", "-2"):
+        monkeypatch.setenv(accel.THREADS_ENV, bad)
+        with pytest.raises(SamBackendError, match=accel.THREADS_ENV):
+            accel.thread_count()
+
+
+def test_configure_threads_sets_torch_and_opencv():
+    import cv2
+    import torch
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    try:
+        assert accel.configure_threads(1) == 1
+        assert torch.get_num_threads() == 1
+        assert cv2.getNumThreads() == 1
+    finally:
+        accel.configure_threads(before[0])
+        cv2.setNumThreads(before[1])
+
+
+def test_allocator_tuning_is_idempotent():
+    first = accel.tune_allocator()
+    assert accel.tune_allocator() == first

@@ -1,0 +1,81 @@
+"""``python app.py``: flags, HF Space defaults, and no heavy work at import time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_help_lists_every_flag():
+    out = subprocess.run([sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for flag in ("--host", "--port", "--share", "--models", "--device", "--precision",
+                 "--checkpoint-dir", "--cache-bytes", "--max-file-size"):
+        assert flag in out.stdout
+
+
+def test_import_and_build_do_not_load_torch_or_models():
+    code = (
+        "import sys, app\n"
+        "assert 'demo' not in vars(app)\n"
+        "from ui.config import AppConfig\n"
+        "demo = app.build_demo(AppConfig(models=('grabcut', 'sam2.1-tiny')))\n"
+        "assert demo.ctx.pool.loaded_ids() == []\n"
+        "assert 'torch' not in sys.modules, 'UI code imported torch'\n"
+        "print('ok')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SPACE_ID"}
+    env["GRADIO_ANALYTICS_ENABLED"] = "False"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_flags_become_the_config(tmp_path, monkeypatch):
+    import app
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    config = app.config_from_args([
+        "--port", "9000", "--models", "grabcut,sam-vit-b", "--device", "cpu",
+        "--precision", "fp32", "--checkpoint-dir", str(tmp_path), "--cache-bytes", "512MiB",
+        "--max-file-size", "5mb",
+    ])
+    assert (config.host, config.port) == ("127.0.0.1", 9000)
+    assert config.models == ("grabcut", "sam-vit-b")
+    assert (config.device, config.precision) == ("cpu", "fp32")
+    assert config.checkpoint_dir == tmp_path and config.cache_bytes == "512MiB"
+    assert config.max_file_size == "5mb" and not config.fetch_default_on_start
+    assert app.config_from_args(["--device", "auto"]).device is None
+    with pytest.raises(SystemExit):
+        app.config_from_args(["--device", "tpu"])
+
+
+def test_space_binds_everywhere_and_prefetches(monkeypatch):
+    import app
+
+    monkeypatch.setenv("SPACE_ID", "someone/sam-workbench")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7861")
+    config = app.config_from_args([])
+    assert (config.host, config.port) == ("0.0.0.0", 7861)
+    assert config.fetch_default_on_start and config.default_model == "sam2.1-tiny"
+    assert config.device is None  # automatic: the Space's GPU when it has one
+
+
+def test_prefetch_reports_failure_on_the_page(tmp_path, monkeypatch):
+    import app
+    from ui.config import AppConfig
+    from ui.context import AppContext
+
+    monkeypatch.setenv("SAM_OFFLINE", "1")
+    ctx = AppContext(AppConfig(models=("sam2.1-tiny", "grabcut"), checkpoint_dir=tmp_path))
+    thread = app.start_prefetch(ctx, "sam2.1-tiny")
+    thread.join(30)
+    assert ctx.startup_note.startswith("Could not fetch SAM 2.1 Tiny at start-up")
+    assert app.start_prefetch(ctx, "grabcut") is None  # nothing to fetch

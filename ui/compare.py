@@ -1,0 +1,145 @@
+"""The compare view: the same clicks and boxes replayed on 2-6 models, answers side by side.
+
+Layout and event wiring only; the handlers live in ``ui.compare_handlers``, the per-user state
+and its transitions in ``ui.compare_state``, the values shown in ``ui.compare_views``.
+
+The prompt input is the segment view's own ``PromptCanvas`` (click = point, drag = box,
+right-/shift-click = background) and object list, so both views behave alike. Uploads and model
+changes (which encode, possibly for a minute with ViT-H on a CPU) run in the shared "encode"
+concurrency group with per-model progress; clicks run in the "decode" group.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from .canvas import ObjectList, PromptCanvas
+from .compare_components import AgreementView, CompareCards
+from .compare_handlers import (
+    BACKGROUND,
+    FOREGROUND,
+    SESSION_SUFFIX,
+    CompareHandlers,
+    default_models,
+    estimates_markdown,
+    model_choices,
+)
+from .compare_views import TABLE_HEADERS
+from .context import AppContext
+from .segment import list_examples
+
+INTRO = """
+**Which model should I use?** Pick 2 to 6 models, upload an image, then click the object or
+drag a box: every model answers the same prompts. Compare their cut-outs, scores and timings,
+see where they disagree, and optionally upload a ground-truth mask to score them.
+"""
+
+
+def _release(ctx: AppContext):
+    def release(session) -> None:
+        if session is not None and not ctx.sessions.release(session.session_id):
+            session.release()
+
+    return release
+
+
+def release_on_unload(ctx: AppContext):
+    """A ``demo.unload`` handler: free the closing tab's compare session at once."""
+
+    def release_compare(request: gr.Request) -> None:
+        ctx.sessions.release(request.session_hash + SESSION_SUFFIX)
+
+    return release_compare
+
+
+def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
+    """Lay out the compare view inside the current Blocks context and wire its events."""
+    examples = list_examples(ctx.config.examples_dir)
+    h = CompareHandlers(ctx, examples)
+    chosen = default_models(ctx)
+    state = gr.State(None, delete_callback=_release(ctx))
+    gr.Markdown(INTRO, elem_id="compare-intro")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=290):
+            gr.Markdown("#### 1 · Models (2 to 6)")
+            models = gr.CheckboxGroup(model_choices(ctx), value=chosen, label="Compare",
+                                      elem_id="compare-models")
+            estimates = gr.Markdown(estimates_markdown(ctx, chosen), elem_id="compare-estimates")
+            gr.Markdown("#### 2 · Image")
+            upload = gr.File(label="Upload an image", file_types=["image"], type="filepath",
+                             height=120, elem_id="compare-upload")
+            gallery = None
+            if examples:
+                gallery = gr.Gallery([str(p) for p in examples], label="…or pick an example",
+                                     columns=3, height=150, allow_preview=False,
+                                     object_fit="cover", elem_id="compare-examples")
+            gr.Markdown("#### 3 · Objects")
+            objects = ObjectList({"items": []}, elem_id="compare-objects")
+            new_btn = gr.Button("＋ New object", size="sm", elem_id="compare-new-object")
+            with gr.Accordion("Ground truth (optional)", open=False):
+                gr.Markdown("Upload the true mask of this image (PNG, non-zero = object) to "
+                            "score each model: IoU and boundary F-score.")
+                truth = gr.File(label="Ground-truth mask", file_types=["image"],
+                                type="filepath", height=100, elem_id="compare-truth")
+                truth_clear = gr.Button("Remove ground truth", size="sm")
+        with gr.Column(scale=3):
+            with gr.Row(equal_height=True):
+                mode = gr.Radio([FOREGROUND, BACKGROUND], value=FOREGROUND,
+                                label="A left click adds", elem_id="compare-click-mode", scale=4)
+                undo = gr.Button("↶ Undo", interactive=False, elem_id="compare-undo",
+                                 min_width=70)
+                redo = gr.Button("↷ Redo", interactive=False, elem_id="compare-redo",
+                                 min_width=70)
+                clear = gr.Button("Clear", interactive=False, elem_id="compare-clear",
+                                  min_width=70)
+            canvas = PromptCanvas({"hint": "Upload an image or pick an example on the left."},
+                                  elem_id="compare-canvas")
+            status = gr.Markdown(elem_id="compare-status")
+            gr.Markdown("#### Each model's answer")
+            cards = CompareCards({"items": [], "hint": "Results appear here."},
+                                 elem_id="compare-cards")
+            gr.Markdown("#### Agreement")
+            agreement = AgreementView({"ready": False, "hint": "The agreement matrix appears "
+                                       "when at least two models have a mask."},
+                                      elem_id="compare-agreement")
+            table = gr.Dataframe(headers=list(TABLE_HEADERS), value=[], interactive=False,
+                                 wrap=True, label="Comparison table", elem_id="compare-table",
+                                 column_widths=["26%", "9%", "17%", "9%", "9%", "10%", "10%",
+                                                "10%"])
+            with gr.Row():
+                export_btn = gr.Button("Prepare downloads", variant="primary",
+                                       elem_id="compare-export")
+                zip_dl = gr.DownloadButton("⬇ All cut-outs and masks (ZIP)", interactive=False,
+                                           elem_id="compare-download-zip")
+                csv_dl = gr.DownloadButton("⬇ Comparison table (CSV)", interactive=False,
+                                           elem_id="compare-download-csv")
+
+    view = [state, canvas, objects, cards, agreement, table, status, undo, redo, clear,
+            estimates, zip_dl, csv_dl]
+    quiet = {"show_progress": "hidden", "concurrency_id": "decode",
+             "api_visibility": "private"}
+    heavy = {"concurrency_id": "encode", "api_visibility": "private"}
+
+    upload.upload(h.upload, [state, upload, models], view, show_progress="full", **heavy)
+    if gallery is not None:
+        gallery.select(h.example, [state, models], view, show_progress="full", **heavy)
+    models.input(h.change_models, [state, models], view, show_progress="full", **heavy)
+    canvas.point(h.point, [state, mode], view, trigger_mode="multiple", **quiet)
+    canvas.box(h.box, [state], view, trigger_mode="multiple", **quiet)
+    objects.pick_object(h.pick_object, [state], view, **quiet)
+    objects.remove_object(h.remove_object, [state], view, **quiet)
+    new_btn.click(h.new_object, [state], view, **quiet)
+    undo.click(h.undo, [state], view, **quiet)
+    redo.click(h.redo, [state], view, **quiet)
+    clear.click(h.clear, [state], view, **quiet)
+    truth.upload(h.ground_truth, [state, truth], view, **quiet)
+    truth_clear.click(h.clear_ground_truth, [state], view, **quiet)
+    export_btn.click(h.export, [state], [zip_dl, csv_dl], concurrency_id="decode",
+                     api_visibility="private")
+
+    def refresh() -> tuple:
+        # measurements made since the page was built (any tab, any user) improve the estimates
+        return gr.update(choices=model_choices(ctx)), estimates_markdown(ctx, chosen)
+
+    demo.load(refresh, None, [models, estimates], api_visibility="private")
+    demo.unload(release_on_unload(ctx))

@@ -1,0 +1,129 @@
+"""How long will encoding take here? Measured encode times per model, and estimates from them.
+
+The record starts empty (nothing is assumed about this machine): every real, uncached encode
+adds a measurement. An estimate for a model is, in order of preference:
+
+1. its own measurements on this machine (median of the last few);
+2. another model's measurement scaled by the ratio of their encoder costs (multiply-adds per
+   1024 x 1024 image), preferring a model of the same family, whose speed per multiply-add is
+   alike (across families it is only a rough guide: Hiera and ViT differ ~2x per multiply-add);
+3. nothing: "no measurement yet".
+
+Encoders resize every image to 1024 px, so the time does not depend on the image size.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Mapping
+
+# Encoder multiply-adds (G) per 1024 x 1024 image, counted on the official architectures
+# (see SPEED-NOTES.md). Relative costs only; models not listed get no cross-model estimate.
+ENCODER_GMACS: Mapping[str, float] = {
+    "sam-vit-b": 486.0,
+    "sam-vit-l": 1493.0,
+    "sam-vit-h": 2981.0,
+    "sam2.1-tiny": 146.0,
+    "sam2.1-small": 180.0,
+    "sam2.1-base-plus": 323.0,
+    "sam2.1-large": 911.0,
+}
+SLOW_SECONDS = 10.0  # above this, the page warns before running the model
+KEEP = 5  # measurements kept per model
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The expected encode time of one model.
+
+    Attributes:
+        seconds: the estimate, or None when there is nothing to base it on.
+        basis: "measured" (this model, here), "scaled" (from ``reference``), or "none".
+        reference: the measured model a scaled estimate comes from.
+        rough: True when scaled across model families.
+    """
+
+    model_id: str
+    seconds: float | None
+    basis: str
+    reference: str | None = None
+    rough: bool = False
+
+    @property
+    def slow(self) -> bool:
+        return self.seconds is not None and self.seconds >= SLOW_SECONDS
+
+    def text(self, reference_name: str | None = None) -> str:
+        """Short words for the page, e.g. "about 85 s (measured here)"."""
+        if self.seconds is None:
+            return "no measurement yet"
+        amount = _duration(self.seconds)
+        if self.basis == "measured":
+            return f"about {amount} (measured here)"
+        name = reference_name or self.reference
+        how = "roughly " if self.rough else "about "
+        return f"{how}{amount} (estimated from {name}'s time and encoder cost)"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1.0:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 90.0:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def _family(model_id: str) -> str:
+    return "sam1" if model_id.startswith("sam-") else "sam2" if model_id.startswith("sam2") else ""
+
+
+class EncodeTimings:
+    """Measured encode seconds per model id on this machine; thread-safe, a few per model."""
+
+    def __init__(self, keep: int = KEEP) -> None:
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._seconds: dict[str, deque[float]] = {}
+
+    def record(self, model_id: str, seconds: float) -> None:
+        """Add one uncached encode's wall time (cache hits must not be recorded)."""
+        if seconds <= 0:
+            return
+        with self._lock:
+            self._seconds.setdefault(model_id, deque(maxlen=self._keep)).append(float(seconds))
+
+    def measured(self, model_id: str) -> float | None:
+        """Median of this model's recent measurements, or None."""
+        with self._lock:
+            values = list(self._seconds.get(model_id, ()))
+        return statistics.median(values) if values else None
+
+    def snapshot(self) -> dict[str, float]:
+        """Median seconds for every measured model."""
+        with self._lock:
+            return {k: statistics.median(v) for k, v in self._seconds.items() if v}
+
+    def estimate(self, model_id: str) -> Estimate:
+        """The expected encode time for ``model_id`` (see the module docstring)."""
+        own = self.measured(model_id)
+        if own is not None:
+            return Estimate(model_id, own, "measured")
+        cost = ENCODER_GMACS.get(model_id)
+        if cost is None:
+            return Estimate(model_id, None, "none")
+        references = [
+            (ref, seconds) for ref, seconds in self.snapshot().items() if ref in ENCODER_GMACS
+        ]
+        if not references:
+            return Estimate(model_id, None, "none")
+        family = _family(model_id)
+        # same family first, then the closest encoder cost (the ratio is most reliable there)
+        ref, seconds = min(
+            references,
+            key=lambda item: (_family(item[0]) != family, abs(ENCODER_GMACS[item[0]] - cost)),
+        )
+        return Estimate(model_id, seconds * cost / ENCODER_GMACS[ref], "scaled", ref,
+                        rough=_family(ref) != family)

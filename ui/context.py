@@ -1,0 +1,249 @@
+"""What every tab shares: the configuration, the one embedding cache and the loaded models.
+
+One ``AppContext`` is built per app (``build_demo``) and handed to each tab. It holds no
+per-user data (that lives in each session's ``gr.State``), only things every user may share:
+
+* ``cache``: the ``EmbeddingCache`` (bounded in bytes), keyed by image content, model and
+  precision, so an image is encoded once per model whoever uploads it;
+* a bounded, thread-safe pool of loaded backends (``backend(model_id)``); backends are
+  stateless, so one loaded model serves every session;
+* ``sessions``: the registry that releases a session's data when its tab closes.
+
+Typical use from a tab::
+
+    encoded = ctx.encode("sam2.1-tiny", image)           # EncodeResult(embedding, cached, s)
+    prediction = ctx.backend("sam2.1-tiny").predict(encoded.embedding, prompts)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from sam_backends import (
+    Backend,
+    Embedding,
+    EmbeddingCache,
+    ModelSpec,
+    UnknownModelError,
+    checkpoints,
+    create_backend,
+    get_spec,
+)
+from sam_backends.cache import cache_key
+from sam_backends.images import image_digest
+
+from .compare_timings import EncodeTimings
+from .config import AppConfig
+from .session import SessionRegistry
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model offered by this app: its spec and, for non-catalogue models, its checkpoint."""
+
+    spec: ModelSpec
+    checkpoint: Path | None = None  # explicit file; None: the catalogue file in checkpoint_dir
+
+    @property
+    def model_id(self) -> str:
+        return self.spec.model_id
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Whether a model can run now, and what to tell the user if not."""
+
+    model_id: str
+    display_name: str
+    present: bool
+    loaded: bool
+    size_bytes: int | None
+    download_command: str | None  # shell command that fetches the weights (None: not needed)
+
+
+class EncodeResult(NamedTuple):
+    """An embedding and how it was obtained: ``cached`` is True when no encoder ran (another
+    call had computed it); ``seconds`` is the wall time of this call. Unpacks as a 3-tuple."""
+
+    embedding: Embedding
+    cached: bool
+    seconds: float
+
+
+class BackendPool:
+    """Loaded backends by model id, at most ``capacity`` at once (least recently used go).
+
+    Loading runs outside the pool lock, under a per-model lock, so two sessions asking for the
+    same model load it once while other models stay usable.
+    """
+
+    def __init__(self, capacity: int, loader: Callable[[str], Backend]) -> None:
+        self.capacity = max(1, int(capacity))
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+        self._loaded: OrderedDict[str, Backend] = OrderedDict()
+
+    def get(self, model_id: str) -> Backend:
+        with self._lock:
+            backend = self._loaded.get(model_id)
+            if backend is not None:
+                self._loaded.move_to_end(model_id)
+                return backend
+            model_lock = self._loading.setdefault(model_id, threading.Lock())
+        with model_lock:
+            with self._lock:
+                backend = self._loaded.get(model_id)
+            if backend is None:
+                backend = self._loader(model_id)
+            with self._lock:
+                self._loaded[model_id] = backend
+                self._loaded.move_to_end(model_id)
+                while len(self._loaded) > self.capacity:
+                    self._loaded.popitem(last=False)
+            return backend
+
+    def is_loaded(self, model_id: str) -> bool:
+        with self._lock:
+            return model_id in self._loaded
+
+    def loaded_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._loaded)
+
+
+class AppContext:
+    """Shared services for all tabs; see the module docstring."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        entries = [ModelEntry(get_spec(m)) for m in config.models]
+        entries += [ModelEntry(e.spec, None if e.checkpoint is None else Path(e.checkpoint))
+                    for e in config.extra_models]
+        self._entries: dict[str, ModelEntry] = {e.model_id: e for e in entries}
+        self.cache = EmbeddingCache(config.cache_bytes)
+        self.pool = BackendPool(config.max_loaded_models, self._load)
+        self.sessions = SessionRegistry(config.max_sessions)
+        self.startup_note = ""  # a status line about start-up work (model prefetch on a Space)
+        self.encode_timings = EncodeTimings()  # measured encode seconds per model (estimates)
+
+    # --- the catalogue as this app offers it -------------------------------------------------
+
+    @property
+    def model_ids(self) -> list[str]:
+        return list(self._entries)
+
+    def entry(self, model_id: str) -> ModelEntry:
+        entry = self._entries.get(model_id)
+        if entry is None:
+            raise UnknownModelError(
+                f"Model {model_id!r} is not offered here. Available: {', '.join(self._entries)}."
+            )
+        return entry
+
+    def spec(self, model_id: str) -> ModelSpec:
+        return self.entry(model_id).spec
+
+    def checkpoint_file(self, model_id: str) -> Path | None:
+        """Where the model's weights are (or will be); None for models without weights."""
+        entry = self.entry(model_id)
+        if entry.checkpoint is not None:
+            return entry.checkpoint
+        return checkpoints.checkpoint_path(entry.spec, self.config.checkpoint_dir)
+
+    def status(self, model_id: str) -> ModelStatus:
+        entry = self.entry(model_id)
+        path = self.checkpoint_file(model_id)
+        downloadable = entry.checkpoint is None and entry.spec.url is not None
+        return ModelStatus(
+            model_id=model_id,
+            display_name=entry.spec.display_name,
+            present=path is None or path.is_file(),
+            loaded=self.pool.is_loaded(model_id),
+            size_bytes=entry.spec.size_bytes,
+            download_command=checkpoints.download_command(entry.spec) if downloadable else None,
+        )
+
+    def default_model(self) -> str:
+        """The configured default when usable now, else the first model that is present."""
+        preferred = self.config.default_model
+        if preferred in self._entries and self.status(preferred).present:
+            return preferred
+        for model_id in self._entries:
+            if self.status(model_id).present:
+                return model_id
+        return next(iter(self._entries))
+
+    # --- weights and models ------------------------------------------------------------------
+
+    def download(self, model_id: str, on_progress: Callable[[int, int], None] | None = None
+                 ) -> Path | None:
+        """Fetch the model's checkpoint from its URL (verified, atomic; see
+        ``checkpoints.download``) and return its path; None for models without weights.
+
+        Raises:
+            DownloadError: offline, HTTP error or checksum mismatch (message says what to run).
+        """
+        entry = self.entry(model_id)
+        if entry.checkpoint is not None or not entry.spec.needs_checkpoint:
+            return entry.checkpoint
+        return checkpoints.download(entry.spec, self.config.checkpoint_dir, progress=False,
+                                    on_progress=on_progress)
+
+    def backend(self, model_id: str) -> Backend:
+        """The loaded backend for ``model_id`` (loads it on first use; may take seconds).
+
+        Raises:
+            UnknownModelError, CheckpointMissingError, CheckpointCorruptError,
+            BackendUnavailableError.
+        """
+        self.entry(model_id)
+        return self.pool.get(model_id)
+
+    def _load(self, model_id: str) -> Backend:
+        entry = self.entry(model_id)
+        return create_backend(
+            entry.spec,
+            checkpoint=entry.checkpoint,
+            device=self.config.device,
+            precision=self.config.precision,
+            checkpoint_dir=self.config.checkpoint_dir,
+        )
+
+    def encode(self, model_id: str, image: np.ndarray, digest: str | None = None
+               ) -> EncodeResult:
+        """The embedding of ``image`` (RGB uint8 H x W x 3) for ``model_id``, from the cache when
+        another session or an earlier call already computed it.
+
+        Args:
+            digest: ``images.image_digest(image)`` if the caller has it (saves hashing again).
+        """
+        backend = self.backend(model_id)
+        digest = digest or image_digest(image)
+        key = cache_key(digest, model_id, backend.precision)
+        computed = []
+        start = time.perf_counter()
+
+        def compute() -> Embedding:
+            computed.append(True)
+            return backend.encode(image)
+
+        embedding = self.cache.get_or_compute(key, compute)
+        seconds = time.perf_counter() - start
+        if computed:
+            self.encode_timings.record(model_id, seconds)
+        return EncodeResult(embedding, not computed, seconds)
+
+    def cached(self, model_id: str, digest: str) -> bool:
+        """True when an embedding for this image and model is in the cache (no encode needed)."""
+        if not self.pool.is_loaded(model_id):
+            return False
+        precision = self.pool.get(model_id).precision
+        return cache_key(digest, model_id, precision) in self.cache

@@ -1,0 +1,125 @@
+"""Every failure a user can cause or meet, turned into one short message: the only place that
+maps engine errors to what the page shows.
+
+``describe(exc)`` is pure (title, message) so it is unit-tested; ``guard`` wraps a Gradio
+handler so that any failure becomes a toast and the page keeps a consistent view, and
+``api_error`` turns a failure into a ``gr.Error`` for API callers. No traceback ever reaches
+the page; unexpected errors are logged with their traceback on the server.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from typing import Any, Callable
+
+from sam_backends import (
+    BackendUnavailableError,
+    CheckpointCorruptError,
+    CheckpointMissingError,
+    DownloadError,
+    ImageError,
+    ImageTooLargeError,
+    PromptError,
+    SamBackendError,
+    UnknownModelError,
+)
+
+log = logging.getLogger("samwb.ui")
+
+# (exception type, toast title), most specific first.
+_TITLES: tuple[tuple[type[BaseException], str], ...] = (
+    (ImageError, "Cannot open this image"),
+    (PromptError, "Cannot use this prompt"),
+    (CheckpointMissingError, "Model not downloaded"),
+    (DownloadError, "Download failed"),
+    (CheckpointCorruptError, "Model file damaged"),
+    (UnknownModelError, "Unknown model"),
+    (BackendUnavailableError, "Model unavailable"),
+    (SamBackendError, "Cannot do that"),
+)
+
+_TEMP_PATH = re.compile(r"(/[^\s'\"]*?/gradio/[^\s'\"]*/)([^/\s'\"]+)")
+
+
+class UserError(Exception):
+    """A problem in what the user asked for, detected by the UI itself (message shown as-is)."""
+
+    def __init__(self, message: str, title: str = "Cannot do that") -> None:
+        super().__init__(message)
+        self.title = title
+
+
+def describe(exc: BaseException) -> tuple[str, str, bool]:
+    """(title, message, expected) for an exception. ``expected`` is False for bugs: the message
+    is then generic and the caller should log the traceback."""
+    if isinstance(exc, UserError):
+        return exc.title, str(exc), True
+    if isinstance(exc, ImageTooLargeError):  # the env-var advice is for operators, not users
+        return "Image too large", re.sub(r"Resize it.*$", "Resize it and try again.",
+                                         _tidy(str(exc))), True
+    for kind, title in _TITLES:
+        if isinstance(exc, kind):
+            return title, _tidy(str(exc)), True
+    if isinstance(exc, MemoryError):
+        return ("Out of memory",
+                "The server ran out of memory. Try a smaller image or a smaller model.", True)
+    return ("Something went wrong",
+            f"Unexpected {type(exc).__name__}; the app is still running. Try again, or pick "
+            "another model or image.", False)
+
+
+def _tidy(message: str) -> str:
+    """Hide Gradio's temporary upload folders: '/tmp/gradio/<hash>/cat.png' -> 'cat.png'."""
+    return _TEMP_PATH.sub(lambda m: m.group(2), message).strip() or "The request failed."
+
+
+def log_unexpected(exc: BaseException) -> None:
+    log.error("unexpected error in a handler", exc_info=(type(exc), exc, exc.__traceback__))
+
+
+def warn(exc: BaseException) -> None:
+    """Show ``exc`` as a toast in the page (and log it when it is a bug).
+
+    The title is repeated in the text because Gradio groups toasts under a generic heading.
+    """
+    import gradio as gr
+
+    title, message, expected = describe(exc)
+    if not expected:
+        log_unexpected(exc)
+    gr.Warning(f"{title}: {message}", title=title)
+
+
+def api_error(exc: BaseException) -> Exception:
+    """A ``gr.Error`` carrying the friendly message (API callers get it as the exception)."""
+    import gradio as gr
+
+    if isinstance(exc, gr.Error):
+        return exc
+    title, message, expected = describe(exc)
+    if not expected:
+        log_unexpected(exc)
+    return gr.Error(message, title=title, print_exception=False)
+
+
+def guard(fallback: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a handler: on any exception, show a toast and return ``fallback(*args)``.
+
+    The fallback gets the handler's positional arguments and returns the outputs to show
+    (normally the unchanged session's view), so the page never keeps half-updated components.
+    """
+
+    def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+                warn(exc)
+                return fallback(*args)
+
+        return run
+
+    return decorate

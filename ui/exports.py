@@ -1,0 +1,155 @@
+"""What users take away: cut-outs with alpha, binary masks and COCO JSON, named after the upload.
+
+* cut-out: RGBA PNG at the original size, alpha 255 inside the mask and 0 outside (colour zeroed
+  there too, so nothing of the background leaks through a viewer that ignores alpha);
+* mask: 8-bit grayscale PNG, 255 = object, 0 = background;
+* COCO: one image, one "object" category, one annotation per object with its RLE
+  (``pycocotools``, counts as a UTF-8 string), bbox [x, y, w, h], area, score, model id and the
+  prompts that produced it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ExportObject:
+    """One object to export: its id, H x W bool mask, score, model and prompts (API JSON form)."""
+
+    object_id: int
+    mask: np.ndarray
+    score: float
+    model_id: str
+    prompts: dict[str, Any]
+
+
+def safe_stem(filename: str | None) -> str:
+    """A file-name stem safe for downloads: "My photo (1).JPG" -> "My_photo_1"."""
+    stem = Path(filename or "").stem
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")
+    return stem[:80] or "image"
+
+
+def cutout_rgba(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """H x W x 4 uint8: the image where ``mask`` is True, fully transparent elsewhere."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"mask {mask.shape} does not match image {image.shape[:2]}")
+    rgba = np.zeros((*mask.shape, 4), np.uint8)
+    rgba[mask, :3] = image[mask]
+    rgba[mask, 3] = 255
+    return rgba
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """PNG encoding of an H x W (L), H x W x 3 (RGB) or H x W x 4 (RGBA) uint8 array."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    return png_bytes(np.asarray(mask, dtype=bool).astype(np.uint8) * 255)
+
+
+def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
+    """COCO RLE of an H x W bool mask, JSON-ready: {"size": [H, W], "counts": str}."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
+    """Inverse of ``mask_to_rle`` (accepts counts as str or bytes)."""
+    from pycocotools import mask as mask_utils
+
+    counts = rle["counts"]
+    coded = {"size": list(rle["size"]),
+             "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    return mask_utils.decode(coded).astype(bool)
+
+
+def mask_record(mask: np.ndarray, score: float) -> dict[str, Any]:
+    """RLE, bbox [x, y, w, h], area and score of one mask (the API's per-mask record)."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_to_rle(mask)
+    coded = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+    return {
+        "segmentation": rle,
+        "bbox": [float(v) for v in mask_utils.toBbox(coded)],
+        "area": int(mask_utils.area(coded)),
+        "score": round(float(score), 6),
+    }
+
+
+def coco_document(objects: Sequence[ExportObject], file_name: str,
+                  size: tuple[int, int]) -> dict[str, Any]:
+    """A COCO-format dict with one image and one annotation per object."""
+    height, width = size
+    annotations = []
+    for index, obj in enumerate(objects, start=1):
+        record = mask_record(obj.mask, obj.score)
+        annotations.append({
+            "id": index,
+            "image_id": 1,
+            "category_id": 1,
+            "iscrowd": 0,
+            **record,
+            "object_id": obj.object_id,
+            "model_id": obj.model_id,
+            "prompts": obj.prompts,
+        })
+    return {
+        "info": {"description": "Segment Anything Workbench export"},
+        "images": [{"id": 1, "file_name": file_name, "height": int(height), "width": int(width)}],
+        "categories": [{"id": 1, "name": "object", "supercategory": "object"}],
+        "annotations": annotations,
+    }
+
+
+def union_mask(objects: Sequence[ExportObject], size: tuple[int, int]) -> np.ndarray:
+    union = np.zeros(size, bool)
+    for obj in objects:
+        union |= obj.mask
+    return union
+
+
+def write_exports(folder: Path, stem: str, image: np.ndarray,
+                  objects: Sequence[ExportObject], file_name: str) -> dict[str, Path]:
+    """Write every download for the current objects into ``folder``.
+
+    Returns a mapping from a short key ("cutout", "coco", "object1_cutout", "object1_mask", ...)
+    to the written path. Files are named ``<stem>_<key>.<ext>``; previous exports in the folder
+    are removed first so the list never shows deleted objects.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*"):
+        if old.is_file():
+            old.unlink()
+    size = image.shape[:2]
+    paths: dict[str, Path] = {}
+
+    def put(key: str, data: bytes, ext: str) -> None:
+        path = folder / f"{stem}_{key}.{ext}"
+        path.write_bytes(data)
+        paths[key] = path
+
+    put("cutout", png_bytes(cutout_rgba(image, union_mask(objects, size))), "png")
+    document = coco_document(objects, file_name, size)
+    put("coco", json.dumps(document, indent=1).encode("utf-8"), "json")
+    for obj in objects:
+        put(f"object{obj.object_id}_cutout", png_bytes(cutout_rgba(image, obj.mask)), "png")
+        put(f"object{obj.object_id}_mask", mask_png(obj.mask), "png")
+    return paths

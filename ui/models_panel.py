@@ -1,0 +1,91 @@
+"""The model picker: labels, a status line, and downloading weights with visible progress.
+
+Offline, every SAM model shows "not downloaded" with a Download button and the exact command;
+GrabCut needs no weights and always works. With network, choosing a missing model downloads it
+(``gr.Progress`` shows MB done), verified by the engine before it is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .context import AppContext
+
+FAMILY_NOTES = {
+    "grabcut": "classic OpenCV GrabCut, no weights; works best with a box",
+    "sam1": "Segment Anything (2023)",
+    "sam2": "Segment Anything 2.1 (2024)",
+}
+
+
+def choices(ctx: AppContext) -> list[tuple[str, str]]:
+    """Dropdown choices (label, model id); missing weights are marked in the label."""
+    rows = []
+    for model_id in ctx.model_ids:
+        status = ctx.status(model_id)
+        label = status.display_name + ("" if status.present else " · not downloaded")
+        rows.append((label, model_id))
+    return rows
+
+
+def _size(size_bytes: int | None) -> str:
+    if not size_bytes:
+        return "size unknown"
+    return f"{size_bytes / 1e9:.1f} GB" if size_bytes >= 1e9 else f"{size_bytes / 1e6:.0f} MB"
+
+
+def status_markdown(ctx: AppContext, model_id: str) -> str:
+    """One or two lines about the selected model: ready, or how to get it."""
+    spec = ctx.spec(model_id)
+    status = ctx.status(model_id)
+    note = FAMILY_NOTES.get(spec.family, spec.family)
+    params = f" · {spec.num_params / 1e6:.0f} M parameters" if spec.num_params else ""
+    if status.present:
+        text = f"**{spec.display_name}** is ready: {note}{params}."
+    elif status.download_command:
+        text = (f"**{spec.display_name} is not downloaded** ({_size(status.size_bytes)}). "
+                f"Click **Download model**, or run `{status.download_command}` on the server.")
+    else:
+        path = ctx.checkpoint_file(model_id)
+        text = f"**{spec.display_name}**: checkpoint file `{path}` is missing."
+    if ctx.startup_note:
+        text += f"\n\n{ctx.startup_note}"
+    return text
+
+
+def needs_download(ctx: AppContext, model_id: str) -> bool:
+    status = ctx.status(model_id)
+    return not status.present and status.download_command is not None
+
+
+def download_with_progress(ctx: AppContext, model_id: str,
+                           progress: Callable[..., Any] | None) -> None:
+    """Download ``model_id``'s weights, reporting MB done through ``progress`` (gr.Progress).
+
+    Raises:
+        DownloadError: offline, HTTP error or checksum mismatch (the message says what to run).
+    """
+    name = ctx.spec(model_id).display_name
+
+    def report(done: int, total: int) -> None:
+        if progress is None:
+            return
+        if total:
+            progress(done / total, desc=f"Downloading {name}: {done / 1e6:.0f} / "
+                                        f"{total / 1e6:.0f} MB")
+        else:
+            progress(None, desc=f"Downloading {name}: {done / 1e6:.0f} MB")
+
+    report(0, ctx.spec(model_id).size_bytes or 0)
+    ctx.download(model_id, on_progress=report)
+
+
+def panel_updates(ctx: AppContext, model_id: str) -> tuple[Any, str, Any]:
+    """(dropdown update, status markdown, download-button update) for ``model_id``."""
+    import gradio as gr
+
+    return (
+        gr.update(choices=choices(ctx), value=model_id),
+        status_markdown(ctx, model_id),
+        gr.update(visible=needs_download(ctx, model_id)),
+    )

@@ -1,0 +1,260 @@
+"""The user's work on one image, as immutable values: objects, their prompts, masks and history.
+
+Pure data and transitions (no Gradio, no models), so undo/redo, "new object", delete and model
+switches are unit-tested without a browser. Coordinates are original-image pixels ``(x, y)``,
+boxes XYXY, exactly as in ``sam_backends.Prompts``.
+
+Shape of the data::
+
+    Workspace
+      objects: SegObject, ...         one per thing the user cuts out; each has a colour
+        history: Step, ...            every prompt change is a new step (undo = step back)
+          prompts: PromptSet          points, labels, box
+          result: MaskResult | None   the mask shown for this step
+          candidates: MaskResult, ... three alternatives when the model was unsure
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+Point = tuple[float, float]
+Box = tuple[float, float, float, float]
+
+MAX_HISTORY = 50  # steps kept per object; the oldest ones are dropped beyond this
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """The prompts of one object: points with labels (1 foreground, 0 background), one box."""
+
+    points: tuple[Point, ...] = ()
+    labels: tuple[int, ...] = ()
+    box: Box | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.points and self.box is None
+
+    def with_point(self, x: float, y: float, label: int) -> PromptSet:
+        return dataclasses.replace(
+            self, points=self.points + ((float(x), float(y)),), labels=self.labels + (int(label),)
+        )
+
+    def with_box(self, box: Box) -> PromptSet:
+        """Replace the box (an object has at most one); an inverted box is normalised."""
+        x0, y0, x1, y1 = (float(v) for v in box)
+        return dataclasses.replace(
+            self, box=(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        )
+
+    def describe(self) -> str:
+        """Short text such as "2 points + box" for status lines."""
+        fg = sum(self.labels)
+        bg = len(self.labels) - fg
+        parts = []
+        if fg:
+            parts.append(f"{fg} foreground point{'s' if fg > 1 else ''}")
+        if bg:
+            parts.append(f"{bg} background point{'s' if bg > 1 else ''}")
+        if self.box is not None:
+            parts.append("box")
+        return " + ".join(parts) if parts else "no prompts"
+
+    def to_json(self) -> dict[str, Any]:
+        """The prompt format of the public ``/segment`` API."""
+        data: dict[str, Any] = {
+            "points": [[x, y] for x, y in self.points],
+            "labels": list(self.labels),
+        }
+        if self.box is not None:
+            data["box"] = list(self.box)
+        return data
+
+
+@dataclass(frozen=True, eq=False)
+class MaskResult:
+    """One mask for one object, stored bit-packed (an 8x smaller history).
+
+    Attributes:
+        bits: ``np.packbits`` of the H x W bool mask, row-major.
+        shape: (H, W) of the original image.
+        score: the model's predicted IoU (GrabCut: its colour separability).
+        logits: 1 x 256 x 256 float32 low-res logits, fed back to refine this mask; None when
+            the model cannot refine.
+        model_id: the model that produced it (a result from another model is re-run).
+        area: number of mask pixels. bbox: (x, y, w, h) in pixels, COCO style.
+    """
+
+    bits: np.ndarray = field(repr=False)
+    shape: tuple[int, int]
+    score: float
+    logits: np.ndarray | None = field(repr=False)
+    model_id: str
+    area: int
+    bbox: tuple[int, int, int, int]
+    decode_seconds: float = 0.0
+
+    @classmethod
+    def from_mask(
+        cls,
+        mask: np.ndarray,
+        score: float,
+        logits: np.ndarray | None,
+        model_id: str,
+        decode_seconds: float = 0.0,
+    ) -> MaskResult:
+        mask = np.asarray(mask, dtype=bool)
+        bits = np.packbits(mask, axis=None)
+        bits.setflags(write=False)
+        if logits is not None:
+            logits = np.array(logits, dtype=np.float32).reshape(1, *logits.shape[-2:])
+            logits.setflags(write=False)
+        return cls(bits, tuple(mask.shape), float(score), logits, model_id,
+                   int(mask.sum()), mask_bbox(mask), float(decode_seconds))
+
+    def mask(self) -> np.ndarray:
+        """The H x W bool mask (unpacked; about 1 ms for a 1080p image)."""
+        height, width = self.shape
+        return np.unpackbits(self.bits, count=height * width).reshape(height, width).view(bool)
+
+
+def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """Tight (x, y, w, h) of the True pixels; (0, 0, 0, 0) for an empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return (0, 0, 0, 0)
+    cols = np.flatnonzero(mask.any(axis=0))
+    return (int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One state of an object: its prompts and what the model answered.
+
+    ``candidates`` holds the alternatives (usually three) when the model was unsure; ``chosen``
+    indexes the one shown as ``result``.
+    """
+
+    prompts: PromptSet = PromptSet()
+    result: MaskResult | None = None
+    candidates: tuple[MaskResult, ...] = ()
+    chosen: int = 0
+
+    def pick(self, index: int) -> Step:
+        if not 0 <= index < len(self.candidates):
+            raise IndexError(f"candidate {index} does not exist")
+        return dataclasses.replace(self, result=self.candidates[index], chosen=index)
+
+
+@dataclass(frozen=True)
+class SegObject:
+    """One object being cut out: an id, a colour slot and a linear undo history."""
+
+    object_id: int
+    history: tuple[Step, ...] = (Step(),)
+    cursor: int = 0
+
+    @property
+    def current(self) -> Step:
+        return self.history[self.cursor]
+
+    @property
+    def prompts(self) -> PromptSet:
+        return self.current.prompts
+
+    @property
+    def result(self) -> MaskResult | None:
+        return self.current.result
+
+    @property
+    def is_empty(self) -> bool:
+        return self.current.prompts.is_empty
+
+    @property
+    def can_undo(self) -> bool:
+        return self.cursor > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self.cursor < len(self.history) - 1
+
+    def record(self, step: Step) -> SegObject:
+        """Append ``step`` after the cursor (dropping any redo steps), keeping MAX_HISTORY."""
+        history = self.history[: self.cursor + 1] + (step,)
+        history = history[-MAX_HISTORY:]
+        return dataclasses.replace(self, history=history, cursor=len(history) - 1)
+
+    def replace_current(self, step: Step) -> SegObject:
+        """Swap the current step in place (a candidate pick, or a re-run on another model)."""
+        history = self.history[: self.cursor] + (step,) + self.history[self.cursor + 1:]
+        return dataclasses.replace(self, history=history)
+
+    def undo(self) -> SegObject:
+        return dataclasses.replace(self, cursor=max(0, self.cursor - 1))
+
+    def redo(self) -> SegObject:
+        return dataclasses.replace(self, cursor=min(len(self.history) - 1, self.cursor + 1))
+
+    def clear(self) -> SegObject:
+        """Remove all prompts as one undoable step (no-op when already empty)."""
+        return self if self.is_empty else self.record(Step())
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """All objects on the current image and which one the next click refines."""
+
+    objects: tuple[SegObject, ...] = (SegObject(1),)
+    active_id: int = 1
+    next_id: int = 2
+
+    @property
+    def active(self) -> SegObject:
+        for obj in self.objects:
+            if obj.object_id == self.active_id:
+                return obj
+        raise LookupError(f"no object {self.active_id}")  # unreachable by construction
+
+    def get(self, object_id: int) -> SegObject | None:
+        return next((o for o in self.objects if o.object_id == object_id), None)
+
+    def update(self, obj: SegObject) -> Workspace:
+        """Replace the object with the same id."""
+        objects = tuple(obj if o.object_id == obj.object_id else o for o in self.objects)
+        return dataclasses.replace(self, objects=objects)
+
+    def update_active(self, change: Callable[[SegObject], SegObject]) -> Workspace:
+        return self.update(change(self.active))
+
+    def new_object(self) -> Workspace:
+        """Start another object and make it active; an empty active object is reused."""
+        if self.active.is_empty:
+            return self
+        obj = SegObject(self.next_id)
+        return Workspace(self.objects + (obj,), obj.object_id, self.next_id + 1)
+
+    def select(self, object_id: int) -> Workspace:
+        """Make ``object_id`` the one the next click refines; unknown ids are ignored."""
+        if self.get(object_id) is None:
+            return self
+        return dataclasses.replace(self, active_id=object_id)
+
+    def delete(self, object_id: int) -> Workspace:
+        """Remove an object; the last one left becomes active, or a fresh empty object."""
+        objects = tuple(o for o in self.objects if o.object_id != object_id)
+        if len(objects) == len(self.objects):
+            return self
+        if not objects:
+            fresh = SegObject(self.next_id)
+            return Workspace((fresh,), fresh.object_id, self.next_id + 1)
+        active = self.active_id if self.active_id != object_id else objects[-1].object_id
+        return Workspace(objects, active, self.next_id)
+
+    def with_masks(self) -> list[SegObject]:
+        """Objects that currently show a mask, in creation order."""
+        return [o for o in self.objects if o.result is not None and not o.is_empty]

@@ -1,0 +1,268 @@
+"""Handlers of the segment view: small functions from (session, event) to the new view.
+
+Each handler works on the caller's own ``Session`` (from ``gr.State``), computes new immutable
+values first and assigns them only when everything succeeded; ``errors.guard`` turns any
+failure into a toast and re-renders the unchanged session. Outputs are always
+``VIEW_OUTPUTS`` (see ``ui.segment``), plus the model panel for model handlers.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from sam_backends import DownloadError, Embedding
+from sam_backends.images import image_digest, load_image
+
+from . import inference, models_panel
+from .context import AppContext
+from .errors import UserError, guard, log
+from .exports import ExportObject, safe_stem, write_exports
+from .objects import PromptSet
+from .session import Session
+from .views import build_view
+
+VIEW_SIZE = 11  # state, canvas, objects, candidates, status, undo, redo, clear, 2 downloads, files
+FOREGROUND = "Foreground (object)"
+BACKGROUND = "Background (not object)"
+
+
+class SegmentHandlers:
+    """The segment view's event handlers, bound to one ``AppContext``."""
+
+    def __init__(self, ctx: AppContext, examples: list[Path]) -> None:
+        self.ctx = ctx
+        self.examples = examples
+        view = guard(self._view_fallback)
+        panel = guard(self._panel_fallback)
+        self.upload = view(self._upload)
+        self.example = view(self._example)
+        self.point = view(self._point)
+        self.box = view(self._box)
+        self.choose = view(self._choose)
+        self.pick_object = view(self._pick_object)
+        self.remove_object = view(self._remove_object)
+        self.new_object = view(self._new_object)
+        self.undo = view(self._undo)
+        self.redo = view(self._redo)
+        self.clear = view(self._clear)
+        self.change_model = panel(self._change_model)
+        self.download_model = panel(self._download_model)
+        self.export = guard(lambda *args: (gr.skip(), gr.skip(), gr.skip()))(self._export)
+
+    # --- views -------------------------------------------------------------------------------
+
+    def session_for(self, session: Session | None, request: gr.Request | None,
+                    model_id: str | None = None) -> Session:
+        """The caller's session, created (and registered for release) on first use."""
+        if session is None or session.released:
+            session_id = getattr(request, "session_hash", None) or f"anon-{id(request)}"
+            session = Session(session_id, model_id or self.ctx.default_model())
+            self.ctx.sessions.track(session)
+        return session
+
+    def view(self, session: Session, hint: str | None = None) -> tuple:
+        name = self.ctx.spec(session.model_id).display_name
+        v = build_view(session, name, hint)
+        stale_downloads = (gr.update(value=None, interactive=False),
+                           gr.update(value=None, interactive=False),
+                           gr.update(value=None, visible=False))
+        return (session, v.canvas, v.objects, v.candidates, v.status,
+                gr.update(interactive=v.can_undo), gr.update(interactive=v.can_redo),
+                gr.update(interactive=v.can_clear)) + stale_downloads
+
+    def _view_fallback(self, session: Session | None, *_: Any) -> tuple:
+        if session is None:
+            return (None,) + tuple(gr.skip() for _ in range(VIEW_SIZE - 1))
+        return self.view(session)
+
+    def _panel_fallback(self, session: Session | None, model_id: str, *_: Any) -> tuple:
+        view = self._view_fallback(session)
+        return view + models_panel.panel_updates(self.ctx, model_id)
+
+    # --- image -------------------------------------------------------------------------------
+
+    def _upload(self, session: Session | None, path: str | None, model_id: str,
+                request: gr.Request, progress=gr.Progress()) -> tuple:
+        session = self.session_for(session, request, model_id)
+        if not path:
+            return self.view(session)
+        return self._open(session, Path(path), Path(path).name, progress)
+
+    def _example(self, session: Session | None, model_id: str, evt: gr.SelectData,
+                 request: gr.Request, progress=gr.Progress()) -> tuple:
+        session = self.session_for(session, request, model_id)
+        index = evt.index if isinstance(evt.index, int) else evt.index[0]
+        if not 0 <= index < len(self.examples):
+            raise UserError("That example does not exist any more; pick another one.")
+        path = self.examples[index]
+        return self._open(session, path, path.name, progress)
+
+    def _open(self, session: Session, path: Path, name: str, progress: Any) -> tuple:
+        progress(0.05, desc="Reading the image…")
+        image = load_image(path, max_pixels=self.ctx.config.max_image_pixels)
+        session.set_image(image, image_digest(image), name)
+        hint = None
+        if self.ctx.status(session.model_id).present:
+            self._encode(session, progress)
+        else:
+            hint = (f"{self.ctx.spec(session.model_id).display_name} is not downloaded: "
+                    "download it or pick another model on the left.")
+        return self.view(session, hint)
+
+    def _encode(self, session: Session, progress: Any = None) -> Embedding:
+        """The session image's embedding for its model (cached after the first time)."""
+        picture = session.picture  # one consistent (image, digest) pair
+        if picture is None:
+            raise UserError("Upload an image first (or pick an example).", "No image")
+        name = self.ctx.spec(session.model_id).display_name
+        if progress is not None and not self.ctx.cached(session.model_id, picture.digest):
+            loading = not self.ctx.pool.is_loaded(session.model_id)
+            progress(0.2, desc=f"Loading {name}…" if loading else f"Encoding with {name}…")
+            self.ctx.backend(session.model_id)
+            progress(0.5, desc=f"Computing the image embedding with {name} (once per image)…")
+        encoded = self.ctx.encode(session.model_id, picture.image, picture.digest)
+        session.timings.update(encode_s=encoded.seconds, cached=encoded.cached)
+        return encoded.embedding
+
+    # --- prompts -----------------------------------------------------------------------------
+
+    def _decode_active(self, session: Session, prompts: PromptSet) -> tuple:
+        """Decode new prompts for the active object and record them as one undoable step."""
+        generation = session.generation
+        embedding = self._encode(session)
+        active = session.workspace.active
+        start = time.perf_counter()
+        step = inference.decode(self.ctx.backend(session.model_id), embedding, prompts,
+                                previous=active.result)
+        session.timings["decode_s"] = time.perf_counter() - start
+        if generation == session.generation:  # the image did not change meanwhile
+            session.workspace = session.workspace.update(active.record(step))
+        return self.view(session)
+
+    def _point(self, session: Session | None, mode: str, evt: gr.EventData,
+               request: gr.Request) -> tuple:
+        session = self.session_for(session, request)
+        data = evt._data or {}
+        background = data.get("button") == 2 or bool(data.get("shift")) or mode == BACKGROUND
+        prompts = session.workspace.active.prompts.with_point(
+            float(data.get("x", -1)), float(data.get("y", -1)), 0 if background else 1
+        )
+        return self._decode_active(session, prompts)
+
+    def _box(self, session: Session | None, evt: gr.EventData, request: gr.Request) -> tuple:
+        session = self.session_for(session, request)
+        box = (evt._data or {}).get("box")
+        if not isinstance(box, (list, tuple)) or len(box) != 4:
+            raise UserError("Drag from one corner of the object to the opposite corner.")
+        return self._decode_active(session, session.workspace.active.prompts.with_box(box))
+
+    def _choose(self, session: Session | None, evt: gr.EventData, request: gr.Request) -> tuple:
+        session = self.session_for(session, request)
+        index = int((evt._data or {}).get("index", -1))
+        if not 0 <= index < len(session.workspace.active.current.candidates):
+            raise UserError("That candidate is gone; click the image again.")
+        session.workspace = inference.pick_candidate(session.workspace, index)
+        return self.view(session)
+
+    # --- objects and history -----------------------------------------------------------------
+
+    def _pick_object(self, session: Session | None, evt: gr.EventData,
+                     request: gr.Request) -> tuple:
+        session = self.session_for(session, request)
+        session.workspace = session.workspace.select(int((evt._data or {}).get("id", -1)))
+        return self.view(session)
+
+    def _remove_object(self, session: Session | None, evt: gr.EventData,
+                       request: gr.Request) -> tuple:
+        session = self.session_for(session, request)
+        session.workspace = session.workspace.delete(int((evt._data or {}).get("id", -1)))
+        return self.view(session)
+
+    def _new_object(self, session: Session | None, request: gr.Request) -> tuple:
+        session = self.session_for(session, request)
+        session.workspace = session.workspace.new_object()
+        return self.view(session)
+
+    def _history(self, session: Session, change: str) -> tuple:
+        workspace = session.workspace.update_active(lambda o: getattr(o, change)())
+        active = workspace.active
+        if active.result is not None and active.result.model_id != session.model_id:
+            embedding = self._encode(session)  # this step was computed by another model
+            workspace = workspace.update(
+                inference.rerun_object(self.ctx.backend(session.model_id), embedding, active))
+        session.workspace = workspace
+        return self.view(session)
+
+    def _undo(self, session: Session | None, request: gr.Request) -> tuple:
+        return self._history(self.session_for(session, request), "undo")
+
+    def _redo(self, session: Session | None, request: gr.Request) -> tuple:
+        return self._history(self.session_for(session, request), "redo")
+
+    def _clear(self, session: Session | None, request: gr.Request) -> tuple:
+        return self._history(self.session_for(session, request), "clear")
+
+    # --- models ------------------------------------------------------------------------------
+
+    def _change_model(self, session: Session | None, model_id: str, request: gr.Request,
+                      progress=gr.Progress()) -> tuple:
+        session = self.session_for(session, request, model_id)
+        self.ctx.entry(model_id)  # unknown ids fail here, before the session changes
+        session.model_id = model_id
+        hint = None
+        if models_panel.needs_download(self.ctx, model_id):
+            try:
+                models_panel.download_with_progress(self.ctx, model_id, progress)
+            except DownloadError as exc:  # offline is normal here: say so briefly, keep going
+                log.warning("%s", exc)
+                status = self.ctx.status(model_id)
+                gr.Warning(f"Download failed: {status.display_name} could not be downloaded "
+                           f"(offline?). Run `{status.download_command}` on the server, or "
+                           "pick another model.", title="Download failed")
+                hint = (f"{status.display_name} is not downloaded; the masks shown come from "
+                        "the previous model. Download it or pick another model.")
+        if hint is None and self.ctx.status(model_id).present and session.has_image:
+            generation = session.generation
+            embedding = self._encode(session, progress)
+            progress(0.9, desc="Re-running your prompts on the new model…")
+            workspace, problems = inference.refresh(
+                self.ctx.backend(model_id), embedding, session.workspace)
+            if generation == session.generation:
+                session.workspace = workspace
+            if problems:
+                gr.Warning("Some objects need new prompts: " + " ".join(problems),
+                           title="Some objects need new prompts")
+        elif hint is None and self.ctx.status(model_id).present:
+            progress(0.5, desc=f"Loading {self.ctx.spec(model_id).display_name}…")
+            self.ctx.backend(model_id)
+        return self.view(session, hint) + models_panel.panel_updates(self.ctx, model_id)
+
+    def _download_model(self, session: Session | None, model_id: str, request: gr.Request,
+                        progress=gr.Progress()) -> tuple:
+        session = self.session_for(session, request, model_id)
+        models_panel.download_with_progress(self.ctx, model_id, progress)
+        return self._change_model(session, model_id, request, progress)
+
+    # --- downloads ---------------------------------------------------------------------------
+
+    def _export(self, session: Session | None, request: gr.Request) -> tuple:
+        session = self.session_for(session, request)
+        picture = session.picture
+        objects = [
+            ExportObject(o.object_id, o.result.mask(), o.result.score, o.result.model_id,
+                         o.prompts.to_json())
+            for o in session.workspace.with_masks()
+        ]
+        if picture is None or not objects:
+            raise UserError("Segment at least one object first: click on the image.",
+                            "Nothing to download yet")
+        paths = write_exports(session.export_dir(), safe_stem(picture.name), picture.image,
+                              objects, picture.name)
+        files = [str(p) for p in paths.values()]
+        return (gr.update(value=str(paths["cutout"]), interactive=True),
+                gr.update(value=str(paths["coco"]), interactive=True),
+                gr.update(value=files, visible=True))
