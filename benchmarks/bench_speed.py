@@ -60,7 +60,7 @@ def run_worker(model: str, variant: str, checkpoint: Path, photos: list[Path], c
     command = [sys.executable, str(WORKER), "--model", model, "--variant", variant,
                "--checkpoint", str(checkpoint), "--photos", *map(str, photos),
                "--clicks", str(clicks), "--exact-dir", str(exact_dir), "--out", str(out)]
-    completed = subprocess.run(command, capture_output=True, text=True)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         tail = "\n".join(completed.stderr.strip().splitlines()[-15:])
         raise RuntimeError(f"{model} {variant} failed (exit {completed.returncode}):\n{tail}")
@@ -72,7 +72,10 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
     clicks = raw["click_seconds"]
     summary = {
         "precision": raw["precision"],
+        "threads": raw["threads"],
         "encode_s": median(raw["encode_seconds"]),
+        "encode_cpu_s": median(raw["encode_cpu_seconds"]),
+        "clicks_cpu_ms": {kind: median(v) * 1e3 for kind, v in raw["click_cpu_seconds"].items()},
         "clicks_ms": {
             kind: {"p50": percentile(clicks.get(kind, []), 50) * 1e3,
                    "p95": percentile(clicks.get(kind, []), 95) * 1e3}
@@ -108,8 +111,8 @@ def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     for model, variants in results.items():
         base = variants.get("upstream")
         for variant, s in variants.items():
-            cells = [f"{model:<17}{variant:<9}{s['encode_s']:>10.2f}"
-                     f"{_ratio(base and base['encode_s'], s['encode_s']):>7}"]
+            cells = [(f"{model:<17}{variant:<9}{s['encode_s']:>10.2f}"
+                      f"{_ratio(base and base['encode_s'], s['encode_s']):>7}")]
             for kind in CLICK_KINDS:
                 c = s["clicks_ms"].get(kind)
                 b = base["clicks_ms"].get(kind) if base else None
@@ -119,6 +122,18 @@ def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
             emb = s["embedding_bytes"] / 2**20 if s["embedding_bytes"] else 0
             cells.append(f"{s['overlay_p50_ms']:>13.1f}{s['peak_rss_mb']:>9.0f}"
                          f"{(f'{emb:.1f}' if emb else '-'):>9}")
+            lines.append("".join(cells))
+    lines.append("")
+    lines.append("CPU time (all threads; insensitive to other load) - encode s and click p50 ms:")
+    for model, variants in results.items():
+        base = variants.get("upstream")
+        for variant, s in variants.items():
+            cells = [(f"  {model:<17}{variant:<9}{s['encode_cpu_s']:>8.2f}"
+                      f"{_ratio(base and base['encode_cpu_s'], s['encode_cpu_s']):>7}")]
+            for kind in CLICK_KINDS:
+                c = s["clicks_cpu_ms"].get(kind)
+                b = base["clicks_cpu_ms"].get(kind) if base else None
+                cells.append(f"  {kind} {c:.1f} {_ratio(b, c)}" if c is not None else "")
             lines.append("".join(cells))
     lines.append("")
     lines.append("fidelity, auto against fp32 (IoU over every returned mask of the fixed prompts):")

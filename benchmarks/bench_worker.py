@@ -21,8 +21,9 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -111,10 +112,27 @@ class UpstreamRunner:
         return 0
 
 
-def _timed(function: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory (``VmHWM``; ``ru_maxrss`` where /proc is absent).
+
+    ``ru_maxrss`` alone is wrong for a worker: Linux carries the parent's resident size over
+    through fork and exec, so a worker started by a large parent reports at least its size.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _timed(function: Callable[[], Any]) -> tuple[Any, float, float]:
+    """(result, wall seconds, CPU seconds of the whole process: every thread's work)."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = function()
-    return result, time.perf_counter() - start
+    return result, time.perf_counter() - start, time.process_time() - cpu
 
 
 def _best(scores: np.ndarray) -> int:
@@ -122,8 +140,9 @@ def _best(scores: np.ndarray) -> int:
 
 
 def run_clicks(runner: Any, embedding: Any, image: np.ndarray, rounds: int,
-               timings: dict[str, list[float]], overlays: list[float]) -> None:
-    """Time every click kind ``rounds`` times; also time click-to-overlay for each."""
+               timings: dict[str, list[float]], cpu: dict[str, list[float]],
+               overlays: list[float]) -> None:
+    """Time every click kind ``rounds`` times (wall and CPU); also click-to-overlay."""
     from ui.render import Layer, Preview, data_url, object_color
 
     preview = Preview(image)  # built once per uploaded image in the UI, not per click
@@ -131,14 +150,15 @@ def run_clicks(runner: Any, embedding: Any, image: np.ndarray, rounds: int,
     for _ in range(rounds):
         previous = None
         for click in clicks:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             masks, scores, low_res = runner.predict(embedding, click, previous)
-            clicked = time.perf_counter()
+            clicked, cpu_end = time.perf_counter(), time.process_time()
             best = _best(scores)
             shown = np.asarray(masks[best], dtype=bool)  # SAM 2's predictor returns 0/1 floats
             data_url(preview.render([Layer(shown, object_color(1), True)]))
             done = time.perf_counter()
             timings.setdefault(click.kind, []).append(clicked - start)
+            cpu.setdefault(click.kind, []).append(cpu_end - cpu_start)
             overlays.append(done - start)
             if click.kind == "point":
                 previous = low_res[best: best + 1]
@@ -217,12 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     for click in click_prompts(*warmup.shape[:2])[:3]:
         runner.predict(embedding, click, None)
 
-    encode_seconds, timings, overlays, fidelity, nbytes = [], {}, [], [], []
+    encode_seconds, encode_cpu, timings, cpu, overlays = [], [], {}, {}, []
+    fidelity, nbytes = [], []
     for index, image in enumerate(images):
-        embedding, seconds = _timed(lambda: runner.encode(image))
+        embedding, seconds, cpu_seconds = _timed(lambda image=image: runner.encode(image))
         encode_seconds.append(seconds)
+        encode_cpu.append(cpu_seconds)
         nbytes.append(runner.embedding_bytes(embedding))
-        run_clicks(runner, embedding, image, args.clicks, timings, overlays)
+        run_clicks(runner, embedding, image, args.clicks, timings, cpu, overlays)
         masks = run_fidelity(runner, embedding, image)
         features = runner.features(embedding)
         if args.variant == "fp32":
@@ -237,10 +259,12 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "load_seconds": load_seconds,
         "encode_seconds": encode_seconds,
+        "encode_cpu_seconds": encode_cpu,
         "click_seconds": timings,
+        "click_cpu_seconds": cpu,
         "overlay_seconds": overlays,
         "embedding_bytes": max(nbytes) if nbytes else 0,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": peak_rss_bytes(),
         "fidelity": fidelity,
         "photos": [p.name for p in args.photos],
     }

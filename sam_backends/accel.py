@@ -16,9 +16,10 @@ it when they load; ``SAM_THREADS`` overrides the count):
   backends never run independent ops in parallel, and a second pool only competes).
 * OpenCV gets the same count. PyTorch and OpenCV work one after the other within a call
   (decode, then upscale), so they share the cores instead of fighting over them.
-* ONNX Runtime is not used: on this machine the PyTorch fast decoder (``fast_decoder``) was
-  faster than an ONNX Runtime session of the upstream decoder (about 40 ms against 58 ms of CPU
-  per click on one core), and a second runtime's thread pool slowed PyTorch down.
+* ONNX Runtime is not used, so it has no pool to configure: measured on this machine, an ONNX
+  Runtime session of the upstream decoder took about 58 ms of CPU per click on one core, the
+  PyTorch fast decoder (``fast_decoder``) about 30-36 ms, and a second runtime's thread pool
+  only competes with PyTorch's.
 
 ``tune_allocator()`` raises glibc malloc's mmap threshold so the decoder's 1-16 MiB temporaries
 are reused from the heap instead of being mapped and page-faulted afresh on every click

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import checkpoints
 from .base import Backend
-from .device import resolve_device, resolve_precision
+from .device import EXACT_PRECISION, resolve_device, resolve_precision
 from .registry import CATALOGUE, Capabilities, ModelSpec, get_spec
 
 # family -> module (inside this package) whose ``load(spec, checkpoint, device, precision)``
@@ -84,8 +84,11 @@ def create_backend(
         BackendUnavailableError.
     """
     spec = model_id if isinstance(model_id, ModelSpec) else get_spec(model_id)
-    resolved_device = resolve_device(device)
-    resolved_precision = resolve_precision(precision, resolved_device)
+    if spec.runs_on_torch:
+        resolved_device = resolve_device(device)
+        resolved_precision = resolve_precision(precision, resolved_device)
+    else:
+        resolved_device, resolved_precision = "cpu", EXACT_PRECISION
     path: Path | None = None
     if spec.needs_checkpoint:
         path = (

@@ -3,8 +3,9 @@
 Same contract, same checkpoints, same prompt handling as the exact backends (these classes
 inherit every step they do not change); what differs:
 
-* encode: the image encoder runs with bf16 weights (``fast_encoder``: fused relative-position
-  attention for SAM 1); the features are stored once, in bf16 and in the layouts a click needs
+* encode: the image encoder's matrix work runs in bf16 (``fast_encoder``: for SAM 1 fused
+  relative-position attention and an fp32 residual stream; SAM 2.1's Hiera cast to bf16 whole);
+  the features are stored once, in bf16 and in the layouts a click needs
   (``FastMaskDecoder.prepare``): SAM 1 2 MiB instead of 4 MiB, SAM 2.1 8 MiB instead of 16.
 * click: the upstream prompt encoder (fp32), then ``FastMaskDecoder`` in fp32 arithmetic (the
   decoder's logits equal upstream's within ~1e-5 on the same features), then OpenCV upscaling
@@ -17,7 +18,8 @@ guards them.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -46,8 +48,7 @@ def _fast_decoder(mask_decoder: Any, prompt_encoder: Any) -> FastMaskDecoder:
 
     with torch.inference_mode():
         dense_pe = prompt_encoder.get_dense_pe()
-    return FastMaskDecoder(mask_decoder, dense_pe, prompt_encoder.no_mask_embed.weight,
-                           matmul_dtype=torch.float32)
+    return FastMaskDecoder(mask_decoder, dense_pe, prompt_encoder.no_mask_embed.weight)
 
 
 class FastSam1Backend(Sam1Backend):
@@ -62,8 +63,10 @@ class FastSam1Backend(Sam1Backend):
         self.fast_decoder = _fast_decoder(model.mask_decoder, model.prompt_encoder)
 
     def _encode(self, input_image: Any) -> Mapping[str, Any]:
-        """Normalise and pad in fp32 (as upstream), encode in bf16, store rows in bf16."""
-        embed = self.model.image_encoder(self.model.preprocess(input_image).to(self.dtype))
+        """Normalise and pad in fp32 (as upstream), encode (bf16 matrices), store rows in bf16."""
+        from .fast_encoder import sam1_encode
+
+        embed = sam1_encode(self.model.image_encoder, self.model.preprocess(input_image))
         return self.fast_decoder.prepare(embed, dtype=self.dtype)
 
     def _decode(

@@ -21,9 +21,10 @@ upstream modules themselves, called as they are.
 * ``prepare`` (called once per image, at encode time) stores the image embedding as rows and
   SAM 2's high-resolution features already in block order, so a click repeats none of it.
 
-In fp32 the results equal upstream's up to float rounding (logits within ~1e-6, see
-``tests/test_fast_path.py``). ``matmul_dtype=torch.bfloat16`` runs the products that dominate
-the cost in bf16 (AMX / AVX512-BF16 through oneDNN) with fp32 everywhere else.
+All arithmetic is fp32, so the results equal upstream's up to float rounding (logits within
+about 1e-5; ``tests/test_fast_path.py``). Running the image-side products in bf16 (AMX) was
+measured too: about 15% faster per click, but it flipped 0.2-0.4% of mask pixels against the
+fp32 decoder with random weights, so it is not used.
 
 Frames and shapes: image rows ``N x 256`` with ``N = 64 * 64`` in row-major ``(i, j)`` order;
 low-res logits ``1 x M x 256 x 256`` exactly as upstream (M = 4 before selection).
@@ -32,8 +33,9 @@ low-res logits ``1 x M x 256 x 256`` exactly as upstream (M = 4 before selection
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 GRID = 64  # side of the image embedding (1024 / 16) for every SAM 1 / SAM 2.1 model
 
@@ -51,12 +53,12 @@ class _ConvT:
     out_channels: int
 
     @classmethod
-    def from_module(cls, conv: Any, dtype: Any) -> _ConvT:
+    def from_module(cls, conv: Any) -> _ConvT:
         c_in, c_out, kh, kw = conv.weight.shape
         if (kh, kw) != (2, 2) or tuple(conv.stride) != (2, 2) or tuple(conv.padding) != (0, 0):
             raise ValueError("FastMaskDecoder expects 2x2 stride-2 transposed convolutions")
         weight = conv.weight.detach().permute(0, 2, 3, 1).reshape(c_in, 4 * c_out)
-        return cls(weight.to(dtype).contiguous(), conv.bias.detach().repeat(4), c_out)
+        return cls(weight.contiguous(), conv.bias.detach().repeat(4), c_out)
 
     @property
     def channel_bias(self) -> Any:
@@ -64,23 +66,16 @@ class _ConvT:
         return self.bias[: self.out_channels]
 
     def __call__(self, rows: Any, added: Any = None) -> Any:
-        """``rows`` N x C_in -> 4N x C_out (fp32), plus ``added`` (4N x C_out) if given.
+        """``rows`` N x C_in -> 4N x C_out, plus ``added`` (4N x C_out, any float dtype).
 
         ``added`` already includes the bias (``prepare`` folds it in); without it the bias is
         added here.
         """
         import torch
 
-        if self.weight.dtype == torch.float32:
-            if added is None:
-                return torch.addmm(self.bias, rows, self.weight).view(-1, self.out_channels)
-            product = torch.mm(rows, self.weight)
-        else:
-            product = torch.mm(rows.to(self.weight.dtype), self.weight).float()
-            if added is None:
-                product += self.bias
-        product = product.view(-1, self.out_channels)
-        return product if added is None else product.add_(added)
+        if added is None:
+            return torch.addmm(self.bias, rows, self.weight).view(-1, self.out_channels)
+        return torch.mm(rows, self.weight).view(-1, self.out_channels).add_(added)
 
 
 class FastMaskDecoder:
@@ -91,17 +86,12 @@ class FastMaskDecoder:
             the token-side submodules are called; nothing is modified).
         dense_pe: the prompt encoder's ``get_dense_pe()``, 1 x 256 x 64 x 64 (constant).
         no_mask_embed: the prompt encoder's ``no_mask_embed.weight``, 1 x 256.
-        matmul_dtype: dtype of the large image-side products (``torch.float32`` or
-            ``torch.bfloat16``).
     """
 
-    def __init__(
-        self, mask_decoder: Any, dense_pe: Any, no_mask_embed: Any, matmul_dtype: Any
-    ) -> None:
+    def __init__(self, mask_decoder: Any, dense_pe: Any, no_mask_embed: Any) -> None:
         import torch
 
         self.decoder = mask_decoder
-        self.matmul_dtype = matmul_dtype
         self.family = "sam2" if hasattr(mask_decoder, "pred_obj_scores") else "sam1"
         self.pe_rows = dense_pe.detach()[0].flatten(1).t().contiguous().float()  # N x C
         self.no_mask_row = no_mask_embed.detach().reshape(1, -1).float()
@@ -113,8 +103,8 @@ class FastMaskDecoder:
         self.output_tokens = torch.cat(tokens, dim=0).detach()
         self.high_res = bool(getattr(mask_decoder, "use_high_res_features", False))
         conv1, norm, act1, conv2, act2 = mask_decoder.output_upscaling
-        self.conv1 = _ConvT.from_module(conv1, matmul_dtype)
-        self.conv2 = _ConvT.from_module(conv2, matmul_dtype)
+        self.conv1 = _ConvT.from_module(conv1)
+        self.conv2 = _ConvT.from_module(conv2)
         self.norm, self.act1, self.act2 = norm, act1, act2
 
     # -- once per image ----------------------------------------------------------------------
@@ -228,18 +218,17 @@ class FastMaskDecoder:
         return self.act2(x)
 
     def _transformer(self, keys: Any, tokens: Any) -> tuple[Any, Any]:
-        """``TwoWayTransformer.forward`` on rows: (queries 1 x T x C, keys 1 x N x C)."""
+        """``TwoWayTransformer.forward`` on rows: (queries 1 x T x C, keys N x C)."""
         transformer = self.decoder.transformer
-        key_pe = self.pe_rows[None]
+        keys = keys[0]
         queries = tokens
         for layer in transformer.layers:
-            queries, keys = self._block(layer, queries, keys, tokens, key_pe)
+            queries, keys = self._block(layer, queries, keys, tokens)
         q = queries + tokens
-        attn = _token_to_image(transformer.final_attn_token_to_image, q, keys + key_pe, keys)
-        return transformer.norm_final_attn(queries + attn), keys
+        attn = _token_to_image(transformer.final_attn_token_to_image, q, keys + self.pe_rows, keys)
+        return transformer.norm_final_attn(queries + attn), keys[None]
 
-    @staticmethod
-    def _block(layer: Any, queries: Any, keys: Any, query_pe: Any, key_pe: Any) -> tuple:
+    def _block(self, layer: Any, queries: Any, keys: Any, query_pe: Any) -> tuple[Any, Any]:
         """``TwoWayAttentionBlock.forward`` with the two image-side attentions folded."""
         if layer.skip_first_layer_pe:
             queries = layer.self_attn(q=queries, k=queries, v=queries)
@@ -247,17 +236,15 @@ class FastMaskDecoder:
             q = queries + query_pe
             queries = queries + layer.self_attn(q=q, k=q, v=queries)
         queries = layer.norm1(queries)
-        keys_pe = keys + key_pe
+        keys_pe = keys + self.pe_rows
         q = queries + query_pe
         queries = layer.norm2(
             queries + _token_to_image(layer.cross_attn_token_to_image, q, keys_pe, keys)
         )
         queries = layer.norm3(queries + layer.mlp(queries))
         q = queries + query_pe
-        keys = layer.norm4(
-            keys + _image_to_token(layer.cross_attn_image_to_token, keys_pe, q, queries)
-        )
-        return queries, keys
+        keys = _image_to_token(layer.cross_attn_image_to_token, keys_pe, q, queries, keys)
+        return queries, layer.norm4(keys)
 
 
 def _heads(attention: Any) -> tuple[int, int]:
@@ -266,7 +253,10 @@ def _heads(attention: Any) -> tuple[int, int]:
 
 
 def _token_to_image(attention: Any, q_in: Any, keys_pe: Any, keys: Any) -> Any:
-    """Tokens (1 x T x C) attend to image rows: upstream ``Attention(q, k=keys_pe, v=keys)``."""
+    """Tokens (1 x T x C) attend to image rows: upstream ``Attention(q, k=keys_pe, v=keys)``.
+
+    ``keys_pe`` and ``keys`` are N x C.
+    """
     import torch
 
     _, t, c = q_in.shape
@@ -275,15 +265,19 @@ def _token_to_image(attention: Any, q_in: Any, keys_pe: Any, keys: Any) -> Any:
     # scores[h, t, n] = q[t, h] . (Wk_h x_n + bk_h); the bias term is constant along n.
     qk = torch.einsum("thd,hdc->htc", q, attention.k_proj.weight.view(heads, d, c))
     qk = qk.reshape(heads * t, c) * (1.0 / math.sqrt(d))
-    probs = torch.softmax(torch.mm(qk, keys_pe[0].t()), dim=-1)  # hT x N
-    mixed = torch.mm(probs, keys[0]).view(heads, t, c)  # rows of P sum to 1, so bv passes
+    probs = torch.softmax(torch.mm(qk, keys_pe.t()), dim=-1)  # hT x N
+    # Rows of probs sum to 1, so the value bias passes through unchanged.
+    mixed = torch.mm(probs, keys).view(heads, t, c)
     out = torch.einsum("htc,hdc->thd", mixed, attention.v_proj.weight.view(heads, d, c))
     out = out + attention.v_proj.bias.view(heads, d)
     return attention.out_proj(out.reshape(1, t, heads * d))
 
 
-def _image_to_token(attention: Any, keys_pe: Any, q_tokens: Any, tokens: Any) -> Any:
-    """Image rows attend to tokens: upstream ``Attention(q=keys_pe, k=q_tokens, v=tokens)``."""
+def _image_to_token(attention: Any, keys_pe: Any, q_tokens: Any, tokens: Any, keys: Any) -> Any:
+    """``keys + Attention(q=keys_pe, k=q_tokens, v=tokens)`` (image rows attend to tokens).
+
+    ``keys_pe`` is N x C; ``keys`` (N x C) is the residual added in.
+    """
     import torch
 
     _, t, c = q_tokens.shape
@@ -294,12 +288,11 @@ def _image_to_token(attention: Any, keys_pe: Any, q_tokens: Any, tokens: Any) ->
     # scores[h, t, n] = (Wq_h x_n + bq_h) . k[t, h]
     folded_q = torch.einsum("hdc,thd->htc", attention.q_proj.weight.view(heads, d, c), k)
     folded_b = torch.einsum("hd,thd->ht", attention.q_proj.bias.view(heads, d), k)
-    scores = torch.addmm(
-        folded_b.reshape(heads * t, 1) * scale, folded_q.reshape(heads * t, c) * scale,
-        keys_pe[0].t(),
-    )  # hT x N
+    scores = torch.addmm(folded_b.reshape(heads * t, 1) * scale,
+                         folded_q.reshape(heads * t, c) * scale, keys_pe.t())  # hT x N
     probs = torch.softmax(scores.view(heads, t, -1), dim=1).view(heads * t, -1)
-    # out_n = sum_h P_h[n] (v_h Wo_h^T) + bo
+    # out_n = sum_h P_h[n] (v_h Wo_h^T) + bo; each head's probabilities sum to 1 over its
+    # tokens, so bo / heads on every folded value row adds bo exactly once.
     folded_v = torch.einsum("thd,chd->htc", v, attention.out_proj.weight.view(c, heads, d))
-    out = torch.addmm(attention.out_proj.bias, probs.t(), folded_v.reshape(heads * t, c))
-    return out[None]
+    folded_v = folded_v.reshape(heads * t, c) + attention.out_proj.bias / heads
+    return torch.addmm(keys, probs.t(), folded_v)

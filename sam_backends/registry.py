@@ -66,6 +66,11 @@ class ModelSpec:
     def needs_checkpoint(self) -> bool:
         return self.checkpoint_file is not None
 
+    @property
+    def runs_on_torch(self) -> bool:
+        """False for the OpenCV baseline, which must not pay for importing torch."""
+        return self.family != "grabcut"
+
 
 _SAM1_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
 _SAM2_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
@@ -103,16 +108,16 @@ CATALOGUE: tuple[ModelSpec, ...] = (
     _sam1("sam-vit-h", "SAM ViT-H", 1280, 32, 16, (7, 15, 23, 31), 641_090_608,
           "sam_vit_h_4b8939.pth",
           "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e", 2_564_550_879),
-    _sam2("sam2.1-tiny", "SAM 2.1 Tiny", "sam2.1_hiera_t.yaml", 38_945_986,
+    _sam2("sam2.1-tiny", "SAM 2.1 Tiny", "sam2.1_hiera_t.yaml", 38_962_498,
           "sam2.1_hiera_tiny.pt",
           "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69", 156_008_466),
-    _sam2("sam2.1-small", "SAM 2.1 Small", "sam2.1_hiera_s.yaml", 46_043_842,
+    _sam2("sam2.1-small", "SAM 2.1 Small", "sam2.1_hiera_s.yaml", 46_060_354,
           "sam2.1_hiera_small.pt",
           "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38", 184_416_285),
-    _sam2("sam2.1-base-plus", "SAM 2.1 Base+", "sam2.1_hiera_b+.yaml", 80_833_666,
+    _sam2("sam2.1-base-plus", "SAM 2.1 Base+", "sam2.1_hiera_b+.yaml", 80_850_178,
           "sam2.1_hiera_base_plus.pt",
           "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5", 323_606_802),
-    _sam2("sam2.1-large", "SAM 2.1 Large", "sam2.1_hiera_l.yaml", 224_430_130,
+    _sam2("sam2.1-large", "SAM 2.1 Large", "sam2.1_hiera_l.yaml", 224_446_642,
           "sam2.1_hiera_large.pt",
           "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318", 898_083_611),
     ModelSpec("grabcut", "GrabCut baseline (no weights)", "grabcut", {}, 0,

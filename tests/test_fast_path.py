@@ -59,7 +59,7 @@ def test_fast_decoder_matches_upstream_in_fp32(decoder_parts, prompt, with_mask)
         sparse, dense = prompt_encoder(points=PROMPT_POINTS[prompt], boxes=None, masks=mask_input)
         pe = prompt_encoder.get_dense_pe()
         ref_masks, ref_iou = _upstream_masks(family, decoder, embed, pe, sparse, dense, high_res)
-        fast = FastMaskDecoder(decoder, pe, prompt_encoder.no_mask_embed.weight, torch.float32)
+        fast = FastMaskDecoder(decoder, pe, prompt_encoder.no_mask_embed.weight)
         masks, iou = fast.predict_masks(fast.prepare(embed, high_res), sparse,
                                         dense if with_mask else None)
     assert masks.shape == ref_masks.shape == (1, 4, 256, 256)
@@ -74,14 +74,14 @@ def test_fast_decoder_selects_outputs_like_upstream(decoder_parts, multimask):
     with torch.inference_mode():
         sparse, dense = prompt_encoder(points=PROMPT_POINTS["one point"], boxes=None, masks=None)
         pe = prompt_encoder.get_dense_pe()
-        kwargs = dict(image_embeddings=embed, image_pe=pe, sparse_prompt_embeddings=sparse,
-                      dense_prompt_embeddings=dense, multimask_output=multimask)
+        kwargs = {"image_embeddings": embed, "image_pe": pe, "sparse_prompt_embeddings": sparse,
+                  "dense_prompt_embeddings": dense, "multimask_output": multimask}
         if family == "sam2":
             ref_masks, ref_iou, _, _ = decoder(**kwargs, repeat_image=False,
                                                high_res_features=list(high_res))
         else:
             ref_masks, ref_iou = decoder(**kwargs)
-        fast = FastMaskDecoder(decoder, pe, prompt_encoder.no_mask_embed.weight, torch.float32)
+        fast = FastMaskDecoder(decoder, pe, prompt_encoder.no_mask_embed.weight)
         masks, iou = fast(fast.prepare(embed, high_res), sparse, None, multimask)
     assert masks.shape == ref_masks.shape == (1, 3 if multimask else 1, 256, 256)
     torch.testing.assert_close(iou, ref_iou, atol=1e-5, rtol=1e-5)
@@ -91,7 +91,7 @@ def test_fast_decoder_selects_outputs_like_upstream(decoder_parts, multimask):
 def test_prepare_and_restore_are_inverse(decoder_parts):
     _, prompt_encoder, decoder, embed, high_res = decoder_parts
     fast = FastMaskDecoder(decoder, prompt_encoder.get_dense_pe(),
-                           prompt_encoder.no_mask_embed.weight, torch.float32)
+                           prompt_encoder.no_mask_embed.weight)
     prepared = fast.prepare(embed, high_res)
     restored = fast.restore(prepared)
     assert torch.equal(restored["image_embed"], embed)
@@ -118,6 +118,22 @@ def test_fused_attention_matches_upstream(size, use_rel_pos):
         expected = attention(x)
         fused = RelPosSdpaAttention(attention)(x)
     torch.testing.assert_close(fused, expected, atol=2e-5, rtol=1e-4)
+
+
+def test_mixed_precision_encoder_matches_upstream_in_fp32():
+    """With fp32 as the "low" dtype the converted ViT computes exactly upstream's function."""
+    import copy
+
+    from sam_backends.fast_encoder import accelerate_sam1_encoder, sam1_encode
+
+    model = build_random_model(small_sam1_spec(encoder_depth=3, encoder_global_attn_indexes=(1,)))
+    converted = copy.deepcopy(model.image_encoder)
+    accelerate_sam1_encoder(converted, torch.float32)
+    image = torch.randn(1, 3, 1024, 1024)
+    with torch.inference_mode():
+        expected = model.image_encoder(image)
+        got = sam1_encode(converted, image)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
 
 
 def _torch_sam1_masks(low, input_size, original_size):

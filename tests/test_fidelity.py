@@ -78,9 +78,10 @@ def assert_faithful(ious: list[float], cosines: dict[str, float]) -> None:
     assert min(cosines.values()) >= MIN_COSINE, summary
 
 
-def _backends(checkpoint):
-    return [create_backend(checkpoint.spec, checkpoint=checkpoint.path, device="cpu",
-                           precision=p) for p in ("fp32", "bf16")]
+def _backends(spec, path):
+    """(exact, fast) backends of one checkpoint."""
+    return [create_backend(spec, checkpoint=path, device="cpu", precision=p)
+            for p in ("fp32", "bf16")]
 
 
 def _photos() -> list[np.ndarray]:
@@ -93,7 +94,7 @@ def _photos() -> list[np.ndarray]:
 
 @pytest.mark.parametrize("family", ["sam1", "sam2"])
 def test_fast_path_is_faithful_on_synthetic_images(family, sam1_small, sam2_small):
-    exact, fast = _backends(sam1_small if family == "sam1" else sam2_small)
+    exact, fast = _backends(*(sam1_small if family == "sam1" else sam2_small))
     images = [synthetic_image(360, 480, seed=11), synthetic_image(500, 300, seed=12)]
     assert_faithful(*measure(exact, fast, images))
 
@@ -101,19 +102,17 @@ def test_fast_path_is_faithful_on_synthetic_images(family, sam1_small, sam2_smal
 @pytest.mark.parametrize("family", ["sam1", "sam2"])
 def test_fast_path_is_faithful_on_real_photos(family, sam1_small, sam2_small):
     images = _photos()
-    exact, fast = _backends(sam1_small if family == "sam1" else sam2_small)
+    exact, fast = _backends(*(sam1_small if family == "sam1" else sam2_small))
     assert_faithful(*measure(exact, fast, images))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model_id", ["sam-vit-b", "sam2.1-tiny"])
 def test_fast_path_is_faithful_with_full_size_models(model_id, tmp_path):
-    from conftest import RandomCheckpoint
-
     spec = get_spec(model_id)
-    checkpoint = RandomCheckpoint(spec, write_random_checkpoint(spec, tmp_path / "model.pt"))
+    path = write_random_checkpoint(spec, tmp_path / "model.pt")
     try:
         images = _photos()[:1]
     except pytest.skip.Exception:
         images = [synthetic_image(600, 800, seed=13)]
-    assert_faithful(*measure(*_backends(checkpoint), images))
+    assert_faithful(*measure(*_backends(spec, path), images))

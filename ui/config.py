@@ -64,7 +64,7 @@ class AppConfig:
     precision: str | None = None
     checkpoint_dir: Path | None = None
     cache_bytes: int | str | None = None
-    max_loaded_models: int = 3
+    max_loaded_models: int = 6  # the Compare tab runs up to 6 models side by side
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_file_size: str = DEFAULT_MAX_FILE_SIZE
     max_sessions: int = 200
