@@ -71,7 +71,8 @@ def load_strict(model: Any, state_dict: Mapping[str, Any], path: Path, model_id:
         for label, keys in (("missing", missing), ("unexpected", unexpected),
                             ("wrong shape", misshapen)):
             if keys:
-                shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+                more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+                shown = ", ".join(keys[:3]) + more
                 parts.append(f"{len(keys)} {label} ({shown})")
         raise CheckpointCorruptError(
             f"Checkpoint file {path} does not match the {model_id} architecture: "

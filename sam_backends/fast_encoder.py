@@ -20,8 +20,9 @@ the whole ViT to bf16 was about 30% faster again, but its rounding built up over
 of ViT-H (median mask IoU 0.989 against fp32 on the benchmark's photos, below the 0.99 asked).
 
 SAM 2.1 (Hiera): the trunk already uses ``scaled_dot_product_attention``; bf16 weights are
-what it needs (its 12-48 blocks stay within the fidelity asked when cast whole). The FPN neck and the two 1x1 projections of the high-resolution levels run in
-bf16 too; everything a click runs stays fp32.
+what it needs (its 12-48 blocks stay within the fidelity asked when cast whole). The FPN neck
+and the two 1x1 projections of the high-resolution levels run in bf16 too;
+everything a click runs stays fp32.
 """
 
 from __future__ import annotations

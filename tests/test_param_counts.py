@@ -7,6 +7,7 @@ import pytest
 from sam_backends.registry import CATALOGUE
 
 TORCH_SPECS = [spec for spec in CATALOGUE if spec.runs_on_torch]
+SLOW_TO_BUILD = ("sam2.1-base-plus", "sam2.1-large")  # built for real on the CPU: seconds each
 
 
 def _count(spec) -> int:
@@ -29,8 +30,7 @@ def _count(spec) -> int:
 @pytest.mark.parametrize(
     "spec",
     [
-        pytest.param(s, marks=pytest.mark.slow) if s.model_id in ("sam2.1-large", "sam2.1-base-plus")
-        else s
+        pytest.param(s, marks=pytest.mark.slow) if s.model_id in SLOW_TO_BUILD else s
         for s in TORCH_SPECS
     ],
     ids=lambda s: s.model_id,
