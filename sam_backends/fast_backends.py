@@ -7,9 +7,10 @@ inherit every step they do not change); what differs:
   relative-position attention and an fp32 residual stream; SAM 2.1's Hiera cast to bf16 whole);
   the features are stored once, in bf16 and in the layouts a click needs
   (``FastMaskDecoder.prepare``): SAM 1 2 MiB instead of 4 MiB, SAM 2.1 8 MiB instead of 16.
-* click: the upstream prompt encoder (fp32), then ``FastMaskDecoder`` in fp32 arithmetic (the
-  decoder's logits equal upstream's within ~1e-5 on the same features), then OpenCV upscaling
-  and thresholding of every returned mask (``fast_upscale``).
+* click: the upstream prompt encoder (fp32), then ``FastMaskDecoder`` with its image-side
+  products in bf16 (see its module docstring), then OpenCV upscaling and thresholding
+  (``fast_upscale``) of the best mask; other candidates are upscaled when asked for
+  (``Prediction.mask``).
 
 Faithfulness is measured, not assumed: ``benchmarks/bench_speed.py`` reports mask IoU and
 embedding cosine similarity against the exact path on real photos, and ``tests/test_fidelity.py``
@@ -43,12 +44,13 @@ def compute_dtype(precision: str, model_id: str) -> Any:
     )
 
 
-def _fast_decoder(mask_decoder: Any, prompt_encoder: Any) -> FastMaskDecoder:
+def _fast_decoder(mask_decoder: Any, prompt_encoder: Any, dtype: Any) -> FastMaskDecoder:
     import torch
 
     with torch.inference_mode():
         dense_pe = prompt_encoder.get_dense_pe()
-    return FastMaskDecoder(mask_decoder, dense_pe, prompt_encoder.no_mask_embed.weight)
+    return FastMaskDecoder(mask_decoder, dense_pe, prompt_encoder.no_mask_embed.weight,
+                           matrix_dtype=dtype)
 
 
 class FastSam1Backend(Sam1Backend):
@@ -60,7 +62,7 @@ class FastSam1Backend(Sam1Backend):
 
         self.dtype = compute_dtype(precision, spec.model_id)
         accelerate_sam1_encoder(model.image_encoder, self.dtype)
-        self.fast_decoder = _fast_decoder(model.mask_decoder, model.prompt_encoder)
+        self.fast_decoder = _fast_decoder(model.mask_decoder, model.prompt_encoder, self.dtype)
 
     def _encode(self, input_image: Any) -> Mapping[str, Any]:
         """Normalise and pad in fp32 (as upstream), encode (bf16 matrices), store rows in bf16."""
@@ -97,7 +99,9 @@ class FastSam2Backend(Sam2Backend):
 
         self.dtype = compute_dtype(precision, spec.model_id)
         accelerate_sam2_encoder(model, self.dtype)
-        self.fast_decoder = _fast_decoder(model.sam_mask_decoder, model.sam_prompt_encoder)
+        self.fast_decoder = _fast_decoder(
+            model.sam_mask_decoder, model.sam_prompt_encoder, self.dtype
+        )
 
     def _encode(self, input_image: Any) -> Mapping[str, Any]:
         """The exact backend's steps on a bf16 input, then rows/block order in bf16."""

@@ -20,11 +20,20 @@ upstream modules themselves, called as they are.
   ``M x 256 x 256`` logits are permuted back to image order.
 * ``prepare`` (called once per image, at encode time) stores the image embedding as rows and
   SAM 2's high-resolution features already in block order, so a click repeats none of it.
+* Only the selected outputs' logits are made (upstream makes all four, then picks).
 
-All arithmetic is fp32, so the results equal upstream's up to float rounding (logits within
-about 1e-5; ``tests/test_fast_path.py``). Running the image-side products in bf16 (AMX) was
-measured too: about 15% faster per click, but it flipped 0.2-0.4% of mask pixels against the
-fp32 decoder with random weights, so it is not used.
+Precision (``matrix_dtype``). With fp32 (the default) the results equal upstream's up to float
+rounding (logits within about 1e-5; ``tests/test_fast_path.py``). With bf16 (what the fast
+backends use) the image-side work runs on the CPU's bf16 units: the attention-score and
+token-to-image value products, and the whole upscaling branch (both products, the LayerNorm,
+the GELUs and the final mask product, accumulating in fp32). Softmax, the residual stream of
+the image rows, every token-side layer and the predicted IoU stay fp32. On this 2-core machine
+a click is bound by memory traffic over 4096 x 256 and 65536 x 32 matrices more than by
+arithmetic, and bf16 halves that traffic: about 2 ms (10-15%) off each click. Against the
+exact path it costs little, because the bf16 encoder already moves the embedding more than
+bf16 rounding in the decoder does: on the real photos the median mask IoU against fp32 went
+from 0.9979 to 0.9963 (ViT-B) and from 0.9976 to 0.9969 (SAM 2.1 tiny), random weights
+(``benchmarks/bench_speed.py`` reports the figures; ``tests/test_fidelity.py`` guards them).
 
 Frames and shapes: image rows ``N x 256`` with ``N = 64 * 64`` in row-major ``(i, j)`` order;
 low-res logits ``1 x M x 256 x 256`` exactly as upstream (M = 4 before selection).
@@ -46,18 +55,21 @@ class _ConvT:
 
     Output columns are ordered ``(ki, kj, c_out)``, so viewing the product as
     ``(rows * 4) x C_out`` lists each input pixel's four children in ``(ki, kj)`` order.
+    ``weight`` is stored in the matrix dtype: with bf16 the product runs on the CPU's bf16
+    units (its inputs rounded to bf16) and the result comes back in fp32.
     """
 
-    weight: Any  # C_in x (4 * C_out)
-    bias: Any  # 4 * C_out
+    weight: Any  # C_in x (4 * C_out), in the matrix dtype
+    bias: Any  # 4 * C_out, fp32
     out_channels: int
 
     @classmethod
-    def from_module(cls, conv: Any) -> _ConvT:
+    def from_module(cls, conv: Any, matrix_dtype: Any = None) -> _ConvT:
         c_in, c_out, kh, kw = conv.weight.shape
         if (kh, kw) != (2, 2) or tuple(conv.stride) != (2, 2) or tuple(conv.padding) != (0, 0):
             raise ValueError("FastMaskDecoder expects 2x2 stride-2 transposed convolutions")
         weight = conv.weight.detach().permute(0, 2, 3, 1).reshape(c_in, 4 * c_out)
+        weight = weight.to(matrix_dtype or weight.dtype)
         return cls(weight.contiguous(), conv.bias.detach().repeat(4), c_out)
 
     @property
@@ -66,16 +78,57 @@ class _ConvT:
         return self.bias[: self.out_channels]
 
     def __call__(self, rows: Any, added: Any = None) -> Any:
-        """``rows`` N x C_in -> 4N x C_out, plus ``added`` (4N x C_out, any float dtype).
+        """``rows`` N x C_in -> 4N x C_out in the matrix dtype, plus ``added`` (4N x C_out).
 
         ``added`` already includes the bias (``prepare`` folds it in); without it the bias is
         added here.
         """
         import torch
 
+        if self.weight.dtype != torch.float32:
+            product = torch.mm(rows.to(self.weight.dtype), self.weight).view(-1, self.out_channels)
+            return product.add_(self.channel_bias.to(product.dtype) if added is None else added)
         if added is None:
             return torch.addmm(self.bias, rows, self.weight).view(-1, self.out_channels)
         return torch.mm(rows, self.weight).view(-1, self.out_channels).add_(added)
+
+
+@dataclass(frozen=True)
+class _StackedMLPs:
+    """Same-shaped upstream MLPs (ReLU between layers, no sigmoid) run as one batched MLP.
+
+    The four hypernetwork MLPs, three tiny products each, become three batched products.
+    """
+
+    weights: tuple[Any, ...]  # per layer: M x C_in x C_out
+    biases: tuple[Any, ...]  # per layer: M x 1 x C_out
+
+    @classmethod
+    def from_modules(cls, mlps: Any) -> _StackedMLPs | None:
+        """None when the MLPs differ in shape or activation (then they are called one by one)."""
+        import torch
+
+        mlps = list(mlps)
+        relu = all(type(getattr(m, "act", torch.nn.ReLU())) is torch.nn.ReLU for m in mlps)
+        shapes = {tuple(layer.weight.shape for layer in m.layers) for m in mlps}
+        if not relu or len(shapes) != 1 or any(m.sigmoid_output for m in mlps):
+            return None
+        layers = list(zip(*(m.layers for m in mlps)))
+        return cls(
+            tuple(torch.stack([x.weight.detach().t() for x in group]) for group in layers),
+            tuple(torch.stack([x.bias.detach()[None] for x in group]) for group in layers),
+        )
+
+    def __call__(self, rows: Any) -> Any:
+        """M x C_in (row i goes through MLP i) -> M x C_out."""
+        import torch
+
+        x = rows[:, None]
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(bias, x, weight)
+            if index < len(self.weights) - 1:
+                x = torch.relu(x)
+        return x[:, 0]
 
 
 class FastMaskDecoder:
@@ -86,14 +139,19 @@ class FastMaskDecoder:
             the token-side submodules are called; nothing is modified).
         dense_pe: the prompt encoder's ``get_dense_pe()``, 1 x 256 x 64 x 64 (constant).
         no_mask_embed: the prompt encoder's ``no_mask_embed.weight``, 1 x 256.
+        matrix_dtype: dtype of the two upscaling products (default fp32, which reproduces
+            upstream); bf16 runs them on the CPU's bf16 units, everything else stays fp32.
     """
 
-    def __init__(self, mask_decoder: Any, dense_pe: Any, no_mask_embed: Any) -> None:
+    def __init__(
+        self, mask_decoder: Any, dense_pe: Any, no_mask_embed: Any, matrix_dtype: Any = None
+    ) -> None:
         import torch
 
         self.decoder = mask_decoder
         self.family = "sam2" if hasattr(mask_decoder, "pred_obj_scores") else "sam1"
         self.pe_rows = dense_pe.detach()[0].flatten(1).t().contiguous().float()  # N x C
+        self.pe_low = self.pe_rows.to(matrix_dtype or torch.float32)
         self.no_mask_row = no_mask_embed.detach().reshape(1, -1).float()
         tokens = [mask_decoder.iou_token.weight, mask_decoder.mask_tokens.weight]
         self.token_offset = 0
@@ -103,9 +161,18 @@ class FastMaskDecoder:
         self.output_tokens = torch.cat(tokens, dim=0).detach()
         self.high_res = bool(getattr(mask_decoder, "use_high_res_features", False))
         conv1, norm, act1, conv2, act2 = mask_decoder.output_upscaling
-        self.conv1 = _ConvT.from_module(conv1)
-        self.conv2 = _ConvT.from_module(conv2)
+        self.matrix_dtype = matrix_dtype or torch.float32
+        self.conv1 = _ConvT.from_module(conv1, matrix_dtype)
+        self.conv2 = _ConvT.from_module(conv2, matrix_dtype)
         self.norm, self.act1, self.act2 = norm, act1, act2
+        transformer = mask_decoder.transformer
+        self.token_to_image = [_HeadWeights.from_module(layer.cross_attn_token_to_image)
+                               for layer in transformer.layers]
+        self.image_to_token = [_HeadWeights.from_module(layer.cross_attn_image_to_token)
+                               for layer in transformer.layers]
+        self.final_token_to_image = _HeadWeights.from_module(
+            transformer.final_attn_token_to_image)
+        self.hypernetworks = _StackedMLPs.from_modules(mask_decoder.output_hypernetworks_mlps)
 
     # -- once per image ----------------------------------------------------------------------
     def prepare(self, image_embed: Any, high_res_feats: Any = None, dtype: Any = None) -> dict:
@@ -164,6 +231,10 @@ class FastMaskDecoder:
     ) -> tuple[Any, Any]:
         """Low-res logits (1 x C x 256 x 256) and scores (1 x C), selected as upstream does.
 
+        Only the selected outputs' logits are computed (upstream computes all four, then
+        selects): 3 with multimask, else 1 (SAM 2.1: output 0 and its fallback, the best of
+        1-3, for the stability check).
+
         Args:
             prepared: ``prepare``'s output for the image.
             sparse: the prompt encoder's sparse embeddings, 1 x T x 256.
@@ -172,63 +243,94 @@ class FastMaskDecoder:
             multimask: three candidates (outputs 1-3) or one (output 0; SAM 2.1 falls back to
                 the best of 1-3 when output 0 is unstable, as upstream).
         """
-        masks, iou = self.predict_masks(prepared, sparse, dense)
+        import torch
+
+        upscaled, hyper_in, iou = self._heads(prepared, sparse, dense)
         if multimask:
-            return masks[:, 1:], iou[:, 1:]
+            return _image_order(_logits(upscaled, hyper_in[1:])), iou[:, 1:]
         if self.family == "sam2" and self.decoder.dynamic_multimask_via_stability:
-            return self.decoder._dynamic_multimask_via_stability(masks, iou)
-        return masks[:, 0:1], iou[:, 0:1]
+            # Output 0 and its fallback in one product (it is bound by reading ``upscaled``).
+            fallback = 1 + int(torch.argmax(iou[0, 1:]))
+            pair = _logits(upscaled, hyper_in[[0, fallback]])
+            chosen = 0 if self._is_stable(pair[0]) else 1
+            index = (0, fallback)[chosen]
+            return _image_order(pair[chosen: chosen + 1]), iou[:, index: index + 1]
+        return _image_order(_logits(upscaled, hyper_in[:1])), iou[:, :1]
 
     def predict_masks(
         self, prepared: Mapping[str, Any], sparse: Any, dense: Any
     ) -> tuple[Any, Any]:
         """All mask outputs (1 x 4 x 256 x 256) and their scores (1 x 4), before selection."""
+        upscaled, hyper_in, iou = self._heads(prepared, sparse, dense)
+        return _image_order(_logits(upscaled, hyper_in)), iou
+
+    def _is_stable(self, logits: Any) -> bool:
+        """SAM 2's stability score of one output (order-free, so block order is fine)."""
+        delta = self.decoder.dynamic_multimask_stability_delta
+        area_i = int((logits > delta).sum())
+        area_u = int((logits > -delta).sum())
+        score = area_i / area_u if area_u > 0 else 1.0
+        return score >= self.decoder.dynamic_multimask_stability_thresh
+
+    def _heads(
+        self, prepared: Mapping[str, Any], sparse: Any, dense: Any
+    ) -> tuple[Any, Any, Any]:
+        """(upscaled features 16N x C2 in block order, hypernetwork rows 4 x C2, scores 1 x 4)."""
         import torch
 
         if sparse.shape[0] != 1:
             raise ValueError("FastMaskDecoder decodes one object per call (batch size 1)")
         tokens = torch.cat([self.output_tokens[None], sparse], dim=1)
-        if dense is None:
-            src = prepared["image_rows"] + self.no_mask_row  # promotes bf16 storage to fp32
-        else:
-            src = prepared["image_rows"] + dense[0].flatten(1).t()
-        queries, keys = self._transformer(src[None].float(), tokens)
+        stored = prepared["image_rows"]
+        added = self.no_mask_row if dense is None else dense[0].flatten(1).t()
+        # One fp32 copy of the stored rows, then in place (never into the stored embedding).
+        src = stored.float().add_(added) if stored.dtype != torch.float32 else stored + added
+        queries, keys = self._transformer(src, tokens)
         s = self.token_offset
         decoder = self.decoder
-        mask_tokens = queries[:, s + 1: s + 1 + decoder.num_mask_tokens]
-        hyper_in = torch.stack(
-            [mlp(mask_tokens[:, i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)],
-            dim=1,
-        )[0]  # M x C2
-        upscaled = self._upscale(keys[0], prepared)  # 16N x C2, block order
-        logits = torch.mm(upscaled, hyper_in.t())  # 16N x M
-        masks = logits.view(GRID, GRID, 2, 2, 2, 2, -1).permute(6, 0, 2, 4, 1, 3, 5)
-        masks = masks.reshape(1, -1, 4 * GRID, 4 * GRID)
+        mask_tokens = queries[0, s + 1: s + 1 + decoder.num_mask_tokens]  # M x C
+        if self.hypernetworks is not None:
+            hyper_in = self.hypernetworks(mask_tokens)  # M x C2
+        else:
+            hyper_in = torch.stack(
+                [mlp(mask_tokens[i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)]
+            )
         iou = decoder.iou_prediction_head(queries[:, s])
-        return masks, iou
+        return self._upscale(keys, prepared), hyper_in, iou
 
     def _upscale(self, rows: Any, prepared: Mapping[str, Any]) -> Any:
         """N x 256 -> 16N x C2 through both transposed convolutions, in block order."""
         from torch.nn import functional as F
 
         x = self.conv1(rows, prepared.get("feat_s1"))  # 4N x C1
-        x = self.act1(F.layer_norm(x, x.shape[-1:], self.norm.weight, self.norm.bias,
-                                   self.norm.eps))
+        weight, bias = self.norm.weight.to(x.dtype), self.norm.bias.to(x.dtype)
+        x = self.act1(F.layer_norm(x, x.shape[-1:], weight, bias, self.norm.eps))
         x = self.conv2(x, prepared.get("feat_s0"))  # 16N x C2
         return self.act2(x)
 
     def _transformer(self, keys: Any, tokens: Any) -> tuple[Any, Any]:
-        """``TwoWayTransformer.forward`` on rows: (queries 1 x T x C, keys N x C)."""
-        transformer = self.decoder.transformer
-        keys = keys[0]
-        queries = tokens
-        for layer in transformer.layers:
-            queries, keys = self._block(layer, queries, keys, tokens)
-        q = queries + tokens
-        attn = _token_to_image(transformer.final_attn_token_to_image, q, keys + self.pe_rows, keys)
-        return transformer.norm_final_attn(queries + attn), keys[None]
+        """``TwoWayTransformer.forward`` on rows: keys N x C -> (queries 1 x T x C, keys N x C).
 
-    def _block(self, layer: Any, queries: Any, keys: Any, query_pe: Any) -> tuple[Any, Any]:
+        The returned keys are in the matrix dtype: their only use left is the first upscaling
+        product.
+        """
+        transformer = self.decoder.transformer
+        queries = tokens
+        for index, layer in enumerate(transformer.layers):
+            queries, keys = self._block(index, layer, queries, keys, tokens)
+        q = queries + tokens
+        keys_low, keys_pe = self._matrix_operands(keys)
+        attn = _token_to_image(self.final_token_to_image, q, keys_pe, keys_low)
+        return transformer.norm_final_attn(queries + attn), keys_low
+
+    def _matrix_operands(self, keys: Any) -> tuple[Any, Any]:
+        """``keys`` and ``keys + pe`` in the matrix dtype (the sum taken in it: one pass less)."""
+        keys_low = keys.to(self.matrix_dtype)
+        return keys_low, keys_low + self.pe_low
+
+    def _block(
+        self, index: int, layer: Any, queries: Any, keys: Any, query_pe: Any
+    ) -> tuple[Any, Any]:
         """``TwoWayAttentionBlock.forward`` with the two image-side attentions folded."""
         if layer.skip_first_layer_pe:
             queries = layer.self_attn(q=queries, k=queries, v=queries)
@@ -236,63 +338,111 @@ class FastMaskDecoder:
             q = queries + query_pe
             queries = queries + layer.self_attn(q=q, k=q, v=queries)
         queries = layer.norm1(queries)
-        keys_pe = keys + self.pe_rows
+        keys_low, keys_pe = self._matrix_operands(keys)
         q = queries + query_pe
         queries = layer.norm2(
-            queries + _token_to_image(layer.cross_attn_token_to_image, q, keys_pe, keys)
+            queries + _token_to_image(self.token_to_image[index], q, keys_pe, keys_low)
         )
         queries = layer.norm3(queries + layer.mlp(queries))
         q = queries + query_pe
-        keys = _image_to_token(layer.cross_attn_image_to_token, keys_pe, q, queries, keys)
+        keys = _image_to_token(self.image_to_token[index], keys_pe, q, queries, keys)
         return queries, layer.norm4(keys)
 
 
-def _heads(attention: Any) -> tuple[int, int]:
-    heads = attention.num_heads
-    return heads, attention.internal_dim // heads
+def _logits(upscaled: Any, hyper_in: Any) -> Any:
+    """Mask logits M x 16N (fp32) in block order: one product per selected output."""
+    import torch
+
+    return torch.mm(hyper_in.to(upscaled.dtype), upscaled.t()).float()
 
 
-def _token_to_image(attention: Any, q_in: Any, keys_pe: Any, keys: Any) -> Any:
+def _image_order(logits: Any) -> Any:
+    """M x 16N block-order logits -> 1 x M x 256 x 256 in image order."""
+    blocks = logits.view(-1, GRID, GRID, 2, 2, 2, 2).permute(0, 1, 3, 5, 2, 4, 6)
+    return blocks.reshape(1, -1, 4 * GRID, 4 * GRID)
+
+
+@dataclass(frozen=True)
+class _HeadWeights:
+    """An upstream ``Attention``'s projections split per head (h), for batched products.
+
+    Read once, so a click pays no per-call reshaping: ``q``/``k`` h x d x C (W_h), ``v_t``
+    h x C x d (W_h^T), ``out`` h x d x C (the output projection's columns of head h,
+    transposed), ``q_bias`` h x d x 1.
+    """
+
+    module: Any
+    heads: int
+    head_dim: int
+    q: Any
+    q_bias: Any
+    k: Any
+    v_t: Any
+    v_bias: Any
+    out: Any
+
+    @classmethod
+    def from_module(cls, attention: Any) -> _HeadWeights:
+        heads = attention.num_heads
+        d = attention.internal_dim // heads
+        c = attention.q_proj.in_features
+
+        def per_head(weight: Any) -> Any:  # (h*d) x C -> h x d x C
+            return weight.detach().reshape(heads, d, -1).contiguous()
+
+        out = attention.out_proj.weight.detach().reshape(c, heads, d).permute(1, 2, 0)
+        return cls(
+            module=attention, heads=heads, head_dim=d,
+            q=per_head(attention.q_proj.weight),
+            q_bias=attention.q_proj.bias.detach().reshape(heads, d, 1),
+            k=per_head(attention.k_proj.weight),
+            v_t=per_head(attention.v_proj.weight).transpose(1, 2).contiguous(),
+            v_bias=attention.v_proj.bias.detach().reshape(heads, d),
+            out=out.contiguous(),
+        )
+
+
+def _token_to_image(w: _HeadWeights, q_in: Any, keys_pe: Any, keys: Any) -> Any:
     """Tokens (1 x T x C) attend to image rows: upstream ``Attention(q, k=keys_pe, v=keys)``.
 
-    ``keys_pe`` and ``keys`` are N x C.
+    ``keys_pe`` and ``keys`` are N x C in the matrix dtype; the products' other operands are
+    rounded to it, and everything else (softmax, projections) is fp32.
     """
     import torch
 
     _, t, c = q_in.shape
-    heads, d = _heads(attention)
-    q = attention.q_proj(q_in).view(t, heads, d)
-    # scores[h, t, n] = q[t, h] . (Wk_h x_n + bk_h); the bias term is constant along n.
-    qk = torch.einsum("thd,hdc->htc", q, attention.k_proj.weight.view(heads, d, c))
-    qk = qk.reshape(heads * t, c) * (1.0 / math.sqrt(d))
-    probs = torch.softmax(torch.mm(qk, keys_pe.t()), dim=-1)  # hT x N
+    heads, d = w.heads, w.head_dim
+    q = w.module.q_proj(q_in).view(t, heads, d).transpose(0, 1)  # h x T x d
+    # scores[h, t, n] = q[h, t] . (Wk_h x_n + bk_h); the bias term is constant along n.
+    qk = torch.bmm(q, w.k).reshape(heads * t, c) * (1.0 / math.sqrt(d))
+    low = keys.dtype
+    probs = torch.softmax(torch.mm(qk.to(low), keys_pe.t()).float(), dim=-1)  # hT x N
     # Rows of probs sum to 1, so the value bias passes through unchanged.
-    mixed = torch.mm(probs, keys).view(heads, t, c)
-    out = torch.einsum("htc,hdc->thd", mixed, attention.v_proj.weight.view(heads, d, c))
-    out = out + attention.v_proj.bias.view(heads, d)
-    return attention.out_proj(out.reshape(1, t, heads * d))
+    mixed = torch.mm(probs.to(low), keys).float().view(heads, t, c)
+    out = torch.bmm(mixed, w.v_t).transpose(0, 1) + w.v_bias  # T x h x d
+    return w.module.out_proj(out.reshape(1, t, heads * d))
 
 
-def _image_to_token(attention: Any, keys_pe: Any, q_tokens: Any, tokens: Any, keys: Any) -> Any:
+def _image_to_token(w: _HeadWeights, keys_pe: Any, q_tokens: Any, tokens: Any, keys: Any) -> Any:
     """``keys + Attention(q=keys_pe, k=q_tokens, v=tokens)`` (image rows attend to tokens).
 
-    ``keys_pe`` is N x C; ``keys`` (N x C) is the residual added in.
+    ``keys_pe`` is N x C in the matrix dtype (the score product runs in it); ``keys`` (N x C,
+    fp32) is the residual, updated in place by an fp32 product (its inner size is only
+    heads x T, so a lower precision would not make it faster).
     """
     import torch
 
     _, t, c = q_tokens.shape
-    heads, d = _heads(attention)
+    heads, d = w.heads, w.head_dim
     scale = 1.0 / math.sqrt(d)
-    k = attention.k_proj(q_tokens).view(t, heads, d)
-    v = attention.v_proj(tokens).view(t, heads, d)
-    # scores[h, t, n] = (Wq_h x_n + bq_h) . k[t, h]
-    folded_q = torch.einsum("hdc,thd->htc", attention.q_proj.weight.view(heads, d, c), k)
-    folded_b = torch.einsum("hd,thd->ht", attention.q_proj.bias.view(heads, d), k)
-    scores = torch.addmm(folded_b.reshape(heads * t, 1) * scale,
-                         folded_q.reshape(heads * t, c) * scale, keys_pe.t())  # hT x N
+    k = w.module.k_proj(q_tokens).view(t, heads, d).transpose(0, 1)  # h x T x d
+    v = w.module.v_proj(tokens).view(t, heads, d).transpose(0, 1)
+    # scores[h, t, n] = (Wq_h x_n + bq_h) . k[h, t]
+    folded_q = (torch.bmm(k, w.q).reshape(heads * t, c) * scale).to(keys_pe.dtype)
+    folded_b = torch.bmm(k, w.q_bias).reshape(heads * t, 1) * scale
+    scores = torch.mm(folded_q, keys_pe.t()).float().add_(folded_b)
     probs = torch.softmax(scores.view(heads, t, -1), dim=1).view(heads * t, -1)
     # out_n = sum_h P_h[n] (v_h Wo_h^T) + bo; each head's probabilities sum to 1 over its
     # tokens, so bo / heads on every folded value row adds bo exactly once.
-    folded_v = torch.einsum("thd,chd->htc", v, attention.out_proj.weight.view(c, heads, d))
-    folded_v = folded_v.reshape(heads * t, c) + attention.out_proj.bias / heads
-    return torch.addmm(keys, probs.t(), folded_v)
+    folded_v = torch.bmm(v, w.out).reshape(heads * t, c) + w.module.out_proj.bias / heads
+    return keys.addmm_(probs.t(), folded_v)  # in place: ``keys`` is the caller's own temporary

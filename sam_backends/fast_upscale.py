@@ -15,14 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def _resize(channels: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Bilinear resize of each H0 x W0 plane of a C x H0 x W0 float32 array to C x H x W."""
+def _resize(plane: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize of one float32 plane (row-strided views are fine) to height x width."""
     import cv2
 
-    return np.stack(
-        [cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR)
-         for plane in channels]
-    )
+    return cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def sam1_masks(
@@ -41,9 +38,9 @@ def sam1_masks(
     height, width = original_size
     masks = np.empty((low_res.shape[0], height, width), dtype=bool)
     for index, plane in enumerate(np.ascontiguousarray(low_res, dtype=np.float32)):
-        padded = _resize(plane[None], encoder_size, encoder_size)[0]
-        cropped = np.ascontiguousarray(padded[: input_size[0], : input_size[1]])
-        np.greater(_resize(cropped[None], width, height)[0], threshold, out=masks[index])
+        padded = _resize(plane, encoder_size, encoder_size)
+        cropped = padded[: input_size[0], : input_size[1]]  # a view: no copy
+        np.greater(_resize(cropped, width, height), threshold, out=masks[index])
     return masks
 
 
@@ -54,5 +51,5 @@ def sam2_masks(
     height, width = original_size
     masks = np.empty((low_res.shape[0], height, width), dtype=bool)
     for index, plane in enumerate(np.ascontiguousarray(low_res, dtype=np.float32)):
-        np.greater(_resize(plane[None], width, height)[0], threshold, out=masks[index])
+        np.greater(_resize(plane, width, height), threshold, out=masks[index])
     return masks

@@ -149,7 +149,7 @@ class GrabCutBackend(Backend):
             small = _keep_clicked_components(small, prompts, scale)
         score = _separability(work, small, roi, bgd_model, fgd_model)
         mask = _upscale(small, embedding.original_size)
-        return Prediction(
+        return Prediction.from_masks(
             masks=mask[None],
             scores=np.array([score], np.float32),
             low_res_logits=_low_res_logits(small)[None],

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
+import functools
 import importlib
 import time
 from pathlib import Path
@@ -181,10 +183,21 @@ class TorchBackend(Backend):
             tensors = self._prompt_tensors(prompts, embedding)
             with self._decoder_context():
                 low_res, scores = self._decode(embedding.features, tensors, prompts.multimask)
-            masks = self._masks(low_res, embedding)
             low_res_np = self._returned_low_res(low_res)[0].float().cpu().numpy()
             scores_np = scores[0].float().cpu().numpy()
-        return Prediction(masks, scores_np, low_res_np, time.perf_counter() - start)
+        # The sizes are all a mask needs: the source must not keep the image features alive.
+        frame = dataclasses.replace(embedding, features={})
+        mask_source = functools.partial(self._one_mask, low_res, frame)
+        best = int(np.argmax(scores_np))
+        ready = {best: mask_source(best)}  # the mask a user sees first; others on demand
+        return Prediction(scores_np, low_res_np, time.perf_counter() - start, mask_source, ready)
+
+    def _one_mask(self, low_res: Any, embedding: Embedding, index: int) -> np.ndarray:
+        """Mask ``index`` of the low-res logits at the original resolution, bool H x W."""
+        import torch
+
+        with torch.inference_mode():
+            return self._masks(low_res[:, index: index + 1], embedding)[0]
 
     # -- family-specific steps ---------------------------------------------------------------
     @abc.abstractmethod

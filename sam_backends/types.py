@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -154,23 +154,61 @@ class Embedding:
     encode_seconds: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Prediction:
     """Masks for one object.
 
+    Full-resolution masks are made on demand, one candidate at a time: the backend upscales
+    the best-scoring mask before ``predict`` returns (it is what a user sees first), and
+    ``mask(i)`` upscales another candidate only when asked (a 1800x1200 mask costs about 1 ms
+    on a CPU core, so an unchosen candidate should cost nothing). ``masks`` gives all of them.
+
     Attributes:
-        masks: bool, C x H x W at the original resolution (C = 1, or 3 with multimask).
-        scores: float32, C; the model's predicted IoU for each mask.
+        scores: float32, C; the model's predicted IoU for each mask (C = 1, or 3 with
+            multimask).
         low_res_logits: float32, C x 256 x 256; pass ``low_res_logits[i:i+1]`` back as
             ``Prompts.mask_input`` to refine mask i.
-        decode_seconds: wall time of the decoder call, post-processing included.
+        decode_seconds: wall time of ``predict``, the best mask's upscaling included.
+        mask_source: index -> bool H x W mask at the original resolution (called at most once
+            per index).
+        ready: masks already made, by index (filled in as ``mask`` makes them).
     """
 
-    masks: np.ndarray = field(repr=False)
     scores: np.ndarray
     low_res_logits: np.ndarray = field(repr=False)
     decode_seconds: float = 0.0
+    mask_source: Callable[[int], np.ndarray] = field(default=None, repr=False)  # type: ignore
+    ready: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_masks(
+        cls, masks: np.ndarray, scores: np.ndarray, low_res_logits: np.ndarray,
+        decode_seconds: float = 0.0,
+    ) -> Prediction:
+        """A prediction whose masks (C x H x W bool) are already made."""
+        masks = np.asarray(masks, dtype=bool)
+        if masks.ndim != 3 or masks.shape[0] != len(scores):
+            raise ValueError(f"masks must be C x H x W with C = {len(scores)}, got {masks.shape}")
+        return cls(scores, low_res_logits, decode_seconds, masks.__getitem__)
+
+    @property
+    def count(self) -> int:
+        return len(self.scores)
 
     @property
     def best_index(self) -> int:
         return int(np.argmax(self.scores))
+
+    def mask(self, index: int) -> np.ndarray:
+        """Candidate ``index`` as a bool H x W mask (made on first use, then kept)."""
+        if not -self.count <= index < self.count:
+            raise IndexError(f"mask index {index} out of range for {self.count} masks")
+        index %= self.count
+        if index not in self.ready:
+            self.ready[index] = self.mask_source(index)
+        return self.ready[index]
+
+    @property
+    def masks(self) -> np.ndarray:
+        """All candidates, bool C x H x W (makes the ones not made yet)."""
+        return np.stack([self.mask(i) for i in range(self.count)])

@@ -15,7 +15,7 @@ from random_models import build_random_model, small_sam1_spec, small_sam2_spec, 
 from torch.nn import functional as F
 
 from sam_backends import Prompts, SamBackendError, create_backend
-from sam_backends.fast_decoder import FastMaskDecoder
+from sam_backends.fast_decoder import FastMaskDecoder, _StackedMLPs
 from sam_backends.fast_encoder import RelPosSdpaAttention
 from sam_backends.fast_upscale import sam1_masks, sam2_masks
 
@@ -86,6 +86,65 @@ def test_fast_decoder_selects_outputs_like_upstream(decoder_parts, multimask):
     assert masks.shape == ref_masks.shape == (1, 3 if multimask else 1, 256, 256)
     torch.testing.assert_close(iou, ref_iou, atol=1e-5, rtol=1e-5)
     assert torch.equal(masks > 0, ref_masks > 0) or (masks - ref_masks).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.01], ids=["stable", "unstable"])
+def test_fast_decoder_follows_sam2_stability_fallback(decoder_parts, threshold, monkeypatch):
+    """Single-mask SAM 2.1 output: token 0 when stable, else the best of 1-3, as upstream."""
+    family, prompt_encoder, decoder, embed, high_res = decoder_parts
+    if family != "sam2":
+        pytest.skip("the stability fallback is SAM 2.1's")
+    monkeypatch.setattr(decoder, "dynamic_multimask_stability_thresh", threshold)
+    with torch.inference_mode():
+        sparse, dense = prompt_encoder(points=PROMPT_POINTS["one point"], boxes=None, masks=None)
+        pe = prompt_encoder.get_dense_pe()
+        ref_masks, ref_iou, _, _ = decoder(embed, pe, sparse, dense, multimask_output=False,
+                                           repeat_image=False, high_res_features=list(high_res))
+        all_masks, all_iou = decoder.predict_masks(embed, pe, sparse, dense, repeat_image=False,
+                                                   high_res_features=list(high_res))[:2]
+        fast = FastMaskDecoder(decoder, pe, prompt_encoder.no_mask_embed.weight)
+        masks, iou = fast(fast.prepare(embed, high_res), sparse, None, False)
+    chosen = 0 if threshold == 0.0 else 1 + int(torch.argmax(all_iou[0, 1:]))
+    torch.testing.assert_close(iou, all_iou[:, chosen: chosen + 1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(iou, ref_iou, atol=1e-5, rtol=1e-5)
+    scale = max(ref_masks.abs().max().item(), 1.0)
+    assert masks.shape == ref_masks.shape == (1, 1, 256, 256)
+    assert (masks - ref_masks).abs().max().item() <= 1e-5 * scale
+
+
+def test_bf16_matrix_products_stay_close_to_fp32(decoder_parts):
+    """The bf16 products round their operands only: logits move by a small fraction."""
+    family, prompt_encoder, decoder, embed, high_res = decoder_parts
+    with torch.inference_mode():
+        sparse, _ = prompt_encoder(points=PROMPT_POINTS["points and box corners"], boxes=None,
+                                   masks=None)
+        pe, no_mask = prompt_encoder.get_dense_pe(), prompt_encoder.no_mask_embed.weight
+        exact = FastMaskDecoder(decoder, pe, no_mask)
+        fast = FastMaskDecoder(decoder, pe, no_mask, matrix_dtype=torch.bfloat16)
+        assert fast.conv1.weight.dtype == fast.conv2.weight.dtype == torch.bfloat16
+        ref, ref_iou = exact.predict_masks(exact.prepare(embed, high_res), sparse, None)
+        got, iou = fast.predict_masks(fast.prepare(embed, high_res), sparse, None)
+    assert got.dtype == iou.dtype == torch.float32
+    error = (got - ref).abs()
+    assert 0 < error.max().item() <= 0.05 * ref.abs().max().item()  # bf16 did run, and stayed near
+    agree = ((got > 0) == (ref > 0)).float().mean().item()
+    assert agree >= 0.99
+    torch.testing.assert_close(iou, ref_iou, atol=0.02, rtol=0.02)
+
+
+def test_stacked_hypernetworks_equal_the_upstream_mlps(decoder_parts):
+    from segment_anything.modeling.mask_decoder import MLP
+
+    _, _, decoder, _, _ = decoder_parts
+    mlps = decoder.output_hypernetworks_mlps
+    stacked = _StackedMLPs.from_modules(mlps)
+    rows = torch.randn(len(mlps), 256)
+    with torch.inference_mode():
+        expected = torch.stack([mlp(rows[i]) for i, mlp in enumerate(mlps)])
+        torch.testing.assert_close(stacked(rows), expected, atol=1e-5, rtol=1e-5)
+    # A sigmoid output (or differing shapes) is not stacked: the caller runs them one by one.
+    assert _StackedMLPs.from_modules([MLP(256, 256, 32, 3, sigmoid_output=True)] * 2) is None
+    assert _StackedMLPs.from_modules([MLP(256, 256, 32, 3), MLP(256, 128, 32, 3)]) is None
 
 
 def test_prepare_and_restore_are_inverse(decoder_parts):

@@ -103,11 +103,11 @@ class SegmentApi:
         encoded = self.ctx.encode(model_id, image)
         prediction = backend.predict(encoded.embedding, prompts)
         best = prediction.best_index
-        masks = [mask_record(prediction.masks[i], prediction.scores[i])
+        masks = [mask_record(prediction.mask(i), prediction.scores[i])
                  for i in range(len(prediction.scores))]
         name = Path(image_path).name
         cutout = self._write(f"{safe_stem(name)}_cutout.png",
-                             png_bytes(cutout_rgba(image, prediction.masks[best])))
+                             png_bytes(cutout_rgba(image, prediction.mask(best))))
         result = {
             "model_id": model_id,
             "image": {"file_name": name, "height": int(image.shape[0]),

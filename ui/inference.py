@@ -34,7 +34,7 @@ def to_prompts(prompts: PromptSet, mask_input: np.ndarray | None = None,
 def _results(prediction: Prediction, model_id: str) -> list[MaskResult]:
     share = prediction.decode_seconds / max(1, len(prediction.scores))
     return [
-        MaskResult.from_mask(prediction.masks[i], float(prediction.scores[i]),
+        MaskResult.from_mask(prediction.mask(i), float(prediction.scores[i]),
                              prediction.low_res_logits[i], model_id, share)
         for i in range(len(prediction.scores))
     ]
