@@ -205,6 +205,9 @@ class Prediction:
             raise IndexError(f"mask index {index} out of range for {self.count} masks")
         index %= self.count
         if index not in self.ready:
+            if self.mask_source is None:
+                raise ValueError("This Prediction has no mask source; make it with "
+                                 "Prediction.from_masks or pass mask_source.")
             self.ready[index] = self.mask_source(index)
         return self.ready[index]
 

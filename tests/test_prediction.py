@@ -34,6 +34,9 @@ def test_masks_are_made_once_per_index_and_only_when_asked():
     assert np.array_equal(prediction.masks, masks) and sorted(calls) == [0, 1, 2]
     with pytest.raises(IndexError, match="out of range for 3"):
         prediction.mask(3)
+    bare = Prediction(np.array([0.5], np.float32), np.zeros((1, 256, 256), np.float32))
+    with pytest.raises(ValueError, match="from_masks"):
+        bare.mask(0)
 
 
 def test_from_masks_checks_the_shape():
