@@ -56,7 +56,7 @@ class _ConvT:
     Output columns are ordered ``(ki, kj, c_out)``, so viewing the product as
     ``(rows * 4) x C_out`` lists each input pixel's four children in ``(ki, kj)`` order.
     ``weight`` is stored in the matrix dtype: with bf16 the product runs on the CPU's bf16
-    units (its inputs rounded to bf16) and the result comes back in fp32.
+    units (its inputs rounded to bf16) and the result stays in bf16.
     """
 
     weight: Any  # C_in x (4 * C_out), in the matrix dtype
@@ -139,8 +139,9 @@ class FastMaskDecoder:
             the token-side submodules are called; nothing is modified).
         dense_pe: the prompt encoder's ``get_dense_pe()``, 1 x 256 x 64 x 64 (constant).
         no_mask_embed: the prompt encoder's ``no_mask_embed.weight``, 1 x 256.
-        matrix_dtype: dtype of the two upscaling products (default fp32, which reproduces
-            upstream); bf16 runs them on the CPU's bf16 units, everything else stays fp32.
+        matrix_dtype: dtype of the image-side products and the upscaling branch (default
+            fp32, which reproduces upstream); bf16 runs them on the CPU's bf16 units (see the
+            module docstring for what stays fp32).
     """
 
     def __init__(
@@ -150,8 +151,8 @@ class FastMaskDecoder:
 
         self.decoder = mask_decoder
         self.family = "sam2" if hasattr(mask_decoder, "pred_obj_scores") else "sam1"
-        self.pe_rows = dense_pe.detach()[0].flatten(1).t().contiguous().float()  # N x C
-        self.pe_low = self.pe_rows.to(matrix_dtype or torch.float32)
+        self.matrix_dtype = matrix_dtype or torch.float32
+        self.pe_low = dense_pe.detach()[0].flatten(1).t().contiguous().to(self.matrix_dtype)
         self.no_mask_row = no_mask_embed.detach().reshape(1, -1).float()
         tokens = [mask_decoder.iou_token.weight, mask_decoder.mask_tokens.weight]
         self.token_offset = 0
@@ -161,7 +162,6 @@ class FastMaskDecoder:
         self.output_tokens = torch.cat(tokens, dim=0).detach()
         self.high_res = bool(getattr(mask_decoder, "use_high_res_features", False))
         conv1, norm, act1, conv2, act2 = mask_decoder.output_upscaling
-        self.matrix_dtype = matrix_dtype or torch.float32
         self.conv1 = _ConvT.from_module(conv1, matrix_dtype)
         self.conv2 = _ConvT.from_module(conv2, matrix_dtype)
         self.norm, self.act1, self.act2 = norm, act1, act2
@@ -252,7 +252,8 @@ class FastMaskDecoder:
             # Output 0 and its fallback in one product (it is bound by reading ``upscaled``).
             fallback = 1 + int(torch.argmax(iou[0, 1:]))
             pair = _logits(upscaled, hyper_in[[0, fallback]])
-            chosen = 0 if self._is_stable(pair[0]) else 1
+            stability = self.decoder._get_stability_scores(pair[:1])  # order-free: block order ok
+            chosen = 0 if stability >= self.decoder.dynamic_multimask_stability_thresh else 1
             index = (0, fallback)[chosen]
             return _image_order(pair[chosen: chosen + 1]), iou[:, index: index + 1]
         return _image_order(_logits(upscaled, hyper_in[:1])), iou[:, :1]
@@ -263,14 +264,6 @@ class FastMaskDecoder:
         """All mask outputs (1 x 4 x 256 x 256) and their scores (1 x 4), before selection."""
         upscaled, hyper_in, iou = self._heads(prepared, sparse, dense)
         return _image_order(_logits(upscaled, hyper_in)), iou
-
-    def _is_stable(self, logits: Any) -> bool:
-        """SAM 2's stability score of one output (order-free, so block order is fine)."""
-        delta = self.decoder.dynamic_multimask_stability_delta
-        area_i = int((logits > delta).sum())
-        area_u = int((logits > -delta).sum())
-        score = area_i / area_u if area_u > 0 else 1.0
-        return score >= self.decoder.dynamic_multimask_stability_thresh
 
     def _heads(
         self, prepared: Mapping[str, Any], sparse: Any, dense: Any
