@@ -14,11 +14,13 @@ A factory, in the style of Gradio's own demos:
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from sam_backends.cache import parse_bytes
 from ui.config import (
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_MAX_IMAGE_PIXELS,
@@ -32,12 +34,16 @@ if TYPE_CHECKING:
     import gradio as gr
 
     from ui.context import AppContext
+    from ui.server.temp_root import TempRoot
 
 TITLE = "Segment Anything Workbench"
 CSS = """
 .gradio-container { max-width: 1480px !important; margin: 0 auto; }
 """
 log = logging.getLogger("samwb")
+# Gradio deletes its cached uploads and outputs older than 15 min every 5 min (the session
+# keeps its image in memory; downloads are written when asked for).
+GRADIO_CACHE_SWEEP = (300, 900)
 
 
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
@@ -50,18 +56,47 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     from ui.segment import build_segment_tab, release_on_unload
 
     config = config or AppConfig()
-    ctx = AppContext(config)
-    with gr.Blocks(title=TITLE, delete_cache=(1800, 3600)) as demo:
+    temp = prepare_environment(config)
+    ctx = AppContext(config, temp)
+    with gr.Blocks(title=TITLE, delete_cache=GRADIO_CACHE_SWEEP,
+                   analytics_enabled=config.analytics) as demo:
         gr.Markdown(f"# {TITLE}")
         with gr.Tabs():
             with gr.Tab("Segment", id="segment"):
                 build_segment_tab(ctx, demo)
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(ctx, demo)
-        build_api(ctx)
+        demo.segment_api = build_api(ctx, demo)
         demo.unload(release_on_unload(ctx))
     demo.ctx = ctx
     return demo
+
+
+def prepare_environment(config: AppConfig) -> TempRoot:
+    """Process settings Gradio reads from the environment, set before any Blocks exists: its
+    cache inside this run's temp folder, analytics off unless asked for."""
+    import os
+
+    from ui.server.temp_root import TempRoot
+
+    temp = TempRoot(config.temp_dir, config.temp_max_bytes)
+    os.environ["GRADIO_TEMP_DIR"] = str(temp.gradio_dir)
+    if not config.analytics:
+        os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    temp.start_janitor()
+    atexit.register(temp.close)
+    return temp
+
+
+def guard_middleware(config: AppConfig) -> Any:
+    """The HTTP guard in front of every route (see ``ui.server.middleware``)."""
+    from starlette.middleware import Middleware
+
+    from ui.server.middleware import GuardMiddleware, GuardSettings
+
+    settings = GuardSettings(max_body_bytes=config.body_limit,
+                             frame_ancestors=config.frame_policy)
+    return Middleware(GuardMiddleware, settings=settings)
 
 
 def launch(demo: gr.Blocks, **overrides: Any) -> Any:
@@ -71,8 +106,9 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
     from ui.segment import CSS as SEGMENT_CSS
 
     config: AppConfig = demo.ctx.config
-    demo.queue(default_concurrency_limit=1)
+    demo.queue(default_concurrency_limit=1, max_size=config.queue_max_size)
     options = dict(
+        app_kwargs={"middleware": [guard_middleware(config)]},
         server_name=config.host,
         server_port=config.port,
         share=config.share,
@@ -135,17 +171,70 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-dir", type=Path, default=None,
                         help="folder holding checkpoints (default ./checkpoints; "
                              "env SAM_CHECKPOINT_DIR)")
+
+    def custom_checkpoint(text: str) -> tuple[str, Path]:
+        """``ID=PATH`` -> (catalogue id, existing file); refused at start, not at first use."""
+        from sam_backends.registry import get_spec, model_ids
+
+        model_id, _, path = text.partition("=")
+        model_id, path = model_id.strip(), path.strip()
+        if not model_id or not path:
+            raise argparse.ArgumentTypeError(f"expected ID=PATH (sam-vit-b=ft.pth), got {text!r}")
+        if model_id not in model_ids() or not get_spec(model_id).needs_checkpoint:
+            weighted = [m for m in model_ids() if get_spec(m).needs_checkpoint]
+            raise argparse.ArgumentTypeError(
+                f"{model_id!r} is not a model with weights; use one of: {', '.join(weighted)}")
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise argparse.ArgumentTypeError(f"custom checkpoint for {model_id} not found: {file}")
+        return model_id, file
+
+    parser.add_argument("--checkpoint", dest="checkpoints", metavar="ID=PATH", action="append",
+                        type=custom_checkpoint, default=[],
+                        help="load your own (e.g. fine-tuned) weights for a model, in its official "
+                             "format, without the official hash check; shown as custom; "
+                             "repeatable, e.g. --checkpoint sam-vit-b=/path/to/file.pth "
+                             "(env SAM_CHECKPOINT_<ID>, e.g. SAM_CHECKPOINT_SAM_VIT_B)")
     parser.add_argument("--cache-bytes", default=None,
                         help="embedding cache bound, e.g. 2GiB or 512MiB (env SAM_CACHE_BYTES)")
     parser.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE,
                         help=f"upload size limit (default {DEFAULT_MAX_FILE_SIZE})")
     parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
                         help=f"refuse larger images (default {DEFAULT_MAX_IMAGE_PIXELS:,})")
+    parser.add_argument("--max-points", type=int, default=64,
+                        help="points per object, in the UI and the /segment API; more are "
+                             "refused before any model work (default 64)")
+    limits = parser.add_argument_group("limits and protection (see SECURITY.md)")
+    limits.add_argument("--max-body-bytes", type=parse_bytes, default=None,
+                        help="refuse request bodies above this with 413 (default: the upload "
+                             "limit + 1 MiB)")
+    limits.add_argument("--queue-max-size", type=int, default=64,
+                        help="events waiting in the queue, all users together (default 64)")
+    limits.add_argument("--api-max-waiting", type=int, default=8,
+                        help="API calls waiting behind the running one; more are refused at "
+                             "once (default 8)")
+    limits.add_argument("--request-timeout", type=float, default=120.0,
+                        help="seconds after which an API call stops at its next step "
+                             "(default 120)")
+    limits.add_argument("--temp-dir", type=Path, default=None,
+                        help="parent of this run's temp folder (default <system temp>/samwb)")
+    limits.add_argument("--temp-max-bytes", type=parse_bytes, default=2 << 30,
+                        help="bound of the temp folder, e.g. 2GiB (oldest files go first)")
+    limits.add_argument("--operator-details", action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help="show server paths and commands in messages (default: only when "
+                             "bound to a loopback address and not on a Space)")
+    limits.add_argument("--frame-ancestors", default=None,
+                        help="who may embed the page in a frame, as CSP sources (default "
+                             "'self'; on a Space also huggingface.co)")
+    limits.add_argument("--analytics", action="store_true",
+                        help="turn Gradio's usage analytics on (off by default)")
     return parser
 
 
 def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     values: dict[str, Any] = space_defaults() if on_hf_space() else {}
     if args.host is not None:
         values["host"] = args.host
@@ -160,9 +249,27 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         cache_bytes=args.cache_bytes,
         max_file_size=args.max_file_size,
         max_image_pixels=args.max_image_pixels,
+        max_points=args.max_points,
+        max_body_bytes=args.max_body_bytes,
+        queue_max_size=args.queue_max_size,
+        api_max_waiting=args.api_max_waiting,
+        request_timeout_s=args.request_timeout,
+        temp_dir=args.temp_dir,
+        temp_max_bytes=args.temp_max_bytes,
+        operator_details=args.operator_details,
+        frame_ancestors=args.frame_ancestors,
+        analytics=args.analytics,
     )
+    if args.max_points < 1:
+        raise ValueError(f"--max-points must be at least 1, got {args.max_points}.")
     if args.default_model:
         values["default_model"] = args.default_model
+    custom = dict(args.checkpoints)  # the last --checkpoint for an id wins
+    not_offered = [m for m in custom if m not in values["models"]]
+    if not_offered:
+        parser.error(f"--checkpoint given for {', '.join(not_offered)}, which --models does not "
+                     "offer; add it to --models")
+    values["custom_checkpoints"] = tuple(custom.items())
     return AppConfig(**values)
 
 
@@ -172,7 +279,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     demo = build_demo(config)
     if config.fetch_default_on_start:
         start_prefetch(demo.ctx, config.default_model)
-    launch(demo)
+    try:
+        launch(demo)
+    finally:
+        demo.ctx.close()
 
 
 def __getattr__(name: str) -> Any:

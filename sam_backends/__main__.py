@@ -1,5 +1,9 @@
 """Command line: ``python -m sam_backends list`` and ``python -m sam_backends download ID...``.
 
+``download --force`` replaces a file that is under the official name but is not the official
+file (damaged, or someone else's weights); ``list`` shows "custom" for a model whose env
+``SAM_CHECKPOINT_<MODEL ID>`` names the user's own checkpoint.
+
 Errors print one line on stderr (no traceback) and exit non-zero: 2 for a usage error such as an
 unknown model id, 1 when a download fails, 130 when interrupted.
 """
@@ -55,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                           help=f"model id(s): {', '.join(model_ids())}")
     download.add_argument("--checkpoint-dir", type=Path, help=folder_help)
     download.add_argument("--quiet", action="store_true", help="no progress bar")
+    download.add_argument("--force", action="store_true",
+                          help="download again even when a file is there, replacing it (for a "
+                               "damaged file, or another file saved under the official name)")
     download.set_defaults(run=_run_download)
     return parser
 
@@ -63,6 +70,10 @@ def _run_list(args: argparse.Namespace) -> int:
     rows = list_models(args.checkpoint_dir)
     print(f"Checkpoints folder: {checkpoints.checkpoint_dir(args.checkpoint_dir)}")
     print(format_table(rows))
+    for row in rows:
+        if row.custom:
+            print(f"{row.model_id}: custom checkpoint {row.checkpoint_path} (env "
+                  f"{checkpoints.checkpoint_env_var(row.model_id)}), not hash-checked")
     return 0
 
 
@@ -73,6 +84,8 @@ def format_table(rows: Sequence[ModelInfo]) -> str:
     for row in rows:
         if row.checkpoint_file is None:
             status = "not needed"
+        elif row.custom:
+            status = "custom" if row.present else "custom (missing)"
         else:
             status = "present" if row.present else "absent"
         lines.append((
@@ -109,14 +122,15 @@ def _run_download(args: argparse.Namespace) -> int:
         if path is None:
             print(f"{spec.model_id}: needs no checkpoint.")
             continue
-        was_present = checkpoints.is_complete(spec, args.checkpoint_dir)
+        was_present = not args.force and checkpoints.is_complete(spec, args.checkpoint_dir)
         try:
-            path = checkpoints.download(spec, args.checkpoint_dir, progress=not args.quiet)
+            path = checkpoints.download(spec, args.checkpoint_dir, progress=not args.quiet,
+                                        force=args.force)
         except SamBackendError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        verb = "already present" if was_present else "downloaded and verified"
+        verb = "already present and verified" if was_present else "downloaded and verified"
         print(f"{spec.model_id}: {verb}: {path}")
     return EXIT_FAILED if failed else 0
 

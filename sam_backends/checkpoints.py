@@ -2,16 +2,24 @@
 
 Folder: an explicit argument, else env ``SAM_CHECKPOINT_DIR``, else ``<project root>/checkpoints``.
 
+Which file a model loads (``resolve_checkpoint``): an explicit path, else env
+``SAM_CHECKPOINT_<MODEL ID>`` (e.g. ``SAM_CHECKPOINT_SAM_VIT_B``: custom or fine-tuned weights,
+never hash-checked), else the catalogue's file in the folder, which must be the official file:
+its SHA-256 is checked once and remembered (``checkpoint_verification``).
+
 A download streams into a temporary file in the destination folder, hashing as it goes; the file
 is renamed to its final name only after its size and SHA-256 match the catalogue, so a partial or
 damaged download is never mistaken for a complete one. A lock file (``filelock``) serialises
-processes fetching the same checkpoint: the second one waits, then finds the finished file.
+processes fetching the same checkpoint: the second one waits, then finds the finished file. A
+server that stalls or drips bytes is given up (``DownloadLimits``), and partial files left by a
+killed download are removed at the next attempt.
 
 Env ``SAM_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1``) forbids any network access.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -19,6 +27,9 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from . import checkpoint_verification
+from .checkpoint_verification import checkpoint_env_var, sha256_file  # noqa: F401 (public here)
+from .download_stream import DownloadLimits, RateGuard, make_readable, stream
 from .errors import CheckpointMissingError, DownloadError
 from .registry import ModelSpec
 
@@ -27,10 +38,10 @@ OFFLINE_ENVS = ("SAM_OFFLINE", "HF_HUB_OFFLINE")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT_DIR = PROJECT_ROOT / "checkpoints"
 
-_CHUNK = 1 << 20  # 1 MiB reads: few syscalls, small memory
-_TIMEOUT_S = 30.0  # per socket operation (connect, each read), not for the whole file
-
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes total; 0 when unknown)
+
+
+DEFAULT_DOWNLOAD_LIMITS = DownloadLimits()  # read at call time, so tests may replace it
 
 
 def checkpoint_dir(folder: str | Path | None = None) -> Path:
@@ -68,6 +79,52 @@ def download_command(spec: ModelSpec) -> str:
     return f"python -m sam_backends download {spec.model_id}"
 
 
+def custom_checkpoint(spec: ModelSpec) -> Path | None:
+    """The custom checkpoint named by env ``SAM_CHECKPOINT_<MODEL ID>``; None when unset.
+
+    See ``checkpoint_env_var`` for how the variable's name is derived from the model id.
+    """
+    value = os.environ.get(checkpoint_env_var(spec.model_id), "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def resolve_checkpoint(
+    spec: ModelSpec,
+    checkpoint: str | Path | None = None,
+    folder: str | Path | None = None,
+    *,
+    download: bool = False,
+) -> Path:
+    """The file ``spec`` loads: ``checkpoint``, else env ``SAM_CHECKPOINT_<MODEL ID>``, else the
+    official file in the checkpoints folder (verified; see ``ensure_checkpoint``).
+
+    Explicit and environment paths are the user's own (fine-tuned) weights: they are not
+    hash-checked, only required to exist.
+
+    Raises:
+        CheckpointMissingError: a custom path that is not a file, or the official one absent.
+        CheckpointHashMismatchError: the official name holds another or a damaged file.
+        DownloadError: absent, ``download`` asked, and the download failed.
+    """
+    if checkpoint is not None:
+        return _custom_file(spec, Path(checkpoint).expanduser(),
+                            "given explicitly: checkpoint= or python app.py --checkpoint")
+    from_env = custom_checkpoint(spec)
+    if from_env is not None:
+        return _custom_file(spec, from_env, f"from env {checkpoint_env_var(spec.model_id)}")
+    return ensure_checkpoint(spec, folder, download=download)
+
+
+def _custom_file(spec: ModelSpec, path: Path, origin: str) -> Path:
+    if path.is_file():
+        return path
+    raise CheckpointMissingError(
+        f"Custom checkpoint for {spec.model_id} not found: {path} is not a file ({origin}). "
+        f"Fix the path, or remove it to use the official weights "
+        f"({download_command(spec)})."
+    )
+
+
 def ensure_checkpoint(
     spec: ModelSpec,
     folder: str | Path | None = None,
@@ -75,15 +132,17 @@ def ensure_checkpoint(
     download: bool = False,
     progress: bool = True,
     on_progress: ProgressCallback | None = None,
+    verify: bool = True,
 ) -> Path:
-    """Return the path of ``spec``'s checkpoint, downloading it first when asked.
+    """Return the path of ``spec``'s official checkpoint, downloading it first when asked.
 
-    Presence is checked by name only (hashing gigabytes on every load would be slow); the
-    integrity of a download is verified before the file gets its name, and the strict loader
-    in ``checkpoint_loading`` rejects damaged or foreign files with a clear error.
+    A file already under the official name is checked against the catalogue's size and SHA-256
+    (``verify``): hashed once, then remembered by size and modification time, so a restart does
+    not read gigabytes again. A damaged file is refused, never replaced behind the user's back.
 
     Raises:
         CheckpointMissingError: absent and ``download`` is False.
+        CheckpointHashMismatchError: present but not the official file (message: how to fix).
         DownloadError: absent and the download failed (offline, HTTP error, bad checksum).
         ValueError: the model needs no checkpoint.
     """
@@ -91,6 +150,8 @@ def ensure_checkpoint(
     if path is None:
         raise ValueError(f"{spec.model_id} needs no checkpoint.")
     if path.is_file():
+        if verify:
+            checkpoint_verification.verify_official(spec, path)
         return path
     if not download:
         raise CheckpointMissingError(
@@ -105,23 +166,31 @@ def download(
     folder: str | Path | None = None,
     progress: bool = True,
     on_progress: ProgressCallback | None = None,
+    *,
+    force: bool = False,
+    limits: DownloadLimits | None = None,
 ) -> Path:
     """Fetch ``spec``'s checkpoint from its official URL into the checkpoints folder.
 
-    Returns at once when the file is already there with the expected size. Otherwise, under a
-    per-file lock: stream to ``.<name>.*.part`` in the same folder, check size and SHA-256, then
-    ``os.replace`` to the final name (atomic on one file system). On any failure the temporary
-    file is removed and the final name is never created.
+    Returns at once when the official file is already there (size, then SHA-256: hashed once
+    and remembered). Otherwise, under a per-file lock: remove partial files a killed download
+    left, stream to ``.<name>.*.part`` in the same folder, check size and SHA-256, then
+    ``os.replace`` to the final name (atomic on one file system), mode 0644 less the umask. On
+    any failure the temporary file is removed and the final name is never created.
 
     Args:
         progress: show a tqdm progress bar on stderr.
-        on_progress: called as ``on_progress(done_bytes, total_bytes)`` after each chunk (for a
+        on_progress: called as ``on_progress(done_bytes, total_bytes)`` about every MiB (for a
             UI progress bar); total is 0 when neither the server nor the catalogue knows it.
+        force: download even when a file is there, replacing it (a damaged or foreign file).
+        limits: when to give up a slow transfer; default ``DEFAULT_DOWNLOAD_LIMITS``.
 
     Raises:
-        DownloadError: offline mode, network or HTTP error, wrong size or checksum.
+        CheckpointHashMismatchError: a complete-looking file is there but is not the official
+            one, and ``force`` is False.
+        DownloadError: offline mode, network or HTTP error, too slow, wrong size or checksum.
     """
-    return _download(spec, folder, progress, on_progress)
+    return _download(spec, folder, progress, on_progress, force=force, limits=limits)
 
 
 def _download(
@@ -129,11 +198,15 @@ def _download(
     folder: str | Path | None,
     progress: bool,
     on_progress: ProgressCallback | None,
+    *,
+    force: bool = False,
+    limits: DownloadLimits | None = None,
 ) -> Path:
     path = checkpoint_path(spec, folder)
     if path is None:
         raise ValueError(f"{spec.model_id} needs no checkpoint.")
-    if _complete(path, spec):
+    if not force and _complete(path, spec):
+        checkpoint_verification.verify_official(spec, path)
         return path
     if spec.url is None:
         raise DownloadError(f"{spec.model_id} has no download URL; place {path.name} in "
@@ -151,20 +224,22 @@ def _download(
     except OSError as exc:
         raise DownloadError(f"Cannot create the checkpoints folder {path.parent}: {exc}.") from exc
     with FileLock(str(path.parent / f".{path.name}.lock")):
-        if _complete(path, spec):  # another process finished it while we waited
+        if not force and _complete(path, spec):  # another process finished it while we waited
+            checkpoint_verification.verify_official(spec, path)
             return path
+        _remove_stale_parts(path)  # we hold the lock: no live download owns them
         _check_free_space(path, spec)
-        _fetch_verified(spec, path, progress, on_progress)
+        _fetch_verified(spec, path, progress, on_progress, limits or DEFAULT_DOWNLOAD_LIMITS)
     return path
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _remove_stale_parts(path: Path) -> None:
+    """Delete ``.<name>.*.part`` files of this checkpoint left by a killed download."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        try:
+            stale.unlink()
+        except OSError:
+            pass  # not ours to remove (permissions): it never gets the final name anyway
 
 
 def is_complete(spec: ModelSpec, folder: str | Path | None = None) -> bool:
@@ -199,10 +274,13 @@ def _network_error(spec: ModelSpec, path: Path, reason: str) -> DownloadError:
 
 
 def _fetch_verified(
-    spec: ModelSpec, path: Path, progress: bool, on_progress: ProgressCallback | None
+    spec: ModelSpec,
+    path: Path,
+    progress: bool,
+    on_progress: ProgressCallback | None,
+    limits: DownloadLimits,
 ) -> None:
     """Stream the URL into a temporary file, verify it, and rename it to ``path``."""
-    import http.client
     import urllib.error
     import urllib.request
 
@@ -212,11 +290,13 @@ def _fetch_verified(
         dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False
     )
     tmp = Path(handle.name)
+    # A silent server is noticed within the rate window, not only after read_timeout_s.
+    timeout = min(limits.read_timeout_s, limits.window_s)
     try:
         with handle:
             request = urllib.request.Request(spec.url, headers={"User-Agent": "sam-backends"})
             try:
-                response = urllib.request.urlopen(request, timeout=_TIMEOUT_S)
+                response = urllib.request.urlopen(request, timeout=timeout)
             except urllib.error.HTTPError as exc:
                 raise _network_error(spec, path, f"HTTP {exc.code} {exc.reason}") from None
             except (urllib.error.URLError, OSError) as exc:
@@ -231,29 +311,24 @@ def _fetch_verified(
                     )
                 total = spec.size_bytes or announced
                 digest = hashlib.sha256()
-                done = 0
                 with tqdm(total=total or None, unit="B", unit_scale=True, unit_divisor=1024,
                           desc=path.name, disable=not progress, leave=False) as bar:
-                    while True:
-                        try:
-                            chunk = response.read(_CHUNK)
-                        except (http.client.HTTPException, OSError) as exc:
-                            detail = type(exc).__name__
-                            raise _network_error(
-                                spec, path, f"connection lost after {done} bytes ({detail})"
-                            ) from None
-                        if not chunk:
-                            break
+
+                    def store(chunk: bytes, done: int) -> None:
                         handle.write(chunk)
                         digest.update(chunk)
-                        done += len(chunk)
                         bar.update(len(chunk))
                         if on_progress is not None:
                             on_progress(done, total)
+
+                    done = stream(response, store, RateGuard(limits, total), timeout,
+                                  lambda reason: _network_error(spec, path, reason))
             handle.flush()
             os.fsync(handle.fileno())
         _verify(spec, path, done, digest.hexdigest())
+        make_readable(tmp)
         os.replace(tmp, path)
+        checkpoint_verification.remember(path, digest.hexdigest())  # no re-hash on first load
     finally:
         tmp.unlink(missing_ok=True)
 

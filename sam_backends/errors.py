@@ -34,8 +34,23 @@ class CheckpointCorruptError(CheckpointError):
     """The file exists but is truncated, not a checkpoint, or belongs to another model."""
 
 
+class CheckpointHashMismatchError(CheckpointCorruptError):
+    """A file under an official catalogue name whose size or SHA-256 is not the official one.
+
+    Raised before the file is read, so a damaged download never runs as a model that serves
+    empty masks. The message says how to re-download it and how to use it as a custom file.
+    """
+
+
 class DownloadError(CheckpointError):
-    """Downloading a checkpoint failed (offline, HTTP error, checksum mismatch)."""
+    """Downloading a checkpoint failed (offline, HTTP error, checksum mismatch, too slow)."""
+
+
+class ModelOutputError(SamBackendError):
+    """A model produced NaN or Inf: its result is refused instead of served as a blank mask.
+
+    Almost always damaged or incompatible weights (or an overflow in a reduced precision).
+    """
 
 
 class ImageError(SamBackendError, ValueError):

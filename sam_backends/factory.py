@@ -22,7 +22,11 @@ _BACKEND_MODULES = {
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One row of ``list_models()``: catalogue data plus whether the weights are on disk."""
+    """One row of ``list_models()``: catalogue data plus whether the weights are on disk.
+
+    ``custom``: env ``SAM_CHECKPOINT_<MODEL ID>`` names the user's own file, which is then the
+    ``checkpoint_path`` (and ``present`` says whether it exists).
+    """
 
     model_id: str
     display_name: str
@@ -35,13 +39,16 @@ class ModelInfo:
     capabilities: Capabilities
     present: bool
     checkpoint_path: str | None
+    custom: bool = False
 
 
 def list_models(checkpoint_dir: str | Path | None = None) -> list[ModelInfo]:
-    """The catalogue, with presence of each checkpoint in ``checkpoint_dir`` (default folder)."""
+    """The catalogue, with presence of each checkpoint in ``checkpoint_dir`` (default folder),
+    or of the custom file named by env ``SAM_CHECKPOINT_<MODEL ID>``. Nothing is hashed."""
     rows = []
     for spec in CATALOGUE:
-        path = checkpoints.checkpoint_path(spec, checkpoint_dir)
+        custom = checkpoints.custom_checkpoint(spec) if spec.needs_checkpoint else None
+        path = custom or checkpoints.checkpoint_path(spec, checkpoint_dir)
         rows.append(
             ModelInfo(
                 model_id=spec.model_id,
@@ -55,6 +62,7 @@ def list_models(checkpoint_dir: str | Path | None = None) -> list[ModelInfo]:
                 capabilities=spec.capabilities,
                 present=path is None or path.is_file(),
                 checkpoint_path=None if path is None else str(path),
+                custom=custom is not None,
             )
         )
     return rows
@@ -73,15 +81,20 @@ def create_backend(
 
     Args:
         model_id: a catalogue id, or a ``ModelSpec`` (tests pass reduced-size specs).
-        checkpoint: explicit checkpoint path in the official format; default: the file named
-            by the catalogue inside ``checkpoint_dir``.
+        checkpoint: explicit checkpoint path in the official format (custom or fine-tuned
+            weights: not hash-checked); default: env ``SAM_CHECKPOINT_<MODEL ID>`` (e.g.
+            ``SAM_CHECKPOINT_SAM_VIT_B``, also not hash-checked), else the file named by the
+            catalogue inside ``checkpoint_dir``, verified against the catalogue's SHA-256 (once;
+            the result is remembered by size and modification time).
         device: "cuda", "mps" or "cpu"; default: env ``SAM_DEVICE``, else the best available.
         precision: "fp32" (exact) or "auto"/None (fastest faithful mode for the hardware).
         download: fetch a missing default checkpoint from its official URL.
 
     Raises:
-        UnknownModelError, CheckpointMissingError, CheckpointCorruptError,
-        BackendUnavailableError.
+        UnknownModelError, BackendUnavailableError,
+        CheckpointMissingError: no such file (a custom path, or the official one not downloaded).
+        CheckpointHashMismatchError: the official name holds a damaged or foreign file.
+        CheckpointCorruptError: the file cannot be read or does not fit the architecture.
     """
     spec = model_id if isinstance(model_id, ModelSpec) else get_spec(model_id)
     if spec.runs_on_torch:
@@ -91,10 +104,6 @@ def create_backend(
         resolved_device, resolved_precision = "cpu", EXACT_PRECISION
     path: Path | None = None
     if spec.needs_checkpoint:
-        path = (
-            Path(checkpoint)
-            if checkpoint is not None
-            else checkpoints.ensure_checkpoint(spec, checkpoint_dir, download=download)
-        )
+        path = checkpoints.resolve_checkpoint(spec, checkpoint, checkpoint_dir, download=download)
     module = importlib.import_module(f".{_BACKEND_MODULES[spec.family]}", __package__)
     return module.load(spec, path, resolved_device, resolved_precision)

@@ -26,6 +26,7 @@ import numpy as np
 
 from .errors import SamBackendError
 from .fast_decoder import FastMaskDecoder
+from .output_checks import require_finite
 from .sam1_backend import Sam1Backend
 from .sam2_backend import Sam2Backend
 from .types import Embedding
@@ -53,6 +54,12 @@ def _fast_decoder(mask_decoder: Any, prompt_encoder: Any, dtype: Any) -> FastMas
                            matrix_dtype=dtype)
 
 
+def _checked(backend: Any, decoded: tuple[Any, Any]) -> tuple[Any, Any]:
+    """The fast decoder's (low-res logits, scores), refused when they hold NaN/Inf."""
+    require_finite(backend.spec, backend.precision, "masks and scores", decoded)
+    return decoded
+
+
 class FastSam1Backend(Sam1Backend):
     """SAM 1 with a bf16 image encoder and the fast decoder; see the module docstring."""
 
@@ -69,6 +76,7 @@ class FastSam1Backend(Sam1Backend):
         from .fast_encoder import sam1_encode
 
         embed = sam1_encode(self.model.image_encoder, self.model.preprocess(input_image))
+        require_finite(self.spec, self.precision, "image embedding", [embed])
         return self.fast_decoder.prepare(embed, dtype=self.dtype)
 
     def _decode(
@@ -77,9 +85,9 @@ class FastSam1Backend(Sam1Backend):
         sparse, dense = self.model.prompt_encoder(
             points=tensors["points"], boxes=tensors["boxes"], masks=tensors["masks"]
         )
-        return self.fast_decoder(
+        return _checked(self, self.fast_decoder(
             features, sparse, None if tensors["masks"] is None else dense, multimask
-        )
+        ))
 
     def _masks(self, low_res: Any, embedding: Embedding) -> np.ndarray:
         from .fast_upscale import sam1_masks
@@ -116,9 +124,9 @@ class FastSam2Backend(Sam2Backend):
         sparse, dense = self.model.sam_prompt_encoder(
             points=tensors["points"], boxes=None, masks=tensors["masks"]
         )
-        return self.fast_decoder(
+        return _checked(self, self.fast_decoder(
             features, sparse, None if tensors["masks"] is None else dense, multimask
-        )
+        ))
 
     def _masks(self, low_res: Any, embedding: Embedding) -> np.ndarray:
         from .fast_upscale import sam2_masks

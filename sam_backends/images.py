@@ -18,6 +18,13 @@ Conversions, and why:
 
 Large images are refused from the header, before the pixel data is decoded: the limit is the
 argument, else env ``SAM_MAX_PIXELS``, else ``DEFAULT_MAX_PIXELS``.
+
+Accepted file formats (``ACCEPTED_FORMATS``), whatever the file is called: JPEG (and MPO, a
+JPEG with extra pictures: the first one is used), PNG (APNG: the first frame), WebP, BMP, TIFF
+and GIF (the first frame). Pillow can decode many more (FITS, PSD, McIdas, DDS, ICNS, EPS
+through Ghostscript...), but those parsers see far less use and scrutiny, and nobody segments
+a star map or a layered Photoshop file here; a file in another format is refused with its
+format's name when Pillow's cheap signature checks recognise it.
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ import numpy as np
 
 from .errors import ImageError, ImageTooLargeError
 
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")  # Pillow plugin names
+ACCEPTED_TEXT = "accepted formats: JPEG, PNG, WebP, BMP, TIFF, GIF"
+_OPENED_FORMATS = frozenset(ACCEPTED_FORMATS) | {"MPO"}  # JPEG's plugin opens MPO files too
 MAX_PIXELS_ENV = "SAM_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 50_000_000  # 50 megapixels: ~150 MB as RGB, more than any phone camera
 
@@ -168,21 +178,63 @@ def _open_checked(stream: BinaryIO, name: str, limit: int) -> Any:
         bomb_action = "ignore" if limit > (Image.MAX_IMAGE_PIXELS or 0) else "error"
         warnings.simplefilter(bomb_action, Image.DecompressionBombWarning)
         try:
-            image = Image.open(stream)
+            image = Image.open(stream, formats=_plugins())
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
             raise ImageTooLargeError(
                 f"{name} is too large to open safely ({exc}). Resize it below "
                 f"{min(limit, Image.MAX_IMAGE_PIXELS or limit):,} pixels."
             ) from None
         except UnidentifiedImageError:
-            raise ImageError(
-                f"{name} is not an image format that can be read (expected JPEG, PNG, WebP, "
-                "TIFF, BMP, GIF...)."
-            ) from None
+            raise ImageError(_refusal(stream, name)) from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageError(f"{name} could not be read as an image ({exc}).") from None
+    if image.format not in _OPENED_FORMATS:  # defensive: a plugin returned another format
+        raise ImageError(f"{name} is a {image.format} image, which is not accepted here; "
+                         f"{ACCEPTED_TEXT}.")
     _check_pixels(image.width, image.height, limit, name)
     return image
+
+
+def _plugins() -> list[str]:
+    """The accepted formats that this Pillow build can open (WebP support is optional)."""
+    from PIL import Image
+
+    Image.init()
+    return [f for f in ACCEPTED_FORMATS if f in Image.OPEN]
+
+
+def _refusal(stream: BinaryIO, name: str) -> str:
+    """Why ``stream`` was not opened: another format (named, when a signature matches) or none.
+
+    Only Pillow's ``accept`` functions run here, pure checks of the first 16 bytes: the
+    refused formats' parsers never see the data.
+    """
+    from PIL import Image
+
+    try:
+        stream.seek(0)
+        prefix = stream.read(16)
+    except (OSError, ValueError):
+        prefix = b""
+    actual = None
+    for plugin in Image.ID:
+        accept = Image.OPEN.get(plugin, (None, None))[1]
+        if accept is None:
+            continue
+        try:
+            matched = accept(prefix)
+        except Exception:  # noqa: BLE001 - a sniffer choking on odd bytes is just "no match"
+            continue
+        if matched and not isinstance(matched, str):
+            actual = plugin
+            break
+    if actual in ACCEPTED_FORMATS:
+        return (f"{name} looks like a {actual} image but could not be read; it is truncated "
+                "or corrupt.")
+    if actual is not None:
+        return (f"{name} is a {actual} image (judging by its first bytes), which is not "
+                f"accepted here; {ACCEPTED_TEXT}. Convert it, e.g. to PNG.")
+    return f"{name} is not an image format that can be read; {ACCEPTED_TEXT}."
 
 
 def _check_pixels(width: int, height: int, limit: int, name: str = "The image") -> None:

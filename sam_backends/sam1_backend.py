@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .device import EXACT_PRECISION
+from .output_checks import require_finite
 from .registry import ModelSpec
 from .torch_common import TorchBackend, check_precision, import_upstream, load_checkpoint_into
 from .types import Embedding, Prompts
@@ -66,8 +67,14 @@ class Sam1Backend(TorchBackend):
         return tensor.permute(2, 0, 1).contiguous()[None, :, :, :]
 
     def _encode(self, input_image: Any) -> Mapping[str, Any]:
-        """Normalise, pad to 1024x1024, run the ViT: ``image_embed`` is 1x256x64x64."""
-        return {"image_embed": self.model.image_encoder(self.model.preprocess(input_image))}
+        """Normalise, pad to 1024x1024, run the ViT: ``image_embed`` is 1x256x64x64.
+
+        Raises:
+            ModelOutputError: the embedding holds NaN/Inf (damaged weights).
+        """
+        embed = self.model.image_encoder(self.model.preprocess(input_image))
+        require_finite(self.spec, self.precision, "image embedding", [embed])
+        return {"image_embed": embed}
 
     def _prompt_tensors(self, prompts: Prompts, embedding: Embedding) -> Mapping[str, Any]:
         """Points 1xNx2 and box 1x1x4 in the resized frame; mask_input 1x1x256x256."""
@@ -105,6 +112,7 @@ class Sam1Backend(TorchBackend):
             dense_prompt_embeddings=dense,
             multimask_output=multimask,
         )
+        require_finite(self.spec, self.precision, "masks and scores", [low_res, scores])
         return low_res, scores
 
     def _upscale(self, low_res: Any, embedding: Embedding) -> Any:

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .device import EXACT_PRECISION
+from .output_checks import feature_tensors, require_finite
 from .registry import ModelSpec
 from .torch_common import TorchBackend, check_precision, import_upstream, load_checkpoint_into
 from .types import Embedding, Prompts
@@ -74,7 +75,11 @@ class Sam2Backend(TorchBackend):
         return tensor[None, ...].to(self.device)
 
     def _encode(self, input_image: Any) -> Mapping[str, Any]:
-        """Hiera + FPN, high-res levels projected for the decoder, ``no_mem_embed`` added."""
+        """Hiera + FPN, high-res levels projected for the decoder, ``no_mem_embed`` added.
+
+        Raises:
+            ModelOutputError: a feature map holds NaN/Inf (damaged weights).
+        """
         model = self.model
         backbone_out = model.forward_image(input_image)
         _, vision_feats, _, feat_sizes = model._prepare_backbone_features(backbone_out)
@@ -85,7 +90,9 @@ class Sam2Backend(TorchBackend):
             feat.permute(1, 2, 0).view(1, -1, *size)
             for feat, size in zip(vision_feats[::-1], feat_sizes[::-1], strict=True)
         ][::-1]
-        return {"image_embed": feats[-1], "high_res_feats": tuple(feats[:-1])}
+        features = {"image_embed": feats[-1], "high_res_feats": tuple(feats[:-1])}
+        require_finite(self.spec, self.precision, "image embedding", feature_tensors(features))
+        return features
 
     def _prompt_tensors(self, prompts: Prompts, embedding: Embedding) -> Mapping[str, Any]:
         """Box corners (labels 2, 3) then points, as one 1xNx2 sequence in the 1024 frame."""
@@ -138,6 +145,7 @@ class Sam2Backend(TorchBackend):
             repeat_image=False,  # one object per call
             high_res_features=high_res,
         )
+        require_finite(self.spec, self.precision, "masks and scores", [low_res, scores])
         return low_res, scores
 
     def _upscale(self, low_res: Any, embedding: Embedding) -> Any:

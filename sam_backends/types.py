@@ -20,10 +20,16 @@ LOW_RES_SIZE = 256  # side of the decoder's low-resolution logits, for SAM 1 and
 
 
 def _finite(value: float, what: str) -> float:
+    """``value`` as a finite float. Strings and booleans are refused although ``float`` takes
+    them: ``"100"`` or ``True`` as a coordinate is a caller's mistake, not a pixel."""
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        raise PromptError(f"{what} must be a number, got {type(value).__name__} {value!r:.40}.")
     try:
         number = float(value)
+    except OverflowError:
+        number = math.inf
     except (TypeError, ValueError):
-        raise PromptError(f"{what} must be a number, got {value!r}.") from None
+        raise PromptError(f"{what} must be a number, got {value!r:.40}.") from None
     if not math.isfinite(number):
         raise PromptError(f"{what} is {number}; coordinates must be finite numbers.")
     return number

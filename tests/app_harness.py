@@ -87,3 +87,4 @@ def running_app(config: Any) -> Iterator[RunningApp]:
             yield RunningApp(url.rstrip("/") + "/", demo)
         finally:
             demo.close()
+            demo.ctx.close()

@@ -147,3 +147,31 @@ def synthetic_image(height: int, width: int, seed: int = 0) -> np.ndarray:
         image[inside] = rng.uniform(0, 255, size=3)
     image += rng.normal(0, 6, size=image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def with_official_hash(spec: ModelSpec, path: str | Path) -> ModelSpec:
+    """``spec`` with the size and SHA-256 of ``path`` as its catalogue data, so the file counts
+    as the "official" one and goes through the hash check that real catalogue files get."""
+    import hashlib
+
+    data = Path(path).read_bytes()
+    return dataclasses.replace(spec, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+
+
+def poison_checkpoint(
+    spec: ModelSpec, path: str | Path, name_pattern: str, value: float = float("nan")
+) -> list[str]:
+    """Set every tensor whose key matches ``name_pattern`` (a regex) to ``value`` in the saved
+    checkpoint at ``path``, in place; returns the keys changed (damaged weights, for tests)."""
+    import torch
+
+    path = Path(path)
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    state_dict = payload["model"] if spec.family == "sam2" else payload
+    changed = [key for key in state_dict if re.search(name_pattern, key)]
+    if not changed:
+        raise KeyError(f"no checkpoint key matches {name_pattern!r}")
+    for key in changed:
+        state_dict[key] = torch.full_like(state_dict[key], value)
+    torch.save(payload, path)
+    return changed

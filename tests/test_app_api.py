@@ -149,3 +149,31 @@ def test_models_endpoint_lists_presence(server):
     assert rows["sam2.1-tiny"]["download_command"] == "python -m sam_backends download sam2.1-tiny"
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert set(api) == {"/segment", "/models"}  # UI events are private
+
+
+def test_oversized_and_mistyped_prompts_are_refused_before_model_work(server, images):
+    """20,000 points once cost 67 s and 7.4 GB; now a message naming the limit, at once."""
+    import time
+
+    client = gradio_client.Client(server.url, verbose=False)
+    image = gradio_client.handle_file(str(images["scene.png"]))
+    huge = json.dumps({"points": [[123.25, 45.5]] * 20_000, "labels": [1] * 20_000})  # 274 KB
+    compact = json.dumps({"points": [[1, 1]] * 5_000}, separators=(",", ":"))  # under 64 KiB
+    cases = [
+        (huge, "more than the limit of 65,536"),
+        (compact, "At most 64 points per object"),
+        (json.dumps({"points": [[80, 60]], "multimask": "false"}), "multimask must be a JSON "
+                                                                  "boolean"),
+        (json.dumps({"points": [["100", 60]]}), "points[0][0] must be a JSON number"),
+        ("[" * 20_000 + "]" * 20_000, "nests 20000 levels deep"),
+        ('{"points": [[' + "9" * 5000 + ", 1]]}", "5,000 characters"),
+    ]
+    for text, message in cases:
+        start = time.perf_counter()
+        with pytest.raises(Exception) as info:
+            client.predict(image, "grabcut", text, api_name="/segment")
+        assert message in str(info.value)
+        assert time.perf_counter() - start < 10
+    result, _ = call(server.url, images["scene.png"], "grabcut",
+                     {"points": [[80, 60]] * 64, "multimask": False})
+    assert result["masks"]  # exactly the limit still works

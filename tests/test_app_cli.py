@@ -79,3 +79,28 @@ def test_prefetch_reports_failure_on_the_page(tmp_path, monkeypatch):
     thread.join(30)
     assert ctx.startup_note.startswith("Could not fetch SAM 2.1 Tiny at start-up")
     assert app.start_prefetch(ctx, "grabcut") is None  # nothing to fetch
+
+
+def test_the_protection_flags_reach_the_config(tmp_path):
+    from app import config_from_args
+
+    config = config_from_args([
+        "--models", "grabcut", "--default-model", "grabcut", "--max-body-bytes", "5MiB",
+        "--queue-max-size", "9", "--api-max-waiting", "3", "--request-timeout", "30",
+        "--temp-dir", str(tmp_path), "--temp-max-bytes", "100MiB", "--no-operator-details",
+        "--frame-ancestors", "'self' https://example.org", "--analytics"])
+    assert config.body_limit == 5 << 20
+    assert (config.queue_max_size, config.api_max_waiting, config.request_timeout_s) == (9, 3, 30)
+    assert config.temp_dir == tmp_path and config.temp_max_bytes == 100 << 20
+    assert config.shows_operator_details is False and config.analytics is True
+    assert config.frame_policy == "'self' https://example.org"
+
+
+def test_protection_defaults_when_no_flag_is_given(monkeypatch):
+    from app import config_from_args
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    config = config_from_args(["--models", "grabcut", "--default-model", "grabcut"])
+    assert config.body_limit == 25_000_000 + (1 << 20)
+    assert config.analytics is False and config.shows_operator_details is True
+    assert config.frame_policy == "'self'"

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from sam_backends import checkpoints
-from sam_backends.errors import CheckpointMissingError
+from sam_backends.errors import CheckpointHashMismatchError, CheckpointMissingError
 from sam_backends.registry import get_spec
 
 
@@ -53,8 +53,11 @@ def test_present_when_the_file_exists(tmp_path):
     spec = get_spec("sam-vit-b")
     assert not checkpoints.is_present(spec, tmp_path)
     (tmp_path / spec.checkpoint_file).write_bytes(b"weights")
-    assert checkpoints.is_present(spec, tmp_path)
-    assert checkpoints.ensure_checkpoint(spec, tmp_path) == tmp_path / spec.checkpoint_file
+    assert checkpoints.is_present(spec, tmp_path)  # presence is by name (cheap)
+    path = checkpoints.ensure_checkpoint(spec, tmp_path, verify=False)
+    assert path == tmp_path / spec.checkpoint_file
+    with pytest.raises(CheckpointHashMismatchError):  # loading checks it is the official file
+        checkpoints.ensure_checkpoint(spec, tmp_path)
 
 
 def test_missing_checkpoint_message(tmp_path):

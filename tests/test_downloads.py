@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from sam_backends import checkpoints
+from sam_backends.checkpoint_verification import RECORD_FILE
 from sam_backends.errors import CheckpointMissingError, DownloadError
 from sam_backends.registry import get_spec
 
@@ -78,8 +79,9 @@ def hits(server, path: str) -> int:
 
 
 def leftovers(folder: Path) -> list[str]:
-    """Files other than the lock file."""
-    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
+    """Files other than the lock file and the record of verified hashes."""
+    return sorted(p.name for p in folder.iterdir()
+                  if not p.name.endswith(".lock") and p.name != RECORD_FILE)
 
 
 def test_download_success_with_progress(server, tmp_path):

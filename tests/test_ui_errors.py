@@ -31,8 +31,8 @@ from ui.errors import UserError, describe, guard
     (SamBackendError("other"), "Cannot do that"),
     (UserError("do this", "Title"), "Title"),
 ])
-def test_engine_errors_keep_their_message(exc, title):
-    got_title, message, expected = describe(exc)
+def test_engine_errors_keep_their_message_for_the_operator(exc, title):
+    got_title, message, expected = describe(exc, operator=True)
     assert got_title == title and message == str(exc) and expected
 
 

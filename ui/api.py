@@ -9,9 +9,11 @@
                                         api_name="/segment")
 
 Prompts JSON keys (all optional): ``points`` [[x, y], ...] in original-image pixels, ``labels``
-[1 | 0, ...] (default: all 1 = foreground), ``box`` [x0, y0, x1, y1], ``multimask`` (three
-candidates). The result holds every mask as COCO RLE with its score, bbox and area, the index
-of the best one (``best``, whose cut-out is returned), and the timings.
+[1 | 0, ...] (default: all 1 = foreground), ``box`` [x0, y0, x1, y1], ``multimask`` (true for
+three candidates). Types are strict and the size is bounded before any model work
+(``--max-points``, default 64 per object; 64 KiB of JSON): see ``sam_backends.prompt_parsing``.
+The result holds every mask as COCO RLE with its score, bbox and area, the index of the best
+one (``best``, whose cut-out is returned), and the timings.
 
 ``/models`` -> the models this server offers and whether their weights are present.
 
@@ -20,8 +22,6 @@ The API is stateless (no session): each call stands alone, sharing only the embe
 
 from __future__ import annotations
 
-import json
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -29,78 +29,75 @@ from typing import Any
 
 import gradio as gr
 
-from sam_backends import PromptError, Prompts
+from sam_backends import Prompts
 from sam_backends.images import load_image
+from sam_backends.prompt_parsing import (
+    PROMPT_KEYS,  # noqa: F401 - re-exported for callers
+    PromptLimits,
+    parse_prompts,
+)
 
 from .context import AppContext
-from .errors import UserError, api_error
+from .errors import UserError, api_error, log
 from .exports import cutout_rgba, mask_record, png_bytes, safe_stem
+from .server.backpressure import CallerGoneError, Deadline
+from .server.disconnects import caller_gone_check
 
-PROMPT_KEYS = ("points", "labels", "box", "multimask")
 KEEP_OUTPUTS = 64  # cut-out files kept for Gradio to serve; older ones are deleted
-
-
-def parse_prompts(text: str | None) -> Prompts:
-    """Prompts from the API's JSON text; an empty text means no prompt (rejected later).
-
-    Raises:
-        PromptError: not JSON, not an object, unknown keys, or invalid values.
-    """
-    if text is None or not str(text).strip():
-        data: Any = {}
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PromptError(
-                f"The prompts are not valid JSON ({exc.msg} at character {exc.pos}); send e.g. "
-                '{"points": [[120, 80]], "labels": [1]}.'
-            ) from None
-    if not isinstance(data, dict):
-        raise PromptError('The prompts must be a JSON object such as {"box": [10, 20, 200, 300]}.')
-    unknown = sorted(set(data) - set(PROMPT_KEYS))
-    if unknown:
-        raise PromptError(f"Unknown prompt key(s) {', '.join(unknown)}; use "
-                          f"{', '.join(PROMPT_KEYS)}.")
-    points = data.get("points") or []
-    if not isinstance(points, list):
-        raise PromptError("points must be a list of [x, y] pairs.")
-    labels = data.get("labels")
-    if labels is None:
-        labels = [1] * len(points)
-    if not isinstance(labels, list):
-        raise PromptError("labels must be a list of 1 (foreground) or 0 (background).")
-    return Prompts(points=points, labels=labels, box=data.get("box"),
-                   multimask=bool(data.get("multimask", False)))
 
 
 class SegmentApi:
     """The endpoint functions, bound to one ``AppContext``."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, blocks: gr.Blocks | None = None) -> None:
         self.ctx = ctx
-        self.out_dir = Path(tempfile.mkdtemp(prefix="samwb-api-"))
+        self.blocks = blocks  # to notice callers that disconnected while waiting
+        self.abandoned = 0  # calls given up because their caller left (for tests and logs)
+        self.out_dir = ctx.temp.path / "api"  # inside the run's temp folder: gone at shutdown
+        self.out_dir.mkdir(parents=True, exist_ok=True)
 
-    def segment(self, image: str | None, model_id: str | None, prompts: str | None
-                ) -> tuple[dict[str, Any], str]:
-        """Segment one object. Returns (result JSON, path of the best mask's cut-out PNG)."""
+    def segment(self, image: str | None, model_id: str | None, prompts: str | None,
+                request: gr.Request | None = None) -> tuple[dict[str, Any], str]:
+        """Segment one object. Returns (result JSON, path of the best mask's cut-out PNG).
+
+        Calls run one at a time in the API lane; when ``api_max_waiting`` are already waiting
+        the call is refused at once with "busy, retry in N s", and a call still unfinished after
+        ``request_timeout_s`` stops at its next step; a call whose caller disconnects while it
+        waits is dropped.
+        """
+        operator = self.ctx.config.shows_operator_details
+        deadline = Deadline(self.ctx.config.request_timeout_s, "The segment request")
+        gone = caller_gone_check(self.blocks, getattr(request, "session_hash", None))
         try:
-            return self._segment(image, model_id, prompts)
+            parsed = self._parse(prompts)  # bounded and typed: bad input never waits in line
+            with self.ctx.api_lane.admit(deadline, gone):
+                return self._segment(image, model_id, parsed, deadline)
+        except CallerGoneError:
+            self.abandoned += 1
+            log.info("an API call was dropped: its caller disconnected while it waited")
+            raise gr.Error("The caller disconnected.", print_exception=False) from None
         except Exception as exc:  # noqa: BLE001 - every failure becomes a friendly gr.Error
-            raise api_error(exc) from None
+            raise api_error(exc, operator) from None
 
-    def _segment(self, image_path: str | None, model_id: str | None, prompts_text: str | None
-                 ) -> tuple[dict[str, Any], str]:
+    def _parse(self, prompts_text: str | None) -> Prompts:
+        config = self.ctx.config
+        limits = PromptLimits(max_points=config.max_points, max_json_chars=config.max_prompt_chars)
+        return parse_prompts(prompts_text, limits)
+
+    def _segment(self, image_path: str | None, model_id: str | None, prompts: Prompts,
+                 deadline: Deadline) -> tuple[dict[str, Any], str]:
         start = time.perf_counter()
+        deadline.check("waiting for its turn")
         if not image_path:
             raise UserError("Send an image file as the first argument.", "No image")
         model_id = (model_id or "").strip() or self.ctx.default_model()
         self.ctx.entry(model_id)
-        prompts = parse_prompts(prompts_text)
         image = load_image(image_path, max_pixels=self.ctx.config.max_image_pixels)
         prompts.validate_for_image(image.shape[:2])
         backend = self.ctx.backend(model_id)
+        deadline.check("loading the model")
         encoded = self.ctx.encode(model_id, image)
+        deadline.check("encoding the image")
         prediction = backend.predict(encoded.embedding, prompts)
         best = prediction.best_index
         masks = [mask_record(prediction.mask(i), prediction.scores[i])
@@ -136,7 +133,8 @@ class SegmentApi:
         return path
 
     def models(self) -> list[dict[str, Any]]:
-        """The models offered here, with presence of their weights."""
+        """The models offered here, with presence of their weights and whether they run the
+        operator's own (custom) checkpoint."""
         rows = []
         for model_id in self.ctx.model_ids:
             status = self.ctx.status(model_id)
@@ -146,15 +144,17 @@ class SegmentApi:
                 "display_name": status.display_name,
                 "family": spec.family,
                 "present": status.present,
+                "custom": status.custom,  # the operator's own weights, not the official file
                 "capabilities": spec.capabilities.as_list(),
-                "download_command": status.download_command,
+                "download_command": (status.download_command
+                                     if self.ctx.config.shows_operator_details else None),
             })
         return rows
 
 
-def build_api(ctx: AppContext) -> SegmentApi:
+def build_api(ctx: AppContext, blocks: gr.Blocks | None = None) -> SegmentApi:
     """Hidden components and the named endpoints ``/segment`` and ``/models``."""
-    api = SegmentApi(ctx)
+    api = SegmentApi(ctx, blocks)
     with gr.Column(visible=False):
         image = gr.File(label="image", type="filepath", file_types=["image"])
         model_id = gr.Textbox(label="model_id", value=ctx.config.default_model)
@@ -164,7 +164,8 @@ def build_api(ctx: AppContext) -> SegmentApi:
         models = gr.JSON(label="models")
         segment_btn = gr.Button("segment")
         models_btn = gr.Button("models")
+    # No Gradio concurrency limit: the API lane admits, bounds and refuses (see segment()).
     segment_btn.click(api.segment, [image, model_id, prompts], [result, cutout],
-                      api_name="segment", concurrency_id="encode")
+                      api_name="segment", concurrency_limit=None)
     models_btn.click(api.models, None, models, api_name="models", concurrency_limit=None)
     return api

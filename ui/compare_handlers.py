@@ -32,12 +32,20 @@ from .compare_state import (
 from .compare_views import agreement_value, cards_value, table_rows
 from .context import AppContext
 from .errors import UserError, guard
+from .event_payloads import (
+    box_from_event,
+    check_point_cap,
+    object_id_from_event,
+    point_from_event,
+)
 
 VIEW_SIZE = 13  # state, canvas, objects, cards, agreement, table, status, undo, redo, clear,
 #                 estimates, zip download, csv download
 FOREGROUND = "Foreground (object)"
 BACKGROUND = "Background (not object)"
 SESSION_SUFFIX = ":compare"  # the segment view uses the bare session hash
+
+EXPORTS = "exports"  # the folder of session downloads inside the app's temp folder
 
 
 def default_models(ctx: AppContext) -> list[str]:
@@ -89,7 +97,8 @@ class CompareHandlers:
     def __init__(self, ctx: AppContext, examples: list[Path]) -> None:
         self.ctx = ctx
         self.examples = examples
-        view = guard(self._fallback)
+        operator = ctx.config.shows_operator_details
+        view = guard(self._fallback, operator)
         self.upload = view(self._upload)
         self.example = view(self._example)
         self.change_models = view(self._change_models)
@@ -103,7 +112,7 @@ class CompareHandlers:
         self.clear = view(self._clear)
         self.ground_truth = view(self._ground_truth)
         self.clear_ground_truth = view(self._clear_ground_truth)
-        self.export = guard(lambda *args: (gr.skip(), gr.skip()))(self._export)
+        self.export = guard(lambda *args: (gr.skip(), gr.skip()), operator)(self._export)
 
     # --- views -------------------------------------------------------------------------------
 
@@ -214,10 +223,11 @@ class CompareHandlers:
                request: gr.Request) -> tuple:
         session = self.session_for(session, request)
         self._need_image(session)
-        data = evt._data or {}
-        background = data.get("button") == 2 or bool(data.get("shift")) or mode == BACKGROUND
-        prompts = session.workspace.active.prompts.with_point(
-            float(data.get("x", -1)), float(data.get("y", -1)), 0 if background else 1)
+        click = point_from_event(getattr(evt, "_data", None))
+        current = session.workspace.active.prompts
+        check_point_cap(len(current.points), self.ctx.config.max_points)
+        background = click.background or mode == BACKGROUND
+        prompts = current.with_point(click.x, click.y, 0 if background else 1)
         run_prompts(self.ctx, session, prompts)
         return self.view(session)
 
@@ -225,9 +235,7 @@ class CompareHandlers:
              request: gr.Request) -> tuple:
         session = self.session_for(session, request)
         self._need_image(session)
-        box = (evt._data or {}).get("box")
-        if not isinstance(box, (list, tuple)) or len(box) != 4:
-            raise UserError("Drag from one corner of the object to the opposite corner.")
+        box = box_from_event(getattr(evt, "_data", None))
         run_prompts(self.ctx, session, session.workspace.active.prompts.with_box(box))
         return self.view(session)
 
@@ -236,16 +244,21 @@ class CompareHandlers:
     def _pick_object(self, session: CompareSession | None, evt: gr.EventData,
                      request: gr.Request) -> tuple:
         session = self.session_for(session, request)
-        object_id = int((evt._data or {}).get("id", -1))
+        object_id = self._object_id(session, evt)
         session.apply(lambda ws: ws.select(object_id))
         return self.view(session)
 
     def _remove_object(self, session: CompareSession | None, evt: gr.EventData,
                        request: gr.Request) -> tuple:
         session = self.session_for(session, request)
-        object_id = int((evt._data or {}).get("id", -1))
+        object_id = self._object_id(session, evt)
         session.apply(lambda ws: ws.delete(object_id))
         return self.view(session)
+
+    @staticmethod
+    def _object_id(session: CompareSession, evt: gr.EventData) -> int:
+        known = [o.object_id for o in session.workspace.objects]
+        return object_id_from_event(getattr(evt, "_data", None), known)
 
     def _new_object(self, session: CompareSession | None, request: gr.Request) -> tuple:
         session = self.session_for(session, request)
@@ -298,6 +311,7 @@ class CompareHandlers:
         if not session.has_image or not any(session.masks_of(m) for m in session.models):
             raise UserError("Segment something first: click or drag a box on the image.",
                             "Nothing to download yet")
-        paths = write_compare_downloads(session.export_dir(), session, self.names(session))
+        folder = session.export_dir(self.ctx.temp.path / EXPORTS)
+        paths = write_compare_downloads(folder, session, self.names(session))
         return (gr.update(value=str(paths["zip"]), interactive=True),
                 gr.update(value=str(paths["csv"]), interactive=True))

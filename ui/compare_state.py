@@ -131,10 +131,14 @@ def unavailable_reason(ctx: AppContext, model_id: str) -> str | None:
     if status.present:
         return None
     name = status.display_name
+    operator = ctx.config.shows_operator_details
     if status.download_command:
-        return (f"{name} is not downloaded. Run `{status.download_command}` on the server, or "
-                "pick it in the Segment tab to download it.")
-    return f"{name}: its checkpoint file {ctx.checkpoint_file(model_id)} is missing."
+        command = f"Run `{status.download_command}` on the server, or pick" if operator else \
+            "Pick"
+        return f"{name} is not downloaded. {command} it in the Segment tab to download it."
+    if operator:
+        return f"{name}: its checkpoint file {ctx.checkpoint_file(model_id)} is missing."
+    return f"{name}: its weights are not on this server."
 
 
 def encode_models(ctx: AppContext, session: CompareSession,

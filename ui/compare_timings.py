@@ -106,6 +106,11 @@ class EncodeTimings:
         with self._lock:
             return {k: statistics.median(v) for k, v in self._seconds.items() if v}
 
+    def typical_seconds(self, default: float = 2.0) -> float:
+        """The median of every model's median: a rough "one job" duration for retry hints."""
+        medians = list(self.snapshot().values())
+        return statistics.median(medians) if medians else default
+
     def estimate(self, model_id: str) -> Estimate:
         """The expected encode time for ``model_id`` (see the module docstring)."""
         own = self.measured(model_id)

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sam_backends import DEFAULT_MODEL_ID, ModelSpec, model_ids
+from sam_backends.cache import parse_bytes
 
 DEFAULT_PORT = 7860
 DEFAULT_MAX_FILE_SIZE = "25mb"  # upload limit enforced by Gradio before our code runs
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000  # refused from the header, before decoding
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+SPACE_FRAME_ANCESTORS = "'self' https://huggingface.co https://*.huggingface.co https://*.hf.space"
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
 
@@ -50,8 +53,28 @@ class AppConfig:
         max_loaded_models: loaded backends kept in memory at once (least recently used go).
         max_image_pixels: larger images are refused with a friendly message.
         max_file_size: Gradio's upload limit, e.g. "25mb".
+        max_points: points per object, in the UI and the API; more are refused before any
+            model work (20,000 points once cost 67 s and 7.4 GB).
+        max_prompt_chars: size limit of the API's prompt JSON text.
         fetch_default_on_start: download the default model in the background at start-up.
         examples_dir: folder of example images shown in the segment view.
+        custom_checkpoints: (catalogue id, file) pairs: the user's own (fine-tuned) weights for
+            a catalogue model, loaded instead of the official file and never hash-checked
+            (``python app.py --checkpoint sam-vit-b=/path/file.pth``); env
+            ``SAM_CHECKPOINT_<MODEL ID>`` does the same for ids not listed here.
+        max_body_bytes: request bodies above this get 413 before they are read (None: the
+            upload limit plus 1 MiB for the multipart envelope).
+        queue_max_size: events waiting in Gradio's queue, all users together; beyond it a
+            caller gets "busy, retry" at once.
+        api_max_waiting: API calls waiting behind the one that runs; more are refused at once.
+        request_timeout_s: an API call still unfinished after this is stopped at its next step.
+        temp_dir: parent of this run's temp folder (None: <system temp>/samwb).
+        temp_max_bytes: bound of the temp folder (oldest files are deleted beyond it).
+        analytics: Gradio's usage analytics (off unless asked for).
+        operator_details: show file paths and shell commands in messages (None: only when
+            bound to a loopback address and not on a Space, i.e. the person is the operator).
+        frame_ancestors: who may embed the page in a frame (CSP frame-ancestors; None: 'self',
+            plus huggingface.co on a Space).
     """
 
     host: str = "127.0.0.1"
@@ -68,8 +91,20 @@ class AppConfig:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_file_size: str = DEFAULT_MAX_FILE_SIZE
     max_sessions: int = 200
+    max_points: int = 64  # per object, in the UI and the API (sam_backends.prompt_parsing)
+    max_prompt_chars: int = 65536  # characters of the API's prompt JSON
     fetch_default_on_start: bool = False
     examples_dir: Path | None = ASSETS_DIR
+    custom_checkpoints: tuple[tuple[str, Path], ...] = ()
+    max_body_bytes: int | None = None
+    queue_max_size: int = 64
+    api_max_waiting: int = 8
+    request_timeout_s: float = 120.0
+    temp_dir: Path | None = None
+    temp_max_bytes: int = 2 << 30
+    analytics: bool = False
+    operator_details: bool | None = None
+    frame_ancestors: str | None = None
 
     def __post_init__(self) -> None:
         valid = set(model_ids())
@@ -80,6 +115,26 @@ class AppConfig:
             )
         if not self.models and not self.extra_models:
             raise ValueError("Offer at least one model (--models grabcut works offline).")
+
+    @property
+    def body_limit(self) -> int:
+        """The request-body limit in bytes (see ``max_body_bytes``)."""
+        if self.max_body_bytes is not None:
+            return int(self.max_body_bytes)
+        return parse_bytes(self.max_file_size) + (1 << 20)
+
+    @property
+    def shows_operator_details(self) -> bool:
+        """True when messages may name server paths and commands (see ``operator_details``)."""
+        if self.operator_details is not None:
+            return self.operator_details
+        return self.host in LOOPBACK_HOSTS and not on_hf_space() and not self.share
+
+    @property
+    def frame_policy(self) -> str:
+        if self.frame_ancestors:
+            return self.frame_ancestors
+        return SPACE_FRAME_ANCESTORS if on_hf_space() else "'self'"
 
     @property
     def offered_ids(self) -> tuple[str, ...]:
@@ -97,3 +152,4 @@ def parse_models(text: str | None) -> tuple[str, ...]:
     if text is None or text.strip().lower() in ("", "all"):
         return tuple(model_ids())
     return tuple(part for part in text.replace(",", " ").split() if part)
+

@@ -41,15 +41,23 @@ from sam_backends.images import image_digest
 
 from .compare_timings import EncodeTimings
 from .config import AppConfig
+from .server.backpressure import WorkLane
+from .server.temp_root import TempRoot
 from .session import SessionRegistry
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A model offered by this app: its spec and, for non-catalogue models, its checkpoint."""
+    """A model offered by this app: its spec and, for non-catalogue models or the user's own
+    weights, its checkpoint.
+
+    ``custom``: ``checkpoint`` is the user's file for a catalogue model (``--checkpoint ID=PATH``
+    or env ``SAM_CHECKPOINT_<MODEL ID>``), loaded as given, without the official hash check.
+    """
 
     spec: ModelSpec
     checkpoint: Path | None = None  # explicit file; None: the catalogue file in checkpoint_dir
+    custom: bool = False
 
     @property
     def model_id(self) -> str:
@@ -66,6 +74,7 @@ class ModelStatus:
     loaded: bool
     size_bytes: int | None
     download_command: str | None  # shell command that fetches the weights (None: not needed)
+    custom: bool = False  # the user's own checkpoint (see ``ModelEntry.custom``)
 
 
 class EncodeResult(NamedTuple):
@@ -119,12 +128,29 @@ class BackendPool:
             return list(self._loaded)
 
 
+def _catalogue_entry(spec: ModelSpec, config: AppConfig) -> ModelEntry:
+    """The entry for a catalogue model: the user's own file when ``--checkpoint`` (first) or env
+    ``SAM_CHECKPOINT_<MODEL ID>`` names one, else the official file (hash-checked on load)."""
+    if not spec.needs_checkpoint:
+        return ModelEntry(spec)
+    given = dict(config.custom_checkpoints).get(spec.model_id)
+    path = Path(given).expanduser() if given is not None else checkpoints.custom_checkpoint(spec)
+    return ModelEntry(spec, path, custom=path is not None)
+
+
 class AppContext:
     """Shared services for all tabs; see the module docstring."""
 
-    def __init__(self, config: AppConfig) -> None:
+    def __init__(self, config: AppConfig, temp: TempRoot | None = None) -> None:
+        unknown = sorted({m for m, _ in config.custom_checkpoints} - set(config.models))
+        if unknown:
+            raise ValueError(
+                f"Custom checkpoint(s) given for {', '.join(unknown)}, which this app does not "
+                f"offer; add them to --models."
+            )
         self.config = config
-        entries = [ModelEntry(get_spec(m)) for m in config.models]
+        self.temp = temp if temp is not None else TempRoot(config.temp_dir, config.temp_max_bytes)
+        entries = [_catalogue_entry(get_spec(m), config) for m in config.models]
         entries += [ModelEntry(e.spec, None if e.checkpoint is None else Path(e.checkpoint))
                     for e in config.extra_models]
         self._entries: dict[str, ModelEntry] = {e.model_id: e for e in entries}
@@ -133,6 +159,19 @@ class AppContext:
         self.sessions = SessionRegistry(config.max_sessions)
         self.startup_note = ""  # a status line about start-up work (model prefetch on a Space)
         self.encode_timings = EncodeTimings()  # measured encode seconds per model (estimates)
+        # Back-pressure: API calls run one at a time with a few waiting (the rest are refused
+        # at once); encoders run one at a time whoever asks, so clicks keep a core.
+        self.api_lane = WorkLane("the API", 1, config.api_max_waiting, self._typical_encode_s)
+        self.encoder_lane = WorkLane("the image encoder", 1,
+                                     config.queue_max_size + config.api_max_waiting,
+                                     self._typical_encode_s)
+
+    def _typical_encode_s(self) -> float:
+        return self.encode_timings.typical_seconds()
+
+    def close(self) -> None:
+        """Free what the app holds on disk (its temp folder); called at shutdown."""
+        self.temp.close()
 
     # --- the catalogue as this app offers it -------------------------------------------------
 
@@ -169,6 +208,7 @@ class AppContext:
             loaded=self.pool.is_loaded(model_id),
             size_bytes=entry.spec.size_bytes,
             download_command=checkpoints.download_command(entry.spec) if downloadable else None,
+            custom=entry.custom,
         )
 
     def default_model(self) -> str:
@@ -233,7 +273,8 @@ class AppContext:
 
         def compute() -> Embedding:
             computed.append(True)
-            return backend.encode(image)
+            with self.encoder_lane.admit():
+                return backend.encode(image)
 
         embedding = self.cache.get_or_compute(key, compute)
         seconds = time.perf_counter() - start

@@ -17,14 +17,18 @@ from typing import Any, Callable
 from sam_backends import (
     BackendUnavailableError,
     CheckpointCorruptError,
+    CheckpointHashMismatchError,
     CheckpointMissingError,
     DownloadError,
     ImageError,
     ImageTooLargeError,
+    ModelOutputError,
     PromptError,
     SamBackendError,
     UnknownModelError,
 )
+
+from .server.backpressure import RequestTimeoutError, ServerBusyError
 
 log = logging.getLogger("samwb.ui")
 
@@ -34,9 +38,11 @@ _TITLES: tuple[tuple[type[BaseException], str], ...] = (
     (PromptError, "Cannot use this prompt"),
     (CheckpointMissingError, "Model not downloaded"),
     (DownloadError, "Download failed"),
+    (CheckpointHashMismatchError, "Model file is not the official one"),
     (CheckpointCorruptError, "Model file damaged"),
     (UnknownModelError, "Unknown model"),
     (BackendUnavailableError, "Model unavailable"),
+    (ModelOutputError, "Model gave invalid output"),
     (SamBackendError, "Cannot do that"),
 )
 
@@ -51,11 +57,30 @@ class UserError(Exception):
         self.title = title
 
 
-def describe(exc: BaseException) -> tuple[str, str, bool]:
+def describe(exc: BaseException, operator: bool = False) -> tuple[str, str, bool]:
     """(title, message, expected) for an exception. ``expected`` is False for bugs: the message
-    is then generic and the caller should log the traceback."""
+    is then generic and the caller should log the traceback.
+
+    ``operator``: the person is the one running the server (a local app): messages may name
+    server paths and shell commands. Otherwise (a visitor of a public app) those are left out
+    of the message and logged on the server instead.
+    """
+    title, message, expected = _describe(exc)
+    if operator or not expected:
+        return title, message, expected
+    visitor = _for_visitor(exc, message)
+    if visitor != message:
+        log.warning("%s: %s", title, message.replace("\n", " "))
+    return title, visitor, expected
+
+
+def _describe(exc: BaseException) -> tuple[str, str, bool]:
     if isinstance(exc, UserError):
         return exc.title, str(exc), True
+    if isinstance(exc, ServerBusyError):
+        return "Server busy", str(exc), True
+    if isinstance(exc, RequestTimeoutError):
+        return "Took too long", str(exc), True
     if isinstance(exc, ImageTooLargeError):  # the env-var advice is for operators, not users
         return "Image too large", re.sub(r"Resize it.*$", "Resize it and try again.",
                                          _tidy(str(exc))), True
@@ -70,6 +95,30 @@ def describe(exc: BaseException) -> tuple[str, str, bool]:
             "another model or image.", False)
 
 
+# What a visitor is told instead of a message that names the server's files and commands.
+_VISITOR_MESSAGES: tuple[tuple[type[BaseException], str], ...] = (
+    (CheckpointMissingError, "This model's weights are not on the server. Use Download model "
+                             "if it is offered, or pick another model."),
+    (DownloadError, "The model could not be downloaded just now. Try again later, or pick "
+                    "another model."),
+    (CheckpointCorruptError, "This model's weights on the server are damaged, so it cannot run "
+                             "(the details are in the server's log). Pick another model."),
+    (BackendUnavailableError, "This model cannot run on this server (a package it needs is "
+                              "missing). Pick another model."),
+)
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:/[\w.@+\-]+){2,}/?")
+_COMMAND = re.compile(r"`?(?:python3? -m|pip install) [\w.\-]+(?: [\w.\-=/]+)*`?")
+
+
+def _for_visitor(exc: BaseException, message: str) -> str:
+    for kind, text in _VISITOR_MESSAGES:
+        if isinstance(exc, kind):
+            return text
+    cleaned = _COMMAND.sub("the command in the server's log", message)
+    cleaned = _ABSOLUTE_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1], cleaned)
+    return re.sub(r"\s{2,}", " ", cleaned).strip() or "The request could not be done."
+
+
 def _tidy(message: str) -> str:
     """Hide Gradio's temporary upload folders: '/tmp/gradio/<hash>/cat.png' -> 'cat.png'."""
     return _TEMP_PATH.sub(lambda m: m.group(2), message).strip() or "The request failed."
@@ -79,32 +128,33 @@ def log_unexpected(exc: BaseException) -> None:
     log.error("unexpected error in a handler", exc_info=(type(exc), exc, exc.__traceback__))
 
 
-def warn(exc: BaseException) -> None:
+def warn(exc: BaseException, operator: bool = False) -> None:
     """Show ``exc`` as a toast in the page (and log it when it is a bug).
 
     The title is repeated in the text because Gradio groups toasts under a generic heading.
     """
     import gradio as gr
 
-    title, message, expected = describe(exc)
+    title, message, expected = describe(exc, operator)
     if not expected:
         log_unexpected(exc)
     gr.Warning(f"{title}: {message}", title=title)
 
 
-def api_error(exc: BaseException) -> Exception:
+def api_error(exc: BaseException, operator: bool = False) -> Exception:
     """A ``gr.Error`` carrying the friendly message (API callers get it as the exception)."""
     import gradio as gr
 
     if isinstance(exc, gr.Error):
         return exc
-    title, message, expected = describe(exc)
+    title, message, expected = describe(exc, operator)
     if not expected:
         log_unexpected(exc)
     return gr.Error(message, title=title, print_exception=False)
 
 
-def guard(fallback: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def guard(fallback: Callable[..., Any], operator: bool = False
+          ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a handler: on any exception, show a toast and return ``fallback(*args)``.
 
     The fallback gets the handler's positional arguments and returns the outputs to show
@@ -117,7 +167,7 @@ def guard(fallback: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callab
             try:
                 return handler(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a message
-                warn(exc)
+                warn(exc, operator)
                 return fallback(*args)
 
         return run

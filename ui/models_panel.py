@@ -2,7 +2,9 @@
 
 Offline, every SAM model shows "not downloaded" with a Download button and the exact command;
 GrabCut needs no weights and always works. With network, choosing a missing model downloads it
-(``gr.Progress`` shows MB done), verified by the engine before it is used.
+(``gr.Progress`` shows MB done), verified by the engine before it is used. A model running the
+user's own weights (``--checkpoint ID=PATH`` or env ``SAM_CHECKPOINT_<MODEL ID>``) is marked
+"custom", so nobody mistakes a fine-tuned model's masks for the official model's.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ FAMILY_NOTES = {
 
 
 def choices(ctx: AppContext) -> list[tuple[str, str]]:
-    """Dropdown choices (label, model id); missing weights are marked in the label."""
+    """Dropdown choices (label, model id); custom and missing weights are marked in the label."""
     rows = []
     for model_id in ctx.model_ids:
         status = ctx.status(model_id)
-        label = status.display_name + ("" if status.present else " · not downloaded")
+        label = status.display_name + (" · custom" if status.custom else "")
+        if not status.present:
+            label += " · missing" if status.custom else " · not downloaded"
         rows.append((label, model_id))
     return rows
 
@@ -40,14 +44,23 @@ def status_markdown(ctx: AppContext, model_id: str) -> str:
     status = ctx.status(model_id)
     note = FAMILY_NOTES.get(spec.family, spec.family)
     params = f" · {spec.num_params / 1e6:.0f} M parameters" if spec.num_params else ""
-    if status.present:
+    if status.custom:
+        path = ctx.checkpoint_file(model_id)
+        state = "is ready" if status.present else "is missing its checkpoint file"
+        text = (f"**{spec.display_name}** (custom checkpoint `{path.name if path else '?'}`) "
+                f"{state}: {note}; your own weights, not the official file.")
+    elif status.present:
         text = f"**{spec.display_name}** is ready: {note}{params}."
     elif status.download_command:
         text = (f"**{spec.display_name} is not downloaded** ({_size(status.size_bytes)}). "
-                f"Click **Download model**, or run `{status.download_command}` on the server.")
-    else:
+                "Click **Download model**")
+        text += (f", or run `{status.download_command}` on the server."
+                 if ctx.config.shows_operator_details else ".")
+    elif ctx.config.shows_operator_details:
         path = ctx.checkpoint_file(model_id)
         text = f"**{spec.display_name}**: checkpoint file `{path}` is missing."
+    else:
+        text = f"**{spec.display_name}**: its weights are not on this server."
     if ctx.startup_note:
         text += f"\n\n{ctx.startup_note}"
     return text

@@ -143,8 +143,9 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
     redo.click(h.redo, [state], view, **quiet)
     clear.click(h.clear, [state], view, **quiet)
     model.select(h.change_model, [state, model], view + panel, show_progress="full", **heavy)
+    # Downloads have their own lane: a multi-GB fetch must not hold up encodes or clicks.
     download_btn.click(h.download_model, [state, model], view + panel, show_progress="full",
-                       **heavy)
+                       concurrency_id="download", api_visibility="private")
     export_btn.click(h.export, [state], [cutout_dl, coco_dl, files], concurrency_id="decode",
                      api_visibility="private")
 

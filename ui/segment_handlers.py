@@ -20,6 +20,13 @@ from sam_backends.images import image_digest, load_image
 from . import inference, models_panel
 from .context import AppContext
 from .errors import UserError, guard, log
+from .event_payloads import (
+    box_from_event,
+    check_point_cap,
+    index_from_event,
+    object_id_from_event,
+    point_from_event,
+)
 from .exports import ExportObject, safe_stem, write_exports
 from .objects import PromptSet
 from .session import Session
@@ -29,6 +36,8 @@ VIEW_SIZE = 11  # state, canvas, objects, candidates, status, undo, redo, clear,
 FOREGROUND = "Foreground (object)"
 BACKGROUND = "Background (not object)"
 
+EXPORTS = "exports"  # the folder of session downloads inside the app's temp folder
+
 
 class SegmentHandlers:
     """The segment view's event handlers, bound to one ``AppContext``."""
@@ -36,8 +45,9 @@ class SegmentHandlers:
     def __init__(self, ctx: AppContext, examples: list[Path]) -> None:
         self.ctx = ctx
         self.examples = examples
-        view = guard(self._view_fallback)
-        panel = guard(self._panel_fallback)
+        operator = ctx.config.shows_operator_details
+        view = guard(self._view_fallback, operator)
+        panel = guard(self._panel_fallback, operator)
         self.upload = view(self._upload)
         self.example = view(self._example)
         self.point = view(self._point)
@@ -51,7 +61,8 @@ class SegmentHandlers:
         self.clear = view(self._clear)
         self.change_model = panel(self._change_model)
         self.download_model = panel(self._download_model)
-        self.export = guard(lambda *args: (gr.skip(), gr.skip(), gr.skip()))(self._export)
+        self.export = guard(lambda *args: (gr.skip(), gr.skip(), gr.skip()),
+                            operator)(self._export)
 
     # --- views -------------------------------------------------------------------------------
 
@@ -146,25 +157,22 @@ class SegmentHandlers:
     def _point(self, session: Session | None, mode: str, evt: gr.EventData,
                request: gr.Request) -> tuple:
         session = self.session_for(session, request)
-        data = evt._data or {}
-        background = data.get("button") == 2 or bool(data.get("shift")) or mode == BACKGROUND
-        prompts = session.workspace.active.prompts.with_point(
-            float(data.get("x", -1)), float(data.get("y", -1)), 0 if background else 1
-        )
+        click = point_from_event(getattr(evt, "_data", None))
+        current = session.workspace.active.prompts
+        check_point_cap(len(current.points), self.ctx.config.max_points)
+        background = click.background or mode == BACKGROUND
+        prompts = current.with_point(click.x, click.y, 0 if background else 1)
         return self._decode_active(session, prompts)
 
     def _box(self, session: Session | None, evt: gr.EventData, request: gr.Request) -> tuple:
         session = self.session_for(session, request)
-        box = (evt._data or {}).get("box")
-        if not isinstance(box, (list, tuple)) or len(box) != 4:
-            raise UserError("Drag from one corner of the object to the opposite corner.")
+        box = box_from_event(getattr(evt, "_data", None))
         return self._decode_active(session, session.workspace.active.prompts.with_box(box))
 
     def _choose(self, session: Session | None, evt: gr.EventData, request: gr.Request) -> tuple:
         session = self.session_for(session, request)
-        index = int((evt._data or {}).get("index", -1))
-        if not 0 <= index < len(session.workspace.active.current.candidates):
-            raise UserError("That candidate is gone; click the image again.")
+        index = index_from_event(getattr(evt, "_data", None),
+                                 len(session.workspace.active.current.candidates))
         session.workspace = inference.pick_candidate(session.workspace, index)
         return self.view(session)
 
@@ -173,14 +181,19 @@ class SegmentHandlers:
     def _pick_object(self, session: Session | None, evt: gr.EventData,
                      request: gr.Request) -> tuple:
         session = self.session_for(session, request)
-        session.workspace = session.workspace.select(int((evt._data or {}).get("id", -1)))
+        session.workspace = session.workspace.select(self._object_id(session, evt))
         return self.view(session)
 
     def _remove_object(self, session: Session | None, evt: gr.EventData,
                        request: gr.Request) -> tuple:
         session = self.session_for(session, request)
-        session.workspace = session.workspace.delete(int((evt._data or {}).get("id", -1)))
+        session.workspace = session.workspace.delete(self._object_id(session, evt))
         return self.view(session)
+
+    @staticmethod
+    def _object_id(session: Session, evt: gr.EventData) -> int:
+        known = [o.object_id for o in session.workspace.objects]
+        return object_id_from_event(getattr(evt, "_data", None), known)
 
     def _new_object(self, session: Session | None, request: gr.Request) -> tuple:
         session = self.session_for(session, request)
@@ -220,9 +233,10 @@ class SegmentHandlers:
             except DownloadError as exc:  # offline is normal here: say so briefly, keep going
                 log.warning("%s", exc)
                 status = self.ctx.status(model_id)
+                command = (f"Run `{status.download_command}` on the server, or pick"
+                           if self.ctx.config.shows_operator_details else "Try again later or pick")
                 gr.Warning(f"Download failed: {status.display_name} could not be downloaded "
-                           f"(offline?). Run `{status.download_command}` on the server, or "
-                           "pick another model.", title="Download failed")
+                           f"(offline?). {command} another model.", title="Download failed")
                 hint = (f"{status.display_name} is not downloaded; the masks shown come from "
                         "the previous model. Download it or pick another model.")
         if hint is None and self.ctx.status(model_id).present and session.has_image:
@@ -260,7 +274,8 @@ class SegmentHandlers:
         if picture is None or not objects:
             raise UserError("Segment at least one object first: click on the image.",
                             "Nothing to download yet")
-        paths = write_exports(session.export_dir(), safe_stem(picture.name), picture.image,
+        folder = session.export_dir(self.ctx.temp.path / EXPORTS)
+        paths = write_exports(folder, safe_stem(picture.name), picture.image,
                               objects, picture.name)
         files = [str(p) for p in paths.values()]
         return (gr.update(value=str(paths["cutout"]), interactive=True),

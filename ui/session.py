@@ -80,10 +80,13 @@ class Session:
         self.timings = {}
         self.preview = None
 
-    def export_dir(self) -> Path:
-        """A private temporary folder for this session's downloads (removed on release)."""
+    def export_dir(self, parent: Path | None = None) -> Path:
+        """A private temporary folder for this session's downloads (removed on release), made
+        inside ``parent`` (the app's temp folder; None: the system's temp folder)."""
         if self._export_dir is None or not self._export_dir.is_dir():
-            self._export_dir = Path(tempfile.mkdtemp(prefix="samwb-export-"))
+            if parent is not None:
+                Path(parent).mkdir(parents=True, exist_ok=True)
+            self._export_dir = Path(tempfile.mkdtemp(prefix="export-", dir=parent))
         return self._export_dir
 
     def release(self) -> None:

@@ -1,0 +1,148 @@
+"""One folder for every temporary file of a running app, so none outlives it.
+
+Layout: ``<parent>/run-<pid>-<random>/`` (``parent`` defaults to ``<system temp>/samwb``), with
+``gradio/`` (Gradio's upload and output cache: ``GRADIO_TEMP_DIR`` points there), ``api/`` and
+``exports/``. A live run holds an exclusive ``flock`` on its ``.lock`` file; at start every run
+folder whose lock can be taken belongs to a process that is gone (killed, crashed) and is
+removed. A clean shutdown removes the run's own folder. ``enforce_bound`` deletes the oldest
+files when the folder grows past its byte bound (a janitor thread calls it every minute).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("samwb.temp")
+RUN_PREFIX = "run-"
+LOCK_NAME = ".lock"
+
+
+def default_parent() -> Path:
+    return Path(tempfile.gettempdir()) / "samwb"
+
+
+@dataclass(frozen=True)
+class TempUsage:
+    files: int
+    bytes: int
+
+
+def usage(folder: Path) -> TempUsage:
+    """Files and bytes under ``folder`` (0, 0 when absent)."""
+    files = size = 0
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            try:
+                size += os.lstat(os.path.join(dirpath, name)).st_size
+                files += 1
+            except OSError:
+                pass
+    return TempUsage(files, size)
+
+
+def remove_stale_runs(parent: Path) -> list[Path]:
+    """Remove run folders under ``parent`` whose owner process is gone; returns them."""
+    removed = []
+    if not parent.is_dir():
+        return removed
+    for run in parent.glob(f"{RUN_PREFIX}*"):
+        if not run.is_dir() or run.is_symlink():
+            continue
+        try:
+            with open(run / LOCK_NAME, "a+") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a live process holds it
+        except OSError:
+            pass  # no lock file: a half-made folder, also stale
+        shutil.rmtree(run, ignore_errors=True)
+        removed.append(run)
+    if removed:
+        log.info("removed %d temp folder(s) left by stopped runs under %s", len(removed), parent)
+    return removed
+
+
+class TempRoot:
+    """This run's temp folder (see the module docstring). ``close()`` removes it."""
+
+    def __init__(self, parent: Path | None = None, max_bytes: int = 2 << 30) -> None:
+        self.parent = Path(parent) if parent is not None else default_parent()
+        self.max_bytes = int(max_bytes)
+        self.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        remove_stale_runs(self.parent)
+        self.path = self.parent / f"{RUN_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.path.mkdir(mode=0o700)
+        self._lock_file = open(self.path / LOCK_NAME, "w")
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._stop = threading.Event()
+        self._janitor: threading.Thread | None = None
+        self.closed = False
+
+    @property
+    def gradio_dir(self) -> Path:
+        return self.path / "gradio"
+
+    def folder(self, kind: str) -> Path:
+        """A fresh private folder ``<root>/<kind>/<random>`` (e.g. one per export)."""
+        folder = self.path / kind / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True, mode=0o700)
+        return folder
+
+    def usage(self) -> TempUsage:
+        return usage(self.path)
+
+    def enforce_bound(self) -> int:
+        """Delete the oldest files until the folder holds at most ``max_bytes``; returns the
+        number of bytes freed. Files in use by a download are safe: the reader has them open."""
+        entries = []
+        total = 0
+        for dirpath, _, names in os.walk(self.path):
+            for name in names:
+                if name == LOCK_NAME:
+                    continue
+                full = os.path.join(dirpath, name)
+                try:
+                    stat = os.lstat(full)
+                except OSError:
+                    continue
+                entries.append((stat.st_mtime, stat.st_size, full))
+                total += stat.st_size
+        freed = 0
+        for _, size, full in sorted(entries):
+            if total - freed <= self.max_bytes:
+                break
+            try:
+                os.unlink(full)
+                freed += size
+            except OSError:
+                pass
+        if freed:
+            log.warning("temp folder over its %d-byte bound: removed %d bytes of the oldest files",
+                        self.max_bytes, freed)
+        return freed
+
+    def start_janitor(self, every_s: float = 60.0) -> None:
+        def run() -> None:
+            while not self._stop.wait(every_s):
+                self.enforce_bound()
+
+        if self._janitor is None:
+            self._janitor = threading.Thread(target=run, name="temp-janitor", daemon=True)
+            self._janitor.start()
+
+    def close(self) -> None:
+        """Remove the folder (clean shutdown). Safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        self._stop.set()
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._lock_file.close()
