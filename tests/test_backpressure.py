@@ -108,7 +108,7 @@ def test_a_full_queue_answers_busy_with_retry_after(tmp_path):
         busy = answers[2]
         assert busy.status_code == 503
         assert int(busy.headers["retry-after"]) >= 1
-        assert busy.json()["error"] == "busy" and "Retry in about" in busy.json()["detail"]
+        assert busy.json()["error"]["code"] == "busy" and "Retry in about" in busy.json()["detail"]
     finally:
         demo.close()
 

@@ -50,7 +50,7 @@ def test_a_declared_oversized_body_is_refused_before_it_is_read(server):
     response = raw_request(server.url, head + b"x" * 1024)
     assert response.status == 413
     payload = json.loads(response.body)
-    assert payload["error"] == "payload_too_large" and "limit" in payload["detail"]
+    assert payload["error"]["code"] == "payload_too_large" and "limit" in payload["detail"]
 
 
 def test_a_chunked_body_is_cut_off_at_the_limit(server):
@@ -63,7 +63,7 @@ def test_a_chunked_body_is_cut_off_at_the_limit(server):
     response = httpx.post(server.url + "gradio_api/upload", content=chunks(),
                           headers={"content-type": "multipart/form-data; boundary=b"})
     assert response.status_code == 413
-    assert response.json()["error"] == "payload_too_large"
+    assert response.json()["error"]["code"] == "payload_too_large"
 
 
 def test_a_json_body_over_the_limit_is_refused_on_every_route(server):
@@ -106,7 +106,7 @@ def test_a_single_range_is_served_and_a_multi_range_is_refused(server):
     for header in ("bytes=0-1,4-5", "bytes=abc", "items=0-1", "bytes=0-1, 3-4"):
         response = httpx.get(url, headers={"range": header})
         assert response.status_code == 416, header
-        assert response.json()["error"] == "bad_range"
+        assert response.json()["error"]["code"] == "bad_range"
 
 
 @pytest.mark.parametrize("session_hash", ["", None, 5, "a" * 500, "../x", "a b"])
@@ -115,7 +115,7 @@ def test_a_malformed_session_hash_on_queue_join_is_a_400(server, session_hash):
     response = httpx.post(server.url + "gradio_api/queue/join", json=body)
     assert 400 <= response.status_code < 500
     if session_hash is not None:  # None is Gradio's own 400/422
-        assert response.json()["error"] == "bad_session_hash"
+        assert response.json()["error"]["code"] == "bad_session_hash"
 
 
 def test_an_empty_session_hash_on_queue_data_is_a_400(server):
@@ -152,7 +152,7 @@ def test_a_file_reference_outside_the_uploads_is_refused_with_a_reason(server, p
             "fn_index": segment_fn_index(server.url), "session_hash": "visitor1"}
     response = httpx.post(server.url + "gradio_api/queue/join", json=body)
     assert response.status_code == 400
-    assert response.json()["error"] == "file_not_uploaded"
+    assert response.json()["error"]["code"] == "file_not_uploaded"
     assert "Upload it first" in response.json()["detail"]
 
 

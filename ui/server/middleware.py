@@ -6,8 +6,8 @@ makes Gradio answer 500, an empty ``session_hash``) can only live in front of it
 security headers to every response and turns Gradio's bare "Queue is full" 503 into a message
 with ``Retry-After``.
 
-Errors are JSON ``{"error": <code>, "detail": <message>}`` (FastAPI's ``detail`` key, so
-``gradio_client`` shows the message).
+Errors are JSON ``{"error": {"code": <code>, "message": <message>}, "detail": <message>}``: the
+REST API's error shape, plus FastAPI's ``detail`` key so that ``gradio_client`` shows the message.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def _inside(path: str, folder: Path) -> bool:
 
 async def send_error(send: Send, status: int, code: str, detail: str,
                      headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps({"error": code, "detail": detail}).encode()
+    body = json.dumps({"error": {"code": code, "message": detail}, "detail": detail}).encode()
     await send({
         "type": "http.response.start",
         "status": status,
