@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -75,8 +76,6 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
 def prepare_environment(config: AppConfig) -> TempRoot:
     """Process settings Gradio reads from the environment, set before any Blocks exists: its
     cache inside this run's temp folder, analytics off unless asked for."""
-    import os
-
     from ui.server.temp_root import TempRoot
 
     temp = TempRoot(config.temp_dir, config.temp_max_bytes)
@@ -99,6 +98,13 @@ def guard_middleware(config: AppConfig) -> Any:
     return Middleware(GuardMiddleware, settings=settings)
 
 
+def rest_api_routes(ctx: AppContext) -> list[Any]:
+    """The REST API beside the UI: ``/healthz``, ``/readyz`` and ``/v1`` (``ui.rest.app``)."""
+    from ui.rest.app import build_security, rest_routes
+
+    return rest_routes(ctx, build_security(ctx.config))
+
+
 def launch(demo: gr.Blocks, **overrides: Any) -> Any:
     """Start the server for ``demo`` with its config (keyword ``overrides`` go to launch)."""
     import gradio as gr
@@ -108,7 +114,9 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
     config: AppConfig = demo.ctx.config
     demo.queue(default_concurrency_limit=1, max_size=config.queue_max_size)
     options = dict(
-        app_kwargs={"middleware": [guard_middleware(config)]},
+        # FastAPI(routes=...) registers the REST routes before Gradio's own.
+        app_kwargs={"middleware": [guard_middleware(config)],
+                    "routes": rest_api_routes(demo.ctx)},
         server_name=config.host,
         server_port=config.port,
         share=config.share,
@@ -116,6 +124,9 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
         state_session_capacity=config.max_sessions,
         theme=gr.themes.Soft(primary_hue="indigo"),
         css=CSS + SEGMENT_CSS,
+        # None (not False) lets Gradio's env GRADIO_MCP_SERVER=true turn it on, e.g. on a Space.
+        mcp_server=config.mcp_server or None,
+        auth=list(config.ui_auth) or None,
     )
     options.update(overrides)
     return demo.launch(**options)
@@ -227,9 +238,52 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--frame-ancestors", default=None,
                         help="who may embed the page in a frame, as CSP sources (default "
                              "'self'; on a Space also huggingface.co)")
+    limits.add_argument("--ui-auth", action="append", default=None, metavar="USER:PASSWORD",
+                        help="put the page behind Gradio's login (repeatable; or env "
+                             "SAMWB_UI_AUTH='user:password')")
     limits.add_argument("--analytics", action="store_true",
                         help="turn Gradio's usage analytics on (off by default)")
+    rest = parser.add_argument_group("REST API keys and limits (see SECURITY.md)")
+    rest.add_argument("--api-keys", type=Path, default=None, metavar="FILE",
+                      help="key file of the /v1 API (hashes only; create one with python -m "
+                           "ui.rest.keys create --name me --file keys.json; env "
+                           "SAMWB_API_KEYS_FILE, or its JSON text in SAMWB_API_KEYS)")
+    rest.add_argument("--api-open-local", action="store_true",
+                      help="open /v1 without keys for local use (loopback clients only; refused "
+                           "with a non-loopback --host or --share)")
+
+    def per_minute(text: str) -> int:
+        if not (text.strip().isascii() and text.strip().isdigit()):
+            raise argparse.ArgumentTypeError(f"expected a whole number >= 0 (0: off), got {text!r}")
+        return int(text)
+
+    rest.add_argument("--rate-limit", type=per_minute, default=60, metavar="N",
+                      help="/v1 requests per key per minute, bursts included; more get 429 with "
+                           "Retry-After (default 60, 0: off)")
+    rest.add_argument("--auth-failures-per-min", type=per_minute, default=20, metavar="N",
+                      help="failed /v1 authentications per client address per minute before "
+                           "it is refused for a minute (default 20, 0: off)")
+    rest.add_argument("--url-fetch-hosts", default="", metavar="HOSTS",
+                      help="let /v1 fetch https:// images from these hosts, exact names, "
+                           "comma-separated, e.g. a.com,b.org (default: no URL fetching; "
+                           "private and loopback addresses and redirects are always refused)")
+    rest.add_argument("--url-fetch-timeout", type=float, default=10.0, metavar="S",
+                      help="seconds for the whole fetch of one image URL (default 10)")
+    parser.add_argument("--mcp", action="store_true",
+                        help="also serve /segment and /models as MCP tools for agents at "
+                             "/gradio_api/mcp/ (off by default; env GRADIO_MCP_SERVER=true too)")
     return parser
+
+
+def ui_logins(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``["ann:secret"]`` -> ``(("ann", "secret"),)``; a pair without both parts is refused."""
+    logins = []
+    for pair in pairs:
+        user, _, password = pair.partition(":")
+        if not user.strip() or not password:
+            raise SystemExit(f"--ui-auth expects USER:PASSWORD, got {user.strip() or '?'}:...")
+        logins.append((user.strip(), password))
+    return tuple(logins)
 
 
 def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
@@ -259,6 +313,16 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         operator_details=args.operator_details,
         frame_ancestors=args.frame_ancestors,
         analytics=args.analytics,
+        api_keys_file=args.api_keys,
+        api_open_local=args.api_open_local,
+        rate_limit_per_min=args.rate_limit,
+        auth_failures_per_min=args.auth_failures_per_min,
+        mcp_server=args.mcp,
+        url_fetch_hosts=tuple(h.strip().lower() for h in args.url_fetch_hosts.split(",")
+                              if h.strip()),
+        url_fetch_timeout_s=args.url_fetch_timeout,
+        ui_auth=ui_logins(args.ui_auth or ([os.environ["SAMWB_UI_AUTH"]]
+                                           if os.environ.get("SAMWB_UI_AUTH") else [])),
     )
     if args.max_points < 1:
         raise ValueError(f"--max-points must be at least 1, got {args.max_points}.")

@@ -1,6 +1,8 @@
 """Where checkpoints live, and fetching them safely from their official URLs.
 
-Folder: an explicit argument, else env ``SAM_CHECKPOINT_DIR``, else ``<project root>/checkpoints``.
+Folder: an explicit argument, else env ``SAM_CHECKPOINT_DIR``, else ``<project root>/checkpoints``
+in a source checkout, or ``$XDG_CACHE_HOME/sam-workbench/checkpoints`` (``~/.cache/...``) when
+the package is installed (``pip install .``): gigabytes of weights do not belong in site-packages.
 
 Which file a model loads (``resolve_checkpoint``): an explicit path, else env
 ``SAM_CHECKPOINT_<MODEL ID>`` (e.g. ``SAM_CHECKPOINT_SAM_VIT_B``: custom or fine-tuned weights,
@@ -36,7 +38,21 @@ from .registry import ModelSpec
 CHECKPOINT_DIR_ENV = "SAM_CHECKPOINT_DIR"
 OFFLINE_ENVS = ("SAM_OFFLINE", "HF_HUB_OFFLINE")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CHECKPOINT_DIR = PROJECT_ROOT / "checkpoints"
+CACHE_SUBDIR = Path("sam-workbench") / "checkpoints"
+
+
+def default_checkpoint_dir() -> Path:
+    """``<project root>/checkpoints`` when this package sits in a source checkout (a
+    ``pyproject.toml`` beside it, as in the repository, an editable install or a Space), else
+    the user's cache folder: an installed package's parent is site-packages, which may be
+    read-only and is wiped by reinstalls."""
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        return PROJECT_ROOT / "checkpoints"
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(cache).expanduser() if cache else Path.home() / ".cache") / CACHE_SUBDIR
+
+
+DEFAULT_CHECKPOINT_DIR = default_checkpoint_dir()  # as at import (help texts); see checkpoint_dir
 
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes total; 0 when unknown)
 
@@ -45,12 +61,13 @@ DEFAULT_DOWNLOAD_LIMITS = DownloadLimits()  # read at call time, so tests may re
 
 
 def checkpoint_dir(folder: str | Path | None = None) -> Path:
-    """The checkpoints folder: ``folder`` if given, else env ``SAM_CHECKPOINT_DIR``, else the
-    ``checkpoints/`` folder at the project root. Not created here."""
+    """The checkpoints folder: ``folder`` if given, else env ``SAM_CHECKPOINT_DIR``, else
+    ``default_checkpoint_dir()`` (read now, so a changed ``XDG_CACHE_HOME`` counts). Not created
+    here."""
     if folder is not None:
         return Path(folder).expanduser()
     env = os.environ.get(CHECKPOINT_DIR_ENV, "").strip()
-    return Path(env).expanduser() if env else DEFAULT_CHECKPOINT_DIR
+    return Path(env).expanduser() if env else default_checkpoint_dir()
 
 
 def checkpoint_path(spec: ModelSpec, folder: str | Path | None = None) -> Path | None:

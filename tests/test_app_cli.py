@@ -104,3 +104,17 @@ def test_protection_defaults_when_no_flag_is_given(monkeypatch):
     assert config.body_limit == 25_000_000 + (1 << 20)
     assert config.analytics is False and config.shows_operator_details is True
     assert config.frame_policy == "'self'"
+
+
+def test_ui_auth_from_the_flag_or_the_environment(monkeypatch):
+    from app import config_from_args
+
+    base = ["--models", "grabcut", "--default-model", "grabcut"]
+    monkeypatch.delenv("SAMWB_UI_AUTH", raising=False)
+    assert config_from_args(base).ui_auth == ()
+    flagged = config_from_args(base + ["--ui-auth", "ann:pa:ss", "--ui-auth", "bo:x"])
+    assert flagged.ui_auth == (("ann", "pa:ss"), ("bo", "x"))
+    monkeypatch.setenv("SAMWB_UI_AUTH", "cy:word")
+    assert config_from_args(base).ui_auth == (("cy", "word"),)
+    with pytest.raises(SystemExit, match="USER:PASSWORD"):
+        config_from_args(base + ["--ui-auth", "nopassword"])

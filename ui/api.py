@@ -18,6 +18,11 @@ one (``best``, whose cut-out is returned), and the timings.
 ``/models`` -> the models this server offers and whether their weights are present.
 
 The API is stateless (no session): each call stands alone, sharing only the embedding cache.
+
+With ``--mcp`` both endpoints are also MCP tools, and the docstrings of ``segment`` and
+``models`` are their descriptions, written for a model: Gradio joins the lines before ``Args:``
+into the description, takes one line per argument and appends the ``Returns:`` lines. The
+``request`` argument is Gradio's, injected per call, and not part of the tool schema.
 """
 
 from __future__ import annotations
@@ -58,12 +63,32 @@ class SegmentApi:
 
     def segment(self, image: str | None, model_id: str | None, prompts: str | None,
                 request: gr.Request | None = None) -> tuple[dict[str, Any], str]:
-        """Segment one object. Returns (result JSON, path of the best mask's cut-out PNG).
+        """Cut one object out of an image with Segment Anything, from points and/or a box.
 
-        Calls run one at a time in the API lane; when ``api_max_waiting`` are already waiting
-        the call is refused at once with "busy, retry in N s", and a call still unfinished after
-        ``request_timeout_s`` stops at its next step; a call whose caller disconnects while it
-        waits is dropped.
+        Pass the image as a data URI (data:image/png;base64,... or image/jpeg), or from
+        gradio_client as handle_file(path); URLs are refused (this server fetches nothing
+        a caller names). Coordinates are pixels of the original image: x to the
+        right, y down, origin (0, 0) at the top-left corner, within its width and height.
+        Prompts is a JSON text, e.g. {"points": [[320, 240]], "labels": [1]} or
+        {"box": [100, 80, 420, 360]}: points [[x, y], ...] (64 at most by default), labels
+        1 = on the object, 0 = background (default all 1), box [x0, y0, x1, y1] (top-left and
+        bottom-right corners), both together allowed, "multimask": true for three candidates.
+        The result JSON holds the image's width and height, "masks" (each a COCO RLE
+        "segmentation" {"size": [H, W], "counts"}, its "score" (higher is better), "bbox"
+        [x, y, w, h] and "area" in pixels), "best" (the index of the best mask) and timings;
+        the cut-out is a PNG of the image, transparent outside the best mask. A "busy, retry
+        in N s" error means other calls are waiting: retry after N seconds.
+        Calls run one at a time; when too many wait, a call is refused at once rather than
+        queued for long, and one still running past the server's time limit is stopped.
+
+        Args:
+            image: the image as a data URI: data:image/png;base64,... (not a URL or a path).
+            model_id: a model_id from the models tool (empty: the server's default model).
+            prompts: JSON text with "points" [[x, y], ...], "labels" [1|0, ...] and/or "box".
+
+        Returns:
+            result: JSON with masks (COCO RLE, score, bbox, area), best (index), image size.
+            cutout: PNG cut-out of the best mask (RGBA, transparent outside the object).
         """
         operator = self.ctx.config.shows_operator_details
         deadline = Deadline(self.ctx.config.request_timeout_s, "The segment request")
@@ -133,8 +158,16 @@ class SegmentApi:
         return path
 
     def models(self) -> list[dict[str, Any]]:
-        """The models offered here, with presence of their weights and whether they run the
-        operator's own (custom) checkpoint."""
+        """List the segmentation models this server offers; call it before segment.
+
+        Each row: "model_id" (pass it to segment as model_id), "display_name", "family",
+        "present" (its weights are on the server: prefer these), "custom" (the operator's own
+        fine-tuned weights, not the official ones) and "capabilities" (the prompts it takes:
+        "points", "box", "box+points").
+
+        Returns:
+            models: one JSON row per model: model_id, display_name, present, capabilities.
+        """
         rows = []
         for model_id in self.ctx.model_ids:
             status = self.ctx.status(model_id)

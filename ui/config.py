@@ -71,10 +71,28 @@ class AppConfig:
         temp_dir: parent of this run's temp folder (None: <system temp>/samwb).
         temp_max_bytes: bound of the temp folder (oldest files are deleted beyond it).
         analytics: Gradio's usage analytics (off unless asked for).
+        ui_auth: (user, password) pairs for Gradio's own login in front of the page (and its
+            gradio_client API); empty: no login. The REST API has its own keys.
         operator_details: show file paths and shell commands in messages (None: only when
             bound to a loopback address and not on a Space, i.e. the person is the operator).
         frame_ancestors: who may embed the page in a frame (CSP frame-ancestors; None: 'self',
             plus huggingface.co on a Space).
+        api_keys_file: the REST API's key file (hashes only; ``python -m ui.rest.keys create``);
+            None: env ``SAMWB_API_KEYS_FILE``, and/or the file's JSON text in ``SAMWB_API_KEYS``.
+        api_open_local: the explicit flag that opens the REST API without keys for local use
+            (loopback clients only); refused unless bound to a loopback address without share.
+        rate_limit_per_min: REST requests per key per minute, bursts included (0: no limit).
+        auth_failures_per_min: failed REST authentications per client address per minute;
+            beyond it the address gets 429, even with a correct key, for a minute (0: no limit).
+        mcp_server: also serve the ``/segment`` and ``/models`` endpoints as MCP tools at
+            ``/gradio_api/mcp/`` (``--mcp``). Off by default so that an agent-facing endpoint
+            is a choice; False leaves it to Gradio's own env ``GRADIO_MCP_SERVER``.
+        url_fetch_hosts: hosts the REST API may fetch ``https://`` images from, exact names
+            (``--url-fetch-hosts a.com,b.org``); empty: URL fetching is off (the default).
+        url_fetch_allow_private: FOR TESTS ONLY: also fetch from loopback/private addresses
+            and over plain ``http://`` (a local test server); never on a real deployment, where
+            it reopens the SSRF hole the checks close.
+        url_fetch_timeout_s: the whole fetch of one image URL, connection to last byte.
     """
 
     host: str = "127.0.0.1"
@@ -103,8 +121,17 @@ class AppConfig:
     temp_dir: Path | None = None
     temp_max_bytes: int = 2 << 30
     analytics: bool = False
+    ui_auth: tuple[tuple[str, str], ...] = ()
     operator_details: bool | None = None
     frame_ancestors: str | None = None
+    api_keys_file: Path | None = None
+    api_open_local: bool = False
+    rate_limit_per_min: int = 60
+    auth_failures_per_min: int = 20
+    mcp_server: bool = False
+    url_fetch_hosts: tuple[str, ...] = ()
+    url_fetch_allow_private: bool = False
+    url_fetch_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         valid = set(model_ids())
@@ -115,6 +142,13 @@ class AppConfig:
             )
         if not self.models and not self.extra_models:
             raise ValueError("Offer at least one model (--models grabcut works offline).")
+        if self.api_open_local and (self.host not in LOOPBACK_HOSTS or self.share):
+            exposed = f"--host {self.host}" if self.host not in LOOPBACK_HOSTS else "--share"
+            raise ValueError(
+                "--api-open-local opens the REST API without keys, for this machine only; it "
+                f"cannot be combined with {exposed}. Create a key instead: python -m "
+                "ui.rest.keys create --name me --file keys.json, then start the app with "
+                "--api-keys keys.json.")
 
     @property
     def body_limit(self) -> int:

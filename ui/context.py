@@ -13,10 +13,14 @@ Typical use from a tab::
 
     encoded = ctx.encode("sam2.1-tiny", image)           # EncodeResult(embedding, cached, s)
     prediction = ctx.backend("sam2.1-tiny").predict(encoded.embedding, prompts)
+
+On a ZeroGPU Space the encoder (and ``ctx.predict``) run under ``spaces.GPU`` (``zerogpu``); the
+cache, pool and sessions stay in this process, on the CPU.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -31,6 +35,8 @@ from sam_backends import (
     Embedding,
     EmbeddingCache,
     ModelSpec,
+    Prediction,
+    Prompts,
     UnknownModelError,
     checkpoints,
     create_backend,
@@ -44,6 +50,12 @@ from .config import AppConfig
 from .server.backpressure import WorkLane
 from .server.temp_root import TempRoot
 from .session import SessionRegistry
+from .zerogpu import embedding_to, gpu_task, zerogpu_active
+
+ENCODE_GPU_SECONDS = 30  # ZeroGPU: the longest an encode may hold the GPU (ViT-H needs ~1 s)
+PREDICT_GPU_SECONDS = 10
+
+log = logging.getLogger("samwb.context")
 
 
 @dataclass(frozen=True)
@@ -150,6 +162,7 @@ class AppContext:
             )
         self.config = config
         self.temp = temp if temp is not None else TempRoot(config.temp_dir, config.temp_max_bytes)
+        self._closers: list[Callable[[], None]] = []
         entries = [_catalogue_entry(get_spec(m), config) for m in config.models]
         entries += [ModelEntry(e.spec, None if e.checkpoint is None else Path(e.checkpoint))
                     for e in config.extra_models]
@@ -165,12 +178,25 @@ class AppContext:
         self.encoder_lane = WorkLane("the image encoder", 1,
                                      config.queue_max_size + config.api_max_waiting,
                                      self._typical_encode_s)
+        # ZeroGPU: decorated here, before launch(); elsewhere these are the plain methods.
+        self.zerogpu = zerogpu_active()
+        self._encode_task = gpu_task(self._encode_now, ENCODE_GPU_SECONDS)
+        self._predict_task = gpu_task(self._predict_now, PREDICT_GPU_SECONDS)
 
     def _typical_encode_s(self) -> float:
         return self.encode_timings.typical_seconds()
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` at shutdown, before the temp folder goes (e.g. stop job workers)."""
+        self._closers.append(callback)
+
     def close(self) -> None:
-        """Free what the app holds on disk (its temp folder); called at shutdown."""
+        """Stop what registered with ``on_close``, then free the temp folder; at shutdown."""
+        while self._closers:
+            try:
+                self._closers.pop()()
+            except Exception:  # noqa: BLE001 - shutdown goes on; the rest must still close
+                log.exception("a shutdown step failed")
         self.temp.close()
 
     # --- the catalogue as this app offers it -------------------------------------------------
@@ -245,7 +271,8 @@ class AppContext:
             BackendUnavailableError.
         """
         self.entry(model_id)
-        return self.pool.get(model_id)
+        backend = self.pool.get(model_id)
+        return GpuRoutedBackend(self, backend) if self.zerogpu else backend
 
     def _load(self, model_id: str) -> Backend:
         entry = self.entry(model_id)
@@ -274,7 +301,7 @@ class AppContext:
         def compute() -> Embedding:
             computed.append(True)
             with self.encoder_lane.admit():
-                return backend.encode(image)
+                return self._encode_task(model_id, image)
 
         embedding = self.cache.get_or_compute(key, compute)
         seconds = time.perf_counter() - start
@@ -282,9 +309,52 @@ class AppContext:
             self.encode_timings.record(model_id, seconds)
         return EncodeResult(embedding, not computed, seconds)
 
+    def _encode_now(self, model_id: str, image: np.ndarray) -> Embedding:
+        """The encoder alone. On ZeroGPU this runs in the GPU worker (a fork of this process,
+        with its own copy of the pool), so it takes the model id rather than the backend and
+        returns the embedding in host memory, ready to pickle back and cache."""
+        embedding = self.pool.get(model_id).encode(image)
+        return embedding_to(embedding, "cpu") if self.zerogpu else embedding
+
+    def predict(self, model_id: str, embedding: Embedding, prompts: Prompts) -> Prediction:
+        """``self.backend(model_id).predict(embedding, prompts)``, except on ZeroGPU, where the
+        decoder must run inside a GPU call too (this process has no CUDA there).
+
+        Raises:
+            the errors of ``backend`` and of ``Backend.predict`` (PromptError...).
+        """
+        self.pool.get(model_id)  # load here first, so a fresh GPU worker inherits the model
+        return self._predict_task(model_id, embedding, prompts)
+
+    def _predict_now(self, model_id: str, embedding: Embedding, prompts: Prompts) -> Prediction:
+        """The decoder alone; on ZeroGPU its masks are made before returning, since a lazy
+        mask source (a closure over the GPU model) cannot be pickled back."""
+        backend = self.pool.get(model_id)
+        if not self.zerogpu:
+            return backend.predict(embedding, prompts)
+        made = backend.predict(embedding_to(embedding, backend.device), prompts)
+        return Prediction.from_masks(made.masks, made.scores, made.low_res_logits,
+                                     made.decode_seconds)
+
     def cached(self, model_id: str, digest: str) -> bool:
         """True when an embedding for this image and model is in the cache (no encode needed)."""
         if not self.pool.is_loaded(model_id):
             return False
         precision = self.pool.get(model_id).precision
         return cache_key(digest, model_id, precision) in self.cache
+
+
+class GpuRoutedBackend:
+    """On ZeroGPU, a loaded backend whose ``predict`` runs in a GPU call (``ctx.predict``), so
+    every caller (clicks, compare, the APIs) gets the GPU without knowing about ZeroGPU; every
+    other attribute is the backend's own."""
+
+    def __init__(self, ctx: AppContext, backend: Backend) -> None:
+        self._ctx = ctx
+        self._backend = backend
+
+    def predict(self, embedding: Embedding, prompts: Prompts) -> Prediction:
+        return self._ctx.predict(self._backend.model_id, embedding, prompts)
+
+    def __getattr__(self, name: str):
+        return getattr(self._backend, name)
