@@ -9,23 +9,29 @@ exact fp32, or GrabCut; checkpoints cached outside the repository):
 
 1. **sessions**: ``--sessions`` clients at once, each with its own image (crops of the photos in
    ``../shared/media``, or synthetic scenes when absent), ``--prompts`` calls of ``/segment``
-   each. Every returned mask is checked afterwards against the engine run here on that
-   session's own image and prompt (exact fp32: equal pixel for pixel), so a mask computed on
-   another session's image would be caught. Latency p50/p95/p99 per call.
-2. **burst**: ``--burst`` calls at once, beyond the API lane (1 running + ``api_max_waiting``)
-   and Gradio's queue bound: how many were served, refused by the lane, refused by the queue
-   (503), and how long a refusal took.
-3. **click during the burst** (Playwright + Debian Chromium, skipped with ``--no-browser`` or
+   each, as a polite client makes them: a "busy, retry in N s" answer is waited out and the
+   call sent again. Every returned mask is checked afterwards against the engine run here on
+   that session's own image and prompt (exact fp32: equal pixel for pixel), so a mask computed
+   on another session's image would be caught. Time to answer p50/p95/p99, waits included, and
+   the number of busy answers.
+2. **burst**: ``--burst`` ``gradio_client`` calls at the same moment (clients made beforehand),
+   beyond the API lane (1 running + ``api_max_waiting``) and Gradio's queue bound: how many were
+   served, refused by the lane, refused by the queue (503), and how long a refusal took; then
+   the same burst on the REST API (``POST /v1/segment``: 200 or 503 with ``Retry-After``).
+3. **click during a burst** (Playwright + Debian Chromium, skipped with ``--no-browser`` or
    when absent): a page with an encoded image; clicks on the canvas timed from the mouse event
-   to the redrawn overlay, first on a quiet server, then while a burst of API calls on new
-   images (each needing an encode) runs.
+   to the redrawn overlay, first on a quiet server, then while 24 API calls on new images (each
+   needing an encode) arrive at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -63,6 +69,7 @@ class Outcome:
     prompt: dict = field(default_factory=dict)
     result: dict | None = None
     detail: str = ""
+    refusals: int = 0  # "busy" answers before this one (a polite client waits and retries)
 
 
 def session_images(count: int, media: Path, folder: Path) -> list[Path]:
@@ -114,15 +121,21 @@ def classify(exc: Exception) -> tuple[str, str]:
     return "error", text
 
 
-def call_segment(url: str, image: Path, model: str, prompt: dict, session: int,
-                 barrier: threading.Barrier | None = None) -> Outcome:
-    """One call from a fresh client; with ``barrier``, every client is made first and the
-    calls start together (the time counts from there: a refusal's time is the server's)."""
-    from gradio_client import Client, handle_file
+def make_clients(url: str, count: int) -> list:
+    """``count`` gradio_client sessions, made one after the other (a client's start fetches
+    the app's config: made all at once they would measure that, not the burst)."""
+    from gradio_client import Client
 
-    client = Client(url, verbose=False)
+    return [Client(url, verbose=False) for _ in range(count)]
+
+
+def call_segment(client, image: Path, model: str, prompt: dict, session: int,
+                 barrier: threading.Barrier | None = None) -> Outcome:
+    """One call; with ``barrier`` every call starts at the same moment."""
+    from gradio_client import handle_file
+
     if barrier is not None:
-        barrier.wait(120)
+        barrier.wait(600)
     start = time.perf_counter()
     try:
         result, _ = client.predict(handle_file(str(image)), model, json.dumps(prompt),
@@ -133,7 +146,33 @@ def call_segment(url: str, image: Path, model: str, prompt: dict, session: int,
         return Outcome(kind, time.perf_counter() - start, session, prompt, detail=detail)
 
 
+def call_rest(url: str, body: dict, barrier: threading.Barrier) -> Outcome:
+    """One POST /v1/segment (the app runs open for local use), all starting together."""
+    import httpx
+
+    barrier.wait(600)
+    start = time.perf_counter()
+    try:
+        response = httpx.post(url + "v1/segment", json=body, timeout=120)
+    except httpx.HTTPError as exc:
+        return Outcome("error", time.perf_counter() - start, detail=str(exc))
+    seconds = time.perf_counter() - start
+    if response.status_code == 200:
+        return Outcome("ok", seconds)
+    if response.status_code == 503 and "retry-after" in response.headers:
+        return Outcome("lane_busy", seconds, detail=response.headers["retry-after"])
+    return Outcome("error", seconds, detail=f"{response.status_code} {response.text[:100]}")
+
+
+def retry_after(text: str) -> float:
+    match = re.search(r"[Rr]etry in about (\d+) s", text)
+    return min(10.0, float(match.group(1))) if match else 2.0
+
+
 def run_session(url: str, image: Path, model: str, count: int, session: int) -> list[Outcome]:
+    """A polite client: its prompts one after the other; a "busy" answer is waited out as it
+    says (at most 10 s at a time, 60 tries) and the prompt sent again. ``seconds`` is the time
+    to the answer, waits included."""
     from gradio_client import Client, handle_file
     from PIL import Image
 
@@ -143,14 +182,24 @@ def run_session(url: str, image: Path, model: str, count: int, session: int) -> 
     outcomes = []
     for prompt in prompts_for(width, height, count):
         start = time.perf_counter()
-        try:
-            result, _ = client.predict(handle_file(str(image)), model, json.dumps(prompt),
-                                       api_name="/segment")
-            outcomes.append(Outcome("ok", time.perf_counter() - start, session, prompt, result))
-        except Exception as exc:  # noqa: BLE001
-            kind, detail = classify(exc)
-            outcomes.append(Outcome(kind, time.perf_counter() - start, session, prompt,
-                                    detail=detail))
+        refusals = 0
+        while True:
+            try:
+                result, _ = client.predict(handle_file(str(image)), model, json.dumps(prompt),
+                                           api_name="/segment")
+                outcome = Outcome("ok", time.perf_counter() - start, session, prompt, result,
+                                  refusals=refusals)
+                break
+            except Exception as exc:  # noqa: BLE001
+                kind, detail = classify(exc)
+                if kind.endswith("busy") and refusals < 60:
+                    refusals += 1
+                    time.sleep(retry_after(detail))
+                    continue
+                outcome = Outcome(kind, time.perf_counter() - start, session, prompt,
+                                  detail=detail, refusals=refusals)
+                break
+        outcomes.append(outcome)
     return outcomes
 
 
@@ -232,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--prompts", type=int, default=5)
-    parser.add_argument("--burst", type=int, default=150)
+    parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--model", default="sam2.1-tiny", choices=("sam2.1-tiny", "grabcut"))
     parser.add_argument("--media", type=Path, default=DEFAULT_MEDIA)
@@ -256,7 +305,8 @@ def main(argv: list[str] | None = None) -> None:
         backend = create_backend(spec, checkpoint=path, device="cpu", precision="fp32")
     config = AppConfig(models=("grabcut",), extra_models=extra, default_model=model_id,
                        device="cpu", precision="fp32", checkpoint_dir=work / "checkpoints",
-                       cache_bytes="1GiB", temp_dir=work / "temp", max_image_pixels=4_000_000)
+                       cache_bytes="1GiB", temp_dir=work / "temp", max_image_pixels=4_000_000,
+                       api_open_local=True, rate_limit_per_min=0)
     images = session_images(args.sessions, args.media, work)
     report: dict = {"model": model_id, "sessions": args.sessions, "prompts": args.prompts,
                     "cpu": os.cpu_count()}
@@ -274,17 +324,37 @@ def main(argv: list[str] | None = None) -> None:
                  for k in ("ok", "lane_busy", "queue_busy", "error")}
         ok_seconds = [o.seconds for o in outcomes if o.kind == "ok"]
         report["sessions_phase"] = {"wall_s": wall, "kinds": kinds,
+                                    "busy_answers_waited_out": sum(o.refusals for o in outcomes),
                                     "latency_p50_p95_p99_s": stats(ok_seconds),
                                     "errors": sorted({o.detail[:120] for o in outcomes
                                                       if o.kind == "error"})}
 
         cached = images[0]
+        clients = make_clients(url, args.burst)
         barrier = threading.Barrier(args.burst)
         with ThreadPoolExecutor(args.burst) as pool:
             burst = list(pool.map(
-                lambda n: call_segment(url, cached, model_id, {"box": [10, 10, 200, 150]}, n,
-                                       barrier),
+                lambda n: call_segment(clients[n], cached, model_id, {"box": [10, 10, 200, 150]},
+                                       n, barrier),
                 range(args.burst)))
+        from PIL import Image
+
+        with Image.open(cached) as opened:
+            buffer = io.BytesIO()
+            opened.save(buffer, format="PNG")
+        body = {"image": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode(),
+                "model": model_id, "objects": [{"box": [10, 10, 200, 150]}], "overlay": False,
+                "cutout": "none"}
+        barrier = threading.Barrier(args.burst)
+        with ThreadPoolExecutor(args.burst) as pool:
+            rest = list(pool.map(lambda _: call_rest(url, body, barrier), range(args.burst)))
+        report["rest_burst_phase"] = {
+            "calls": args.burst,
+            "kinds": {k: sum(o.kind == k for o in rest) for k in ("ok", "lane_busy", "error")},
+            "refusal_p50_p95_p99_s": stats([o.seconds for o in rest if o.kind == "lane_busy"]),
+            "served_p50_p95_p99_s": stats([o.seconds for o in rest if o.kind == "ok"]),
+            "errors": sorted({o.detail[:120] for o in rest if o.kind == "error"}),
+        }
         report["burst_phase"] = {
             "calls": args.burst,
             "kinds": {k: sum(o.kind == k for o in burst)
@@ -296,11 +366,13 @@ def main(argv: list[str] | None = None) -> None:
         }
 
         if not args.no_browser and Path(CHROMIUM).exists():
+            (work / "burst").mkdir()
             fresh = session_images(24, args.media, work / "burst")
+            burst_clients = make_clients(url, len(fresh))
 
-            def encode_burst() -> None:
+            def encode_burst() -> None:  # 24 new images at once: each needs an encode
                 with ThreadPoolExecutor(len(fresh)) as pool:
-                    list(pool.map(lambda n: call_segment(url, fresh[n], model_id,
+                    list(pool.map(lambda n: call_segment(burst_clients[n], fresh[n], model_id,
                                                          {"points": [[50, 50]]}, n),
                                   range(len(fresh))))
 
@@ -316,7 +388,10 @@ def main(argv: list[str] | None = None) -> None:
     s = report["sessions_phase"]
     print(f"| sessions | calls ok / lane busy / queue busy / error | {s['kinds']['ok']} / "
           f"{s['kinds']['lane_busy']} / {s['kinds']['queue_busy']} / {s['kinds']['error']} |")
-    print(f"| sessions | latency p50 / p95 / p99 s | {s['latency_p50_p95_p99_s']} |")
+    print(f"| sessions | busy answers waited out and retried | "
+          f"{s['busy_answers_waited_out']} |")
+    print(f"| sessions | time to answer p50 / p95 / p99 s (waits included) | "
+          f"{s['latency_p50_p95_p99_s']} |")
     print(f"| sessions | wall s | {s['wall_s']:.1f} |")
     print(f"| sessions | masks equal to the engine on the session's own image | "
           f"{report['masks_equal_to_own_image']} |")
@@ -325,6 +400,10 @@ def main(argv: list[str] | None = None) -> None:
           f"{b['kinds']['lane_busy']} / {b['kinds']['queue_busy']} / {b['kinds']['error']} |")
     print(f"| burst | refusal p50 / p95 / p99 s | {b['refusal_p50_p95_p99_s']} |")
     print(f"| burst | served p50 / p95 / p99 s | {b['served_p50_p95_p99_s']} |")
+    r = report["rest_burst_phase"]
+    print(f"| REST burst of {r['calls']} | 200 / 503 busy / error | {r['kinds']['ok']} / "
+          f"{r['kinds']['lane_busy']} / {r['kinds']['error']} |")
+    print(f"| REST burst | 503 p50 / p95 / p99 s | {r['refusal_p50_p95_p99_s']} |")
     for name, c in report.get("click_ms", {}).items():
         if c["n"]:
             print(f"| page click, {name} | p50 / p95 / max ms (n={c['n']}) | {c['p50']:.0f} / "
