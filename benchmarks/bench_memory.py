@@ -49,15 +49,10 @@ def rss_mib(pid: int) -> float:
 
 
 def folder_bytes(folder: Path) -> tuple[int, int]:
-    files = size = 0
-    for dirpath, _, names in os.walk(folder):
-        for name in names:
-            try:
-                size += os.lstat(os.path.join(dirpath, name)).st_size
-                files += 1
-            except OSError:
-                pass
-    return files, size
+    from ui.server.temp_root import usage
+
+    found = usage(folder)
+    return found.files, found.bytes
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 300) -> None:
