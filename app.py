@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds after which an API call stops at its next step "
                              "(default 120)")
     limits.add_argument("--temp-dir", type=Path, default=None,
-                        help="parent of this run's temp folder (default <system temp>/samwb)")
+                        help="parent of this run's temp folder (default <system temp>/samwb-<uid>)")
     limits.add_argument("--temp-max-bytes", type=parse_bytes, default=2 << 30,
                         help="bound of the temp folder, e.g. 2GiB (oldest files go first)")
     limits.add_argument("--operator-details", action=argparse.BooleanOptionalAction,

@@ -101,3 +101,26 @@ def test_the_apps_uploads_outputs_and_exports_live_in_its_temp_folder(tmp_path):
         assert any(p.suffix == ".png" and "gradio" in p.parts for p in served)  # Gradio's cache
         assert usage(root).files >= 2
     assert not root.exists(), "a clean shutdown removes the run's temp folder"
+
+
+def test_the_default_parent_is_private_to_this_user(tmp_path, monkeypatch):
+    import tempfile as tempfile_module
+
+    from ui.server import temp_root
+
+    monkeypatch.setattr(tempfile_module, "tempdir", str(tmp_path))
+    temp = TempRoot()
+    assert temp.parent == tmp_path / f"samwb-{os.getuid()}"
+    assert temp.parent.stat().st_mode & 0o777 == 0o700
+    temp.close()
+    planted = tmp_path / "elsewhere"
+    planted.mkdir()
+    temp.parent.rmdir()
+    temp.parent.symlink_to(planted)  # a link planted under our name is refused
+    with pytest.raises(PermissionError, match="--temp-dir"):
+        TempRoot()
+    temp.parent.unlink()
+    temp.parent.mkdir(mode=0o777)
+    temp.parent.chmod(0o777)  # open to others: refused too
+    with pytest.raises(PermissionError, match="not a private folder"):
+        temp_root.TempRoot()

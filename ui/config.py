@@ -68,7 +68,7 @@ class AppConfig:
             caller gets "busy, retry" at once.
         api_max_waiting: API calls waiting behind the one that runs; more are refused at once.
         request_timeout_s: an API call still unfinished after this is stopped at its next step.
-        temp_dir: parent of this run's temp folder (None: <system temp>/samwb).
+        temp_dir: parent of this run's temp folder (None: <system temp>/samwb-<uid>).
         temp_max_bytes: bound of the temp folder (oldest files are deleted beyond it).
         analytics: Gradio's usage analytics (off unless asked for).
         ui_auth: (user, password) pairs for Gradio's own login in front of the page (and its

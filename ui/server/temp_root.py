@@ -1,7 +1,7 @@
 """One folder for every temporary file of a running app, so none outlives it.
 
-Layout: ``<parent>/run-<pid>-<random>/`` (``parent`` defaults to ``<system temp>/samwb``), with
-``gradio/`` (Gradio's upload and output cache: ``GRADIO_TEMP_DIR`` points there), ``api/`` and
+Layout: ``<parent>/run-<pid>-<random>/`` (``parent``: ``<system temp>/samwb-<uid>`` by default),
+with ``gradio/`` (Gradio's upload and output cache: ``GRADIO_TEMP_DIR`` points there), ``api/`` and
 ``exports/``. A live run holds an exclusive ``flock`` on its ``.lock`` file; at start every run
 folder whose lock can be taken belongs to a process that is gone (killed, crashed) and is
 removed. A clean shutdown removes the run's own folder. ``enforce_bound`` deletes the oldest
@@ -14,6 +14,7 @@ import fcntl
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import uuid
@@ -26,7 +27,20 @@ LOCK_NAME = ".lock"
 
 
 def default_parent() -> Path:
-    return Path(tempfile.gettempdir()) / "samwb"
+    """``<system temp>/samwb-<uid>``: one per user, so two users' apps on one machine never
+    share (or fight over) a folder."""
+    return Path(tempfile.gettempdir()) / f"samwb-{os.getuid()}"
+
+
+def check_private(folder: Path) -> None:
+    """Refuse a default temp parent that someone else made first (in a world-writable /tmp a
+    folder or link planted under our name could expose or redirect our files)."""
+    info = folder.lstat()
+    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(
+            f"The temp folder {folder} is not a private folder of this user (a link, another "
+            "owner, or open to others). Remove it, or start the app with --temp-dir pointing "
+            "to a folder of your own.")
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,8 @@ class TempRoot:
         self.parent = Path(parent) if parent is not None else default_parent()
         self.max_bytes = int(max_bytes)
         self.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if parent is None:
+            check_private(self.parent)
         remove_stale_runs(self.parent)
         self.path = self.parent / f"{RUN_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.path.mkdir(mode=0o700)
