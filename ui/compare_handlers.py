@@ -45,8 +45,6 @@ FOREGROUND = "Foreground (object)"
 BACKGROUND = "Background (not object)"
 SESSION_SUFFIX = ":compare"  # the segment view uses the bare session hash
 
-EXPORTS = "exports"  # the folder of session downloads inside the app's temp folder
-
 
 def default_models(ctx: AppContext) -> list[str]:
     """``sam-vit-b`` vs ``sam-vit-h`` when offered, else the first two offered models."""
@@ -311,7 +309,7 @@ class CompareHandlers:
         if not session.has_image or not any(session.masks_of(m) for m in session.models):
             raise UserError("Segment something first: click or drag a box on the image.",
                             "Nothing to download yet")
-        folder = session.export_dir(self.ctx.temp.path / EXPORTS)
+        folder = session.export_dir(self.ctx.export_parent)
         paths = write_compare_downloads(folder, session, self.names(session))
         return (gr.update(value=str(paths["zip"]), interactive=True),
                 gr.update(value=str(paths["csv"]), interactive=True))

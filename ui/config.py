@@ -151,11 +151,16 @@ class AppConfig:
                 "--api-keys keys.json.")
 
     @property
+    def upload_bytes(self) -> int:
+        """``max_file_size`` in bytes: the largest image accepted, however it arrives."""
+        return parse_bytes(self.max_file_size)
+
+    @property
     def body_limit(self) -> int:
         """The request-body limit in bytes (see ``max_body_bytes``)."""
         if self.max_body_bytes is not None:
             return int(self.max_body_bytes)
-        return parse_bytes(self.max_file_size) + (1 << 20)
+        return self.upload_bytes + (1 << 20)
 
     @property
     def shows_operator_details(self) -> bool:

@@ -186,6 +186,11 @@ class AppContext:
     def _typical_encode_s(self) -> float:
         return self.encode_timings.typical_seconds()
 
+    @property
+    def export_parent(self) -> Path:
+        """Where sessions make their download folders: inside the run's temp folder."""
+        return self.temp.path / "exports"
+
     def on_close(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` at shutdown, before the temp folder goes (e.g. stop job workers)."""
         self._closers.append(callback)

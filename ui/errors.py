@@ -34,6 +34,8 @@ log = logging.getLogger("samwb.ui")
 
 # (exception type, toast title), most specific first.
 _TITLES: tuple[tuple[type[BaseException], str], ...] = (
+    (ServerBusyError, "Server busy"),
+    (RequestTimeoutError, "Took too long"),
     (ImageError, "Cannot open this image"),
     (PromptError, "Cannot use this prompt"),
     (CheckpointMissingError, "Model not downloaded"),
@@ -77,10 +79,6 @@ def describe(exc: BaseException, operator: bool = False) -> tuple[str, str, bool
 def _describe(exc: BaseException) -> tuple[str, str, bool]:
     if isinstance(exc, UserError):
         return exc.title, str(exc), True
-    if isinstance(exc, ServerBusyError):
-        return "Server busy", str(exc), True
-    if isinstance(exc, RequestTimeoutError):
-        return "Took too long", str(exc), True
     if isinstance(exc, ImageTooLargeError):  # the env-var advice is for operators, not users
         return "Image too large", re.sub(r"Resize it.*$", "Resize it and try again.",
                                          _tidy(str(exc))), True

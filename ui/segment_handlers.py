@@ -36,8 +36,6 @@ VIEW_SIZE = 11  # state, canvas, objects, candidates, status, undo, redo, clear,
 FOREGROUND = "Foreground (object)"
 BACKGROUND = "Background (not object)"
 
-EXPORTS = "exports"  # the folder of session downloads inside the app's temp folder
-
 
 class SegmentHandlers:
     """The segment view's event handlers, bound to one ``AppContext``."""
@@ -274,7 +272,7 @@ class SegmentHandlers:
         if picture is None or not objects:
             raise UserError("Segment at least one object first: click on the image.",
                             "Nothing to download yet")
-        folder = session.export_dir(self.ctx.temp.path / EXPORTS)
+        folder = session.export_dir(self.ctx.export_parent)
         paths = write_exports(folder, safe_stem(picture.name), picture.image,
                               objects, picture.name)
         files = [str(p) for p in paths.values()]

@@ -82,7 +82,7 @@ def build_service(ctx: AppContext) -> SegmentService:
     policy = FetchPolicy(hosts=tuple(h.strip().rstrip(".").lower()
                                      for h in config.url_fetch_hosts if h.strip()),
                          allow_private=config.url_fetch_allow_private,
-                         max_bytes=SegmentService.upload_limit(config),
+                         max_bytes=config.upload_bytes,
                          timeout_s=config.url_fetch_timeout_s)
     return SegmentService(ctx, ImageStore(), UrlFetcher(policy),
                           FileStore(ctx.temp.folder("rest")))

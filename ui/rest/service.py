@@ -36,7 +36,6 @@ from sam_backends import (
     Prompts,
     UnknownModelError,
 )
-from sam_backends.cache import parse_bytes
 from sam_backends.errors import UnsupportedPromptError
 from sam_backends.images import image_digest, load_image
 
@@ -116,12 +115,7 @@ class SegmentService:
         self.images = images
         self.fetcher = fetcher
         self.outputs = outputs
-        self.max_image_bytes = self.upload_limit(ctx.config)
-
-    @staticmethod
-    def upload_limit(config) -> int:
-        """The largest image accepted in bytes, however it comes: the upload limit."""
-        return parse_bytes(config.max_file_size)
+        self.max_image_bytes = ctx.config.upload_bytes
 
     # --- POST /v1/segment ---------------------------------------------------------------------
 
