@@ -25,6 +25,7 @@ from .errors import (
     UnsupportedPromptError,
 )
 from .factory import ModelInfo, create_backend, list_models
+from .instances import Instances
 from .registry import CATALOGUE, DEFAULT_MODEL_ID, Capabilities, ModelSpec, get_spec, model_ids
 from .types import Embedding, Prediction, Prompts
 
@@ -43,6 +44,7 @@ __all__ = [
     "EmbeddingCache",
     "ImageError",
     "ImageTooLargeError",
+    "Instances",
     "ModelInfo",
     "ModelOutputError",
     "ModelSpec",
