@@ -52,9 +52,9 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     import gradio as gr
 
     from ui.api import build_api
-    from ui.compare import build_compare_tab
+    from ui.compare.view import build_compare_tab
     from ui.context import AppContext
-    from ui.segment import build_segment_tab, release_on_unload
+    from ui.segment.view import build_segment_tab, release_on_unload
 
     config = config or AppConfig()
     temp = prepare_environment(config)
@@ -109,7 +109,7 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
     """Start the server for ``demo`` with its config (keyword ``overrides`` go to launch)."""
     import gradio as gr
 
-    from ui.segment import CSS as SEGMENT_CSS
+    from ui.segment.view import CSS as SEGMENT_CSS
 
     config: AppConfig = demo.ctx.config
     demo.queue(default_concurrency_limit=1, max_size=config.queue_max_size)

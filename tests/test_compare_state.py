@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ui import inference
-from ui.compare_state import CompareSession, rerun_stale, run_prompts, select_models
+from ui.compare.state import CompareSession, rerun_stale, run_prompts, select_models
 from ui.config import AppConfig, ExtraModel
 from ui.context import AppContext
 from ui.objects import PromptSet
@@ -118,7 +118,7 @@ def test_a_prompt_one_model_cannot_take_leaves_the_others_working(ctx, session):
 
 
 def test_expected_times_before_running(ctx, session):
-    from ui.compare_handlers import estimates_markdown
+    from ui.compare.handlers import estimates_markdown
 
     models = ["test-sam1-small", "grabcut", "sam-vit-h"]
     text = estimates_markdown(ctx, models)
@@ -133,7 +133,7 @@ def test_expected_times_before_running(ctx, session):
 
 
 def test_slow_model_estimate_from_a_measured_one(tmp_path):
-    from ui.compare_handlers import estimates_markdown
+    from ui.compare.handlers import estimates_markdown
 
     (tmp_path / "sam_vit_b_01ec64.pth").write_bytes(b"present")  # only its presence matters
     ctx = AppContext(AppConfig(models=("sam-vit-b", "sam-vit-h", "grabcut"),
@@ -148,7 +148,7 @@ def test_slow_model_estimate_from_a_measured_one(tmp_path):
 def test_handlers_selection_and_ground_truth_checks(ctx, tmp_path):
     from PIL import Image
 
-    from ui.compare_handlers import CompareHandlers, default_models
+    from ui.compare.handlers import CompareHandlers, default_models
     from ui.errors import UserError
 
     handlers = CompareHandlers(ctx, [])
@@ -178,7 +178,7 @@ def test_handlers_selection_and_ground_truth_checks(ctx, tmp_path):
 
 
 def test_progress_is_reported_per_model(ctx, session):
-    from ui.compare_state import encode_models
+    from ui.compare.state import encode_models
 
     calls = []
 

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from ui.compare_timings import ENCODER_GMACS, EncodeTimings
+from ui.compare.timings import ENCODER_GMACS, EncodeTimings
 
 
 def test_nothing_measured_says_so():

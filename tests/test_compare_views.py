@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from sam_backends.metrics import boundary_fscore, mask_iou
-from ui.compare_exports import CSV_COLUMNS, comparison_csv, write_compare_downloads
-from ui.compare_state import CompareSession, ModelOutcome, select_models
-from ui.compare_timings import Estimate
-from ui.compare_views import (
+from ui.compare.exports import CSV_COLUMNS, comparison_csv, write_compare_downloads
+from ui.compare.state import CompareSession, ModelOutcome, select_models
+from ui.compare.timings import Estimate
+from ui.compare.values import (
     AGREE_COLOR,
     DISAGREE_COLOR,
     TABLE_HEADERS,

@@ -143,7 +143,7 @@ def no_model_work(ctx):
 
 
 def test_segment_handlers(ctx, caplog):
-    from ui.segment_handlers import FOREGROUND, SegmentHandlers
+    from ui.segment.handlers import FOREGROUND, SegmentHandlers
     from ui.session import Session
 
     handlers = SegmentHandlers(ctx, [])
@@ -181,8 +181,8 @@ def test_segment_handlers(ctx, caplog):
 
 
 def test_compare_handlers(ctx, caplog):
-    from ui.compare_handlers import FOREGROUND, CompareHandlers
-    from ui.compare_state import CompareSession
+    from ui.compare.handlers import FOREGROUND, CompareHandlers
+    from ui.compare.state import CompareSession
 
     handlers = CompareHandlers(ctx, [])
     session = CompareSession("c", ("grabcut", "sam-vit-h"))

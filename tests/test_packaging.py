@@ -126,7 +126,7 @@ import numpy as np
 import sam_backends, app
 from sam_backends import Prompts, checkpoints, create_backend
 from ui.config import ASSETS_DIR, AppConfig
-from ui.segment import list_examples
+from ui.segment.view import list_examples
 backend = create_backend("grabcut")
 image = np.zeros((40, 60, 3), np.uint8)
 image[10:30, 20:40] = 200

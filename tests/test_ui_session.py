@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ui.objects import MaskResult, PromptSet, Step
+from ui.segment.values import build_view, candidates_value, canvas_value, objects_value, status_text
 from ui.session import Session, SessionRegistry
-from ui.views import build_view, candidates_value, canvas_value, objects_value, status_text
 
 
 def with_mask(session: Session, score: float = 0.8) -> Session:

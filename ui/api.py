@@ -41,12 +41,11 @@ from sam_backends.prompt_parsing import (
     PromptLimits,
     parse_prompts,
 )
-
-from .context import AppContext
-from .errors import UserError, api_error, log
-from .exports import cutout_rgba, mask_record, png_bytes, safe_stem
-from .server.backpressure import CallerGoneError, Deadline
-from .server.disconnects import caller_gone_check
+from ui.context import AppContext
+from ui.errors import UserError, api_error, log
+from ui.exports import cutout_rgba, mask_record, png_bytes, safe_stem
+from ui.server.backpressure import CallerGoneError, Deadline
+from ui.server.disconnects import caller_gone_check
 
 KEEP_OUTPUTS = 64  # cut-out files kept for Gradio to serve; older ones are deleted
 

@@ -44,13 +44,12 @@ from sam_backends import (
 )
 from sam_backends.cache import cache_key
 from sam_backends.images import image_digest
-
-from .compare_timings import EncodeTimings
-from .config import AppConfig
-from .server.backpressure import WorkLane
-from .server.temp_root import TempRoot
-from .session import SessionRegistry
-from .zerogpu import embedding_to, gpu_task, zerogpu_active
+from ui.compare.timings import EncodeTimings
+from ui.config import AppConfig
+from ui.server.backpressure import WorkLane
+from ui.server.temp_root import TempRoot
+from ui.session import SessionRegistry
+from ui.zerogpu import embedding_to, gpu_task, zerogpu_active
 
 ENCODE_GPU_SECONDS = 30  # ZeroGPU: the longest an encode may hold the GPU (ViT-H needs ~1 s)
 PREDICT_GPU_SECONDS = 10

@@ -27,8 +27,7 @@ from sam_backends import (
     SamBackendError,
     UnknownModelError,
 )
-
-from .server.backpressure import RequestTimeoutError, ServerBusyError
+from ui.server.backpressure import RequestTimeoutError, ServerBusyError
 
 log = logging.getLogger("samwb.ui")
 

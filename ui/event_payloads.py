@@ -2,7 +2,7 @@
 
 Also the per-object point cap (``check_point_cap``), shared by the segment and compare views.
 
-``ui.canvas`` calls ``trigger(name, data)`` in the browser; Gradio hands ``data`` to the
+``ui.widgets.canvas`` calls ``trigger(name, data)`` in the browser; Gradio hands ``data`` to the
 handler as ``evt._data``, exactly as the browser sent it. Normally that is::
 
     point          {"x": 12.5, "y": 40.0, "button": 0 | 2, "shift": false}
@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Collection, Mapping
 
-from .errors import UserError
+from ui.errors import UserError
 
 CLICK_AGAIN = "click the image again"
 BACKGROUND_BUTTON = 2  # the right mouse button

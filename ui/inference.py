@@ -18,8 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from sam_backends import Backend, Embedding, Prediction, PromptError, Prompts
-
-from .objects import MaskResult, PromptSet, SegObject, Step, Workspace
+from ui.objects import MaskResult, PromptSet, SegObject, Step, Workspace
 
 UNSURE_SCORE = 0.5  # below this predicted IoU, offer three candidates
 

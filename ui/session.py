@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .objects import Workspace
+from ui.objects import Workspace
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,10 @@ from sam_backends.metrics import (
     pairwise_iou,
     vote_count,
 )
-
-from .compare_state import CompareSession, ModelOutcome
-from .compare_timings import Estimate
-from .exports import cutout_rgba
-from .render import Layer, compose, data_url, fit_size, object_color, resize_image, resize_nearest
+from ui.compare.state import CompareSession, ModelOutcome
+from ui.compare.timings import Estimate
+from ui.exports import cutout_rgba
+from ui.render import Layer, compose, data_url, fit_size, object_color, resize_image, resize_nearest
 
 CARD_SIDE = 560  # longer side of the per-model previews (the page shows them ~300 px wide)
 AGREEMENT_SIDE = 960

@@ -1,4 +1,5 @@
-"""Display components of the compare view, built on ``gr.HTML`` templates (like ``ui.canvas``).
+"""Display components of the compare view, built on ``gr.HTML`` templates (see
+``ui.widgets.canvas``).
 
 * ``CompareCards``: one card per model, side by side: the cut-out over a checkerboard (so
   transparency shows), the mask overlay, and score, area, encode and decode time (plus IoU and
@@ -6,7 +7,7 @@
 * ``AgreementView``: the pairwise-IoU matrix (cells coloured red to green) next to the
   disagreement image.
 
-Values are plain dicts from ``ui.compare_views``, whose text is already HTML-escaped.
+Values are plain dicts from ``ui.compare.values``, whose text is already HTML-escaped.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What the segment view shows for a session: plain values for the page's components.
 
-Pure functions of a ``Session`` (no Gradio), so they are unit-tested; ``ui.segment`` passes
+Pure functions of a ``Session`` (no Gradio), so they are unit-tested; ``ui.segment.view`` passes
 them to the components. Text that includes user data (the file name) is HTML-escaped here.
 """
 
@@ -10,9 +10,9 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from .objects import SegObject
-from .render import Layer, Preview, color_hex, data_url, object_color
-from .session import Session
+from ui.objects import SegObject
+from ui.render import Layer, Preview, color_hex, data_url, object_color
+from ui.session import Session
 
 HELP_HINT = ("Click the object to add a point · drag to draw a box · right-click or "
              "shift-click marks background")
@@ -20,7 +20,7 @@ HELP_HINT = ("Click the object to add a point · drag to draw a box · right-cli
 
 @dataclass(frozen=True)
 class View:
-    """Values for the segment view's components, in ``ui.segment.VIEW_OUTPUTS`` order."""
+    """Values for the segment view's components, in ``ui.segment.view.VIEW_OUTPUTS`` order."""
 
     canvas: dict[str, Any]
     objects: dict[str, Any]

@@ -21,9 +21,9 @@ import zipfile
 from pathlib import Path
 from typing import Mapping
 
-from .compare_state import CompareSession
-from .compare_views import agreement_matrix, disagreement_image, model_rows
-from .exports import cutout_rgba, mask_png, png_bytes, safe_stem
+from ui.compare.state import CompareSession
+from ui.compare.values import agreement_matrix, disagreement_image, model_rows
+from ui.exports import cutout_rgba, mask_png, png_bytes, safe_stem
 
 CSV_COLUMNS = (
     "model_id", "model", "objects", "score", "scores", "area_px", "area_percent",

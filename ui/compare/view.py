@@ -1,7 +1,7 @@
 """The compare view: the same clicks and boxes replayed on 2-6 models, answers side by side.
 
-Layout and event wiring only; the handlers live in ``ui.compare_handlers``, the per-user state
-and its transitions in ``ui.compare_state``, the values shown in ``ui.compare_views``.
+Layout and event wiring only; the handlers live in ``ui.compare.handlers``, the per-user state
+and its transitions in ``ui.compare.state``, the values shown in ``ui.compare.values``.
 
 The prompt input is the segment view's own ``PromptCanvas`` (click = point, drag = box,
 right-/shift-click = background) and object list, so both views behave alike. Uploads and model
@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .canvas import ObjectList, PromptCanvas
-from .compare_components import AgreementView, CompareCards
-from .compare_handlers import (
+from ui.compare.components import AgreementView, CompareCards
+from ui.compare.handlers import (
     BACKGROUND,
     FOREGROUND,
     SESSION_SUFFIX,
@@ -24,9 +23,10 @@ from .compare_handlers import (
     estimates_markdown,
     model_choices,
 )
-from .compare_views import TABLE_HEADERS
-from .context import AppContext
-from .segment import list_examples
+from ui.compare.values import TABLE_HEADERS
+from ui.context import AppContext
+from ui.segment.view import list_examples
+from ui.widgets.canvas import ObjectList, PromptCanvas
 
 INTRO = """
 **Which model should I use?** Pick 2 to 6 models, upload an image, then click the object or

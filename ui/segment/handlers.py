@@ -3,7 +3,7 @@
 Each handler works on the caller's own ``Session`` (from ``gr.State``), computes new immutable
 values first and assigns them only when everything succeeded; ``errors.guard`` turns any
 failure into a toast and re-renders the unchanged session. Outputs are always
-``VIEW_OUTPUTS`` (see ``ui.segment``), plus the model panel for model handlers.
+``VIEW_OUTPUTS`` (see ``ui.segment.view``), plus the model panel for model handlers.
 """
 
 from __future__ import annotations
@@ -16,21 +16,21 @@ import gradio as gr
 
 from sam_backends import DownloadError, Embedding
 from sam_backends.images import image_digest, load_image
-
-from . import inference, models_panel
-from .context import AppContext
-from .errors import UserError, guard, log
-from .event_payloads import (
+from ui import inference
+from ui.context import AppContext
+from ui.errors import UserError, guard, log
+from ui.event_payloads import (
     box_from_event,
     check_point_cap,
     index_from_event,
     object_id_from_event,
     point_from_event,
 )
-from .exports import ExportObject, safe_stem, write_exports
-from .objects import PromptSet
-from .session import Session
-from .views import build_view
+from ui.exports import ExportObject, safe_stem, write_exports
+from ui.objects import PromptSet
+from ui.segment.values import build_view
+from ui.session import Session
+from ui.widgets import models_panel
 
 VIEW_SIZE = 11  # state, canvas, objects, candidates, status, undo, redo, clear, 2 downloads, files
 FOREGROUND = "Foreground (object)"

@@ -1,4 +1,4 @@
-"""The segment view: layout and event wiring (handlers live in ``ui.segment_handlers``).
+"""The segment view: layout and event wiring (handlers live in ``ui.segment.handlers``).
 
 Concurrency: clicks run in the "decode" group and uploads/model switches in the "encode"
 group, one at a time each, so a long encode never blocks other users' clicks and each
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import models_panel
-from .canvas import CandidateStrip, ObjectList, PromptCanvas
-from .context import AppContext
-from .segment_handlers import BACKGROUND, FOREGROUND, SegmentHandlers
-from .session import Session
+from ui.context import AppContext
+from ui.segment.handlers import BACKGROUND, FOREGROUND, SegmentHandlers
+from ui.session import Session
+from ui.widgets import models_panel
+from ui.widgets.canvas import CandidateStrip, ObjectList, PromptCanvas
 
 EXAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 CSS = """

@@ -14,7 +14,7 @@ listener registered as ``component.<name>(fn, ...)`` with ``data`` in ``gr.Event
   ``remove_object``.
 * ``CandidateStrip``: the candidate masks when the model is unsure; fires ``choose``.
 
-Values are plain dicts built by ``ui.views``; the templates only display them.
+Values are plain dicts built by ``ui.segment.values``; the templates only display them.
 """
 
 from __future__ import annotations

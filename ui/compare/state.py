@@ -23,12 +23,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from sam_backends import Embedding
-
-from . import inference
-from .context import AppContext
-from .errors import describe, log_unexpected
-from .objects import PromptSet, Step, Workspace
-from .session import Session
+from ui import inference
+from ui.context import AppContext
+from ui.errors import describe, log_unexpected
+from ui.objects import PromptSet, Step, Workspace
+from ui.session import Session
 
 MIN_MODELS, MAX_MODELS = 2, 6
 Progress = Callable[..., Any]

@@ -1,9 +1,9 @@
 """Handlers of the compare view: small functions from (session, event) to the new view.
 
-Same conventions as ``ui.segment_handlers``: each handler works on the caller's own
+Same conventions as ``ui.segment.handlers``: each handler works on the caller's own
 ``CompareSession`` (from ``gr.State``), ``errors.guard`` turns any failure into a toast and
 re-renders the unchanged session, and outputs are always ``VIEW_SIZE`` values (see
-``ui.compare``). Per-model problems (weights missing, a prompt one model cannot take) are not
+``ui.compare.view``). Per-model problems (weights missing, a prompt one model cannot take) are not
 failures: they are shown on that model's card while the other models answer.
 """
 
@@ -16,10 +16,8 @@ import gradio as gr
 
 from sam_backends.ground_truth import load_mask
 from sam_backends.images import image_digest, load_image
-
-from . import views
-from .compare_exports import write_compare_downloads
-from .compare_state import (
+from ui.compare.exports import write_compare_downloads
+from ui.compare.state import (
     MAX_MODELS,
     MIN_MODELS,
     CompareSession,
@@ -29,15 +27,16 @@ from .compare_state import (
     select_models,
     unavailable_reason,
 )
-from .compare_views import agreement_value, cards_value, table_rows
-from .context import AppContext
-from .errors import UserError, guard
-from .event_payloads import (
+from ui.compare.values import agreement_value, cards_value, table_rows
+from ui.context import AppContext
+from ui.errors import UserError, guard
+from ui.event_payloads import (
     box_from_event,
     check_point_cap,
     object_id_from_event,
     point_from_event,
 )
+from ui.segment import values as views
 
 VIEW_SIZE = 13  # state, canvas, objects, cards, agreement, table, status, undo, redo, clear,
 #                 estimates, zip download, csv download

@@ -1,0 +1,1 @@
+"""The Compare view: the same prompts answered by several models side by side."""

@@ -1,0 +1,1 @@
+"""The Segment view: one image, click or box objects out of it."""

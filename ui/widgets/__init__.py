@@ -1,0 +1,1 @@
+"""Pieces of the page shared by the views: the prompt canvas, the model panel."""
