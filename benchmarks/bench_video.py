@@ -1,0 +1,197 @@
+"""Video tracking: upstream ``SAM2VideoPredictor`` against ours, speed, memory and fidelity.
+
+For each clip in ``../shared/media`` and each model (random full-size weights, written to a
+temp folder), three runs, each in its own child process so peak RSS is honest:
+
+* upstream: ``SAM2VideoPredictor`` (fp32 as shipped) on a JPEG folder of the first N frames
+  (extracted before, outside the timing), ``init_state`` + one box on frame 0 + propagation;
+* ours, exact (``precision="fp32"``) reading the clip itself;
+* ours, fast (``--fast-precision``, default bf16; note ``auto`` resolves to fp32 on a CPU
+  without AVX512-BF16/AMX, where bf16 is emulated).
+
+Printed: frames/s (whole run: open + prompt + propagate), peak RSS of each child, and the mean
+and minimum per-frame mask IoU of the fast path against the exact path.
+
+    python benchmarks/bench_video.py                       # defaults: ~10 min on 2 cores
+    python benchmarks/bench_video.py --max-frames 4 --models sam2.1-tiny --clips 01_dog.mp4
+
+``--max-frames`` defaults to 6 so the whole table (3 clips x 2 models x 3 runs) fits in about
+ten minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MEDIA = ROOT.parent / "shared" / "media"
+CLIPS = ("01_dog.mp4", "04_coffee.mp4", "bedroom.mp4")
+MODELS = ("sam2.1-tiny", "sam2.1-base-plus")
+
+
+def box_for(height: int, width: int) -> tuple[float, float, float, float]:
+    return (0.3 * width, 0.25 * height, 0.7 * width, 0.85 * height)
+
+
+def write_checkpoint(model_id: str, folder: Path) -> Path:
+    """Random full-size weights (object-score head biased to "present", as the tests do)."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from random_models import build_random_model
+
+    from sam_backends import get_spec
+
+    model = build_random_model(get_spec(model_id), seed=0)
+    state = model.state_dict()
+    state["sam_mask_decoder.pred_obj_score_head.layers.2.weight"].mul_(0.01)
+    state["sam_mask_decoder.pred_obj_score_head.layers.2.bias"].fill_(4.0)
+    path = folder / f"{model_id}.pt"
+    torch.save({"model": state}, path)
+    return path
+
+
+def extract_frames(clip: Path, count: int, folder: Path) -> None:
+    from PIL import Image
+
+    from sam_backends.video import open_video
+
+    folder.mkdir(parents=True, exist_ok=True)
+    video = open_video(clip, max_frames=count)
+    for index, frame in enumerate(video):
+        Image.fromarray(frame).save(folder / f"{index:05d}.jpg", quality=95)
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One run in this (child) process; prints a JSON line, saves masks for the IoU."""
+    import resource
+    import warnings
+
+    import numpy as np
+    import torch
+
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(int(os.environ.get("SAM_THREADS", "0")) or os.cpu_count() or 1)
+    from sam_backends import get_spec
+
+    spec = get_spec(args.model)
+    start = time.perf_counter()
+    masks = []
+    if args.worker == "upstream":
+        from sam2.build_sam import build_sam2_video_predictor
+
+        predictor = build_sam2_video_predictor(spec.arch["config"], ckpt_path=args.checkpoint,
+                                               device="cpu")
+        start = time.perf_counter()
+        state = predictor.init_state(args.frames)
+        box = box_for(state["video_height"], state["video_width"])
+        predictor.add_new_points_or_box(state, frame_idx=0, obj_id=1,
+                                        box=np.array(box, np.float32))
+        for _, _, logits in predictor.propagate_in_video(state):
+            masks.append((logits[0, 0] > 0).numpy())
+    else:
+        from sam_backends import Prompts
+        from sam_backends.video import create_tracker, open_video
+
+        precision = "fp32" if args.worker == "exact" else args.fast_precision
+        tracker = create_tracker(spec, checkpoint=args.checkpoint, device="cpu",
+                                 precision=precision)
+        start = time.perf_counter()
+        video = open_video(args.clip, max_frames=args.max_frames)
+        session = tracker.start(video)
+        session.add_prompts(0, 1, Prompts(box=box_for(*video.size)))
+        for _, found in session.propagate():
+            masks.append(found[1])
+    elapsed = time.perf_counter() - start
+    np.save(args.masks, np.stack(masks))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    print(json.dumps({"frames": len(masks), "seconds": elapsed, "peak_mib": peak}))
+
+
+def run_child(kind: str, **values: str) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind]
+    for key, value in values.items():
+        command += [f"--{key.replace('_', '-')}", str(value)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = done.stderr.strip().splitlines()[-3:]
+        return {"error": " | ".join(tail) or f"exit {done.returncode}"}
+    return json.loads(lines[-1])
+
+
+def iou_stats(first: Path, second: Path) -> tuple[float, float]:
+    import numpy as np
+
+    a, b = np.load(first), np.load(second)
+    count = min(len(a), len(b))
+    ious = []
+    for x, y in zip(a[:count], b[:count]):
+        union = (x | y).sum()
+        ious.append(1.0 if union == 0 else (x & y).sum() / union)
+    return float(np.mean(ious)), float(np.min(ious))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-frames", type=int, default=6)
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--clips", nargs="+", default=list(CLIPS))
+    parser.add_argument("--fast-precision", default="bf16")
+    parser.add_argument("--worker", choices=("upstream", "exact", "fast"))
+    parser.add_argument("--model")
+    parser.add_argument("--checkpoint")
+    parser.add_argument("--clip")
+    parser.add_argument("--frames")
+    parser.add_argument("--masks")
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return 0
+    sys.path.insert(0, str(ROOT))
+    if not MEDIA.is_dir():
+        print(f"skipped: {MEDIA} not found (the benchmark clips live in ../shared/media)")
+        return 0
+    clips = [MEDIA / name for name in args.clips if (MEDIA / name).is_file()]
+    for missing in sorted(set(args.clips) - {c.name for c in clips}):
+        print(f"skipped: {MEDIA / missing} not found")
+    header = (f"{'clip':<14} {'model':<17} {'frames':>6} {'up f/s':>7} {'ours f/s':>8} "
+              f"{'fast f/s':>8} {'up MiB':>7} {'ours MiB':>8} {'fast MiB':>8} "
+              f"{'IoU mean':>8} {'IoU min':>7}")
+    print(f"max frames {args.max_frames}, fast precision {args.fast_precision}\n{header}")
+    with tempfile.TemporaryDirectory(prefix="bench-video-") as temp:
+        temp_dir = Path(temp)
+        for model_id in args.models:
+            checkpoint = write_checkpoint(model_id, temp_dir)
+            for clip in clips:
+                frames = temp_dir / f"frames-{clip.stem}"
+                extract_frames(clip, args.max_frames, frames)
+                common = {"model": model_id, "checkpoint": checkpoint, "clip": clip,
+                          "frames": frames, "max_frames": args.max_frames,
+                          "fast_precision": args.fast_precision}
+                results = {kind: run_child(kind, masks=temp_dir / f"{kind}.npy", **common)
+                           for kind in ("upstream", "exact", "fast")}
+                errors = {k: v["error"] for k, v in results.items() if "error" in v}
+                if errors:
+                    print(f"{clip.name:<14} {model_id:<17} failed: {errors}")
+                    continue
+                mean, low = iou_stats(temp_dir / "exact.npy", temp_dir / "fast.npy")
+                fps = {k: v["frames"] / v["seconds"] for k, v in results.items()}
+                print(f"{clip.name:<14} {model_id:<17} {results['exact']['frames']:>6} "
+                      f"{fps['upstream']:>7.3f} {fps['exact']:>8.3f} {fps['fast']:>8.3f} "
+                      f"{results['upstream']['peak_mib']:>7.0f} "
+                      f"{results['exact']['peak_mib']:>8.0f} {results['fast']['peak_mib']:>8.0f} "
+                      f"{mean:>8.4f} {low:>7.4f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

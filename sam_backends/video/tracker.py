@@ -1,0 +1,122 @@
+"""``create_tracker``: a SAM 2.1 video model, loaded once, serving any number of sessions.
+
+The model is the upstream ``SAM2VideoPredictor`` built from the catalogue's hydra config (with
+the post-processing overrides ``build_sam2_video_predictor`` adds) and loaded through the
+project's safe, strict checkpoint loading. A tracker holds no per-video state: each
+``tracker.start(video)`` returns an independent ``VideoSession``. Calls into the model are
+serialised by one lock per tracker (one CPU cannot run two propagations faster than one).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from .. import checkpoints
+from ..device import EXACT_PRECISION, resolve_device, resolve_precision
+from ..registry import CATALOGUE, ModelSpec, get_spec
+from .errors import VideoTrackingError
+from .source import Video
+
+MODEL_TARGET = "sam_backends.video.model.TrackerModel"
+DEFAULT_FEATURE_CACHE_FRAMES = 2
+
+
+def video_model_ids() -> list[str]:
+    """Catalogue ids of the models that can track video."""
+    return [spec.model_id for spec in CATALOGUE if spec.capabilities.video]
+
+
+def create_tracker(
+    model_id: str | ModelSpec,
+    checkpoint: str | Path | None = None,
+    device: str | None = None,
+    precision: str | None = None,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    download: bool = False,
+    feature_cache_frames: int = DEFAULT_FEATURE_CACHE_FRAMES,
+) -> VideoTracker:
+    """Build a tracker for a SAM 2.1 model (arguments as ``create_backend``).
+
+    Args:
+        precision: "fp32": masks equal upstream ``SAM2VideoPredictor``'s pixel for pixel;
+            "bf16": bf16 image encoder; "auto"/None: ``accel.fastest_precision`` (fp32 on a CPU
+            without native bf16).
+        feature_cache_frames: image features kept per session (about 16 MiB a frame).
+
+    Raises:
+        VideoTrackingError: the model cannot track video (SAM 1, GrabCut) or the precision is
+            not available.
+        UnknownModelError, BackendUnavailableError, CheckpointMissingError,
+        CheckpointHashMismatchError, CheckpointCorruptError: as ``create_backend``.
+    """
+    spec = model_id if isinstance(model_id, ModelSpec) else get_spec(model_id)
+    if spec.family != "sam2" or not spec.capabilities.video:
+        raise VideoTrackingError(
+            f"{spec.display_name} cannot track video; choose a SAM 2.1 model "
+            f"({', '.join(video_model_ids())})."
+        )
+    resolved_device = resolve_device(device)
+    resolved_precision = resolve_precision(precision, resolved_device)
+    if resolved_precision not in (EXACT_PRECISION, "bf16"):
+        raise VideoTrackingError(
+            f"Precision {resolved_precision!r} is not available for video; use fp32 or bf16."
+        )
+    path = checkpoints.resolve_checkpoint(spec, checkpoint, checkpoint_dir, download=download)
+    model = _load_model(spec, path, resolved_device, resolved_precision)
+    return VideoTracker(spec, model, resolved_device, resolved_precision, feature_cache_frames)
+
+
+def _load_model(spec: ModelSpec, path: Path, device: str, precision: str) -> Any:
+    from ..accel import configure_threads
+    from ..torch_common import import_upstream, load_checkpoint_into
+
+    configure_threads()
+    import_upstream("sam2", "sam2", spec.model_id)  # initialises hydra's config search path
+    build_sam = import_upstream("sam2.build_sam", "sam2", spec.model_id)
+    import torch
+
+    model = build_sam.build_sam2_video_predictor(
+        spec.arch["config"],
+        ckpt_path=None,
+        device="cpu",
+        hydra_overrides_extra=[*spec.arch.get("overrides", ()), f"++model._target_={MODEL_TARGET}"],
+    )
+    load_checkpoint_into(model, spec, path, nested_key="model")
+    model.eval()
+    dtype = None
+    if precision != EXACT_PRECISION:
+        from ..fast_encoder import accelerate_sam2_encoder
+
+        dtype = torch.bfloat16
+        accelerate_sam2_encoder(model, dtype)
+    model.configure(dtype)
+    return model.to(device)
+
+
+class VideoTracker:
+    """A loaded SAM 2.1 video model; ``start(video)`` opens a session on a ``Video``."""
+
+    def __init__(self, spec: ModelSpec, model: Any, device: str, precision: str,
+                 feature_cache_frames: int = DEFAULT_FEATURE_CACHE_FRAMES) -> None:
+        self.spec, self.model, self.device, self.precision = spec, model, device, precision
+        self.feature_cache_frames = feature_cache_frames
+        self.lock = threading.RLock()
+
+    @property
+    def model_id(self) -> str:
+        return self.spec.model_id
+
+    def start(self, video: Video) -> Any:
+        """A new ``VideoSession`` on ``video`` (nothing is decoded or encoded yet)."""
+        from .session import VideoSession
+
+        if not isinstance(video, Video):
+            raise VideoTrackingError("start() needs a Video from sam_backends.video.open_video.")
+        return VideoSession(self, video)
+
+    def __repr__(self) -> str:
+        return f"VideoTracker({self.model_id!r}, device={self.device!r}, " \
+               f"precision={self.precision!r})"

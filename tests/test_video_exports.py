@@ -1,0 +1,106 @@
+"""Exports: what is written is read back (PyAV for MP4s, PIL for PNGs, pycocotools for RLE)."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+from test_video_source import clip_frames, write_clip
+
+from sam_backends.video import MaskTrack, open_video
+from sam_backends.video.exports import (
+    cutout_frame,
+    mask_png_name,
+    object_color,
+    write_cutout_mp4,
+    write_mask_zip,
+    write_overlay_mp4,
+    write_rle_json,
+)
+from sam_backends.video.masks import decode_rle
+
+
+def fake_masks(video, objects=(1, 2)):
+    track = MaskTrack(video.size)
+    height, width = video.size
+    for i in range(video.num_frames):
+        for obj in objects:
+            mask = np.zeros((height, width), bool)
+            mask[obj * 5: obj * 5 + 10, i: i + 20 + obj] = True
+            track.set(i, obj, mask)
+    return track
+
+
+def read_video(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+        return (stream.codec_context.name, stream.codec_context.pix_fmt, frames,
+                [s.type for s in container.streams])
+
+
+@pytest.mark.parametrize("size", [(48, 64), (47, 65)])
+def test_overlay_mp4_reads_back(tmp_path, size):
+    video = open_video(clip_frames(6, *size), fps=12)
+    masks = fake_masks(video)
+    path = write_overlay_mp4(video, masks, tmp_path / "overlay.mp4")
+    codec, pix_fmt, frames, _ = read_video(path)
+    assert (codec, pix_fmt, len(frames)) == ("h264", "yuv420p", 6)
+    assert frames[0].shape == (size[0] + size[0] % 2, size[1] + size[1] % 2, 3)
+    inside = masks[2][1] & ~masks[2][2]  # object 1 is tinted blue (object_color(1))
+    shown = frames[2][:size[0], :size[1], 2].astype(float)
+    assert object_color(1)[2] == 255 and shown[inside].mean() > shown[~inside].mean() + 60
+    assert os.listdir(tmp_path) == ["overlay.mp4"]  # no partial files left
+
+
+def test_overlay_copies_audio(tmp_path):
+    source = write_clip(tmp_path / "with_audio.mp4", count=10, audio=True)
+    video = open_video(source, start_s=0.2)
+    out = write_overlay_mp4(video, fake_masks(video), tmp_path / "out.mp4")
+    _, _, frames, kinds = read_video(out)
+    assert len(frames) == 8 and kinds == ["video", "audio"]
+    silent = write_overlay_mp4(video, {}, tmp_path / "silent.mp4", copy_audio=False)
+    assert read_video(silent)[3] == ["video"]
+
+
+def test_cutout_on_colour_and_checker(tmp_path):
+    video = open_video(clip_frames(3), fps=10)
+    masks = fake_masks(video, objects=(1,))
+    green = cutout_frame(video.frame(0), masks[0], (0, 255, 0))
+    assert (green[~masks[0][1]] == (0, 255, 0)).all()
+    assert (green[masks[0][1]] == video.frame(0)[masks[0][1]]).all()
+    checker = cutout_frame(video.frame(0), {}, "checker", square=4)
+    assert set(np.unique(checker)) == {153, 204}
+    path = write_cutout_mp4(video, masks, tmp_path / "cut.mp4", background="checker")
+    codec, pix_fmt, frames, _ = read_video(path)
+    assert (codec, pix_fmt, len(frames)) == ("h264", "yuv420p", 3)
+
+
+def test_mask_zip(tmp_path):
+    video = open_video(clip_frames(4), fps=10)
+    masks = fake_masks(video)
+    path = write_mask_zip(masks, tmp_path / "masks.zip")
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        assert len(names) == 8 and mask_png_name(3, 2) in names
+        with archive.open(mask_png_name(3, 2)) as handle:
+            png = np.asarray(Image.open(handle)) > 127
+    np.testing.assert_array_equal(png, masks[3][2])
+
+
+def test_rle_json(tmp_path):
+    video = open_video(clip_frames(5), fps=10, stride=2)
+    masks = fake_masks(video)
+    path = write_rle_json(video, masks, tmp_path / "masks.json", object_names={1: "dog"})
+    document = json.loads(path.read_text())
+    assert document["fps"] == 5.0 and document["size"] == [48, 64]
+    assert document["frame_indices"] == [0, 2, 4]
+    assert document["objects"] == [{"id": 1, "name": "dog"}, {"id": 2, "name": "object 2"}]
+    frame = document["frames"][2]
+    assert frame["frame"] == 2 and frame["source_index"] == 4
+    np.testing.assert_array_equal(decode_rle(frame["masks"]["2"]), masks[2][2])
