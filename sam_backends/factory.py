@@ -17,6 +17,7 @@ _BACKEND_MODULES = {
     "sam1": "sam1_backend",
     "sam2": "sam2_backend",
     "grabcut": "grabcut_backend",
+    "sam3": "text.sam3_backend",
 }
 
 
@@ -49,6 +50,12 @@ def list_models(checkpoint_dir: str | Path | None = None) -> list[ModelInfo]:
     for spec in CATALOGUE:
         custom = checkpoints.custom_checkpoint(spec) if spec.needs_checkpoint else None
         path = custom or checkpoints.checkpoint_path(spec, checkpoint_dir)
+        if spec.hf_repo is not None:  # a Hugging Face model folder (see text.hub)
+            from .text import hub
+
+            custom = checkpoints.custom_checkpoint(spec)
+            folder = custom or hub.local_folder(hub.for_spec(spec), checkpoint_dir)
+            path = folder / hub.CONFIG_FILE
         rows.append(
             ModelInfo(
                 model_id=spec.model_id,
@@ -103,7 +110,12 @@ def create_backend(
     else:
         resolved_device, resolved_precision = "cpu", EXACT_PRECISION
     path: Path | None = None
-    if spec.needs_checkpoint:
+    if spec.hf_repo is not None:  # a Hugging Face model folder (config.json, weights, processor)
+        from .text import hub
+
+        folder = checkpoint if checkpoint is not None else checkpoints.custom_checkpoint(spec)
+        path = hub.resolve_folder(hub.for_spec(spec), folder, checkpoint_dir, download=download)
+    elif spec.needs_checkpoint:
         path = checkpoints.resolve_checkpoint(spec, checkpoint, checkpoint_dir, download=download)
     module = importlib.import_module(f".{_BACKEND_MODULES[spec.family]}", __package__)
     return module.load(spec, path, resolved_device, resolved_precision)

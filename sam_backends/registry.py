@@ -23,6 +23,7 @@ class Capabilities:
     mask_refinement: bool = True
     multimask: bool = True
     video: bool = False
+    text: bool = False  # text prompts ("red car"), answered with ``Instances``
 
     def as_list(self) -> list[str]:
         names = {
@@ -32,6 +33,7 @@ class Capabilities:
             "mask_refinement": "mask refinement",
             "multimask": "multimask",
             "video": "video",
+            "text": "text",
         }
         return [label for attr, label in names.items() if getattr(self, attr)]
 
@@ -49,6 +51,10 @@ class ModelSpec:
         checkpoint_file: file name inside the checkpoints folder (None: needs no weights).
         url, sha256, size_bytes: the official download and its integrity data.
         num_params: parameter count of the full architecture.
+        hf_repo: a model published as a Hugging Face repository ("owner/name"), loaded as a
+            folder (``checkpoints/<model id>/``) instead of one checkpoint file.
+        license: the licence's name, where it is not the project's default (shown with the
+            model). gated: the repository asks each user to accept the licence first.
     """
 
     model_id: str
@@ -61,6 +67,9 @@ class ModelSpec:
     sha256: str | None = None
     size_bytes: int | None = None
     capabilities: Capabilities = Capabilities()
+    hf_repo: str | None = None
+    license: str | None = None
+    gated: bool = False
 
     @property
     def needs_checkpoint(self) -> bool:
@@ -77,6 +86,8 @@ _SAM2_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
 _SAM1_CAPS = Capabilities(video=False)
 _SAM2_CAPS = Capabilities(video=True)
 _GRABCUT_CAPS = Capabilities(mask_refinement=False, multimask=False)
+# SAM 3 (sam_backends/text/sam3_backend.py): text via Sam3Model, points/box via its tracker head.
+_SAM3_CAPS = Capabilities(mask_refinement=False, text=True)
 
 
 def _sam1(model_id: str, name: str, dim: int, depth: int, heads: int, global_attn: tuple,
@@ -122,6 +133,9 @@ CATALOGUE: tuple[ModelSpec, ...] = (
           "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318", 898_083_611),
     ModelSpec("grabcut", "GrabCut baseline (no weights)", "grabcut", {}, 0,
               capabilities=_GRABCUT_CAPS),
+    ModelSpec("sam3", "SAM 3 (text prompts; SAM License, gated on Hugging Face)", "sam3", {},
+              852_400_071, capabilities=_SAM3_CAPS, hf_repo="facebook/sam3",
+              license="SAM License", gated=True),
 )
 
 DEFAULT_MODEL_ID = "sam2.1-tiny"
