@@ -21,12 +21,24 @@ GrabCut has no notion of alternative candidates (the catalogue lists neither cap
 Speed: images whose longer side exceeds ``WORK_SIDE`` are downscaled (area interpolation) for
 GrabCut, and the mask is upscaled back (bilinear on the 0/1 mask, threshold 0.5).
 
+Points without a box are the slow case: every pixel starts as "probable", and OpenCV's max-flow
+on a graph that is uncertain everywhere took 1.5-3 s on a 512-px image (a box, whose outside is
+sure background, takes 0.3 s). So they run coarse to fine (``fast_points=True``, the default):
+    1. GrabCut as described above on the working image scaled down to ``POINT_COARSE_SIDE``;
+    2. the coarse mask, upscaled to the working image, fixes everything farther than
+       ``POINT_BAND`` pixels from its edge (sure foreground inside, sure background outside);
+       GrabCut then decides only the band along the edge, at working resolution, in the crop
+       around it (``POINT_REFINE_ITERATIONS`` rounds), the prompts' seeds on top.
+``fast_points=False`` keeps the single full-resolution pass (for comparison; see
+``benchmarks/bench_grabcut.py``). Boxes always take the single pass.
+
 Outputs, so callers can treat every backend alike:
     * ``scores[0]``: colour separability in [0, 1], not an IoU estimate. For each pixel of the
       region of interest (the box, or the whole image for point prompts) we take the posterior,
       under GrabCut's final foreground/background colour models (equal priors), of the side it
       was assigned to, and average. 0.5 means the colours do not tell object from background;
-      1 means they separate perfectly. An empty mask scores 0.
+      1 means they separate perfectly. An empty mask scores 0. Coarse-to-fine point prompts
+      score the coarse pass (its image, mask and colour models).
     * ``low_res_logits``: 1 x 256 x 256 in SAM's frame (the longer side scaled to 256, padded
       bottom/right with background): ``20 * (coverage - 0.5)``, where coverage is the fraction
       of foreground pixels in each low-res cell. Positive exactly where the cell is mostly
@@ -51,14 +63,21 @@ WORK_SIDE = 512  # longer side GrabCut works at (pixels)
 ITERATIONS = 5
 SEED_RADIUS_FRACTION = 0.01  # point seed disk radius, fraction of the working longer side
 POINT_REGION_FRACTION = 0.15  # probable-foreground disk around a point, points-only prompts
+POINT_COARSE_SIDE = 160  # longer side of the coarse pass for points-only prompts (pixels)
+POINT_BAND = 4  # half-width, in working pixels, of the edge band the fine pass decides
+POINT_REFINE_ITERATIONS = 2
 RNG_SEED = 0
 _COMPONENTS = 5  # GMM components per model in OpenCV's GrabCut
 _LOGIT_SCALE = 20.0
 
 
-def load(spec: ModelSpec, checkpoint: Path | None, device: str, precision: str) -> "GrabCutBackend":
+def load(
+    spec: ModelSpec, checkpoint: Path | None, device: str, precision: str,
+    fast_points: bool = True,
+) -> "GrabCutBackend":
     """Build the backend. GrabCut has no weights and runs on the CPU whatever ``device`` says;
-    ``precision`` is recorded as given (it changes nothing here)."""
+    ``precision`` is recorded as given (it changes nothing here). ``fast_points=False`` runs
+    points-only prompts in one full working-resolution pass (slow; kept for comparison)."""
     try:
         import cv2  # noqa: F401
     except ImportError as exc:
@@ -67,16 +86,17 @@ def load(spec: ModelSpec, checkpoint: Path | None, device: str, precision: str) 
         raise BackendUnavailableError(
             "GrabCut needs OpenCV: pip install opencv-python-headless"
         ) from exc
-    return GrabCutBackend(spec, precision)
+    return GrabCutBackend(spec, precision, fast_points=fast_points)
 
 
 class GrabCutBackend(Backend):
     """OpenCV GrabCut; stateless between calls (the embedding holds the working image)."""
 
-    def __init__(self, spec: ModelSpec, precision: str) -> None:
+    def __init__(self, spec: ModelSpec, precision: str, fast_points: bool = True) -> None:
         self.spec = spec
         self.device = "cpu"
         self.precision = precision
+        self.fast_points = fast_points
 
     def encode(self, image: Any) -> Embedding:
         """Keep the (possibly downscaled) RGB image; GrabCut's real work depends on prompts.
@@ -115,7 +135,6 @@ class GrabCutBackend(Backend):
             PromptError: empty prompts or coordinates outside the image.
             UnsupportedPromptError: ``mask_input`` given, or only background points.
         """
-        import cv2
 
         start = time.perf_counter()
         self.check_embedding(embedding)
@@ -132,22 +151,11 @@ class GrabCutBackend(Backend):
             )
         work = embedding.features["image"]
         scale = float(embedding.features["scale"])
-        gc_mask, roi = _initial_mask(work.shape[:2], prompts, scale)
-        bgd_model = np.zeros((1, 13 * _COMPONENTS), np.float64)
-        fgd_model = np.zeros((1, 13 * _COMPONENTS), np.float64)
-        cv2.setRNGSeed(RNG_SEED)
-        try:
-            cv2.grabCut(np.ascontiguousarray(work), gc_mask, None, bgd_model, fgd_model,
-                        ITERATIONS, cv2.GC_INIT_WITH_MASK)
-        except cv2.error as exc:
-            raise SamBackendError(
-                f"GrabCut failed on this {work.shape[1]}x{work.shape[0]} image ({exc.err}); try "
-                "a larger box or a bigger image."
-            ) from None
-        small = (gc_mask == cv2.GC_FGD) | (gc_mask == cv2.GC_PR_FGD)
-        if prompts.box is None:
-            small = _keep_clicked_components(small, prompts, scale)
-        score = _separability(work, small, roi, bgd_model, fgd_model)
+        coarse = POINT_COARSE_SIDE / max(work.shape[:2])
+        if prompts.box is None and self.fast_points and coarse < 1.0:
+            small, score = _coarse_to_fine(work, prompts, scale, coarse)
+        else:
+            small, score = _single_pass(work, prompts, scale)
         mask = _upscale(small, embedding.original_size)
         return Prediction.from_masks(
             masks=mask[None],
@@ -155,6 +163,74 @@ class GrabCutBackend(Backend):
             low_res_logits=_low_res_logits(small)[None],
             decode_seconds=time.perf_counter() - start,
         )
+
+
+def _grabcut(image: np.ndarray, gc_mask: np.ndarray, iterations: int) -> tuple[np.ndarray, ...]:
+    """Run seeded GrabCut in place on ``gc_mask``; returns (foreground bool, bgd, fgd models)."""
+    import cv2
+
+    bgd_model = np.zeros((1, 13 * _COMPONENTS), np.float64)
+    fgd_model = np.zeros((1, 13 * _COMPONENTS), np.float64)
+    cv2.setRNGSeed(RNG_SEED)
+    try:
+        cv2.grabCut(np.ascontiguousarray(image), gc_mask, None, bgd_model, fgd_model,
+                    iterations, cv2.GC_INIT_WITH_MASK)
+    except cv2.error as exc:
+        raise SamBackendError(
+            f"GrabCut failed on this {image.shape[1]}x{image.shape[0]} image ({exc.err}); try "
+            "a larger box or a bigger image."
+        ) from None
+    foreground = (gc_mask == cv2.GC_FGD) | (gc_mask == cv2.GC_PR_FGD)
+    return foreground, bgd_model, fgd_model
+
+
+def _single_pass(work: np.ndarray, prompts: Prompts, scale: float) -> tuple[np.ndarray, float]:
+    """GrabCut at working resolution: (mask h x w bool, score)."""
+    gc_mask, roi = _initial_mask(work.shape[:2], prompts, scale)
+    small, bgd_model, fgd_model = _grabcut(work, gc_mask, ITERATIONS)
+    if prompts.box is None:
+        small = _keep_clicked_components(small, prompts, scale)
+    return small, _separability(work, small, roi, bgd_model, fgd_model)
+
+
+def _coarse_to_fine(
+    work: np.ndarray, prompts: Prompts, scale: float, coarse: float
+) -> tuple[np.ndarray, float]:
+    """Points-only prompts: a coarse pass, then the edge band at working resolution (see the
+    module docstring). ``coarse`` is coarse side / working side (< 1)."""
+    import cv2
+
+    height, width = work.shape[:2]
+    size = (max(1, round(width * coarse)), max(1, round(height * coarse)))
+    image = cv2.resize(work, size, interpolation=cv2.INTER_AREA)
+    first, score = _single_pass(image, prompts, scale * coarse)
+    if not first.any():
+        return np.zeros((height, width), bool), 0.0
+    up = cv2.resize(first.astype(np.uint8), (width, height), interpolation=cv2.INTER_LINEAR) > 0
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * POINT_BAND + 1,) * 2)
+    inner = cv2.erode(up.astype(np.uint8), kernel) > 0
+    outer = cv2.dilate(up.astype(np.uint8), kernel) > 0
+    seeds, _ = _initial_mask((height, width), prompts, scale)
+    band = np.full((height, width), cv2.GC_BGD, np.uint8)
+    band[outer] = cv2.GC_PR_BGD
+    band[up] = cv2.GC_PR_FGD
+    band[inner] = cv2.GC_FGD
+    sure = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_BGD)
+    band[sure] = seeds[sure]
+    # The crop around the band, with a margin of sure background for the colour models.
+    rows, cols = np.nonzero(outer)
+    margin = 4 * POINT_BAND
+    r0, r1 = max(0, rows.min() - margin), min(height, rows.max() + margin + 1)
+    c0, c1 = max(0, cols.min() - margin), min(width, cols.max() + margin + 1)
+    crop = band[r0:r1, c0:c1].copy()
+    fixed_fg = np.count_nonzero(crop == cv2.GC_FGD)
+    fixed_bg = np.count_nonzero(crop == cv2.GC_BGD)
+    if min(fixed_fg, fixed_bg) < _COMPONENTS:  # too thin to learn colours: keep the coarse mask
+        return _keep_clicked_components(up, prompts, scale), score
+    fine, _, _ = _grabcut(work[r0:r1, c0:c1], crop, POINT_REFINE_ITERATIONS)
+    mask = np.zeros((height, width), bool)
+    mask[r0:r1, c0:c1] = fine
+    return _keep_clicked_components(mask, prompts, scale), score
 
 
 def _initial_mask(

@@ -86,6 +86,11 @@ def set_models(page, wanted: list[str], unwanted: list[str]) -> None:
         page.wait_for_timeout(300)
 
 
+def ticked(page) -> list[str]:
+    return page.eval_on_selector_all("#compare-models input[type=checkbox]",
+                                     "els => els.filter(e => e.checked).map(e => e.name)")
+
+
 def open_compare(page, url: str) -> None:
     page.goto(url)
     page.get_by_role("tab", name="Compare").click()
@@ -118,11 +123,10 @@ def drag_box(page, box) -> None:
 def test_three_models_answer_one_box(server, files, page):
     open_compare(page, server.url)
     estimates = page.locator("#compare-estimates")
-    # the default pair here includes SAM 2.1 tiny, whose weights are absent: said plainly
-    assert "python -m sam_backends download sam2.1-tiny" in estimates.inner_text()
-    set_models(page, ["test-sam1-small", "test-sam2-small"], ["sam2.1-tiny"])
+    assert ticked(page) == ["grabcut", "test-sam2-small"]  # present models only
+    set_models(page, ["test-sam1-small"], [])
     page.wait_for_function(
-        "() => !document.querySelector('#compare-estimates').innerText.includes('Tiny')")
+        "() => document.querySelector('#compare-estimates').innerText.includes('sam1-small')")
     text = estimates.inner_text()
     assert "no encode measured on this machine yet" in text and "GrabCut" in text
     shot(page, "compare_1_models.png")
@@ -196,7 +200,8 @@ def test_three_models_answer_one_box(server, files, page):
 
 
 def test_missing_model_gets_a_message_and_the_other_still_answers(server, files, page):
-    open_compare(page, server.url)  # default pair: GrabCut and the absent SAM 2.1 tiny
+    open_compare(page, server.url)
+    set_models(page, ["sam2.1-tiny"], ["test-sam2-small"])  # GrabCut and the absent model
     upload_image(page, files / "red box.png")
     drag_box(page, BOX)
     page.wait_for_function(
@@ -208,3 +213,127 @@ def test_missing_model_gets_a_message_and_the_other_still_answers(server, files,
     assert "Traceback" not in page.content()
     assert "at least two models have a mask" in page.locator("#compare-agreement").inner_text()
     shot(page, "compare_4_missing_model.png")
+
+
+VIEWPORTS = ((1366, 768), (1920, 1080))
+
+
+def click_image(page, x: float, y: float) -> None:
+    """A left click at image pixel (x, y) on the compare canvas."""
+    bounds = page.locator("#compare-canvas [data-testid=prompt-canvas]").bounding_box()
+    page.mouse.click(bounds["x"] + bounds["width"] * x / WIDTH,
+                     bounds["y"] + bounds["height"] * y / HEIGHT)
+
+
+def cutout_count(page, count: int) -> None:
+    page.wait_for_function(
+        "n => document.querySelectorAll('#compare-cards [data-testid=compare-cutout]').length"
+        " === n", arg=count)
+
+
+def test_defaults_are_present_models_and_absent_ones_can_be_fetched(server, page):
+    """Nothing absent is ticked; the absent model is marked and offered for download right
+    under the picker (the click itself needs the network, so it is not pressed here)."""
+    for width, height in VIEWPORTS:
+        page.set_viewport_size({"width": width, "height": height})
+        open_compare(page, server.url)
+        assert ticked(page) == ["grabcut", "test-sam2-small"]
+        tiny = page.locator("#compare-models label", has_text="SAM 2.1 Tiny")
+        assert "not downloaded" in tiny.inner_text()
+        assert not page.locator('#compare-models input[name="sam2.1-tiny"]').is_checked()
+        assert page.locator("#compare-download-model").is_visible()
+        assert "SAM 2.1 Tiny" in page.locator("#compare-download-choice input").input_value()
+        assert "download sam2.1-tiny" not in page.locator("#compare-estimates").inner_text()
+        page.screenshot(path=str(artifact(f"compare_5_defaults_{width}x{height}.png")))
+
+
+def artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / name
+
+
+def test_canvas_switch_lightbox_names_and_toolbar(server, files, page):
+    open_compare(page, server.url)
+    upload_image(page, files / "red box.png")
+    drag_box(page, BOX)
+    cutout_count(page, 2)
+    cards = page.locator("#compare-cards [data-testid=compare-card]")
+    names = [cards.nth(i).locator(".cc-name").inner_text().replace("on the canvas", "").strip()
+             for i in range(2)]
+    # the matrix uses the cards' names, in the same order
+    matrix = page.locator("#compare-agreement [data-testid=agreement-matrix]")
+    assert [matrix.locator("thead th").nth(i + 1).inner_text() for i in range(2)] == names
+    assert [matrix.locator("tbody th").nth(i).inner_text() for i in range(2)] == names
+    # the toolbar reads like the Segment view's
+    for selector, label in (("#compare-undo", "↶ Undo"), ("#compare-redo", "↷ Redo"),
+                            ("#compare-clear", "Clear prompts"),
+                            ("#compare-new-object", "+ New object")):
+        assert page.locator(selector).inner_text().strip() == label
+    # the switch above the canvas: GrabCut first, then the SAM model
+    switch = page.locator("#compare-canvas-model")
+    assert switch.locator("input:checked").get_attribute("value") == "grabcut"
+    assert cards.nth(0).locator("[data-testid=compare-on-canvas]").count() == 1
+    switch.locator("label", has_text=names[1]).click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('#compare-cards [data-testid=compare-card]')[1]"
+        ".querySelector('[data-testid=compare-on-canvas]') !== null")
+    assert "test-sam2-small" in page.locator("#compare-status").inner_text()
+    for width, height in VIEWPORTS:
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(artifact(f"compare_6_switch_{width}x{height}.png")),
+                        full_page=True)
+    # a thumbnail opens large, and closes with Escape
+    lightbox = page.locator("#compare-cards [data-testid=compare-lightbox]")
+    assert lightbox.is_hidden()
+    cards.nth(1).locator("[data-testid=compare-overlay]").click()
+    lightbox.wait_for(state="visible")
+    big = lightbox.locator("[data-testid=compare-lightbox-img]").bounding_box()
+    small = cards.nth(1).locator("[data-testid=compare-overlay]").bounding_box()
+    assert big["width"] > 1.8 * small["width"]
+    page.screenshot(path=str(artifact("compare_7_lightbox_1920x1080.png")))
+    page.keyboard.press("Escape")
+    lightbox.wait_for(state="hidden")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    cards.nth(0).locator("[data-testid=compare-cutout]").click()
+    lightbox.wait_for(state="visible")
+    page.screenshot(path=str(artifact("compare_7_lightbox_1366x768.png")))
+    lightbox.locator("[data-testid=compare-lightbox-close]").click()
+    lightbox.wait_for(state="hidden")
+
+
+def test_a_slow_model_does_not_hold_back_the_others(server, files, page, monkeypatch):
+    """GrabCut on a point is held until the page shows the SAM model's answer: its card fills
+    in first, GrabCut's says it is still answering, then fills in when released."""
+    import threading
+
+    from sam_backends import grabcut_backend
+
+    gate = threading.Event()
+    predict = grabcut_backend.GrabCutBackend.predict
+
+    def slow(self, embedding, prompts):
+        gate.wait(timeout=90)
+        return predict(self, embedding, prompts)
+
+    monkeypatch.setattr(grabcut_backend.GrabCutBackend, "predict", slow)
+    try:
+        open_compare(page, server.url)
+        upload_image(page, files / "red box.png")
+        page.locator("#compare-cards [data-testid=compare-card]").nth(1).wait_for()
+        click_image(page, 95, 72)
+        page.wait_for_function("""() => {
+            const cards = [...document.querySelectorAll(
+                '#compare-cards [data-testid=compare-card]')];
+            const sam = cards.find(c => c.dataset.model === 'test-sam2-small');
+            const gc = cards.find(c => c.dataset.model === 'grabcut');
+            return sam && gc && sam.querySelector('[data-testid=compare-cutout]')
+                && gc.dataset.pending === 'true'; }""")
+        assert "Still answering: GrabCut" in page.locator("#compare-status").inner_text()
+        for width, height in VIEWPORTS:
+            page.set_viewport_size({"width": width, "height": height})
+            page.screenshot(path=str(artifact(f"compare_8_streaming_{width}x{height}.png")),
+                            full_page=True)
+    finally:
+        gate.set()
+    cutout_count(page, 2)
+    assert page.locator("#compare-cards [data-pending=true]").count() == 0

@@ -39,6 +39,11 @@ def session():
     return s
 
 
+def last(updates):
+    """The final view a streaming handler yields."""
+    return list(updates)[-1]
+
+
 def structure(workspace):
     return [(o.object_id, o.prompts, o.cursor, len(o.history)) for o in workspace.objects]
 
@@ -152,14 +157,15 @@ def test_handlers_selection_and_ground_truth_checks(ctx, tmp_path):
     from ui.errors import UserError
 
     handlers = CompareHandlers(ctx, [])
-    assert default_models(ctx) == ["grabcut", "sam-vit-h"]  # sam-vit-b is not offered here
-    outputs = handlers._change_models(None, ["grabcut"], None)
+    # sam-vit-b is not offered and sam-vit-h is absent: the first two present models
+    assert default_models(ctx) == ["grabcut", "test-sam1-small"]
+    outputs = last(handlers._change_models(None, ["grabcut"], None))
     session = outputs[0]
-    assert session.models == ("grabcut", "sam-vit-h")  # unchanged: one model is not a comparison
+    assert session.models == ("grabcut", "test-sam1-small")  # unchanged: one is no comparison
     assert "Tick at least 2 models (now 1)" in outputs[10]
     with pytest.raises(UserError, match="between 2 and 6"):
-        handlers._change_models(session, ["grabcut"] + [f"m{i}" for i in range(6)], None)
-    outputs = handlers._change_models(session, ["test-sam2-small", "grabcut"], None)
+        last(handlers._change_models(session, ["grabcut"] + [f"m{i}" for i in range(6)], None))
+    outputs = last(handlers._change_models(session, ["test-sam2-small", "grabcut"], None))
     assert outputs[0].models == ("grabcut", "test-sam2-small")  # the picker's order
 
     session.set_image(scene(), "scene-digest", "scene.png")
@@ -207,3 +213,125 @@ def test_progress_is_reported_per_model(ctx, session):
     assert any(d.startswith("test-sam1-small (random weights, test only): encoding the image, "
                             "expected about") and d.endswith("(measured here) (1/2)")
                for _, d in calls)
+
+
+def test_defaults_tick_only_present_models(tmp_path):
+    from ui.compare.handlers import default_models, model_choices
+
+    def ctx_with(*files):
+        for name in files:
+            (tmp_path / name).write_bytes(b"present")  # only its presence matters
+        return AppContext(AppConfig(models=("sam-vit-b", "sam-vit-h", "grabcut", "sam2.1-tiny"),
+                                    checkpoint_dir=tmp_path, examples_dir=None))
+
+    ctx = ctx_with()
+    assert default_models(ctx) == ["grabcut"]  # never an absent model, even to make a pair
+    labels = dict((m, label) for label, m in model_choices(ctx))
+    assert labels["sam-vit-h"].endswith("· not downloaded") and "·" not in labels["grabcut"]
+    assert default_models(ctx_with("sam_vit_b_01ec64.pth")) == ["sam-vit-b", "grabcut"]
+    assert default_models(ctx_with("sam_vit_h_4b8939.pth")) == ["sam-vit-b", "sam-vit-h"]
+
+
+class Event:
+    def __init__(self, data):
+        self._data = data
+
+
+def test_each_model_answers_as_it_finishes(ctx, session, monkeypatch):
+    """Models run side by side: GrabCut, held until the SAM model has answered, does not hold
+    that answer back; after each answer its card has its mask and the others still say they
+    are answering. (Sequential decoding would wait out the gate's timeout and fail.)"""
+    import threading
+
+    from sam_backends import grabcut_backend
+    from ui.compare.state import run_prompts_steps
+    from ui.compare.values import cards_value
+
+    predict = grabcut_backend.GrabCutBackend.predict
+    gate = threading.Event()
+
+    def slow(self, embedding, prompts):
+        gate.wait(timeout=60)
+        return predict(self, embedding, prompts)
+
+    monkeypatch.setattr(grabcut_backend.GrabCutBackend, "predict", slow)
+    ctx.encode("test-sam1-small", session.image, session.digest)
+    ctx.encode("grabcut", session.image, session.digest)
+    steps = run_prompts_steps(ctx, session, PromptSet().with_box((20, 15, 65, 55)))
+    names = {m: m for m in session.models}
+    seen = []
+    for model_id in steps:
+        seen.append(model_id)
+        if model_id == "test-sam1-small":
+            gate.set()
+        cards = {c["id"]: c for c in cards_value(session, names, {})["items"]}
+        assert session.pending == frozenset(session.models) - set(seen)
+        for other in session.pending:
+            assert cards[other]["pending"] and "Answering" in cards[other]["waiting"]
+            assert session.workspaces[other].active.result is None
+        if model_id != "sam-vit-h":
+            assert session.workspaces[model_id].active.result is not None
+            assert cards[model_id]["cutout"] and not cards[model_id]["pending"]
+    assert seen == ["sam-vit-h", "test-sam1-small", "grabcut"]
+    assert session.pending == frozenset()
+    assert [structure(session.workspaces[m]) for m in session.models].count(
+        structure(session.workspaces["grabcut"])) == 3  # the same step everywhere at the end
+
+
+def test_box_handler_streams_one_view_per_model(ctx, session):
+    from ui.compare.handlers import VIEW_SIZE, CompareHandlers
+
+    handlers = CompareHandlers(ctx, [])
+    views = list(handlers._box(session, Event({"box": [20, 15, 65, 55]}), None))
+    assert len(views) == 3 and all(len(v) == VIEW_SIZE for v in views)
+    assert "Still answering" in views[0][6] and "Still answering" not in views[-1][6]
+    filled = [sum(bool(c["cutout"]) for c in v[3]["items"]) for v in views]
+    assert filled == sorted(filled) and filled[-1] == 2  # the absent model never gets one
+    # a failure while streaming: one toast and the unchanged view, not a broken page
+    broken = list(handlers.box(session, Event({"box": "nonsense"}), None))
+    assert len(broken) == 1 and broken[0][0] is session
+
+
+def test_canvas_switch_shows_the_chosen_models_masks(ctx, session):
+    from ui.compare.handlers import CompareHandlers
+
+    handlers = CompareHandlers(ctx, [])
+    run_prompts(ctx, session, PromptSet().with_box((20, 15, 65, 55)))
+    assert session.canvas_model == "test-sam1-small"
+    view = handlers._show_on_canvas(session, "grabcut", None)
+    assert session.canvas_model == "grabcut" and session.workspace is session.workspaces[
+        "grabcut"]
+    assert view[-1]["value"] == "grabcut"
+    assert [m for _, m in view[-1]["choices"]] == list(session.models)
+    cards = {c["id"]: c for c in view[3]["items"]}
+    assert cards["grabcut"]["on_canvas"] and not cards["test-sam1-small"]["on_canvas"]
+    handlers._show_on_canvas(session, "not-compared", None)  # ignored
+    assert session.canvas_model == "grabcut"
+    select_models(session, ["test-sam1-small", "sam-vit-h"])  # the choice is gone: automatic
+    assert session.canvas_model == "test-sam1-small"
+
+
+def test_an_absent_model_is_downloaded_from_the_compare_view(ctx, monkeypatch):
+    from ui.compare.handlers import CompareHandlers
+    from ui.widgets import models_panel
+
+    assert models_panel.missing_choices(ctx)[0][1] == "sam-vit-h"
+
+    def fake_download(model_id, on_progress=None):
+        path = ctx.checkpoint_file(model_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"weights")
+        on_progress(7, 7)
+        return path
+
+    monkeypatch.setattr(ctx, "download", fake_download)
+    reports = []
+    handlers = CompareHandlers(ctx, [])
+    picker, estimates, choice, button = handlers._download(
+        ["grabcut", "test-sam1-small"], "sam-vit-h",
+        lambda fraction, desc="": reports.append(desc))
+    assert picker["value"] == ["grabcut", "sam-vit-h", "test-sam1-small"]
+    assert not any("not downloaded" in label for label, _ in picker["choices"])
+    assert choice["visible"] is False and button["visible"] is False
+    assert reports and reports[-1].startswith("Downloading SAM ViT-H")
+    assert "SAM ViT-H" in estimates

@@ -93,8 +93,8 @@ def test_agreement_matrix_over_models_with_masks(session):
     assert ids == ["a", "b"]  # "c" has no mask
     assert matrix[0, 1] == pytest.approx(200 / 600) and matrix[0, 0] == 1.0
     value = agreement_value(session, NAMES)
-    assert value["ready"] and value["labels"] == ["a", "b"]
-    assert value["titles"] == ["Model A", "Model B"]
+    assert value["ready"] and value["labels"] == ["Model A", "Model B"]  # the cards' names
+    assert value["titles"] == ["Model A (a)", "Model B (b)"]
     assert [c["text"] for c in value["rows"][0]["cells"]] == ["1.000", "0.333"]
     assert "400 px" in value["legend"]  # the two 10x20 strips where only one model says object
     assert value["image"].startswith("data:image/jpeg;base64,")

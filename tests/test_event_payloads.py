@@ -154,7 +154,7 @@ def test_segment_handlers(ctx, caplog):
     no_model_work(ctx)
     for data in CRAFTED:
         with pytest.raises(UserError):
-            handlers._point(session, FOREGROUND, event(data), None)
+            list(handlers._point(session, FOREGROUND, event(data), None))
     for data in ({"box": ["a", 1, 2, 3]}, {"box": [1, 2]}):
         with pytest.raises(UserError):
             handlers._box(session, event(data), None)
@@ -168,7 +168,7 @@ def test_segment_handlers(ctx, caplog):
             handlers._remove_object(session, event(data), None)
     session.workspace = full(session.workspace, 3)
     with pytest.raises(UserError, match="At most 3 points per object"):
-        handlers._point(session, FOREGROUND, event({"x": 40, "y": 30}), None)
+        list(handlers._point(session, FOREGROUND, event({"x": 40, "y": 30}), None))
 
     before = session.workspace
     with caplog.at_level(logging.ERROR, logger="samwb.ui"), pytest.warns(UserWarning) as toasts:
@@ -190,9 +190,9 @@ def test_compare_handlers(ctx, caplog):
     no_model_work(ctx)
     for data in CRAFTED:
         with pytest.raises(UserError):
-            handlers._point(session, FOREGROUND, event(data), None)
+            list(handlers._point(session, FOREGROUND, event(data), None))
     with pytest.raises(UserError):
-        handlers._box(session, event({"box": [1, 2, None, 4]}), None)
+        list(handlers._box(session, event({"box": [1, 2, None, 4]}), None))
     for data in ({"id": "abc"}, {"id": 42}):
         with pytest.raises(UserError):
             handlers._pick_object(session, event(data), None)
@@ -201,9 +201,9 @@ def test_compare_handlers(ctx, caplog):
     session.apply(lambda ws: full(ws, 3))
     with pytest.raises(UserError, match="At most 3 points per object; start a new object or "
                                         "undo"):
-        handlers._point(session, FOREGROUND, event({"x": 40, "y": 30}), None)
+        list(handlers._point(session, FOREGROUND, event({"x": 40, "y": 30}), None))
     with caplog.at_level(logging.ERROR, logger="samwb.ui"), pytest.warns(UserWarning) as toasts:
-        handlers.point(session, FOREGROUND, event({"x": None, "y": 1}), None)
+        list(handlers.point(session, FOREGROUND, event({"x": None, "y": 1}), None))
         handlers.remove_object(session, event({"id": "abc"}), None)
     assert_specific(toasts, caplog)
     assert len(session.workspace.active.prompts.points) == 3

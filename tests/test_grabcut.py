@@ -229,3 +229,55 @@ def test_factory_builds_grabcut_without_weights(tmp_path):
     image, truth, box, _ = make_scene(120, 160, seed=6)
     mask = backend.predict(backend.encode(image), Prompts(box=box)).masks[0]
     assert iou(mask, truth) >= 0.9
+
+
+def test_points_on_a_large_image_run_coarse_to_fine(backend, monkeypatch):
+    """Points-only prompts on a 2250 x 1500 photo-sized scene: the coarse pass runs at
+    POINT_COARSE_SIDE, the fine pass only on the edge band, and the full-resolution mask still
+    covers the object."""
+    image, truth, _, centre = make_scene(1500, 2250, seed=7)
+    embedding = backend.encode(image)
+    sizes: list[tuple[int, int]] = []
+    single_pass = grabcut_backend._single_pass
+
+    def recording(work, prompts, scale):
+        sizes.append(work.shape[:2])
+        return single_pass(work, prompts, scale)
+
+    monkeypatch.setattr(grabcut_backend, "_single_pass", recording)
+    prediction = backend.predict(embedding, Prompts(points=[centre], labels=[1]))
+    assert [max(size) for size in sizes] == [grabcut_backend.POINT_COARSE_SIDE]
+    assert prediction.masks.shape == (1, 1500, 2250)
+    assert iou(prediction.masks[0], truth) >= 0.85
+    assert 0.0 < float(prediction.scores[0]) <= 1.0
+
+
+def test_fast_and_single_pass_points_agree_on_a_clear_object():
+    image, truth, _, centre = make_scene(600, 900, seed=8)
+    prompts = Prompts(points=[centre, (10, 10)], labels=[1, 0])
+    masks = {}
+    for fast in (True, False):
+        backend = grabcut_backend.load(get_spec("grabcut"), None, "cpu", "fp32", fast_points=fast)
+        masks[fast] = backend.predict(backend.encode(image), prompts).masks[0]
+        assert iou(masks[fast], truth) >= 0.85
+    assert iou(masks[True], masks[False]) >= 0.85
+
+
+def test_boxes_take_the_single_pass_either_way(scene):
+    image, _, box, centre = scene
+    results = []
+    for fast in (True, False):
+        backend = grabcut_backend.load(get_spec("grabcut"), None, "cpu", "fp32", fast_points=fast)
+        embedding = backend.encode(image)
+        results.append(backend.predict(embedding, Prompts(box=box, points=[centre], labels=[1])))
+    np.testing.assert_array_equal(results[0].masks, results[1].masks)
+    np.testing.assert_array_equal(results[0].scores, results[1].scores)
+
+
+def test_empty_coarse_result_gives_an_empty_mask(backend, monkeypatch):
+    image, _, _, centre = make_scene(600, 900, seed=9)
+    monkeypatch.setattr(grabcut_backend, "_single_pass",
+                        lambda work, prompts, scale: (np.zeros(work.shape[:2], bool), 0.0))
+    prediction = backend.predict(backend.encode(image), Prompts(points=[centre], labels=[1]))
+    assert prediction.masks.shape == (1, 600, 900) and not prediction.masks.any()
+    assert float(prediction.scores[0]) == 0.0

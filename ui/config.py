@@ -17,6 +17,12 @@ from sam_backends.cache import parse_bytes
 DEFAULT_PORT = 7860
 DEFAULT_MAX_FILE_SIZE = "25mb"  # upload limit enforced by Gradio before our code runs
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000  # refused from the header, before decoding
+# Video (refused from the header, before decoding): a 2-core CPU tracks ~1 frame/s with
+# SAM 2.1 tiny, so 300 frames is five minutes of work; 1080p and a minute of footage.
+DEFAULT_VIDEO_MAX_DURATION_S = 60.0
+DEFAULT_VIDEO_MAX_FRAMES = 300
+DEFAULT_VIDEO_MAX_PIXELS = 1920 * 1080
+DEFAULT_VIDEO_MAX_FILE_SIZE = "25mb"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 SPACE_FRAME_ANCESTORS = "'self' https://huggingface.co https://*.huggingface.co https://*.hf.space"
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
@@ -57,7 +63,9 @@ class AppConfig:
             model work (20,000 points once cost 67 s and 7.4 GB).
         max_prompt_chars: size limit of the API's prompt JSON text.
         fetch_default_on_start: download the default model in the background at start-up.
-        examples_dir: folder of example images shown in the segment view.
+        examples_dir: folder of example images shown in the segment view (``.png``, ``.jpg``,
+            ``.jpeg``, ``.webp``, sorted by name); None shows none. Default: the repository's
+            ``assets/`` (``python app.py --examples-dir DIR``, see ``parse_examples_dir``).
         custom_checkpoints: (catalogue id, file) pairs: the user's own (fine-tuned) weights for
             a catalogue model, loaded instead of the official file and never hash-checked
             (``python app.py --checkpoint sam-vit-b=/path/file.pth``); env
@@ -93,6 +101,12 @@ class AppConfig:
             and over plain ``http://`` (a local test server); never on a real deployment, where
             it reopens the SSRF hole the checks close.
         url_fetch_timeout_s: the whole fetch of one image URL, connection to last byte.
+        video_max_duration_s, video_max_frames, video_max_pixels, video_max_file_size: the
+            video view's and ``/track``'s limits (``sam_backends.video.VideoLimits``), checked
+            on the header before any frame is decoded: seconds of the selected part, frames
+            processed (after stride), width x height of a frame, size of the file (uploads
+            are also bound by ``max_file_size``). Defaults suit a 2-core CPU Space.
+        video_timeout_s: a ``/track`` call still unfinished after this stops at its next frame.
     """
 
     host: str = "127.0.0.1"
@@ -132,6 +146,11 @@ class AppConfig:
     url_fetch_hosts: tuple[str, ...] = ()
     url_fetch_allow_private: bool = False
     url_fetch_timeout_s: float = 10.0
+    video_max_duration_s: float = DEFAULT_VIDEO_MAX_DURATION_S
+    video_max_frames: int = DEFAULT_VIDEO_MAX_FRAMES
+    video_max_pixels: int = DEFAULT_VIDEO_MAX_PIXELS
+    video_max_file_size: int | str = DEFAULT_VIDEO_MAX_FILE_SIZE
+    video_timeout_s: float = 600.0
 
     def __post_init__(self) -> None:
         valid = set(model_ids())
@@ -154,6 +173,11 @@ class AppConfig:
     def upload_bytes(self) -> int:
         """``max_file_size`` in bytes: the largest image accepted, however it arrives."""
         return parse_bytes(self.max_file_size)
+
+    @property
+    def video_file_bytes(self) -> int:
+        """``video_max_file_size`` in bytes."""
+        return parse_bytes(self.video_max_file_size)
 
     @property
     def body_limit(self) -> int:
@@ -192,3 +216,18 @@ def parse_models(text: str | None) -> tuple[str, ...]:
         return tuple(model_ids())
     return tuple(part for part in text.replace(",", " ").split() if part)
 
+
+
+def parse_examples_dir(text: str) -> Path | None:
+    """``--examples-dir`` value -> a folder; ``"none"`` (or empty) -> None: no examples.
+
+    Raises:
+        ValueError: the folder does not exist (argparse shows the message and exits).
+    """
+    if text.strip().lower() in ("", "none"):
+        return None
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"--examples-dir: {text} is not a folder (give a folder of .png/.jpg "
+                         "images, or 'none' to show no examples)")
+    return folder

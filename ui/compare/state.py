@@ -6,8 +6,15 @@ prompts, history cursor): every prompt change is decoded by each model with the 
 own policy (``ui.inference.decode``: candidates for a lone point, each model refining with its
 own previous logits), and every structural change (new object, select, delete, undo, redo,
 clear) is applied to all of them. ``session.workspace`` is the canvas model's workspace (the
-first selected model that has masks), so the segment view's canvas and object list render it
-unchanged.
+one picked above the canvas, else the first selected model that has masks), so the segment
+view's canvas and object list render it unchanged.
+
+Streaming: ``run_prompts_steps`` and ``rerun_stale_steps`` run the models side by side (one
+thread each: the backends are stateless, and torch and OpenCV release the GIL) and yield each
+model id as soon as that model's workspace holds its answer, so a slow model (GrabCut on points,
+a ViT-H encode) does not hold back the cards of the others. Workspaces are only replaced in the
+caller's thread. While a step runs, ``session.pending`` names the models still to answer; in
+between, the workspaces differ by that one step.
 
 A model that cannot run (weights missing, a prompt it cannot take) records the prompts with no
 mask and a friendly message in its ``ModelOutcome``; the other models are not affected.
@@ -17,8 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -61,6 +69,8 @@ class CompareSession(Session):
         self.ground_truth: np.ndarray | None = None  # bool H x W, same size as the image
         self.ground_truth_name = ""
         self.card_images: Any = None  # compare_views.CardImages of the image, built on first view
+        self.canvas_choice: str | None = None  # the model picked above the canvas (None: auto)
+        self.pending: frozenset[str] = frozenset()  # models still answering the current step
 
     # --- image -------------------------------------------------------------------------------
 
@@ -71,6 +81,7 @@ class CompareSession(Session):
         self.ground_truth = None
         self.ground_truth_name = ""
         self.card_images = None
+        self.pending = frozenset()
 
     def release(self) -> None:
         super().release()
@@ -83,7 +94,10 @@ class CompareSession(Session):
 
     @property
     def canvas_model(self) -> str:
-        """The model whose masks the canvas shows: the first selected one that has masks."""
+        """The model whose masks the canvas shows: the one picked above the canvas when it is
+        still compared, else the first selected one that has masks."""
+        if self.canvas_choice in self.models:
+            return self.canvas_choice
         for model_id in self.models:
             if self.workspaces[model_id].with_masks():
                 return model_id
@@ -148,34 +162,61 @@ def encode_models(ctx: AppContext, session: CompareSession,
     uncached encode in ``ctx.encode_timings``). Models that cannot run get their
     ``ModelOutcome.error`` set and no entry.
     """
-    embeddings: dict[str, Embedding] = {}
-    count = len(session.models)
-    for index, model_id in enumerate(session.models):
-        reason = unavailable_reason(ctx, model_id)
-        if reason is not None:
-            session.outcomes[model_id] = ModelOutcome(error=reason)
-            continue
-        name = ctx.spec(model_id).display_name
-        step = f"({index + 1}/{count})"
-        try:
-            if progress is not None and not ctx.pool.is_loaded(model_id):
-                progress(index / count, desc=f"{name}: loading the model {step}")
-            if progress is not None:
-                progress(index / count, desc=_encode_description(ctx, session, model_id, step))
-            encoded = ctx.encode(model_id, session.image, session.digest)
-        except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the others
-            session.outcomes[model_id] = ModelOutcome(error=_friendly(exc))
-            continue
-        previous = session.outcomes[model_id]
-        if previous.encode_seconds is None or not encoded.cached:
-            session.outcomes[model_id] = ModelOutcome(encoded.seconds, encoded.cached,
-                                                      previous.decode_seconds)
-        else:  # a later cache hit for this image: keep showing how its encode went
-            session.outcomes[model_id] = dataclasses.replace(previous, error=None)
-        embeddings[model_id] = encoded.embedding
+    embeddings = {m: e for m, e in encode_steps(ctx, session, progress) if e is not None}
     if progress is not None:
         progress(1.0, desc="Decoding the prompts with every model…")
     return embeddings
+
+
+def encode_steps(ctx: AppContext, session: CompareSession, progress: Progress | None = None
+                 ) -> Iterator[tuple[str, Embedding | None]]:
+    """``encode_models`` one model at a time, in selection order: yields (model id, embedding
+    or None when it cannot run) as each is ready, so the cards can show it at once."""
+    count = len(session.models)
+    for index, model_id in enumerate(session.models):
+        yield model_id, _encode_one(ctx, session, model_id, progress, f"({index + 1}/{count})",
+                                    index / count)
+
+
+def _encode_one(ctx: AppContext, session: CompareSession, model_id: str,
+                progress: Progress | None = None, step: str = "",
+                fraction: float = 0.0) -> Embedding | None:
+    """One model's embedding (its outcome updated), None when it cannot run."""
+    reason = unavailable_reason(ctx, model_id)
+    if reason is not None:
+        session.outcomes[model_id] = ModelOutcome(error=reason)
+        return None
+    name = ctx.spec(model_id).display_name
+    try:
+        if progress is not None and not ctx.pool.is_loaded(model_id):
+            progress(fraction, desc=f"{name}: loading the model {step}")
+        if progress is not None:
+            progress(fraction, desc=_encode_description(ctx, session, model_id, step))
+        encoded = ctx.encode(model_id, session.image, session.digest)
+    except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the others
+        session.outcomes[model_id] = ModelOutcome(error=_friendly(exc))
+        return None
+    previous = session.outcomes[model_id]
+    if previous.encode_seconds is None or not encoded.cached:
+        session.outcomes[model_id] = ModelOutcome(encoded.seconds, encoded.cached,
+                                                  previous.decode_seconds)
+    else:  # a later cache hit for this image: keep showing how its encode went
+        session.outcomes[model_id] = dataclasses.replace(previous, error=None)
+    return encoded.embedding
+
+
+def in_parallel(models: Sequence[str], work: Callable[[str], Any]
+                ) -> Iterator[tuple[str, Any]]:
+    """``work(model_id)`` for every model, one thread each; yields (model id, result) in the
+    order they finish. ``work`` must catch its own errors (per-model messages)."""
+    if len(models) <= 1:
+        for model_id in models:
+            yield model_id, work(model_id)
+        return
+    with ThreadPoolExecutor(max_workers=len(models), thread_name_prefix="compare") as pool:
+        futures = {pool.submit(work, model_id): model_id for model_id in models}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
 
 
 def _encode_description(ctx: AppContext, session: CompareSession, model_id: str,
@@ -192,61 +233,101 @@ def _encode_description(ctx: AppContext, session: CompareSession, model_id: str,
 def run_prompts(ctx: AppContext, session: CompareSession, prompts: PromptSet,
                 progress: Progress | None = None) -> None:
     """Decode the active object's new prompts with every model, as one undoable step each."""
+    for _ in run_prompts_steps(ctx, session, prompts, progress):
+        pass
+
+
+def run_prompts_steps(ctx: AppContext, session: CompareSession, prompts: PromptSet,
+                      progress: Progress | None = None) -> Iterator[str]:
+    """``run_prompts`` with every model at once (see the module docstring): yields each model
+    id once its workspace holds the answer. Stops early if the image changes meanwhile;
+    ``progress`` is accepted for symmetry and unused (workers do not report)."""
     generation = session.generation
-    embeddings = encode_models(ctx, session, progress)
-    updated: dict[str, Workspace] = {}
-    for model_id in session.models:
-        workspace = session.workspaces[model_id]
-        active = workspace.active
-        step = Step(prompts)
-        embedding = embeddings.get(model_id)
-        if embedding is not None:
-            try:
-                start = time.perf_counter()
-                step = inference.decode(ctx.backend(model_id), embedding, prompts,
-                                        previous=active.result)
-                session.outcomes[model_id] = dataclasses.replace(
-                    session.outcomes[model_id], decode_seconds=time.perf_counter() - start,
-                    error=None)
-            except Exception as exc:  # noqa: BLE001 - shown on this model's card only
-                session.outcomes[model_id] = dataclasses.replace(
-                    session.outcomes[model_id], decode_seconds=None, error=_friendly(exc))
-        updated[model_id] = workspace.update(active.record(step))
-    if generation == session.generation:  # the image did not change meanwhile
-        session.workspaces = updated
-        session.sync_canvas()
+    before = dict(session.workspaces)
+
+    def answer(model_id: str) -> Step:
+        embedding = _encode_one(ctx, session, model_id)
+        active = before[model_id].active
+        if embedding is None:
+            return Step(prompts)
+        try:
+            start = time.perf_counter()
+            step = inference.decode(ctx.backend(model_id), embedding, prompts,
+                                    previous=active.result)
+            session.outcomes[model_id] = dataclasses.replace(
+                session.outcomes[model_id], decode_seconds=time.perf_counter() - start,
+                error=None)
+            return step
+        except Exception as exc:  # noqa: BLE001 - shown on this model's card only
+            session.outcomes[model_id] = dataclasses.replace(
+                session.outcomes[model_id], decode_seconds=None, error=_friendly(exc))
+            return Step(prompts)
+
+    session.pending = frozenset(session.models)
+    try:
+        for model_id, step in in_parallel(session.models, answer):
+            if generation != session.generation:  # a new image: these answers are stale
+                return
+            workspace = before[model_id]
+            session.workspaces[model_id] = workspace.update(workspace.active.record(step))
+            session.pending = session.pending - {model_id}
+            session.sync_canvas()
+            yield model_id
+    finally:
+        if generation == session.generation:
+            session.pending = frozenset()
 
 
 def rerun_stale(ctx: AppContext, session: CompareSession,
                 progress: Progress | None = None) -> None:
     """Give every model masks for the objects' current prompts where it has none of its own
     (after undo/redo, or for a newly selected model)."""
+    for _ in rerun_stale_steps(ctx, session, progress):
+        pass
+
+
+def rerun_stale_steps(ctx: AppContext, session: CompareSession,
+                      progress: Progress | None = None) -> Iterator[str]:
+    """``rerun_stale`` with every stale model at once: yields each model id once it is up to
+    date (``progress`` unused, as in ``run_prompts_steps``)."""
     stale = [m for m in session.models
              if inference.stale_objects(session.workspaces[m], m)]
     if not stale or not session.has_image:
         session.sync_canvas()
         return
     generation = session.generation
-    embeddings = encode_models(ctx, session, progress)
-    updated = dict(session.workspaces)
-    for model_id in stale:
-        embedding = embeddings.get(model_id)
+    before = dict(session.workspaces)
+
+    def refresh(model_id: str) -> Workspace | None:
+        embedding = _encode_one(ctx, session, model_id)
         if embedding is None:
-            continue
+            return None
         try:
             start = time.perf_counter()
             workspace, problems = inference.refresh(ctx.backend(model_id), embedding,
-                                                    session.workspaces[model_id])
-            updated[model_id] = workspace
+                                                    before[model_id])
             session.outcomes[model_id] = dataclasses.replace(
                 session.outcomes[model_id], decode_seconds=time.perf_counter() - start,
                 error=" ".join(problems) or None)
+            return workspace
         except Exception as exc:  # noqa: BLE001 - shown on this model's card only
             session.outcomes[model_id] = dataclasses.replace(
                 session.outcomes[model_id], error=_friendly(exc))
-    if generation == session.generation:
-        session.workspaces = updated
-        session.sync_canvas()
+            return None
+
+    session.pending = frozenset(stale)
+    try:
+        for model_id, workspace in in_parallel(stale, refresh):
+            if generation != session.generation:
+                return
+            if workspace is not None:
+                session.workspaces[model_id] = workspace
+            session.pending = session.pending - {model_id}
+            session.sync_canvas()
+            yield model_id
+    finally:
+        if generation == session.generation:
+            session.pending = frozenset()
 
 
 def select_models(session: CompareSession, models: Sequence[str]) -> None:

@@ -186,7 +186,9 @@ def cards_value(session: CompareSession, names: Mapping[str, str],
         union = session.union_mask(row.model_id)
         estimate = estimates.get(row.model_id)
         waiting = None
-        if row.encode_seconds is None and row.error is None and estimate is not None:
+        if row.model_id in session.pending:
+            waiting = "⏳ Answering…"
+        elif row.encode_seconds is None and row.error is None and estimate is not None:
             waiting = ("⏳ " if estimate.slow else "") + f"Encoding: {estimate.text()}"
         items.append({
             "id": html.escape(row.model_id, quote=True),
@@ -201,6 +203,8 @@ def cards_value(session: CompareSession, names: Mapping[str, str],
                    if row.iou_gt is not None else None),
             "error": _with_code(row.error) if row.error else None,
             "waiting": html.escape(waiting) if waiting else None,
+            "pending": row.model_id in session.pending,
+            "on_canvas": row.model_id == session.canvas_model,
         })  # fmt: skip
     return {"items": items, "hint": ""}
 
@@ -226,8 +230,8 @@ def agreement_value(session: CompareSession, names: Mapping[str, str]) -> dict[s
     picture = disagreement_image(session.image, masks)
     differ = int(np.count_nonzero(disagreement_mask(masks)))
     share = 100.0 * differ / masks[0].size
-    labels = [html.escape(m) for m in ids]  # ids are short; full names in the tooltips
-    titles = [html.escape(names.get(m, m), quote=True) for m in ids]
+    labels = [html.escape(names.get(m, m)) for m in ids]  # the cards' names
+    titles = [html.escape(f"{names.get(m, m)} ({m})", quote=True) for m in ids]
     rows = [
         {"name": labels[i], "title": titles[i],
          "cells": [{"text": f"{matrix[i, j]:.3f}", "color": _cell_color(matrix[i, j]),

@@ -6,7 +6,12 @@ and its transitions in ``ui.compare.state``, the values shown in ``ui.compare.va
 The prompt input is the segment view's own ``PromptCanvas`` (click = point, drag = box,
 right-/shift-click = background) and object list, so both views behave alike. Uploads and model
 changes (which encode, possibly for a minute with ViT-H on a CPU) run in the shared "encode"
-concurrency group with per-model progress; clicks run in the "decode" group.
+concurrency group with per-model progress; clicks run in the "decode" group. Handlers that run
+models stream: each card fills in as its model answers.
+
+Only models whose weights are here are ticked at first; absent ones are marked in the picker
+and can be downloaded right under it (``ui.widgets.models_panel``). The switch above the canvas
+picks whose masks the canvas shows; the toolbar and object buttons are the Segment view's.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from ui.compare.handlers import (
     SESSION_SUFFIX,
     CompareHandlers,
     default_models,
+    download_updates,
     estimates_markdown,
     model_choices,
 )
 from ui.compare.values import TABLE_HEADERS
 from ui.context import AppContext
 from ui.segment.view import list_examples
+from ui.widgets import models_panel
 from ui.widgets.canvas import ObjectList, PromptCanvas
 
 INTRO = """
@@ -64,6 +71,12 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
             gr.Markdown("#### 1 · Models (2 to 6)")
             models = gr.CheckboxGroup(model_choices(ctx), value=chosen, label="Compare",
                                       elem_id="compare-models")
+            missing = models_panel.missing_choices(ctx)
+            fetch_choice = gr.Dropdown(missing, value=missing[0][1] if missing else None,
+                                       label="Not downloaded yet", visible=bool(missing),
+                                       elem_id="compare-download-choice")
+            fetch_btn = gr.Button("Download model", size="sm", visible=bool(missing),
+                                  elem_id="compare-download-model")
             estimates = gr.Markdown(estimates_markdown(ctx, chosen), elem_id="compare-estimates")
             gr.Markdown("#### 2 · Image")
             upload = gr.File(label="Upload an image", file_types=["image"], type="filepath",
@@ -75,7 +88,7 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
                                      object_fit="cover", elem_id="compare-examples")
             gr.Markdown("#### 3 · Objects")
             objects = ObjectList({"items": []}, elem_id="compare-objects")
-            new_btn = gr.Button("＋ New object", size="sm", elem_id="compare-new-object")
+            new_btn = gr.Button("+ New object", size="sm", elem_id="compare-new-object")
             with gr.Accordion("Ground truth (optional)", open=False):
                 gr.Markdown("Upload the true mask of this image (PNG, non-zero = object) to "
                             "score each model: IoU and boundary F-score.")
@@ -83,15 +96,20 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
                                 type="filepath", height=100, elem_id="compare-truth")
                 truth_clear = gr.Button("Remove ground truth", size="sm")
         with gr.Column(scale=3):
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=False, elem_id="compare-toolbar"):
                 mode = gr.Radio([FOREGROUND, BACKGROUND], value=FOREGROUND,
-                                label="A left click adds", elem_id="compare-click-mode", scale=4)
-                undo = gr.Button("↶ Undo", interactive=False, elem_id="compare-undo",
-                                 min_width=70)
-                redo = gr.Button("↷ Redo", interactive=False, elem_id="compare-redo",
-                                 min_width=70)
-                clear = gr.Button("Clear", interactive=False, elem_id="compare-clear",
-                                  min_width=70)
+                                label="A left click adds", elem_id="compare-click-mode",
+                                scale=3, container=False)
+                undo = gr.Button("↶ Undo", interactive=False, size="sm", elem_id="compare-undo",
+                                 scale=0, min_width=80)
+                redo = gr.Button("↷ Redo", interactive=False, size="sm", elem_id="compare-redo",
+                                 scale=0, min_width=80)
+                clear = gr.Button("Clear prompts", interactive=False, size="sm",
+                                  elem_id="compare-clear", scale=0, min_width=110)
+            on_canvas = gr.Radio([(ctx.spec(m).display_name, m) for m in chosen],
+                                 value=chosen[0] if chosen else None,
+                                 label="The canvas shows the masks of",
+                                 elem_id="compare-canvas-model")
             canvas = PromptCanvas({"hint": "Upload an image or pick an example on the left."},
                                   elem_id="compare-canvas")
             status = gr.Markdown(elem_id="compare-status")
@@ -106,16 +124,19 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
                                  wrap=True, label="Comparison table", elem_id="compare-table",
                                  column_widths=["26%", "9%", "17%", "9%", "9%", "10%", "10%",
                                                 "10%"])
-            with gr.Row():
-                export_btn = gr.Button("Prepare downloads", variant="primary",
-                                       elem_id="compare-export")
-                zip_dl = gr.DownloadButton("⬇ All cut-outs and masks (ZIP)", interactive=False,
-                                           elem_id="compare-download-zip")
-                csv_dl = gr.DownloadButton("⬇ Comparison table (CSV)", interactive=False,
-                                           elem_id="compare-download-csv")
+            with gr.Accordion("Downloads", open=True, elem_id="compare-downloads-box"):
+                with gr.Row():
+                    export_btn = gr.Button("Prepare downloads", size="sm", variant="primary",
+                                           elem_id="compare-export", scale=0, min_width=160)
+                    zip_dl = gr.DownloadButton("⬇ All cut-outs and masks (ZIP)", size="sm",
+                                               interactive=False, scale=0, min_width=220,
+                                               elem_id="compare-download-zip")
+                    csv_dl = gr.DownloadButton("⬇ Comparison table (CSV)", size="sm",
+                                               interactive=False, scale=0, min_width=200,
+                                               elem_id="compare-download-csv")
 
     view = [state, canvas, objects, cards, agreement, table, status, undo, redo, clear,
-            estimates, zip_dl, csv_dl]
+            estimates, zip_dl, csv_dl, on_canvas]
     quiet = {"show_progress": "hidden", "concurrency_id": "decode",
              "api_visibility": "private"}
     heavy = {"concurrency_id": "encode", "api_visibility": "private"}
@@ -134,12 +155,22 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
     clear.click(h.clear, [state], view, **quiet)
     truth.upload(h.ground_truth, [state, truth], view, **quiet)
     truth_clear.click(h.clear_ground_truth, [state], view, **quiet)
+    on_canvas.input(h.show_on_canvas, [state, on_canvas], view, **quiet)
     export_btn.click(h.export, [state], [zip_dl, csv_dl], concurrency_id="decode",
                      api_visibility="private")
+    # Downloads have their own lane (as in the Segment view); then the new model is compared.
+    fetch_btn.click(h.download, [models, fetch_choice], [models, estimates, fetch_choice,
+                                                         fetch_btn],
+                    show_progress="full", concurrency_id="download",
+                    api_visibility="private").success(
+        h.change_models, [state, models], view, show_progress="full", **heavy)
 
     def refresh() -> tuple:
-        # measurements made since the page was built (any tab, any user) improve the estimates
-        return gr.update(choices=model_choices(ctx)), estimates_markdown(ctx, chosen)
+        # measurements made since the page was built (any tab, any user) improve the estimates;
+        # another session may have downloaded a model meanwhile
+        return (gr.update(choices=model_choices(ctx)), estimates_markdown(ctx, chosen)
+                ) + download_updates(ctx)
 
-    demo.load(refresh, None, [models, estimates], api_visibility="private")
+    demo.load(refresh, None, [models, estimates, fetch_choice, fetch_btn],
+              show_progress="hidden", api_visibility="private")
     demo.unload(release_on_unload(ctx))

@@ -102,3 +102,14 @@ def panel_updates(ctx: AppContext, model_id: str) -> tuple[Any, str, Any]:
         status_markdown(ctx, model_id),
         gr.update(visible=needs_download(ctx, model_id)),
     )
+
+
+def missing_choices(ctx: AppContext) -> list[tuple[str, str]]:
+    """(label, model id) of the offered models that are not downloaded but can be, with their
+    size: what a "Download" picker outside the Segment view offers."""
+    rows = []
+    for model_id in ctx.model_ids:
+        if needs_download(ctx, model_id):
+            status = ctx.status(model_id)
+            rows.append((f"{status.display_name} ({_size(status.size_bytes)})", model_id))
+    return rows
