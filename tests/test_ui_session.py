@@ -57,11 +57,11 @@ def test_views_of_a_session_with_one_mask():
     assert canvas["src"].startswith("data:image/jpeg;base64,")
     assert canvas["points"] == [[40.0, 20.0, 1]] and canvas["box"] == [20.0, 10.0, 60.0, 30.0]
     assert "&lt;b&gt;" in canvas["alt"]  # the file name is escaped
-    assert "score 0.80" in canvas["hint"]
+    assert "colour separation 0.80" in canvas["hint"]  # GrabCut's score is not an IoU
     assert canvas_value(session)["n"] == canvas["n"] + 1  # always a new value: re-render
     rows = objects_value(session)["items"]
     assert rows == [{"id": 1, "name": "Object 1", "color": rows[0]["color"],
-                     "meta": "13.3% of image · score 0.80", "active": True}]
+                     "meta": "13.3% · colour separation 0.80", "active": True}]
     assert candidates_value(session) == {"items": []}
     view = build_view(session, "GrabCut")
     assert view.can_undo and not view.can_redo and view.can_clear
@@ -80,7 +80,10 @@ def test_views_without_image_and_with_candidates():
     session.workspace = session.workspace.update_active(lambda o: o.record(step))
     value = candidates_value(session)
     assert [i["chosen"] for i in value["items"]] == [False, False, True]
-    assert value["items"][2]["label"] == "score 0.50 · shown"
+    assert value["items"][2]["label"] == "colour separation 0.50 · shown"
     session.timings.update(encode_s=1.234, cached=False, decode_s=0.0456)
+    # GrabCut encodes nothing, so its status never claims an encode
+    assert status_text(session, "M") == "Model: **M** · last mask in 46 ms."
+    session.model_id = "sam2.1-tiny"
     assert status_text(session, "M") == ("Model: **M** · image encoded in 1.23 s · "
                                          "last mask in 46 ms.")

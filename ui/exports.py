@@ -29,6 +29,7 @@ class ExportObject:
     score: float
     model_id: str
     prompts: dict[str, Any]
+    name: str = ""  # the user's label; COCO category (empty: "object")
 
 
 def safe_stem(filename: str | None) -> str:
@@ -47,6 +48,21 @@ def cutout_rgba(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     rgba[mask, :3] = image[mask]
     rgba[mask, 3] = 255
     return rgba
+
+
+def crop_box(mask: np.ndarray, margin: float = 0.05) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the mask's box grown by ``margin`` of its size on each side, within
+    the image; the whole image for an empty mask."""
+    mask = np.asarray(mask, dtype=bool)
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    height, width = mask.shape
+    if rows.size == 0:
+        return 0, 0, width, height
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    grow_x, grow_y = round(margin * (x1 - x0)), round(margin * (y1 - y0))
+    return (int(max(0, x0 - grow_x)), int(max(0, y0 - grow_y)),
+            int(min(width, x1 + grow_x)), int(min(height, y1 + grow_y)))
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -96,15 +112,19 @@ def mask_record(mask: np.ndarray, score: float) -> dict[str, Any]:
 
 def coco_document(objects: Sequence[ExportObject], file_name: str,
                   size: tuple[int, int]) -> dict[str, Any]:
-    """A COCO-format dict with one image and one annotation per object."""
+    """A COCO-format dict with one image and one annotation per object; categories are the
+    objects' names (unnamed objects share the category "object")."""
     height, width = size
     annotations = []
+    categories: dict[str, int] = {}
+    for obj in objects:
+        categories.setdefault(obj.name.strip() or "object", len(categories) + 1)
     for index, obj in enumerate(objects, start=1):
         record = mask_record(obj.mask, obj.score)
         annotations.append({
             "id": index,
             "image_id": 1,
-            "category_id": 1,
+            "category_id": categories[obj.name.strip() or "object"],
             "iscrowd": 0,
             **record,
             "object_id": obj.object_id,
@@ -114,7 +134,9 @@ def coco_document(objects: Sequence[ExportObject], file_name: str,
     return {
         "info": {"description": "Segment Anything Workbench export"},
         "images": [{"id": 1, "file_name": file_name, "height": int(height), "width": int(width)}],
-        "categories": [{"id": 1, "name": "object", "supercategory": "object"}],
+        "categories": [{"id": i, "name": n, "supercategory": "object"}
+                       for n, i in categories.items()] or
+                      [{"id": 1, "name": "object", "supercategory": "object"}],
         "annotations": annotations,
     }
 

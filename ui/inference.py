@@ -99,6 +99,29 @@ def refresh(backend: Backend, embedding: Embedding, workspace: Workspace
     return workspace, problems
 
 
+DISTINCT_IOU = 0.9  # candidates overlapping more than this are "the same mask"
+
+
+def candidates_differ(candidates: tuple[MaskResult, ...] | list[MaskResult]) -> bool:
+    """True when some pair of candidate masks overlaps less than ``DISTINCT_IOU`` (IoU), i.e.
+    the model really offers different readings of the click. Compared on the 256 x 256 logits
+    when every candidate has them (cheap), else on the full masks."""
+    if len(candidates) < 2:
+        return False
+    if all(c.logits is not None for c in candidates):
+        masks = [np.asarray(c.logits).reshape(c.logits.shape[-2:]) > 0 for c in candidates]
+    else:
+        masks = [c.mask() for c in candidates]
+    for i in range(len(masks)):
+        for j in range(i + 1, len(masks)):
+            union = np.logical_or(masks[i], masks[j]).sum()
+            if union == 0:
+                continue
+            if np.logical_and(masks[i], masks[j]).sum() / union < DISTINCT_IOU:
+                return True
+    return False
+
+
 def stale_objects(workspace: Workspace, model_id: str) -> int:
     """How many objects show a mask from another model (or none while having prompts)."""
     return sum(

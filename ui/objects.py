@@ -25,6 +25,7 @@ import numpy as np
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
 
+MAX_NAME = 60  # characters of an object's label
 MAX_HISTORY = 50  # steps kept per object; the oldest ones are dropped beyond this
 
 
@@ -158,6 +159,16 @@ class SegObject:
     object_id: int
     history: tuple[Step, ...] = (Step(),)
     cursor: int = 0
+    name: str = ""  # the user's label (COCO category); empty: "Object <id>"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"Object {self.object_id}"
+
+    def renamed(self, name: str) -> SegObject:
+        """The same object with a new label (trimmed, at most MAX_NAME characters)."""
+        name = " ".join(str(name).split())[:MAX_NAME]
+        return dataclasses.replace(self, name=name)
 
     @property
     def current(self) -> Step:
@@ -254,6 +265,15 @@ class Workspace:
             return Workspace((fresh,), fresh.object_id, self.next_id + 1)
         active = self.active_id if self.active_id != object_id else objects[-1].object_id
         return Workspace(objects, active, self.next_id)
+
+    def restore(self, obj: SegObject, index: int) -> Workspace:
+        """Put a deleted object back at ``index`` and make it active (undo of ``delete``)."""
+        objects = tuple(o for o in self.objects if o.object_id != obj.object_id)
+        if len(objects) == 1 and objects[0].is_empty and len(objects[0].history) == 1:
+            objects = ()  # the fresh object ``delete`` made when the last one went
+        index = max(0, min(index, len(objects)))
+        objects = objects[:index] + (obj,) + objects[index:]
+        return Workspace(objects, obj.object_id, max(self.next_id, obj.object_id + 1))
 
     def with_masks(self) -> list[SegObject]:
         """Objects that currently show a mask, in creation order."""

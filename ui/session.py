@@ -4,10 +4,15 @@ Nothing per-user is ever stored in module globals. The ``SessionRegistry`` (owne
 ``AppContext``) only maps live session ids to their ``Session`` so that the data can be
 released the moment the tab closes (``demo.unload``); Gradio itself would keep a closed tab's
 state for an hour. ``gr.State(delete_callback=...)`` releases it too, whichever comes first.
+
+Each ``Session`` also has a random ``token`` (``secrets.token_urlsafe``): the fast click route
+(``ui.segment.live_route``) works outside Gradio's queue, so it finds the session by this secret,
+which only the session's own page receives (in the canvas value), never by a guessable id.
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 import threading
@@ -51,6 +56,18 @@ class Session:
         self.preview: Any = None  # (digest, render.Preview) of the image, built lazily
         self.render_count = 0  # changes every view, so the page always re-renders the canvas
         self._export_dir: Path | None = None
+        self.token = secrets.token_urlsafe(24)  # the page's key to the live route
+        self.lock = threading.RLock()  # read-modify-write of ``workspace`` by the live route
+        self.hover_seq = 0  # newest hover request seen (older ones are dropped)
+        self.hover: Any = None  # the last hover preview (``ui.segment.live.HoverResult``)
+        self.display_cache: Any = None  # encoded display masks (``ui.segment.masks``)
+        self.display_jpeg: Any = None  # (digest, JPEG bytes) of the displayed image
+        self.warned_models: set[str] = set()  # absent models already explained in a toast
+        self.show_candidates = False  # the user asked to see similar candidates too
+        self.pending_refresh = False  # a model switch waits for its encode (second event)
+        self.revision = 0  # bumped by every change the live route makes
+        self.deleted: list[Any] = []  # workspaces before a delete, for undo (newest last)
+        self.undo_restores_delete = False  # the last edit was a delete: undo brings it back
 
     @property
     def has_image(self) -> bool:
@@ -79,6 +96,9 @@ class Session:
         self.generation += 1
         self.timings = {}
         self.preview = None
+        self.hover = None
+        self.deleted = []
+        self.undo_restores_delete = False
 
     def export_dir(self, parent: Path | None = None) -> Path:
         """A private temporary folder for this session's downloads (removed on release), made
@@ -96,6 +116,10 @@ class Session:
         self.workspace = Workspace()
         self.generation += 1
         self.released = True
+        self.hover = None
+        self.display_cache = None
+        self.display_jpeg = None
+        self.deleted = []
         if self._export_dir is not None:
             shutil.rmtree(self._export_dir, ignore_errors=True)
             self._export_dir = None
@@ -108,14 +132,21 @@ class SessionRegistry:
         self.capacity = max(1, int(capacity))
         self._lock = threading.Lock()
         self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._tokens: dict[str, Session] = {}
 
     def track(self, session: Session) -> None:
         evicted = []
         with self._lock:
+            previous = self._sessions.get(session.session_id)
+            if previous is not None and previous is not session:
+                self._tokens.pop(getattr(previous, "token", ""), None)
             self._sessions[session.session_id] = session
+            self._tokens[session.token] = session
             self._sessions.move_to_end(session.session_id)
             while len(self._sessions) > self.capacity:
-                evicted.append(self._sessions.popitem(last=False)[1])
+                old = self._sessions.popitem(last=False)[1]
+                self._tokens.pop(old.token, None)
+                evicted.append(old)
         for old in evicted:
             old.release()
 
@@ -123,6 +154,8 @@ class SessionRegistry:
         """Release and forget a session; False when it was not tracked."""
         with self._lock:
             session = self._sessions.pop(session_id, None)
+            if session is not None:
+                self._tokens.pop(session.token, None)
         if session is None:
             return False
         session.release()
@@ -131,6 +164,18 @@ class SessionRegistry:
     def get(self, session_id: str) -> Session | None:
         with self._lock:
             return self._sessions.get(session_id)
+
+    def by_token(self, token: object) -> Session | None:
+        """The live session whose page holds ``token``; None for anything else (compared in
+        constant time, so the lookup leaks nothing about other tokens)."""
+        if not isinstance(token, str) or not 16 <= len(token) <= 64:
+            return None
+        with self._lock:
+            session = self._tokens.get(token)
+        if session is None or session.released or not secrets.compare_digest(session.token,
+                                                                             token):
+            return None
+        return session
 
     def ids(self) -> list[str]:
         """Live session ids, oldest first."""

@@ -2,8 +2,13 @@
 
 Each handler works on the caller's own ``Session`` (from ``gr.State``), computes new immutable
 values first and assigns them only when everything succeeded; ``errors.guard`` turns any
-failure into a toast and re-renders the unchanged session. Outputs are always
-``VIEW_OUTPUTS`` (see ``ui.segment.view``), plus the model panel for model handlers.
+failure into a toast and re-renders the unchanged session. Outputs are always the view (see
+``ui.segment.view``), plus the model panel for model handlers.
+
+Clicks and boxes do not come here: the canvas sends them to ``ui.segment.live_route`` and then
+fires ``synced``, whose handler (``sync``) refreshes only the side panels. An upload is two
+events: ``upload`` shows the image at once (with one "Encoding..." indicator on the canvas) and
+``encode`` computes the embedding behind it.
 """
 
 from __future__ import annotations
@@ -26,13 +31,13 @@ from ui.event_payloads import (
     object_id_from_event,
     point_from_event,
 )
-from ui.exports import ExportObject, safe_stem, write_exports
 from ui.objects import PromptSet
+from ui.segment.downloads import downloads_value
 from ui.segment.values import build_view
 from ui.session import Session
 from ui.widgets import models_panel
 
-VIEW_SIZE = 11  # state, canvas, objects, candidates, status, undo, redo, clear, 2 downloads, files
+VIEW_SIZE = 9  # state, canvas, objects, candidates, status, undo, redo, clear, downloads
 FOREGROUND = "Foreground (object)"
 BACKGROUND = "Background (not object)"
 
@@ -48,6 +53,12 @@ class SegmentHandlers:
         panel = guard(self._panel_fallback, operator)
         self.upload = view(self._upload)
         self.example = view(self._example)
+        self.encode = view(self._encode_view)
+        self.after_switch = view(self._after_switch)
+        self.sync = guard(lambda *a: tuple(gr.skip() for _ in range(VIEW_SIZE - 2)),
+                          operator)(self._sync)
+        self.rename_object = view(self._rename_object)
+        self.show_candidates = view(self._show_candidates)
         self.point = view(self._point)
         self.box = view(self._box)
         self.choose = view(self._choose)
@@ -59,8 +70,6 @@ class SegmentHandlers:
         self.clear = view(self._clear)
         self.change_model = panel(self._change_model)
         self.download_model = panel(self._download_model)
-        self.export = guard(lambda *args: (gr.skip(), gr.skip(), gr.skip()),
-                            operator)(self._export)
 
     # --- views -------------------------------------------------------------------------------
 
@@ -73,15 +82,24 @@ class SegmentHandlers:
             self.ctx.sessions.track(session)
         return session
 
-    def view(self, session: Session, hint: str | None = None) -> tuple:
+    def view(self, session: Session, hint: str | None = None, busy: str | None = None) -> tuple:
         name = self.ctx.spec(session.model_id).display_name
-        v = build_view(session, name, hint)
-        stale_downloads = (gr.update(value=None, interactive=False),
-                           gr.update(value=None, interactive=False),
-                           gr.update(value=None, visible=False))
-        return (session, v.canvas, v.objects, v.candidates, v.status,
+        v = build_view(session, name, hint, self.ctx, busy)
+        return (session, v.canvas) + self._panels(session, v)
+
+    def _panels(self, session: Session, v: Any = None) -> tuple:
+        """Everything but the state and the canvas (what ``synced`` refreshes)."""
+        if v is None:
+            v = build_view(session, self.ctx.spec(session.model_id).display_name, None)
+        return (v.objects, v.candidates, v.status,
                 gr.update(interactive=v.can_undo), gr.update(interactive=v.can_redo),
-                gr.update(interactive=v.can_clear)) + stale_downloads
+                gr.update(interactive=v.can_clear), downloads_value(session))
+
+    def _sync(self, session: Session | None, request: gr.Request) -> tuple:
+        """After a live click: the side panels for the session as it is now."""
+        if session is None:
+            return tuple(gr.skip() for _ in range(VIEW_SIZE - 2))
+        return self._panels(session)
 
     def _view_fallback(self, session: Session | None, *_: Any) -> tuple:
         if session is None:
@@ -111,16 +129,41 @@ class SegmentHandlers:
         return self._open(session, path, path.name, progress)
 
     def _open(self, session: Session, path: Path, name: str, progress: Any) -> tuple:
-        progress(0.05, desc="Reading the image…")
+        """Show the image at once; ``encode`` (the next event) computes the embedding."""
         image = load_image(path, max_pixels=self.ctx.config.max_image_pixels)
         session.set_image(image, image_digest(image), name)
-        hint = None
+        if not self.ctx.status(session.model_id).present:
+            return self.view(session, self.absent_hint(session))
+        return self.view(session, busy=self.busy_text(session))
+
+    def absent_hint(self, session: Session) -> str | None:
+        """The canvas hint while the session's model is not downloaded (None: it is)."""
         if self.ctx.status(session.model_id).present:
-            self._encode(session, progress)
-        else:
-            hint = (f"{self.ctx.spec(session.model_id).display_name} is not downloaded: "
-                    "download it or pick another model on the left.")
-        return self.view(session, hint)
+            return None
+        return (f"{self.ctx.spec(session.model_id).display_name} is not downloaded: "
+                "download it or pick another model on the left.")
+
+    def busy_text(self, session: Session) -> str | None:
+        """The canvas's progress text while the image is being encoded (None: nothing to do)."""
+        model_id = session.model_id
+        if model_id == "grabcut" or not session.has_image:
+            return None
+        if self.ctx.cached(model_id, session.digest):
+            return None
+        name = self.ctx.spec(model_id).display_name
+        typical = self.ctx.encode_timings.typical_seconds()
+        about = f" (about {typical:.0f} s)" if typical >= 1.5 else ""
+        if not self.ctx.pool.is_loaded(model_id):
+            return f"Loading {name} and encoding the image{about}… clicks are kept."
+        return f"Encoding the image with {name}{about}… clicks are kept."
+
+    def _encode_view(self, session: Session | None, request: gr.Request) -> tuple:
+        """The second half of an upload: the embedding, then the view without the indicator."""
+        if session is None or not session.has_image:
+            return self._view_fallback(session)
+        if self.ctx.status(session.model_id).present:
+            self._encode(session)
+        return self.view(session, self.absent_hint(session))
 
     def _encode(self, session: Session, progress: Any = None) -> Embedding:
         """The session image's embedding for its model (cached after the first time)."""
@@ -134,7 +177,8 @@ class SegmentHandlers:
             self.ctx.backend(session.model_id)
             progress(0.5, desc=f"Computing the image embedding with {name} (once per image)…")
         encoded = self.ctx.encode(session.model_id, picture.image, picture.digest)
-        session.timings.update(encode_s=encoded.seconds, cached=encoded.cached)
+        if not encoded.cached or "encode_s" not in session.timings:
+            session.timings.update(encode_s=encoded.seconds, cached=encoded.cached)
         return encoded.embedding
 
     # --- prompts -----------------------------------------------------------------------------
@@ -145,8 +189,9 @@ class SegmentHandlers:
         embedding = self._encode(session)
         active = session.workspace.active
         start = time.perf_counter()
-        step = inference.decode(self.ctx.backend(session.model_id), embedding, prompts,
-                                previous=active.result)
+        with self.ctx.click_lane(session.model_id).admit():
+            step = inference.decode(self.ctx.backend(session.model_id), embedding, prompts,
+                                    previous=active.result)
         session.timings["decode_s"] = time.perf_counter() - start
         if generation == session.generation:  # the image did not change meanwhile
             session.workspace = session.workspace.update(active.record(step))
@@ -184,8 +229,30 @@ class SegmentHandlers:
 
     def _remove_object(self, session: Session | None, evt: gr.EventData,
                        request: gr.Request) -> tuple:
+        """Delete an object; the next undo brings it back (``_undo``)."""
         session = self.session_for(session, request)
-        session.workspace = session.workspace.delete(self._object_id(session, evt))
+        object_id = self._object_id(session, evt)
+        before = session.workspace
+        index = [o.object_id for o in before.objects].index(object_id)
+        session.workspace = before.delete(object_id)
+        session.deleted = (session.deleted + [(before.get(object_id), index)])[-20:]
+        session.undo_restores_delete = True
+        return self.view(session)
+
+    def _rename_object(self, session: Session | None, evt: gr.EventData,
+                       request: gr.Request) -> tuple:
+        session = self.session_for(session, request)
+        object_id = self._object_id(session, evt)
+        name = (getattr(evt, "_data", None) or {}).get("name", "")
+        if not isinstance(name, str):
+            raise UserError("An object's name is text.", "Name not understood")
+        obj = session.workspace.get(object_id)
+        session.workspace = session.workspace.update(obj.renamed(name))
+        return self.view(session)
+
+    def _show_candidates(self, session: Session | None, request: gr.Request) -> tuple:
+        session = self.session_for(session, request)
+        session.show_candidates = not session.show_candidates
         return self.view(session)
 
     @staticmethod
@@ -195,10 +262,12 @@ class SegmentHandlers:
 
     def _new_object(self, session: Session | None, request: gr.Request) -> tuple:
         session = self.session_for(session, request)
+        session.undo_restores_delete = False
         session.workspace = session.workspace.new_object()
         return self.view(session)
 
     def _history(self, session: Session, change: str) -> tuple:
+        session.undo_restores_delete = False
         workspace = session.workspace.update_active(lambda o: getattr(o, change)())
         active = workspace.active
         if active.result is not None and active.result.model_id != session.model_id:
@@ -209,7 +278,13 @@ class SegmentHandlers:
         return self.view(session)
 
     def _undo(self, session: Session | None, request: gr.Request) -> tuple:
-        return self._history(self.session_for(session, request), "undo")
+        session = self.session_for(session, request)
+        if session.undo_restores_delete and session.deleted:
+            obj, index = session.deleted.pop()
+            session.workspace = session.workspace.restore(obj, index)
+            session.undo_restores_delete = bool(session.deleted)
+            return self.view(session)
+        return self._history(session, "undo")
 
     def _redo(self, session: Session | None, request: gr.Request) -> tuple:
         return self._history(self.session_for(session, request), "redo")
@@ -223,6 +298,8 @@ class SegmentHandlers:
                       progress=gr.Progress()) -> tuple:
         session = self.session_for(session, request, model_id)
         self.ctx.entry(model_id)  # unknown ids fail here, before the session changes
+        if model_id != session.model_id:
+            session.timings = {}  # the old model's timings would be a lie now
         session.model_id = model_id
         hint = None
         if models_panel.needs_download(self.ctx, model_id):
@@ -233,49 +310,48 @@ class SegmentHandlers:
                 status = self.ctx.status(model_id)
                 command = (f"Run `{status.download_command}` on the server, or pick"
                            if self.ctx.config.shows_operator_details else "Try again later or pick")
-                gr.Warning(f"Download failed: {status.display_name} could not be downloaded "
-                           f"(offline?). {command} another model.", title="Download failed")
+                if model_id not in session.warned_models:  # explain once, not a toast stack
+                    session.warned_models.add(model_id)
+                    gr.Warning(f"Download failed: {status.display_name} could not be "
+                               f"downloaded (offline?). {command} another model.",
+                               title="Download failed")
                 hint = (f"{status.display_name} is not downloaded; the masks shown come from "
                         "the previous model. Download it or pick another model.")
-        if hint is None and self.ctx.status(model_id).present and session.has_image:
-            generation = session.generation
-            embedding = self._encode(session, progress)
-            progress(0.9, desc="Re-running your prompts on the new model…")
-            workspace, problems = inference.refresh(
-                self.ctx.backend(model_id), embedding, session.workspace)
-            if generation == session.generation:
-                session.workspace = workspace
-            if problems:
-                gr.Warning("Some objects need new prompts: " + " ".join(problems),
-                           title="Some objects need new prompts")
-        elif hint is None and self.ctx.status(model_id).present:
-            progress(0.5, desc=f"Loading {self.ctx.spec(model_id).display_name}…")
-            self.ctx.backend(model_id)
-        return self.view(session, hint) + models_panel.panel_updates(self.ctx, model_id)
+        busy = None
+        if hint is None and self.ctx.status(model_id).present:
+            busy = self.busy_text(session) if session.has_image else None
+            if busy is None:
+                self._refresh_model(session)  # cached, GrabCut or no image: at once
+        session.pending_refresh = busy is not None
+        return self.view(session, hint, busy) + models_panel.panel_updates(self.ctx, model_id)
+
+    def _refresh_model(self, session: Session) -> None:
+        """Encode with the session's model and re-run every object's prompts on it."""
+        session.pending_refresh = False
+        if not session.has_image:
+            self.ctx.backend(session.model_id)
+            return
+        generation = session.generation
+        embedding = self._encode(session)
+        workspace, problems = inference.refresh(
+            self.ctx.backend(session.model_id), embedding, session.workspace)
+        if generation == session.generation:
+            session.workspace = workspace
+        if problems:
+            gr.Warning("Some objects need new prompts: " + " ".join(problems),
+                       title="Some objects need new prompts")
+
+    def _after_switch(self, session: Session | None, request: gr.Request) -> tuple:
+        """The second half of a model switch: encode and re-run, behind the canvas indicator."""
+        if session is None:
+            return self._view_fallback(session)
+        if session.pending_refresh and self.ctx.status(session.model_id).present:
+            self._refresh_model(session)
+        return self.view(session)
+
 
     def _download_model(self, session: Session | None, model_id: str, request: gr.Request,
                         progress=gr.Progress()) -> tuple:
         session = self.session_for(session, request, model_id)
         models_panel.download_with_progress(self.ctx, model_id, progress)
         return self._change_model(session, model_id, request, progress)
-
-    # --- downloads ---------------------------------------------------------------------------
-
-    def _export(self, session: Session | None, request: gr.Request) -> tuple:
-        session = self.session_for(session, request)
-        picture = session.picture
-        objects = [
-            ExportObject(o.object_id, o.result.mask(), o.result.score, o.result.model_id,
-                         o.prompts.to_json())
-            for o in session.workspace.with_masks()
-        ]
-        if picture is None or not objects:
-            raise UserError("Segment at least one object first: click on the image.",
-                            "Nothing to download yet")
-        folder = session.export_dir(self.ctx.export_parent)
-        paths = write_exports(folder, safe_stem(picture.name), picture.image,
-                              objects, picture.name)
-        files = [str(p) for p in paths.values()]
-        return (gr.update(value=str(paths["cutout"]), interactive=True),
-                gr.update(value=str(paths["coco"]), interactive=True),
-                gr.update(value=files, visible=True))

@@ -10,12 +10,17 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+from ui.inference import candidates_differ
 from ui.objects import SegObject
 from ui.render import Layer, Preview, color_hex, data_url, object_color
+from ui.segment.masks import display_size, mask_payload
 from ui.session import Session
 
+GRABCUT = "grabcut"
+LIVE_ROUTE = "/samwb/segment"  # ``ui.segment.live_route``
+
 HELP_HINT = ("Click the object to add a point · drag to draw a box · right-click or "
-             "shift-click marks background")
+             "shift-click marks background · hover to preview · ? lists the keys")
 
 
 @dataclass(frozen=True)
@@ -74,13 +79,68 @@ def canvas_value(session: Session, hint: str | None = None) -> dict[str, Any]:
     }
 
 
-def _hint(active: SegObject) -> str:
+def score_label(model_id: str | None, score: float) -> str:
+    """What a mask's score is: SAM's predicted IoU, or GrabCut's colour separation."""
+    if model_id == GRABCUT:
+        return f"colour separation {score:.2f}"
+    return f"score {score:.2f}"
+
+
+def object_hint(active: SegObject, model_id: str | None = None) -> str:
+    """The canvas's hint line for the active object (HTML-escaped: it holds the name)."""
+    name = html.escape(active.label)
     if active.is_empty:
-        return f"Object {active.object_id}: {HELP_HINT}."
-    text = f"Object {active.object_id}: {active.prompts.describe()}"
+        return f"{name}: {HELP_HINT}."
+    text = f"{name}: {active.prompts.describe()}"
     if active.result is not None:
-        text += f" · score {active.result.score:.2f}"
+        text += " · " + score_label(active.result.model_id, active.result.score)
     return text + " · click again to refine"
+
+
+def _hint(active: SegObject) -> str:
+    return object_hint(active)
+
+
+def live_canvas_value(session: Session, ctx: Any, hint: str | None = None,
+                      busy: str | None = None) -> dict[str, Any]:
+    """The live canvas's value (``PromptCanvas(live=True)``): the image by URL and every
+    object's mask as a display-size PNG; the browser composites them (``canvas.js``).
+
+    Args:
+        busy: text of the one progress indicator on the canvas (e.g. "Encoding with ...");
+            clicks made meanwhile are kept and answered when it is gone.
+    """
+    session.render_count += 1
+    if not session.has_image:
+        return {"hint": hint or "Upload an image or pick an example on the left.",
+                "n": session.render_count}
+    picture = session.picture
+    height, width = picture.image.shape[:2]
+    dh, dw = display_size((height, width))
+    ws = session.workspace
+    active = ws.active
+    prompts = active.prompts
+    return {
+        "live": {"url": LIVE_ROUTE, "token": session.token, "gen": session.generation},
+        "src": f"{LIVE_ROUTE}/image/{session.token}/{session.generation}.jpg",
+        "w": width, "h": height, "dw": dw, "dh": dh,
+        "name": html.escape(picture.name),
+        "alt": html.escape(f"{picture.name} with {len(ws.with_masks())} mask(s)", quote=True),
+        "objects": [
+            {"id": o.object_id, "color": color_hex(object_color(o.object_id)),
+             "active": o.object_id == ws.active_id,
+             "mask": mask_payload(session, o.result) if not o.is_empty else None}
+            for o in ws.objects
+        ],
+        "active": active.object_id,
+        "points": [[x, y, label] for (x, y), label in zip(prompts.points, prompts.labels)],
+        "box": list(prompts.box) if prompts.box is not None else None,
+        "color": color_hex(object_color(active.object_id)),
+        "hint": html.escape(hint) if hint else object_hint(active, session.model_id),
+        "busy": html.escape(busy) if busy else "",
+        "max_points": int(getattr(getattr(ctx, "config", None), "max_points", 64)),
+        "n": session.render_count,
+    }
 
 
 def _meta(obj: SegObject, pixels: int) -> str:
@@ -89,7 +149,7 @@ def _meta(obj: SegObject, pixels: int) -> str:
     if obj.result is None:
         return "no mask yet"
     share = 100.0 * obj.result.area / max(1, pixels)
-    return f"{share:.1f}% of image · score {obj.result.score:.2f}"
+    return f"{share:.1f}% · {score_label(obj.result.model_id, obj.result.score)}"
 
 
 def objects_value(session: Session) -> dict[str, Any]:
@@ -98,40 +158,51 @@ def objects_value(session: Session) -> dict[str, Any]:
     pixels = session.image.shape[0] * session.image.shape[1]
     ws = session.workspace
     return {"items": [
-        {"id": o.object_id, "name": f"Object {o.object_id}",
+        {"id": o.object_id, "name": html.escape(o.label, quote=True),
          "color": color_hex(object_color(o.object_id)), "meta": _meta(o, pixels),
          "active": o.object_id == ws.active_id}
         for o in ws.objects
     ]}
 
 
-def candidates_value(session: Session) -> dict[str, Any]:
+def candidates_value(session: Session, always: bool = False) -> dict[str, Any]:
+    """The candidate strip: shown when the candidates really differ (``candidates_differ``)
+    or when ``always``; otherwise only a note that similar alternatives exist."""
     if not session.has_image:
         return {"items": []}
     active = session.workspace.active
     step = active.current
     if len(step.candidates) < 2:
         return {"items": []}
+    if not always and not candidates_differ(step.candidates):
+        return {"items": [], "similar": len(step.candidates)}
     preview = preview_of(session)
     color = object_color(active.object_id)
     items = [
         {"src": data_url(preview.thumbnail(c.mask(), color), quality=80),
-         "label": f"score {c.score:.2f}" + (" · shown" if i == step.chosen else ""),
+         "label": score_label(c.model_id, c.score) + (" · shown" if i == step.chosen else ""),
          "chosen": i == step.chosen}
         for i, c in enumerate(step.candidates)
     ]
-    return {"title": "The model is unsure what you meant: pick a mask (the best score is shown).",
+    return {"title": "Other readings of your click: pick the one you meant ([ and ] cycle).",
             "items": items}
 
 
-def status_text(session: Session, display_name: str) -> str:
-    """One line of timings: which model, how the embedding was obtained, the last decode."""
+def status_text(session: Session, display_name: str, ctx: Any = None) -> str:
+    """One line of timings: which model, how the embedding was obtained, the last decode.
+
+    Truthful: timings are those of the current model (handlers clear them on a switch), GrabCut
+    has no embedding to speak of, and with ``ctx`` "from cache" is only said of a loaded model.
+    """
     if not session.has_image:
         return f"Model: **{display_name}**."
     parts = [f"Model: **{display_name}**"]
     timings = session.timings
-    if "encode_s" in timings:
-        if timings.get("cached"):
+    loaded = ctx is None or ctx.pool.is_loaded(session.model_id)
+    if session.model_id == GRABCUT:
+        pass  # GrabCut works on the pixels at each click: nothing is encoded
+    elif "encode_s" in timings and loaded:
+        if timings.get("cached") and float(timings["encode_s"]) < 0.05:
             parts.append("image embedding from cache")
         else:
             parts.append(f"image encoded in {timings['encode_s']:.2f} s")
@@ -140,14 +211,19 @@ def status_text(session: Session, display_name: str) -> str:
     return " · ".join(parts) + "."
 
 
-def build_view(session: Session, display_name: str, hint: str | None = None) -> View:
+def build_view(session: Session, display_name: str, hint: str | None = None,
+               ctx: Any = None, busy: str | None = None) -> View:
+    """All values; with ``ctx`` the canvas is the live one (``live_canvas_value``)."""
     active = session.workspace.active
+    canvas = (canvas_value(session, hint) if ctx is None
+              else live_canvas_value(session, ctx, hint, busy))
     return View(
-        canvas=canvas_value(session, hint),
+        canvas=canvas,
         objects=objects_value(session),
-        candidates=candidates_value(session),
-        status=status_text(session, display_name),
-        can_undo=session.has_image and active.can_undo,
+        candidates=candidates_value(session, getattr(session, "show_candidates", False)),
+        status=status_text(session, display_name, ctx),
+        can_undo=session.has_image and (active.can_undo
+                                        or bool(getattr(session, "undo_restores_delete", False))),
         can_redo=session.has_image and active.can_redo,
         can_clear=session.has_image and not active.is_empty,
     )

@@ -1,8 +1,10 @@
 """The segment view: layout and event wiring (handlers live in ``ui.segment.handlers``).
 
-Concurrency: clicks run in the "decode" group and uploads/model switches in the "encode"
-group, one at a time each, so a long encode never blocks other users' clicks and each
-session's clicks are processed in order (they queue; none is dropped).
+Clicks, boxes and hover previews do not use Gradio's queue: the live canvas sends them to
+``ui.segment.live_route`` (serialised per model there) and then fires ``synced``, which
+refreshes the side panels in the "decode" group. Uploads and model switches run in the "encode"
+group; an upload shows the image first and encodes in a second event, with one progress
+indicator on the canvas (every output's own progress display is hidden).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from ui.context import AppContext
+from ui.segment.downloads_panel import DownloadsPanel
 from ui.segment.handlers import BACKGROUND, FOREGROUND, SegmentHandlers
 from ui.session import Session
 from ui.widgets import models_panel
@@ -21,14 +24,10 @@ from ui.widgets.canvas import CandidateStrip, ObjectList, PromptCanvas
 EXAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 CSS = """
 #examples .grid-container { grid-template-columns: repeat(3, minmax(0, 1fr)) !important; }
-#segment-intro p { margin: 0; }
-#status { min-height: 1.6em; }
-"""
-INTRO = """
-**Click an object to cut it out.** Each extra click refines it: a foreground click adds what
-is missing, a background click (right-click, shift-click, or the toggle) removes what should
-not be there. Drag a box around an object for a clean first mask. Use **New object** to cut out
-several things; everything can be downloaded as transparent PNGs, masks and COCO JSON.
+#status { min-height: 1.4em; }
+#status p { margin: 0; font-size: .9em; }
+#toolbar { align-items: center; }
+#toolbar .wrap { gap: 4px 12px; }
 """
 
 
@@ -70,7 +69,6 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
     h = SegmentHandlers(ctx, examples)
     default = ctx.default_model()
     state = gr.State(None, delete_callback=_release(ctx))
-    gr.Markdown(INTRO, elem_id="segment-intro")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=290):
             gr.Markdown("#### 1 · Image")
@@ -92,11 +90,12 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
                                      visible=models_panel.needs_download(ctx, default))
             gr.Markdown("#### 3 · Objects")
             objects = ObjectList({"items": []}, elem_id="object-list")
-            new_btn = gr.Button("+ New object", size="sm", elem_id="new-object")
+            new_btn = gr.Button("+ New object (N)", size="sm", elem_id="new-object")
         with gr.Column(scale=3):
             with gr.Row(equal_height=False, elem_id="toolbar"):
-                mode = gr.Radio([FOREGROUND, BACKGROUND], value=FOREGROUND,
-                                label="A left click adds", elem_id="click-mode", scale=3)
+                gr.Radio([FOREGROUND, BACKGROUND], value=FOREGROUND,
+                                label="A left click adds (B toggles)", elem_id="click-mode",
+                                scale=3, container=False, interactive=True)
                 undo = gr.Button("↶ Undo", interactive=False, size="sm", elem_id="undo",
                                  scale=0, min_width=80)
                 redo = gr.Button("↷ Redo", interactive=False, size="sm", elem_id="redo",
@@ -104,50 +103,42 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
                 clear = gr.Button("Clear prompts", interactive=False, size="sm",
                                   elem_id="clear", scale=0, min_width=110)
             canvas = PromptCanvas({"hint": "Upload an image or pick an example on the left."},
-                                  elem_id="canvas")
+                                  live=True, elem_id="canvas")
             status = gr.Markdown(elem_id="status")
             candidates = CandidateStrip({"items": []}, elem_id="candidates")
-            with gr.Accordion("Downloads", open=True):
-                gr.Markdown("Cut-outs are PNGs, transparent outside the mask; masks are "
-                            "black/white PNGs; COCO JSON holds every object as RLE. Files are "
-                            "named after your image.")
-                with gr.Row():
-                    export_btn = gr.Button("Prepare downloads", variant="primary",
-                                           elem_id="export")
-                    cutout_dl = gr.DownloadButton("↓ Cut-out (all objects)", interactive=False,
-                                                  elem_id="download-cutout")
-                    coco_dl = gr.DownloadButton("↓ COCO JSON", interactive=False,
-                                                elem_id="download-coco")
-                files = gr.File(label="All files: per-object cut-outs and masks",
-                                file_count="multiple", interactive=False, visible=False,
-                                elem_id="export-files")
+            with gr.Accordion("Downloads", open=True, elem_id="downloads-box"):
+                downloads = DownloadsPanel({"items": []}, elem_id="downloads")
 
-    view = [state, canvas, objects, candidates, status, undo, redo, clear, cutout_dl, coco_dl,
-            files]
+    view = [state, canvas, objects, candidates, status, undo, redo, clear, downloads]
+    panels = view[2:]
     panel = [model, model_status, download_btn]
     quiet = {"show_progress": "hidden", "concurrency_id": "decode",
              "api_visibility": "private"}
-    heavy = {"concurrency_id": "encode", "api_visibility": "private"}
+    # One progress indicator (on the canvas, from its value's "busy" text), none per output.
+    heavy = {"concurrency_id": "encode", "api_visibility": "private", "show_progress": "hidden"}
 
-    upload.upload(h.upload, [state, upload, model], view, show_progress="full", **heavy).then(
-        lambda: None, None, upload, api_visibility="private")  # ready for the next file
+    opened = upload.upload(h.upload, [state, upload, model], view, **heavy)
+    opened.then(lambda: None, None, upload, api_visibility="private")  # ready for the next file
+    opened.then(h.encode, [state], view, **heavy)
     if gallery is not None:
-        gallery.select(h.example, [state, model], view, show_progress="full", **heavy)
-    canvas.point(h.point, [state, mode], view, trigger_mode="multiple", **quiet)
-    canvas.box(h.box, [state], view, trigger_mode="multiple", **quiet)
+        gallery.select(h.example, [state, model], view, **heavy).then(
+            h.encode, [state], view, **heavy)
+    canvas.synced(h.sync, [state], panels, trigger_mode="always_last", **quiet)
     candidates.choose(h.choose, [state], view, **quiet)
+    candidates.show_all(h.show_candidates, [state], view, **quiet)
     objects.pick_object(h.pick_object, [state], view, **quiet)
     objects.remove_object(h.remove_object, [state], view, **quiet)
+    objects.rename_object(h.rename_object, [state], view, **quiet)
     new_btn.click(h.new_object, [state], view, **quiet)
     undo.click(h.undo, [state], view, **quiet)
     redo.click(h.redo, [state], view, **quiet)
     clear.click(h.clear, [state], view, **quiet)
-    model.select(h.change_model, [state, model], view + panel, show_progress="full", **heavy)
+    model.select(h.change_model, [state, model], view + panel, **heavy).then(
+        h.after_switch, [state], view, **heavy)
     # Downloads have their own lane: a multi-GB fetch must not hold up encodes or clicks.
     download_btn.click(h.download_model, [state, model], view + panel, show_progress="full",
-                       concurrency_id="download", api_visibility="private")
-    export_btn.click(h.export, [state], [cutout_dl, coco_dl, files], concurrency_id="decode",
-                     api_visibility="private")
+                       concurrency_id="download", api_visibility="private").then(
+        h.after_switch, [state], view, **heavy)
 
     def refresh_models() -> tuple:
         # Another session (or the start-up prefetch) may have downloaded a model meanwhile.

@@ -10,8 +10,12 @@ listener registered as ``component.<name>(fn, ...)`` with ``data`` in ``gr.Event
   original-image pixel coordinates and the mouse button; a drag fires ``box``. Right-click and
   shift-click mean background. A pending marker (or the dragged box) stays visible until the
   server's answer replaces the value, so clicks feel immediate.
-* ``ObjectList``: one row per object (colour, area, score); fires ``pick_object`` and
-  ``remove_object``.
+  ``PromptCanvas(live=True)`` (the Segment view) is the fast one, in ``canvas.js`` /
+  ``canvas.css``: it draws the masks itself, sends clicks, boxes and hover previews to the live
+  route (``ui.segment.live_route``) instead of firing ``point``/``box``, zooms and pans, and
+  fires ``synced`` after drawing each answer (its value: ``values.live_canvas_value``).
+* ``ObjectList``: one row per object (colour, name, area, score); fires ``pick_object``,
+  ``remove_object`` and (double-click the name, or the pencil) ``rename_object``.
 * ``CandidateStrip``: the candidate masks when the model is unsure; fires ``choose``.
 
 Values are plain dicts built by ``ui.segment.values``; the templates only display them.
@@ -19,9 +23,17 @@ Values are plain dicts built by ``ui.segment.values``; the templates only displa
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+
+HERE = Path(__file__).resolve().parent
+_LIVE_TEMPLATE = '<div class="pcl-host"></div>'  # never changes: canvas.js owns the DOM
+
+
+def _asset(name: str) -> str:
+    return (HERE / name).read_text(encoding="utf-8")
 
 _CANVAS_HTML = """
 ${value && value.src ? `
@@ -136,7 +148,9 @@ ${value && value.items && value.items.length ? value.items.map(it => `
   <div class="ol-row ${it.active ? 'active' : ''}" data-id="${it.id}" role="button" tabindex="0"
        title="Click to select this object; the next clicks refine it">
     <span class="ol-swatch" style="background: ${it.color}"></span>
-    <span class="ol-name">${it.name}</span>
+    <span class="ol-name" title="Double-click to rename">${it.name}</span>
+    <button class="ol-ren" data-id="${it.id}" title="Rename ${it.name}"
+            aria-label="Rename ${it.name}">✎</button>
     <span class="ol-meta">${it.meta}</span>
     <button class="ol-del" data-id="${it.id}" title="Delete ${it.name}"
             aria-label="Delete ${it.name}">✕</button>
@@ -151,15 +165,57 @@ _OBJECTS_CSS = """
 .ol-row.active { border-color: var(--color-accent); box-shadow: 0 0 0 1px var(--color-accent);
   background: var(--background-fill-secondary); }
 .ol-swatch { width: 14px; height: 14px; border-radius: 3px; flex: none; }
-.ol-name { font-weight: 600; flex: none; }
-.ol-meta { flex: 1; font-size: .85em; opacity: .8; text-align: right; }
+.ol-name { font-weight: 600; flex: 0 1 auto; min-width: 0; overflow: hidden;
+  text-overflow: ellipsis; white-space: nowrap; max-width: 9em; }
+.ol-meta { flex: 1; font-size: .8em; opacity: .8; text-align: right; line-height: 1.25; }
 .ol-del { border: none; background: none; cursor: pointer; opacity: .6; font-size: 1em; }
 .ol-del:hover { opacity: 1; color: #dc2626; }
+.ol-ren { border: none !important; background: none !important; box-shadow: none !important;
+  cursor: pointer; opacity: 0; font-size: .9em; padding: 0 2px !important; min-width: 0; }
+.ol-row:hover .ol-ren, .ol-ren:focus { opacity: .6; }
+.ol-ren:hover { opacity: 1; }
+.ol-edit { flex: 1; min-width: 0; font: inherit; padding: 1px 4px; }
 .ol-empty { opacity: .7; font-size: .9em; }
 """
 
 _OBJECTS_JS = """
+const rename = (row) => {
+  const name = row.querySelector('.ol-name');
+  if (!name || row.querySelector('.ol-edit')) return;
+  const input = document.createElement('input');
+  input.className = 'ol-edit';
+  input.value = name.textContent;
+  input.maxLength = 60;
+  input.setAttribute('aria-label', 'Object name');
+  name.replaceWith(input);
+  input.focus();
+  input.select();
+  let done = false;
+  const finish = (save) => {
+    if (done) return;
+    done = true;
+    if (save) trigger('rename_object', {id: Number(row.dataset.id), name: input.value});
+    else input.replaceWith(name);
+  };
+  input.addEventListener('keydown', (e) => {
+    e.stopPropagation();
+    if (e.key === 'Enter') finish(true);
+    if (e.key === 'Escape') finish(false);
+  });
+  input.addEventListener('blur', () => finish(true));
+  input.addEventListener('click', (e) => e.stopPropagation());
+};
+element.addEventListener('dblclick', (event) => {
+  const row = event.target.closest('.ol-row');
+  if (row && event.target.closest('.ol-name')) rename(row);
+});
 element.addEventListener('click', (event) => {
+  const ren = event.target.closest('.ol-ren');
+  if (ren) {
+    event.stopPropagation();
+    rename(ren.closest('.ol-row'));
+    return;
+  }
   const del = event.target.closest('.ol-del');
   if (del) {
     event.stopPropagation();
@@ -183,22 +239,28 @@ ${value && value.items && value.items.length ? `
       <span>${it.label}</span>
     </button>`).join('')}
   </div>
-</div>` : ''}
+</div>` : (value && value.similar ? `<div class="cs-similar" data-testid="candidates-similar">
+  The model's ${value.similar} readings of this click agree.
+  <button class="cs-show">Show them</button></div>` : '')}
 """
 
 _CANDIDATES_CSS = """
-.cs-root { display: flex; flex-direction: column; gap: 6px; }
-.cs-title { font-size: .9em; opacity: .85; }
+.cs-root { display: flex; flex-direction: row; align-items: center; gap: 10px; }
+.cs-title { font-size: .85em; opacity: .85; max-width: 170px; line-height: 1.3; }
 .cs-row { display: flex; gap: 8px; flex-wrap: wrap; }
-.cs-item { display: flex; flex-direction: column; align-items: center; gap: 4px; padding: 4px;
+.cs-item { display: flex; flex-direction: column; align-items: center; gap: 2px; padding: 2px;
   border: 2px solid transparent; border-radius: 6px; background: none; cursor: pointer; }
-.cs-item img { max-width: 180px; max-height: 140px; border-radius: 4px; }
+.cs-item img { max-width: 120px; max-height: 60px; border-radius: 4px; }
+.cs-similar { font-size: .85em; opacity: .75; }
+.cs-similar button { border: none; background: none; color: var(--color-accent);
+  cursor: pointer; padding: 0; font: inherit; text-decoration: underline; }
 .cs-item.chosen { border-color: var(--color-accent); }
-.cs-item span { font-size: .85em; }
+.cs-item span { font-size: .78em; }
 """
 
 _CANDIDATES_JS = """
 element.addEventListener('click', (event) => {
+  if (event.target.closest('.cs-show')) { trigger('show_all', {}); return; }
   const item = event.target.closest('.cs-item');
   if (item) trigger('choose', {index: Number(item.dataset.index)});
 });
@@ -206,11 +268,21 @@ element.addEventListener('click', (event) => {
 
 
 class PromptCanvas(gr.HTML):
-    """The image to click on: ``point`` and ``box`` events (see the module docstring)."""
+    """The image to click on (see the module docstring).
 
-    def __init__(self, value: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(value=value, html_template=_CANVAS_HTML, css_template=_CANVAS_CSS,
-                         js_on_load=_CANVAS_JS, **kwargs)
+    ``live=False``: ``point`` and ``box`` events through Gradio's queue (the Compare view).
+    ``live=True``: clicks go to the live route; ``synced`` fires after each answer is drawn.
+    """
+
+    def __init__(self, value: dict[str, Any] | None = None, live: bool = False,
+                 **kwargs: Any) -> None:
+        if live:
+            super().__init__(value=value, html_template=_LIVE_TEMPLATE,
+                             css_template=_asset("canvas.css"), js_on_load=_asset("canvas.js"),
+                             **kwargs)
+        else:
+            super().__init__(value=value, html_template=_CANVAS_HTML, css_template=_CANVAS_CSS,
+                             js_on_load=_CANVAS_JS, **kwargs)
 
 
 class ObjectList(gr.HTML):

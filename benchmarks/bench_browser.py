@@ -1,0 +1,240 @@
+"""What a person feels in the Segment view: latency in headless Chromium, from the pointer event
+to the frame that shows the new mask.
+
+    python benchmarks/bench_browser.py                       # 20 clicks + 20 boxes per photo
+    python benchmarks/bench_browser.py --clicks 5 --boxes 5 --hovers 5 --moves 20
+
+Starts the app on 127.0.0.1 in this process with a random-weight, full-size SAM 2.1 tiny
+(``--model``; checkpoint written once outside the repository, see ``bench_common``), loads
+truck.jpg (1800x1200) and cars.jpg (2250x1500) from ``../shared/media`` (skipped with a message
+when absent) through the upload box, and reads the page's own marks (``window.__samwb_marks``,
+pushed by ``ui/widgets/canvas.js`` in a ``requestAnimationFrame`` after each draw):
+
+* **upload -> image shown**: from the upload event's answer arriving (the first canvas value
+  with the image) to the frame after the ``<img>`` decoded; and, more severely, from the moment
+  the file is chosen (the upload's transfer and Gradio's event included);
+* **point / box**: pointer-up to the frame with the new mask, p50 / p95 over ``--clicks`` /
+  ``--boxes``, each after the previous one is drawn (a person's pace; ``--pause-ms``);
+* **hover**: the pointer stops; time to the frame with that spot's preview (p50 / p95 over
+  ``--hovers``), and while it moves continuously (``--moves`` steps, 16 ms apart) how many
+  previews per second are drawn;
+* **engine**: the model's own predict time for the same clicks (the server's ``decode`` in
+  each answer), and the ratio of the page's p50 to it (target <= 2.5x).
+
+Chromium is Debian's (/usr/bin/chromium), never downloaded. Prints a table; ``--out`` writes
+JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from benchmarks.bench_common import (  # noqa: E402
+    DEFAULT_CACHE,
+    DEFAULT_MEDIA,
+    ensure_random_checkpoint,
+    percentile,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+PHOTOS = ("truck.jpg", "cars.jpg")
+TIMEOUT_MS = 180_000
+MARKS = "() => window.__samwb_marks || []"
+
+
+def stats(values: list[float]) -> tuple[float | None, float | None]:
+    return percentile(values, 50), percentile(values, 95)
+
+
+def fmt(value: float | None, unit: str = "ms") -> str:
+    return "-" if value is None else f"{value:.0f} {unit}" if unit else f"{value:.1f}"
+
+
+class Page:
+    """One browser page on the Segment view, with helpers in image pixels."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+
+    def marks(self) -> list[dict]:
+        return self.page.evaluate(MARKS)
+
+    def wait_marks(self, kind: str, count: int) -> list[dict]:
+        self.page.wait_for_function(
+            "([k, n]) => (window.__samwb_marks || []).filter(m => m.kind === k).length >= n",
+            arg=[kind, count], timeout=TIMEOUT_MS)
+        return [m for m in self.marks() if m["kind"] == kind]
+
+    def screen(self, x: float, y: float, size: tuple[int, int]) -> tuple[float, float]:
+        box = self.page.locator("#canvas img.pcl-img").bounding_box()
+        return box["x"] + x / size[0] * box["width"], box["y"] + y / size[1] * box["height"]
+
+    def press(self, selector: str) -> None:
+        before = int(self.page.eval_on_selector("#canvas .pcl-root", "e => e.dataset.render"))
+        self.page.locator(selector).click()
+        self.page.wait_for_function(
+            "n => Number(document.querySelector('#canvas .pcl-root').dataset.render) > n",
+            arg=before, timeout=TIMEOUT_MS)
+
+
+def run_photo(page: Page, photo: Path, args: argparse.Namespace) -> dict:
+    from PIL import Image
+
+    with Image.open(photo) as opened:
+        size = opened.size
+    rng = np.random.default_rng(0)
+    p = page.page
+    p.evaluate("() => { (window.__samwb_marks || []).length = 0; }")  # the page keeps its array
+    chosen = p.evaluate("() => performance.now()")
+    p.set_input_files("#image-upload input[type=file]", str(photo))
+    page.wait_marks("image", 1)
+    shown = [m for m in page.marks() if m["kind"] == "image"][-1]
+    p.wait_for_function("() => !document.querySelector('#canvas .pcl-root').dataset.busy",
+                        timeout=TIMEOUT_MS)
+    result: dict = {"photo": photo.name, "size": size,
+                    "file_to_image_ms": shown["t1"] - chosen,  # upload transfer included
+                    "image_shown_ms": shown["t1"] - shown["t0"]}
+    w, h = size
+
+    def spot() -> tuple[float, float]:
+        return float(rng.uniform(0.15, 0.85) * w), float(rng.uniform(0.15, 0.85) * h)
+
+    p.locator("#canvas .pcl-hover").uncheck()  # clicks alone first
+    for kind, count in (("point", args.clicks), ("box", args.boxes)):
+        for n in range(count):
+            if n % 6 == 0:
+                page.press("#new-object")  # fresh objects: point clicks stay single-point-ish
+            x, y = spot()
+            if kind == "point":
+                p.mouse.click(*page.screen(x, y, size))
+            else:
+                x1, y1 = min(w - 1, x + w * 0.15), min(h - 1, y + h * 0.12)
+                p.mouse.move(*page.screen(x, y, size))
+                p.mouse.down()
+                p.mouse.move(*page.screen((x + x1) / 2, (y + y1) / 2, size))
+                p.mouse.move(*page.screen(x1, y1, size))
+                p.mouse.up()
+            page.wait_marks(kind, n + 1)
+            p.wait_for_timeout(args.pause_ms)
+        done = [m for m in page.marks() if m["kind"] == kind]
+        result[kind] = {"n": len(done),
+                        "page_ms": stats([m["t1"] - m["t0"] for m in done]),
+                        "server_ms": stats([m["server_ms"] for m in done]),
+                        "engine_ms": stats([m["decode_ms"] for m in done])}
+
+    p.locator("#canvas .pcl-hover").check()
+    page.press("#new-object")
+    for n in range(args.hovers):  # the pointer comes to rest on a spot
+        x, y = spot()
+        p.mouse.move(*page.screen(x, y, size))
+        page.wait_marks("hover", n + 1)
+        p.wait_for_timeout(args.pause_ms)
+    rests = [m for m in page.marks() if m["kind"] == "hover"]
+    result["hover_rest"] = {"n": len(rests), "page_ms": stats([m["t1"] - m["t0"] for m in rests])}
+    before = len(rests)
+    start = time.perf_counter()
+    x0, y0 = w * 0.2, h * 0.5
+    for step in range(args.moves):  # a steady sweep, one pointer event per frame
+        x = x0 + (w * 0.6) * step / max(1, args.moves - 1)
+        p.mouse.move(*page.screen(x, y0 + h * 0.1 * np.sin(step / 5), size))
+        p.wait_for_timeout(16)
+    moving_s = time.perf_counter() - start
+    drawn = len([m for m in page.marks() if m["kind"] == "hover"]) - before
+    result["hover_moving"] = {"moves": args.moves, "seconds": moving_s,
+                              "updates_per_s": drawn / moving_s if moving_s else None}
+    p.mouse.move(0, 0)
+    return result
+
+
+def print_table(results: list[dict]) -> None:
+    print()
+    print(f"{'photo':<11} {'what':<26} {'p50':>9} {'p95':>9} {'engine p50':>11} {'ratio':>6}")
+    for r in results:
+        name = r["photo"]
+        print(f"{name:<11} {'upload -> image shown':<26} {fmt(r['image_shown_ms']):>9}")
+        print(f"{name:<11} {'file chosen -> image shown':<26} {fmt(r['file_to_image_ms']):>9}")
+        for kind in ("point", "box"):
+            page50, page95 = r[kind]["page_ms"]
+            engine50 = r[kind]["engine_ms"][0]
+            ratio = page50 / engine50 if page50 and engine50 else None
+            label = f"{kind} -> mask (n={r[kind]['n']})"
+            print(f"{name:<11} {label:<26} {fmt(page50):>9} {fmt(page95):>9} "
+                  f"{fmt(engine50):>11} {fmt(ratio, ''):>6}")
+            server50, server95 = r[kind]["server_ms"]
+            print(f"{'':<11} {'  of which server':<26} {fmt(server50):>9} {fmt(server95):>9}")
+        rest50, rest95 = r["hover_rest"]["page_ms"]
+        print(f"{name:<11} {'hover rest -> preview':<26} {fmt(rest50):>9} {fmt(rest95):>9}")
+        rate = r["hover_moving"]["updates_per_s"]
+        print(f"{name:<11} {'hover while moving':<26} {fmt(rate, ''):>9} updates/s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clicks", type=int, default=20)
+    parser.add_argument("--boxes", type=int, default=20)
+    parser.add_argument("--hovers", type=int, default=20)
+    parser.add_argument("--moves", type=int, default=120)
+    parser.add_argument("--pause-ms", type=int, default=150, help="pause after each answer")
+    parser.add_argument("--model", default="sam2.1-tiny")
+    parser.add_argument("--media", type=Path, default=DEFAULT_MEDIA)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--photos", default=",".join(PHOTOS))
+    parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
+    args = parser.parse_args(argv)
+
+    photos = [args.media / name for name in args.photos.split(",") if name]
+    missing = [p.name for p in photos if not p.is_file()]
+    photos = [p for p in photos if p.is_file()]
+    if missing:
+        print(f"skipping {', '.join(missing)}: not in {args.media}")
+    if not photos:
+        print("no photos to measure; nothing done")
+        return
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} is missing (apt-get install chromium); nothing done")
+        return
+    from app_harness import running_app
+    from playwright.sync_api import sync_playwright
+
+    from sam_backends import get_spec
+    from ui.config import AppConfig, ExtraModel
+
+    work = Path(tempfile.mkdtemp(prefix="bench-browser-"))
+    spec = get_spec(args.model)
+    path = ensure_random_checkpoint(args.model, args.cache)
+    config = AppConfig(models=("grabcut",), extra_models=(ExtraModel(spec, path),),
+                       default_model=spec.model_id, device="cpu", precision="auto",
+                       checkpoint_dir=work / "checkpoints", cache_bytes="1GiB",
+                       temp_dir=work / "temp", max_image_pixels=8_000_000)
+    results = []
+    with running_app(config) as running, sync_playwright() as playwright:
+        print(f"app at {running.url}; model {spec.model_id}; {os.cpu_count()} CPUs", flush=True)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(running.url)
+        page.wait_for_selector("#canvas .pcl-root", state="attached", timeout=TIMEOUT_MS)
+        for photo in photos:
+            print(f"measuring {photo.name}...", flush=True)
+            results.append(run_photo(Page(page), photo, args))
+        browser.close()
+    print_table(results)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"model": spec.model_id, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
