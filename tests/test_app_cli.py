@@ -118,3 +118,22 @@ def test_ui_auth_from_the_flag_or_the_environment(monkeypatch):
     assert config_from_args(base).ui_auth == (("cy", "word"),)
     with pytest.raises(SystemExit, match="USER:PASSWORD"):
         config_from_args(base + ["--ui-auth", "nopassword"])
+
+
+def test_examples_dir_flag_points_at_an_operators_folder_or_none(tmp_path, capsys):
+    from app import config_from_args
+    from ui.config import ASSETS_DIR
+    from ui.segment.view import list_examples
+
+    base = ["--models", "grabcut", "--default-model", "grabcut"]
+    (tmp_path / "b.png").write_bytes(b"")
+    (tmp_path / "a.jpg").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "folder.jpg").mkdir()
+    assert config_from_args(base).examples_dir == ASSETS_DIR
+    chosen = config_from_args(base + ["--examples-dir", str(tmp_path)]).examples_dir
+    assert [p.name for p in list_examples(chosen)] == ["a.jpg", "b.png"]
+    assert config_from_args(base + ["--examples-dir", "none"]).examples_dir is None
+    with pytest.raises(SystemExit):
+        config_from_args(base + ["--examples-dir", str(tmp_path / "missing")])
+    assert "is not a folder" in capsys.readouterr().err

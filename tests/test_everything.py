@@ -304,3 +304,12 @@ def test_full_size_sam2_tiny_agrees_with_upstream(tmp_path):
     theirs = upstream_masks(upstream_generator("sam2", (spec, path), **settings), image)
     assert len(theirs) >= 10
     assert matched_share(theirs, ours.masks) >= 0.95
+
+
+def test_nothing_surviving_gives_empty_instances(model, image):
+    """Thresholds no candidate passes: an empty result of the image's size, not a crash."""
+    family, _, backend, embedding = model
+    found = segment_everything(backend, embedding,
+                               random_params(family, stability_score_thresh=1.0,
+                                             stability_score_offset=20.0, points_per_side=2))
+    assert len(found) == 0 and found.image_size == embedding.original_size

@@ -121,7 +121,7 @@ def segment_everything(
     scores = scores[keep]
     if params.min_mask_region_area > 0:
         masks, scores = _small_regions(masks, scores, params)
-    nonempty = masks.reshape(len(masks), -1).any(axis=1)
+    nonempty = masks.any(axis=(1, 2))  # reshape(0, -1) fails when nothing survived
     masks, scores = masks[nonempty], scores[nonempty]
     seconds = {"decode": decoded - started, "postprocess": time.perf_counter() - decoded}
     return Instances(masks, np.clip(scores, 0.0, 1.0), mask_boxes(masks), ("",) * len(masks),

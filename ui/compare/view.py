@@ -31,6 +31,7 @@ from ui.compare.handlers import (
 )
 from ui.compare.values import TABLE_HEADERS
 from ui.context import AppContext
+from ui.proposals.compare_panel import build_compare_proposals
 from ui.segment.view import list_examples
 from ui.widgets import models_panel
 from ui.widgets.canvas import ObjectList, PromptCanvas
@@ -134,6 +135,9 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
                     csv_dl = gr.DownloadButton("⬇ Comparison table (CSV)", size="sm",
                                                interactive=False, scale=0, min_width=200,
                                                elem_id="compare-download-csv")
+            with gr.Accordion("Many objects: the same text or Everything on each model",
+                              open=False, elem_id="compare-proposals-box"):
+                build_compare_proposals(ctx, demo, state, models)
 
     view = [state, canvas, objects, cards, agreement, table, status, undo, redo, clear,
             estimates, zip_dl, csv_dl, on_canvas]

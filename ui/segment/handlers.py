@@ -68,6 +68,7 @@ class SegmentHandlers:
         self.undo = view(self._undo)
         self.redo = view(self._redo)
         self.clear = view(self._clear)
+        self.refresh = view(self._refresh)
         self.change_model = panel(self._change_model)
         self.download_model = panel(self._download_model)
 
@@ -100,6 +101,10 @@ class SegmentHandlers:
         if session is None:
             return tuple(gr.skip() for _ in range(VIEW_SIZE - 2))
         return self._panels(session)
+
+    def _refresh(self, session: Session | None, request: gr.Request) -> tuple:
+        """The whole view for the session as it is now (after another panel changed it)."""
+        return self.view(self.session_for(session, request))
 
     def _view_fallback(self, session: Session | None, *_: Any) -> tuple:
         if session is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from ui.context import AppContext
+from ui.proposals.panel import build_proposals_panel
 from ui.segment.downloads_panel import DownloadsPanel
 from ui.segment.handlers import BACKGROUND, FOREGROUND, SegmentHandlers
 from ui.session import Session
@@ -43,7 +44,8 @@ class SegmentTab:
 def list_examples(folder: Path | None) -> list[Path]:
     if folder is None or not Path(folder).is_dir():
         return []
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in EXAMPLE_SUFFIXES)
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.suffix.lower() in EXAMPLE_SUFFIXES and p.is_file())
 
 
 def _release(ctx: AppContext):
@@ -108,6 +110,9 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
             candidates = CandidateStrip({"items": []}, elem_id="candidates")
             with gr.Accordion("Downloads", open=True, elem_id="downloads-box"):
                 downloads = DownloadsPanel({"items": []}, elem_id="downloads")
+            with gr.Accordion("Find many objects at once: Everything, or type what to find",
+                              open=False, elem_id="proposals-box"):
+                proposals = build_proposals_panel(ctx, demo, state)
 
     view = [state, canvas, objects, candidates, status, undo, redo, clear, downloads]
     panels = view[2:]
@@ -133,6 +138,8 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
     undo.click(h.undo, [state], view, **quiet)
     redo.click(h.redo, [state], view, **quiet)
     clear.click(h.clear, [state], view, **quiet)
+    # Kept proposals are ordinary objects now: redraw the canvas and the panels.
+    proposals.changed.then(h.refresh, [state], view, **quiet)
     model.select(h.change_model, [state, model], view + panel, **heavy).then(
         h.after_switch, [state], view, **heavy)
     # Downloads have their own lane: a multi-GB fetch must not hold up encodes or clicks.
