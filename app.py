@@ -25,6 +25,10 @@ from sam_backends.cache import parse_bytes
 from ui.config import (
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_MAX_IMAGE_PIXELS,
+    DEFAULT_VIDEO_MAX_DURATION_S,
+    DEFAULT_VIDEO_MAX_FILE_SIZE,
+    DEFAULT_VIDEO_MAX_FRAMES,
+    DEFAULT_VIDEO_MAX_PIXELS,
     AppConfig,
     on_hf_space,
     parse_models,
@@ -55,6 +59,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     from ui.compare.view import build_compare_tab
     from ui.context import AppContext
     from ui.segment.view import build_segment_tab, release_on_unload
+    from ui.video.view import build_video_tab
 
     config = config or AppConfig()
     temp = prepare_environment(config)
@@ -67,6 +72,8 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                 build_segment_tab(ctx, demo)
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(ctx, demo)
+            with gr.Tab("Video", id="video"):
+                build_video_tab(ctx, demo)
         demo.segment_api = build_api(ctx, demo)
         demo.unload(release_on_unload(ctx))
     demo.ctx = ctx
@@ -99,16 +106,20 @@ def guard_middleware(config: AppConfig) -> Any:
 
 
 def rest_api_routes(ctx: AppContext) -> list[Any]:
-    """The REST API beside the UI: ``/healthz``, ``/readyz`` and ``/v1`` (``ui.rest.app``)."""
+    """The routes beside the UI: the Segment canvas's fast path ``/samwb/segment``
+    (``ui.segment.live_route``) and the REST API ``/healthz``, ``/readyz``, ``/v1``."""
     from ui.rest.app import build_security, rest_routes
+    from ui.segment.live_route import live_routes
 
-    return rest_routes(ctx, build_security(ctx.config))
+    return live_routes(ctx) + rest_routes(ctx, build_security(ctx.config))
 
 
 def launch(demo: gr.Blocks, **overrides: Any) -> Any:
     """Start the server for ``demo`` with its config (keyword ``overrides`` go to launch)."""
     import gradio as gr
 
+    from ui.proposals.compare_panel import CSS as COMPARE_PROPOSALS_CSS
+    from ui.proposals.panel import CSS as PROPOSALS_CSS
     from ui.segment.view import CSS as SEGMENT_CSS
 
     config: AppConfig = demo.ctx.config
@@ -123,7 +134,7 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
         max_file_size=config.max_file_size,
         state_session_capacity=config.max_sessions,
         theme=gr.themes.Soft(primary_hue="indigo"),
-        css=CSS + SEGMENT_CSS,
+        css=CSS + SEGMENT_CSS + PROPOSALS_CSS + COMPARE_PROPOSALS_CSS,
         # None (not False) lets Gradio's env GRADIO_MCP_SERVER=true turn it on, e.g. on a Space.
         mcp_server=config.mcp_server or None,
         auth=list(config.ui_auth) or None,
@@ -182,6 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-dir", type=Path, default=None,
                         help="folder holding checkpoints (default ./checkpoints; "
                              "env SAM_CHECKPOINT_DIR)")
+
+    def examples_dir(text: str) -> Path | None:
+        from ui.config import parse_examples_dir
+
+        try:
+            return parse_examples_dir(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parser.add_argument("--examples-dir", type=examples_dir, default=argparse.SUPPRESS,
+                        metavar="DIR",
+                        help="folder of your own example images (png/jpg/webp) to offer "
+                             "instead of the generated ones in assets/; 'none' shows none")
 
     def custom_checkpoint(text: str) -> tuple[str, Path]:
         """``ID=PATH`` -> (catalogue id, existing file); refused at start, not at first use."""
@@ -269,6 +293,23 @@ def build_parser() -> argparse.ArgumentParser:
                            "private and loopback addresses and redirects are always refused)")
     rest.add_argument("--url-fetch-timeout", type=float, default=10.0, metavar="S",
                       help="seconds for the whole fetch of one image URL (default 10)")
+    video = parser.add_argument_group("video limits (checked on the header, before decoding)")
+    video.add_argument("--video-max-duration", type=float, default=DEFAULT_VIDEO_MAX_DURATION_S,
+                       metavar="S", help="seconds of the selected part of a clip "
+                                         f"(default {DEFAULT_VIDEO_MAX_DURATION_S:g})")
+    video.add_argument("--video-max-frames", type=int, default=DEFAULT_VIDEO_MAX_FRAMES,
+                       metavar="N", help="frames processed per clip, after stride "
+                                         f"(default {DEFAULT_VIDEO_MAX_FRAMES})")
+    video.add_argument("--video-max-pixels", type=int, default=DEFAULT_VIDEO_MAX_PIXELS,
+                       metavar="N", help="width x height of a frame "
+                                         f"(default {DEFAULT_VIDEO_MAX_PIXELS:,}: 1080p)")
+    video.add_argument("--video-max-file-size", default=DEFAULT_VIDEO_MAX_FILE_SIZE,
+                       metavar="SIZE", help="size of a clip, e.g. 100mb; uploads are also "
+                                            "bound by --max-file-size "
+                                            f"(default {DEFAULT_VIDEO_MAX_FILE_SIZE})")
+    video.add_argument("--video-timeout", type=float, default=600.0, metavar="S",
+                       help="seconds after which a /track call stops at its next frame "
+                            "(default 600)")
     parser.add_argument("--mcp", action="store_true",
                         help="also serve /segment and /models as MCP tools for agents at "
                              "/gradio_api/mcp/ (off by default; env GRADIO_MCP_SERVER=true too)")
@@ -321,6 +362,11 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         url_fetch_hosts=tuple(h.strip().lower() for h in args.url_fetch_hosts.split(",")
                               if h.strip()),
         url_fetch_timeout_s=args.url_fetch_timeout,
+        video_max_duration_s=args.video_max_duration,
+        video_max_frames=args.video_max_frames,
+        video_max_pixels=args.video_max_pixels,
+        video_max_file_size=args.video_max_file_size,
+        video_timeout_s=args.video_timeout,
         ui_auth=ui_logins(args.ui_auth or ([os.environ["SAMWB_UI_AUTH"]]
                                            if os.environ.get("SAMWB_UI_AUTH") else [])),
     )
@@ -334,6 +380,8 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         parser.error(f"--checkpoint given for {', '.join(not_offered)}, which --models does not "
                      "offer; add it to --models")
     values["custom_checkpoints"] = tuple(custom.items())
+    if hasattr(args, "examples_dir"):  # given: a folder, or None for 'none'
+        values["examples_dir"] = args.examples_dir
     return AppConfig(**values)
 
 

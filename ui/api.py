@@ -44,8 +44,10 @@ from sam_backends.prompt_parsing import (
 from ui.context import AppContext
 from ui.errors import UserError, api_error, log
 from ui.exports import cutout_rgba, mask_record, png_bytes, safe_stem
+from ui.proposals.api import register_proposals_api
 from ui.server.backpressure import CallerGoneError, Deadline
 from ui.server.disconnects import caller_gone_check
+from ui.video.api import register_track_api
 
 KEEP_OUTPUTS = 64  # cut-out files kept for Gradio to serve; older ones are deleted
 
@@ -200,4 +202,6 @@ def build_api(ctx: AppContext, blocks: gr.Blocks | None = None) -> SegmentApi:
     segment_btn.click(api.segment, [image, model_id, prompts], [result, cutout],
                       api_name="segment", concurrency_limit=None)
     models_btn.click(api.models, None, models, api_name="models", concurrency_limit=None)
+    register_track_api(ctx, blocks)  # /track (ui.video.api)
+    register_proposals_api(ctx, blocks)  # /segment_everything, /segment_text
     return api

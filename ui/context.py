@@ -53,6 +53,7 @@ from ui.zerogpu import embedding_to, gpu_task, zerogpu_active
 
 ENCODE_GPU_SECONDS = 30  # ZeroGPU: the longest an encode may hold the GPU (ViT-H needs ~1 s)
 PREDICT_GPU_SECONDS = 10
+CLICK_MAX_WAITING = 16  # clicks waiting for one model, all users together; more get 503
 
 log = logging.getLogger("samwb.context")
 
@@ -177,10 +178,23 @@ class AppContext:
         self.encoder_lane = WorkLane("the image encoder", 1,
                                      config.queue_max_size + config.api_max_waiting,
                                      self._typical_encode_s)
+        # Clicks outside Gradio's queue (ui.segment.live_route): one lane per model, so one
+        # model never decodes two clicks at once, and at most CLICK_MAX_WAITING wait for it.
+        self._click_lanes: dict[str, WorkLane] = {}
+        self._click_lanes_lock = threading.Lock()
         # ZeroGPU: decorated here, before launch(); elsewhere these are the plain methods.
         self.zerogpu = zerogpu_active()
         self._encode_task = gpu_task(self._encode_now, ENCODE_GPU_SECONDS)
         self._predict_task = gpu_task(self._predict_now, PREDICT_GPU_SECONDS)
+
+    def click_lane(self, model_id: str) -> WorkLane:
+        """The lane that serialises decodes (clicks, hover previews) on ``model_id``."""
+        with self._click_lanes_lock:
+            lane = self._click_lanes.get(model_id)
+            if lane is None:
+                lane = WorkLane(f"{model_id} (clicks)", 1, CLICK_MAX_WAITING, lambda: 0.05)
+                self._click_lanes[model_id] = lane
+            return lane
 
     def _typical_encode_s(self) -> float:
         return self.encode_timings.typical_seconds()

@@ -1,0 +1,6 @@
+"""The video view (a tab) and the ``/track`` API: track objects through a clip with SAM 2.1.
+
+Rooms: ``view`` (layout, wiring), ``handlers`` (events), ``state`` (per-user data),
+``values`` (what is shown), ``services`` (trackers and lanes shared by the app),
+``compare`` (two models side by side), ``exports`` (downloads), ``api`` (``/track``).
+"""

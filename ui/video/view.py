@@ -1,0 +1,188 @@
+"""The video view: layout and event wiring (handlers in ``ui.video.handlers``, per-user state in
+``ui.video.state``, values shown in ``ui.video.values``; the compare panel in
+``ui.video.compare``, the downloads in ``ui.video.exports``).
+
+Concurrency: clicks on a frame run in the "video-click" group (two at once, all users), frame
+scrubbing and play in "video-view" (four at once: they only decode and draw), tracking and
+comparing with no Gradio limit: the tracking lane admits one job, lets a few wait and refuses
+the rest at once, and every frame goes through the shared encoder lane.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from ui.context import AppContext
+from ui.video.compare import build_compare_panel
+from ui.video.exports import build_exports_panel
+from ui.video.handlers import (
+    BACKGROUND,
+    FOREGROUND,
+    SESSION_SUFFIX,
+    TRACK_ALL,
+    TRACK_FROM_HERE,
+    VideoHandlers,
+)
+from ui.video.services import DEFAULT_MAX_FRAMES, VIDEO_SUFFIXES, services_for
+from ui.widgets.canvas import ObjectList, PromptCanvas
+
+EXAMPLE_NAME = "moving_shapes.mp4"  # made by assets/make_video_example.py
+INTRO = """
+**Track objects through a clip with SAM 2.1.** Upload a clip (or use the example), click an
+object or drag a box around it on any frame, then press **Track**: its mask follows it through
+the clip. Correct it on any frame (more clicks, right-click for background) and track again
+from there. Add several objects with **New object**; compare two models on the same prompts;
+download an H.264 video with the masks, a cut-out video, mask PNGs and COCO RLE JSON.
+"""
+
+
+def _release(ctx: AppContext):
+    def release(session) -> None:
+        if session is not None and not ctx.sessions.release(session.session_id):
+            session.release()
+
+    return release
+
+
+def release_on_unload(ctx: AppContext):
+    """A ``demo.unload`` handler: free the closing tab's video session at once."""
+
+    def release_video(request: gr.Request) -> None:
+        ctx.sessions.release(request.session_hash + SESSION_SUFFIX)
+
+    return release_video
+
+
+def limits_markdown(ctx: AppContext) -> str:
+    limits = services_for(ctx).limits
+    megapixels = limits.max_pixels / 1e6
+    return (f"This server takes clips up to **{limits.max_duration_s:g} s** (of the selected "
+            f"part), **{limits.max_frames} processed frames**, {megapixels:.1f} megapixels per "
+            f"frame and {limits.max_file_bytes / 2**20:.0f} MiB; longer clips: choose a part "
+            "or a larger stride.")
+
+
+def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
+    """Lay out the video view inside the current Blocks context and wire its events."""
+    examples_dir = ctx.config.examples_dir
+    example = Path(examples_dir) / EXAMPLE_NAME if examples_dir is not None else None
+    h = VideoHandlers(ctx, example if example is not None and example.is_file() else None)
+    services = h.services
+    model_ids = services.model_ids()
+    default = services.default_model()
+    limits = services.limits
+    state = gr.State(None, delete_callback=_release(ctx))
+    gr.Markdown(INTRO, elem_id="video-intro")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=290):
+            gr.Markdown("#### 1 · Clip")
+            upload = gr.File(label="Upload a clip (MP4, MOV, WebM, MKV)", type="filepath",
+                             file_types=list(VIDEO_SUFFIXES), height=120,
+                             elem_id="video-upload")
+            example_btn = gr.Button("Use the example clip", size="sm", elem_id="video-example",
+                                    visible=h.example is not None)
+            with gr.Accordion("Frames to process", open=False, elem_id="video-selection"):
+                gr.Markdown(limits_markdown(ctx), elem_id="video-limits")
+                with gr.Row():
+                    stride = gr.Number(0, label="Stride (0: about 5 fps)", precision=0,
+                                       minimum=0, elem_id="video-stride")
+                    max_frames = gr.Number(min(DEFAULT_MAX_FRAMES, limits.max_frames),
+                                           label="Max frames", precision=0, minimum=0,
+                                           maximum=limits.max_frames,
+                                           elem_id="video-max-frames")
+                with gr.Row():
+                    start_s = gr.Number(0, label="Start (s)", minimum=0, elem_id="video-start")
+                    end_s = gr.Number(0, label="End (s, 0: the end)", minimum=0,
+                                      elem_id="video-end")
+                apply_btn = gr.Button("Apply (prompts start again)", size="sm",
+                                      elem_id="video-apply")
+            gr.Markdown("#### 2 · Model")
+            model = gr.Dropdown([(ctx.spec(m).display_name, m) for m in model_ids],
+                                value=default, label="Tracker (SAM 2.1)",
+                                elem_id="video-model")
+            gr.Markdown("#### 3 · Objects")
+            objects = ObjectList({"items": []}, elem_id="video-objects")
+            with gr.Row():
+                name = gr.Textbox(placeholder="name, e.g. dog", show_label=False, max_lines=1,
+                                  scale=3, elem_id="video-object-name")
+                new_btn = gr.Button("+ New object", size="sm", scale=2,
+                                    elem_id="video-new-object")
+            rename_btn = gr.Button("Rename the selected object", size="sm",
+                                   elem_id="video-rename")
+        with gr.Column(scale=3):
+            info = gr.Markdown("No clip yet.", elem_id="video-info")
+            with gr.Row(equal_height=False):
+                mode = gr.Radio([FOREGROUND, BACKGROUND], value=FOREGROUND,
+                                label="A left click adds", elem_id="video-click-mode", scale=3)
+                undo = gr.Button("↶ Undo", size="sm", elem_id="video-undo", scale=0,
+                                 min_width=80)
+                clear = gr.Button("Clear this frame", size="sm", elem_id="video-clear",
+                                  scale=0, min_width=120)
+            canvas = PromptCanvas({"hint": "Upload a clip or pick the example on the left."},
+                                  elem_id="video-canvas")
+            with gr.Row(equal_height=True):
+                play = gr.Button("▶ Play", size="sm", scale=0, min_width=80,
+                                 elem_id="video-play")
+                pause = gr.Button("⏸ Pause", size="sm", scale=0, min_width=80,
+                                  elem_id="video-pause")
+                slider = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False,
+                                   scale=4, elem_id="video-frame")
+            frame_text = gr.Markdown("No clip yet.", elem_id="video-frame-label")
+            with gr.Row(equal_height=False, elem_id="video-track-row"):
+                how = gr.Radio([TRACK_ALL, TRACK_FROM_HERE], value=TRACK_ALL, label="Track",
+                               scale=3, elem_id="video-track-mode")
+                track_btn = gr.Button("▶ Track", variant="primary", scale=0, min_width=140,
+                                      elem_id="video-track")
+                stop_btn = gr.Button("■ Stop", variant="stop", scale=0, min_width=100,
+                                     elem_id="video-stop")
+            status = gr.Markdown(elem_id="video-status")
+            timer = gr.Timer(0.25, active=False)
+            compare = build_compare_panel(ctx, model_ids, default)
+            exports = build_exports_panel()
+
+    view = [state, canvas, slider, frame_text, info, objects, status]
+    selection = [stride, start_s, end_s, max_frames]
+    clicks = {"show_progress": "hidden", "concurrency_id": "video-click",
+              "concurrency_limit": 2, "api_visibility": "private"}
+    looks = {"show_progress": "hidden", "concurrency_id": "video-view",
+             "concurrency_limit": 4, "api_visibility": "private"}
+    opens = {"show_progress": "full", "concurrency_id": "video-open",
+             "concurrency_limit": 2, "api_visibility": "private"}
+
+    upload.upload(h.upload, [state, upload] + selection, view, **opens).then(
+        lambda: None, None, upload, api_visibility="private")
+    example_btn.click(h.open_example, [state] + selection, view, **opens)
+    apply_btn.click(h.reselect, [state] + selection, view, **opens)
+    slider.input(h.scrub, [state, slider], view, trigger_mode="always_last", **looks)
+    play.click(lambda s: gr.Timer(value=max(0.2, 1.0 / s.video.fps) if s and s.video else 0.25,
+                                  active=bool(s and s.video)),
+               [state], timer, api_visibility="private", show_progress="hidden")
+    pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private",
+                show_progress="hidden")
+    timer.tick(h.tick, [state], [canvas, slider, frame_text, timer],
+               trigger_mode="always_last", **looks)
+    canvas.point(h.point, [state, mode], view, trigger_mode="multiple", **clicks)
+    canvas.box(h.box, [state], view, trigger_mode="multiple", **clicks)
+    objects.pick_object(h.pick_object, [state], view, **clicks)
+    objects.remove_object(h.remove_object, [state], view, **clicks)
+    new_btn.click(h.new_object, [state, name], view, **clicks).then(
+        lambda: "", None, name, api_visibility="private")
+    rename_btn.click(h.rename, [state, name], view, **clicks)
+    name.submit(h.rename, [state, name], view, **clicks)
+    undo.click(h.undo, [state], view, **clicks)
+    clear.click(h.clear, [state], view, **clicks)
+    model.input(h.change_model, [state, model], view, **opens)
+    # api_name: the page's own name, so the public name "track" stays free for ui.video.api
+    tracking = track_btn.click(h.track, [state, how], view, concurrency_limit=None,
+                               api_name="video_page_track", api_visibility="private",
+                               show_progress="full")
+    comparing = compare.wire(h, state)
+    stops = {"cancels": [tracking, comparing], "concurrency_id": "video-stop",
+             "concurrency_limit": None, "api_visibility": "private", "show_progress": "hidden"}
+    stop_btn.click(h.stop, [state], view, **stops)
+    compare.stop.click(h.stop_compare, [state], compare.outputs(state), **stops)
+    exports.wire(h, state)
+    demo.unload(release_on_unload(ctx))
+    return h
