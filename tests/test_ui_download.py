@@ -12,7 +12,7 @@ import threading
 import pytest
 from random_models import synthetic_image
 
-from ui import models_panel
+from ui.widgets import models_panel
 from ui.config import AppConfig, ExtraModel
 from ui.context import AppContext
 
