@@ -319,9 +319,9 @@ def small_vit_b(official, monkeypatch):
 def test_app_loads_and_shows_a_custom_checkpoint(how, small_vit_b, finetuned, hash_calls,
                                                  monkeypatch):
     import app
-    from ui.widgets import models_panel
     from ui.api import SegmentApi
     from ui.context import AppContext
+    from ui.widgets import models_panel
 
     _, folder = small_vit_b
     argv = ["--models", "sam-vit-b,grabcut", "--checkpoint-dir", str(folder), "--device", "cpu",

@@ -12,9 +12,9 @@ import threading
 import pytest
 from random_models import synthetic_image
 
-from ui.widgets import models_panel
 from ui.config import AppConfig, ExtraModel
 from ui.context import AppContext
+from ui.widgets import models_panel
 
 
 @pytest.fixture()
