@@ -28,7 +28,6 @@ into the description, takes one line per argument and appends the ``Returns:`` l
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,7 @@ from sam_backends.prompt_parsing import (
 )
 from ui.context import AppContext
 from ui.errors import UserError, api_error, log
-from ui.exports import cutout_rgba, mask_record, png_bytes, safe_stem
+from ui.exports import cutout_rgba, mask_record, png_bytes, safe_stem, write_kept
 from ui.proposals.api import register_proposals_api
 from ui.server.backpressure import CallerGoneError, Deadline
 from ui.server.disconnects import caller_gone_check
@@ -147,16 +146,7 @@ class SegmentApi:
         return result, str(cutout)
 
     def _write(self, name: str, data: bytes) -> Path:
-        folder = self.out_dir / uuid.uuid4().hex[:12]
-        folder.mkdir(parents=True)
-        path = folder / name
-        path.write_bytes(data)
-        old = sorted(self.out_dir.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_OUTPUTS]
-        for stale in old:
-            for file in stale.glob("*"):
-                file.unlink(missing_ok=True)
-            stale.rmdir()
-        return path
+        return write_kept(self.out_dir, name, data, KEEP_OUTPUTS)
 
     def models(self) -> list[dict[str, Any]]:
         """List the segmentation models this server offers; call it before segment.

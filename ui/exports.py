@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -175,3 +176,18 @@ def write_exports(folder: Path, stem: str, image: np.ndarray,
         put(f"object{obj.object_id}_cutout", png_bytes(cutout_rgba(image, obj.mask)), "png")
         put(f"object{obj.object_id}_mask", mask_png(obj.mask), "png")
     return paths
+
+
+def write_kept(out_dir: Path, name: str, data: bytes, keep: int) -> Path:
+    """Write ``data`` as ``out_dir/<random>/name`` for Gradio to serve, keeping only the newest
+    ``keep`` such folders (older ones are deleted), so API outputs cannot pile up."""
+    folder = out_dir / uuid.uuid4().hex[:12]
+    folder.mkdir(parents=True)
+    path = folder / name
+    path.write_bytes(data)
+    old = sorted(out_dir.iterdir(), key=lambda p: p.stat().st_mtime)[:-keep]
+    for stale in old:
+        for file in stale.glob("*"):
+            file.unlink(missing_ok=True)
+        stale.rmdir()
+    return path

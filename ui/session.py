@@ -134,6 +134,11 @@ class SessionRegistry:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._tokens: dict[str, Session] = {}
 
+    def release_value(self, session: Any) -> None:
+        """A ``gr.State`` delete callback: free the session's data, tracked here or not."""
+        if session is not None and not self.release(session.session_id):
+            session.release()
+
     def track(self, session: Session) -> None:
         evicted = []
         with self._lock:

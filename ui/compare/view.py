@@ -43,14 +43,6 @@ see where they disagree, and optionally upload a ground-truth mask to score them
 """
 
 
-def _release(ctx: AppContext):
-    def release(session) -> None:
-        if session is not None and not ctx.sessions.release(session.session_id):
-            session.release()
-
-    return release
-
-
 def release_on_unload(ctx: AppContext):
     """A ``demo.unload`` handler: free the closing tab's compare session at once."""
 
@@ -65,7 +57,7 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
     examples = list_examples(ctx.config.examples_dir)
     h = CompareHandlers(ctx, examples)
     chosen = default_models(ctx)
-    state = gr.State(None, delete_callback=_release(ctx))
+    state = gr.State(None, delete_callback=ctx.sessions.release_value)
     gr.Markdown(INTRO, elem_id="compare-intro")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=290):

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,7 +38,7 @@ from sam_backends import Instances, PromptError
 from sam_backends.images import load_image
 from ui.context import AppContext
 from ui.errors import UserError, api_error, log
-from ui.exports import mask_record, png_bytes, safe_stem
+from ui.exports import mask_record, png_bytes, safe_stem, write_kept
 from ui.proposals import engines
 from ui.proposals.logic import check_threshold
 from ui.proposals.review import overlay
@@ -243,16 +242,7 @@ class ProposalsApi:
         return result, str(picture)
 
     def _write(self, name: str, data: bytes) -> Path:
-        folder = self.out_dir / uuid.uuid4().hex[:12]
-        folder.mkdir(parents=True)
-        path = folder / name
-        path.write_bytes(data)
-        old = sorted(self.out_dir.iterdir(), key=lambda p: p.stat().st_mtime)[:-KEEP_OUTPUTS]
-        for stale in old:
-            for file in stale.glob("*"):
-                file.unlink(missing_ok=True)
-            stale.rmdir()
-        return path
+        return write_kept(self.out_dir, name, data, KEEP_OUTPUTS)
 
 
 def register_proposals_api(ctx: AppContext, blocks: gr.Blocks | None = None) -> ProposalsApi:

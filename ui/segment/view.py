@@ -18,7 +18,6 @@ from ui.context import AppContext
 from ui.proposals.panel import build_proposals_panel
 from ui.segment.downloads_panel import DownloadsPanel
 from ui.segment.handlers import BACKGROUND, FOREGROUND, SegmentHandlers
-from ui.session import Session
 from ui.widgets import models_panel
 from ui.widgets.canvas import CandidateStrip, ObjectList, PromptCanvas
 
@@ -48,14 +47,6 @@ def list_examples(folder: Path | None) -> list[Path]:
                   if p.suffix.lower() in EXAMPLE_SUFFIXES and p.is_file())
 
 
-def _release(ctx: AppContext):
-    def release(session: Session | None) -> None:
-        if session is not None and not ctx.sessions.release(session.session_id):
-            session.release()
-
-    return release
-
-
 def release_on_unload(ctx: AppContext):
     """A ``demo.unload`` handler: free the closing tab's session data at once."""
 
@@ -70,7 +61,7 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
     examples = list_examples(ctx.config.examples_dir)
     h = SegmentHandlers(ctx, examples)
     default = ctx.default_model()
-    state = gr.State(None, delete_callback=_release(ctx))
+    state = gr.State(None, delete_callback=ctx.sessions.release_value)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=290):
             gr.Markdown("#### 1 · Image")

@@ -38,14 +38,6 @@ download an H.264 video with the masks, a cut-out video, mask PNGs and COCO RLE 
 """
 
 
-def _release(ctx: AppContext):
-    def release(session) -> None:
-        if session is not None and not ctx.sessions.release(session.session_id):
-            session.release()
-
-    return release
-
-
 def release_on_unload(ctx: AppContext):
     """A ``demo.unload`` handler: free the closing tab's video session at once."""
 
@@ -73,7 +65,7 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
     model_ids = services.model_ids()
     default = services.default_model()
     limits = services.limits
-    state = gr.State(None, delete_callback=_release(ctx))
+    state = gr.State(None, delete_callback=ctx.sessions.release_value)
     gr.Markdown(INTRO, elem_id="video-intro")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=290):
