@@ -235,6 +235,32 @@ def test_bf16_path_runs(small, frames):
     assert min(ious) > 0.5, ious
 
 
+def test_fast_path_fills_small_holes_and_exact_path_does_not(small, frames):
+    """Without sam2's CUDA kernel: the fast path fills holes of <= 8 px in the low-res logits
+    (OpenCV), the exact path leaves them (as upstream's CPU run)."""
+    from sam_backends.video.holes import small_holes
+    from sam_backends.video.model import hole_filling_available
+
+    if hole_filling_available():
+        pytest.skip("sam2's CUDA extension is installed: upstream fills the holes itself")
+    spec, path = small
+    video = open_video(frames, max_frames=3)
+    found = {}
+    for precision in ("bf16", "fp32"):
+        tracker = create_tracker(spec, checkpoint=path, device="cpu", precision=precision)
+        assert tracker.model.fill_hole_area == 0  # upstream's own call would only warn
+        session = tracker.start(video)
+        session.add_prompts(0, 1, Prompts(points=((20, 20), (40, 30)), labels=(1, 0)))
+        list(session.propagate())
+        outputs = session._state["output_dict_per_obj"][0]
+        logits = [out["pred_masks"][0, 0].numpy() for kind in outputs.values()
+                  for out in kind.values()]
+        found[precision] = (tracker.model.opencv_hole_area,
+                            sum(int(small_holes(x <= 0, 8).sum()) for x in logits))
+    assert found["bf16"] == (8, 0)  # every small hole filled
+    assert found["fp32"][0] == 0 and found["fp32"][1] > 0  # these prompts do leave holes
+
+
 def test_auto_precision_is_detected(small, frames):
     from sam_backends.accel import fastest_precision
 

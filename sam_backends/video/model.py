@@ -17,8 +17,9 @@ inference state it builds itself. What differs from upstream:
    mat2 must have the same dtype". Here stored features are widened to the attention's dtype
    when read: bit for bit what the promotion gives when upstream works.
 3. Hole filling needs sam2's CUDA extension; without it upstream warns on every frame and
-   leaves the mask as is. Here ``fill_hole_area`` is set to 0 when the extension is missing
-   (same masks) and this is logged once.
+   leaves the mask as is. Here, without the extension, the exact path leaves masks as they are
+   (same masks as upstream's CPU run, logged once) and the fast path fills holes with OpenCV
+   (``holes.fill_small_holes``: upstream's rule, as its CUDA kernel applies it).
 
 The fast path (``encoder_dtype=torch.bfloat16``) runs the image encoder in bf16 (the image
 path's ``accelerate_sam2_encoder``) and widens its features to fp32 for everything after it.
@@ -95,18 +96,30 @@ class TrackerModel(SAM2VideoPredictor):
     """``SAM2VideoPredictor`` with bounded features and the memory-dtype fix (module doc)."""
 
     encoder_dtype: torch.dtype | None = None  # bf16 for the fast path; None: exact
+    opencv_hole_area = 0  # > 0: fill holes this small with OpenCV (upstream's kernel missing)
 
     def configure(self, encoder_dtype: torch.dtype | None) -> None:
-        """Set the precision of the image encoder and drop hole filling without the kernel."""
+        """Set the precision of the image encoder and how holes are filled without the kernel."""
         self.encoder_dtype = encoder_dtype
         self._shared_pos_enc: list[torch.Tensor] | None = None
         if self.fill_hole_area > 0 and not hole_filling_available():
-            self.fill_hole_area = 0
-            if "holes" not in _LOGGED:
+            if encoder_dtype is not None:
+                self.opencv_hole_area = self.fill_hole_area
+            self.fill_hole_area = 0  # upstream's own call would only warn, every frame
+            if encoder_dtype is None and "holes" not in _LOGGED:
                 _LOGGED.add("holes")
-                LOG.info("sam2's CUDA extension is not available: small holes in video masks are "
-                         "not filled (the upstream predictor skips it too, with a warning per "
-                         "frame).")
+                LOG.info("sam2's CUDA extension is not available: small holes in exact-mode "
+                         "video masks are not filled, as in the upstream predictor's CPU run "
+                         "(the fast path fills them with OpenCV).")
+
+    def _run_single_frame_inference(self, *args: Any, **kwargs: Any):
+        compact, pred_masks = super()._run_single_frame_inference(*args, **kwargs)
+        if self.opencv_hole_area > 0:
+            from .holes import fill_small_holes
+
+            pred_masks = fill_small_holes(pred_masks, self.opencv_hole_area)
+            compact = {**compact, "pred_masks": pred_masks.to(compact["pred_masks"].device)}
+        return compact, pred_masks
 
     def forward_image(self, img_batch: torch.Tensor) -> dict:
         if self.encoder_dtype is None:
