@@ -28,9 +28,17 @@ except ImportError:  # pragma: no cover - CI installs it
 
 
 @pytest.fixture(scope="module")
-def server(sam1_small, sam2_small, tmp_path_factory):
+def server(sam1_small, sam2_small, random_checkpoint_dir, tmp_path_factory):
+    from random_models import small_sam2_spec, write_random_checkpoint
+
+    from ui.config import ExtraModel
+
+    other = small_sam2_spec("test-sam2-small-b")  # other random weights: a second model
+    other_path = write_random_checkpoint(other, random_checkpoint_dir / other.checkpoint_file,
+                                         seed=1)
+    extra = (ExtraModel(sam2_small.spec, sam2_small.path), ExtraModel(other, other_path))
     config = app_config(sam1_small, sam2_small, tmp_path_factory.mktemp("no-checkpoints"),
-                        video_max_frames=12)
+                        video_max_frames=12, extra_models=extra)
     with running_app(config) as running:
         yield running
 
@@ -172,4 +180,56 @@ def test_stop_keeps_the_frames_tracked_so_far(browser, server, clips):
     drag_box(page, 24, 16, 60, 48)
     expect(page.locator("#video-objects .ol-row")).to_contain_text("prompts on frame 0, 5")
     shot(page, "06-stopped-and-corrected")
+    context.close()
+
+
+def frame_shown(page) -> int:
+    """The frame number in "Frame i of n"."""
+    text = page.locator("#video-frame-label").inner_text()
+    return int(text.split("Frame", 1)[1].split("of", 1)[0])
+
+
+def test_play_and_pause(browser, server, clips):
+    context, page = video_page(browser, server)
+    every_frame(page)
+    upload(page, clips["long"])
+    page.locator("#video-play").click()
+    page.wait_for_function(  # checked every animation frame: ticks come every 0.2 s
+        "() => { const t = document.querySelector('#video-frame-label').innerText;"
+        " const m = t.match(/Frame (\\d+) of/); return m && Number(m[1]) >= 2; }",
+        polling="raf", timeout=60_000)
+    page.locator("#video-pause").click()
+    page.wait_for_timeout(600)  # the pause event and any tick already on its way
+    paused = frame_shown(page)
+    assert 2 <= paused < 9
+    page.wait_for_timeout(1500)  # 7 ticks' worth at 10 fps: nothing moves while paused
+    assert frame_shown(page) == paused
+    assert page.locator("#video-frame input[type=number]").input_value() == str(paused)
+    # play on to the end: the last frame stays (no wrap, the timer stops itself)
+    page.locator("#video-play").click()
+    expect(page.locator("#video-frame-label")).to_contain_text("Frame 9 of 9", timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert frame_shown(page) == 9
+    context.close()
+
+
+def test_compare_two_models_on_the_clip(browser, server, clips):
+    context, page = video_page(browser, server, 1920, 1080)
+    every_frame(page)
+    upload(page, clips["short"])
+    drag_box(page, 6, 16, 38, 48)
+    page.locator("#video-compare").get_by_text("Compare two models on this clip").click()
+    model_b = page.locator("#video-compare-b input")
+    model_b.click()
+    page.get_by_role("option", name="test-sam2-small-b").click()
+    page.locator("#video-compare-run").click()
+    text = page.locator("#video-compare-text")
+    expect(text).to_contain_text("IoU between them: mean", timeout=TIMEOUT)
+    assert text.inner_text().count("4 frames") == 2 and "stopped early" not in text.inner_text()
+    for side in ("a", "b"):
+        expect(page.locator(f"#video-compare-image-{side} img")).to_be_visible()
+    expect(page.locator("#video-compare-iou")).not_to_contain_text("No data")
+    page.locator("#video-compare").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    shot(page, "07-compare")
     context.close()

@@ -182,6 +182,8 @@ def test_text_values():
     assert values.progress_text(0, 10, 0.0) == "Tracking: 0/10 frames"
     assert values.progress_text(5, 10, 2.5) == ("Tracking: 5/10 frames · 2.00 frames/s · "
                                                 "about 3 s left")
+    assert values.progress_text(10, 60, 80.0).endswith("about 6 min 40 s left")
+    assert values.duration_text(89) == "89 s" and values.duration_text(3725) == "1 h 02 min"
     assert values._every(1) == "every frame" and values._every(12) == "every 12th frame"
     assert values._every(22) == "every 22nd frame"
     assert "Stopped after 3 frames" in values.run_summary(
@@ -347,4 +349,117 @@ def test_the_example_clip_is_made_by_the_project_and_opens(ctx):
     assert session.video.size == (360, 640) and session.video.source_fps == pytest.approx(24)
     assert session.clip.selection.stride == 5 and session.video.num_frames == 15
     assert "every 5th frame" in view[4]
+    session.release()
+
+
+# --- compare two models on one clip -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def second_sam2(random_checkpoint_dir):
+    """A second reduced SAM 2.1 (other random weights) so the two compared tracks differ."""
+    from conftest import RandomCheckpoint
+    from random_models import small_sam2_spec, write_random_checkpoint
+
+    spec = small_sam2_spec("test-sam2-small-b")
+    path = write_random_checkpoint(spec, random_checkpoint_dir / spec.checkpoint_file, seed=1)
+    return RandomCheckpoint(spec, path)
+
+
+@pytest.fixture(scope="module")
+def compare_handlers(sam1_small, sam2_small, second_sam2, tmp_path_factory):
+    from app import prepare_environment
+    from ui.config import ExtraModel
+    from ui.context import AppContext
+
+    extra = (ExtraModel(sam2_small.spec, sam2_small.path),
+             ExtraModel(second_sam2.spec, second_sam2.path))
+    config = app_config(sam1_small, sam2_small, tmp_path_factory.mktemp("no-checkpoints"),
+                        temp_dir=tmp_path_factory.mktemp("temp"), video_max_frames=20,
+                        extra_models=extra)
+    context = AppContext(config, prepare_environment(config))
+    yield VideoHandlers(context)
+    context.close()
+
+
+def tracked_alone(model, clip, box, point_frame, point):
+    """What one model's own tracker gives for the compare test's prompts (no app involved)."""
+    from sam_backends import Prompts
+    from sam_backends.video import create_tracker, open_video
+
+    tracker = create_tracker(model.spec, checkpoint=model.path, device="cpu", precision="fp32")
+    engine = tracker.start(open_video(clip))
+    engine.add_prompts(0, 1, Prompts(box=box))
+    engine.add_prompts(point_frame, 2, Prompts(points=(point,), labels=(1,)))
+    return dict(engine.propagate_both(start_frame=0))
+
+
+def test_compare_tracks_the_same_prompts_with_both_models(compare_handlers, clip, sam2_small,
+                                                          second_sam2):
+    h, name = compare_handlers, "compare"
+    session, _ = open_clip(h, clip, name)
+    h.box(session, event({"box": [8, 18, 36, 46]}), request(name))
+    second = session.new_object()  # a second object, first prompted on frame 2
+    assert second.object_id == 2
+    session.set_prompts(2, 2, PromptSet().with_point(30, 30, 1))
+    views = list(h.compare(session, sam2_small.spec.model_id, second_sam2.spec.model_id,
+                           request(name), no_progress))
+    run = session.compare
+    assert run is not None and run.finished and run.frames_done == [4, 4]
+    assert len(views) == 4 + 4 + 1  # a view per frame per model, then the final one
+    # each side is exactly what that model's own tracker gives for the same prompts
+    alone = [tracked_alone(m, clip, (8, 18, 36, 46), 2, (30, 30))
+             for m in (sam2_small, second_sam2)]
+    for which in range(2):
+        for frame in range(4):
+            for object_id in (1, 2):
+                np.testing.assert_array_equal(run.tracks[which].get_mask(frame, object_id),
+                                              alone[which][frame][object_id])
+    # the IoU curve: one value per frame, the mean over both objects
+    assert sorted(run.ious) == [0, 1, 2, 3]
+    for frame in range(4):
+        expected = np.mean([mask_iou(alone[0][frame][o], alone[1][frame][o]) for o in (1, 2)])
+        assert run.ious[frame] == pytest.approx(expected)
+    assert min(run.ious.values()) < 1.0  # other weights, other masks: the curve says so
+    # the final view: both models drawn on the first prompted frame, their speeds and the IoU
+    _, image_a, image_b, slider, table, text = views[-1]
+    assert image_a.shape == image_b.shape == (H, W, 3) and not np.array_equal(image_a, image_b)
+    assert list(table["frame"]) == [0, 1, 2, 3] and slider["maximum"] == 3
+    assert text.count("frames/s") == 2 and "IoU between them: mean" in text
+    assert "stopped early" not in text and not session.busy
+    # the frame slider shows both results on another frame
+    moved = h.compare_frame(session, 3)
+    assert not np.array_equal(moved[1], image_a) and moved[3]["value"] == 3
+    session.release()
+
+
+def test_a_stopped_compare_says_so_and_frees_the_session(compare_handlers, clip, sam2_small,
+                                                          second_sam2):
+    h, name = compare_handlers, "compare-stop"
+    session, _ = open_clip(h, clip, name)
+    h.box(session, event({"box": [8, 18, 36, 46]}), request(name))
+    views = h.compare(session, sam2_small.spec.model_id, second_sam2.spec.model_id,
+                      request(name), no_progress)
+    next(views)
+    session.stop()
+    rest = list(views)
+    run = session.compare
+    assert not run.finished and run.frames_done[0] == 1 and run.frames_done[1] == 0
+    assert "(stopped early)" in rest[-1][5] and not session.busy
+    session.release()
+
+
+def test_pause_wins_over_a_tick_already_on_its_way(handlers, clip):
+    session, _ = open_clip(handlers, clip, "play")
+    timer = handlers.play(session)
+    assert timer.active and timer.value == pytest.approx(0.2)  # 10 fps clip, at most 5 ticks/s
+    view = handlers.tick(session, request("play"))
+    assert session.frame == 1 and view[1]["value"] == 1 and view[3].active
+    handlers.pause(session)
+    view = handlers.tick(session, request("play"))  # the tick that was in flight
+    assert session.frame == 1 and not view[3].active
+    handlers.play(session)
+    for _ in range(5):
+        view = handlers.tick(session, request("play"))
+    assert session.frame == 3 and not view[3].active and not session.playing  # stops at the end
     session.release()

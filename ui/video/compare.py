@@ -64,13 +64,15 @@ def build_compare_panel(ctx: AppContext, model_ids: list[str], default: str | No
     first, second = pick_pair(model_ids, default)
     with gr.Accordion("Compare two models on this clip", open=False,
                       elem_id="video-compare"):
-        with gr.Row(equal_height=True):
-            model_a = gr.Dropdown(choices, value=first, label="Model A",
+        with gr.Row(equal_height=False):
+            model_a = gr.Dropdown(choices, value=first, label="Model A", scale=2,
                                   elem_id="video-compare-a")
-            model_b = gr.Dropdown(choices, value=second, label="Model B",
+            model_b = gr.Dropdown(choices, value=second, label="Model B", scale=2,
                                   elem_id="video-compare-b")
-            run = gr.Button("Compare", variant="primary", elem_id="video-compare-run")
-            stop = gr.Button("■ Stop", variant="stop", elem_id="video-compare-stop")
+            run = gr.Button("Compare", variant="primary", scale=0, min_width=140,
+                            elem_id="video-compare-run")
+            stop = gr.Button("■ Stop", variant="stop", scale=0, min_width=100,
+                             elem_id="video-compare-stop")
         with gr.Row(equal_height=True):
             image_a = gr.Image(label="Model A", interactive=False, type="numpy",
                                format="jpeg", elem_id="video-compare-image-a")

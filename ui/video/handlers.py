@@ -59,6 +59,8 @@ class VideoHandlers(CompareHandlers):
         self.reselect = view(self._reselect)
         self.scrub = view(self._scrub)
         self.tick = guard(lambda *a: (gr.skip(),) * 4, operator)(self._tick)
+        self.play = guard(lambda *a: gr.Timer(active=False), operator)(self._play)
+        self.pause = guard(lambda *a: gr.Timer(active=False), operator)(self._pause)
         self.point = view(self._point)
         self.box = view(self._box)
         self.pick_object = view(self._pick_object)
@@ -145,13 +147,27 @@ class VideoHandlers(CompareHandlers):
             session.frame = min(max(0, int(frame)), session.video.num_frames - 1)
         return self.view(session)
 
-    def _tick(self, session: VideoSession | None, request: gr.Request) -> tuple:
-        """One step of play: the next frame; at the end, stop the timer."""
+    def _play(self, session: VideoSession | None) -> Any:
+        """Start the play timer at the clip's frame rate (at most 5 frames/s: each is an event)."""
         if session is None or session.video is None:
+            return gr.Timer(active=False)
+        session.playing = True
+        return gr.Timer(value=max(0.2, 1.0 / session.video.fps), active=True)
+
+    def _pause(self, session: VideoSession | None) -> Any:
+        """Stop play. The flag matters: a tick already on its way would re-arm the timer."""
+        if session is not None:
+            session.playing = False
+        return gr.Timer(active=False)
+
+    def _tick(self, session: VideoSession | None, request: gr.Request) -> tuple:
+        """One step of play: the next frame; at the end (or once paused), stop the timer."""
+        if session is None or session.video is None or not session.playing:
             return gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False)
         last = session.video.num_frames - 1
         session.frame = 0 if session.frame >= last else session.frame + 1
-        timer = gr.Timer(active=session.frame < last)
+        session.playing = session.frame < last
+        timer = gr.Timer(active=session.playing)
         return (values.canvas_value(session), gr.update(value=session.frame),
                 values.frame_label(session), timer)
 

@@ -252,6 +252,7 @@ class VideoSession(Session):
         self.engine: Any = None  # the engine's tracker session for ``model_id``
         self.engine_stale = False  # an edit the engine has not seen: replay before using it
         self.frame = 0  # the frame shown
+        self.playing = False  # Play's timer runs; Pause clears it before any tick re-arms it
         self.compare: CompareRun | None = None
         self.job: Job | None = None
         self.lock = threading.RLock()
@@ -284,6 +285,7 @@ class VideoSession(Session):
         self.clip = clip
         self.generation += 1
         self.frame = 0
+        self.playing = False
         self.track = MaskTrack(clip.video.size)
         self.compare = None
         self.history = ()

@@ -159,8 +159,18 @@ def progress_text(done: int, total: int, seconds: float, what: str = "Tracking")
         rate = done / seconds
         parts.append(f"{rate:.2f} frames/s")
         if total > done:
-            parts.append(f"about {math.ceil((total - done) / rate)} s left")
+            parts.append(f"about {duration_text(math.ceil((total - done) / rate))} left")
     return " · ".join(parts)
+
+
+def duration_text(seconds: int) -> str:
+    """"40 s", "2 min 05 s", "1 h 03 min": what a person reads at a glance."""
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def run_summary(run: dict[str, Any]) -> str:

@@ -38,14 +38,6 @@ download an H.264 video with the masks, a cut-out video, mask PNGs and COCO RLE 
 """
 
 
-def release_on_unload(ctx: AppContext):
-    """A ``demo.unload`` handler: free the closing tab's video session at once."""
-
-    def release_video(request: gr.Request) -> None:
-        ctx.sessions.release(request.session_hash + SESSION_SUFFIX)
-
-    return release_video
-
 
 def limits_markdown(ctx: AppContext) -> str:
     limits = services_for(ctx).limits
@@ -148,11 +140,8 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
     example_btn.click(h.open_example, [state] + selection, view, **opens)
     apply_btn.click(h.reselect, [state] + selection, view, **opens)
     slider.input(h.scrub, [state, slider], view, trigger_mode="always_last", **looks)
-    play.click(lambda s: gr.Timer(value=max(0.2, 1.0 / s.video.fps) if s and s.video else 0.25,
-                                  active=bool(s and s.video)),
-               [state], timer, api_visibility="private", show_progress="hidden")
-    pause.click(lambda: gr.Timer(active=False), None, timer, api_visibility="private",
-                show_progress="hidden")
+    play.click(h.play, [state], timer, api_visibility="private", show_progress="hidden")
+    pause.click(h.pause, [state], timer, api_visibility="private", show_progress="hidden")
     timer.tick(h.tick, [state], [canvas, slider, frame_text, timer],
                trigger_mode="always_last", **looks)
     canvas.point(h.point, [state, mode], view, trigger_mode="multiple", **clicks)
@@ -176,5 +165,5 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
     stop_btn.click(h.stop, [state], view, **stops)
     compare.stop.click(h.stop_compare, [state], compare.outputs(state), **stops)
     exports.wire(h, state)
-    demo.unload(release_on_unload(ctx))
+    demo.unload(ctx.sessions.unload_handler(SESSION_SUFFIX))
     return h
