@@ -58,7 +58,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     from ui.api import build_api
     from ui.compare.view import build_compare_tab
     from ui.context import AppContext
-    from ui.segment.view import build_segment_tab, release_on_unload
+    from ui.segment.view import build_segment_tab
     from ui.video.view import build_video_tab
 
     config = config or AppConfig()
@@ -75,7 +75,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
             with gr.Tab("Video", id="video"):
                 build_video_tab(ctx, demo)
         demo.segment_api = build_api(ctx, demo)
-        demo.unload(release_on_unload(ctx))
+        demo.unload(ctx.sessions.unload_handler())
     demo.ctx = ctx
     return demo
 

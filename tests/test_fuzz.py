@@ -4,6 +4,7 @@ returns its value or raises its own typed error, never anything else.
     prompt parser      arbitrary JSON values and text -> Prompts | PromptError
     image loader       arbitrary and mutated image bytes -> RGB uint8 H x W x 3 | ImageError
     UI event payloads  arbitrary dicts -> the value | UserError
+    /track prompts     arbitrary JSON values and text -> entries | PromptError
 """
 
 from __future__ import annotations
@@ -187,3 +188,58 @@ def test_event_payload_helpers(data, count, known):
     except UserError:
         return
     assert np.isfinite([click.x, click.y]).all()
+
+
+# --- the /track API's prompts ----------------------------------------------------------------
+
+def track_entry(ids, frames, coords, prompts=st.nothing()):
+    points = st.lists(st.lists(coords, min_size=2, max_size=2), min_size=1, max_size=10)
+    well_formed = (points.map(lambda pts: {"points": pts, "labels": [1] * len(pts)})
+                   | st.lists(coords, min_size=4, max_size=4).map(lambda box: {"box": box}))
+    return st.builds(
+        lambda head, prompt, name: {**head, **prompt, **name},
+        st.fixed_dictionaries({"id": ids, "frame": frames}),
+        well_formed | prompts,
+        st.fixed_dictionaries({}, optional={"name": st.text(max_size=90)}),
+    )
+
+
+# Plausible entries (most are accepted, so what comes out is checked too) and broken ones.
+PLAUSIBLE = track_entry(st.integers(1, 12), st.integers(0, 50), st.floats(0, 500))
+BROKEN = track_entry(st.integers(-1, 12) | NUMBERS, st.integers(-1, 50) | NUMBERS,
+                     st.floats(0, 500) | NUMBERS, PROMPT_LIKE)
+TRACK_LIKE = st.one_of(
+    st.fixed_dictionaries({"objects": st.lists(PLAUSIBLE, min_size=1, max_size=4)}),
+    st.fixed_dictionaries({"objects": st.lists(PLAUSIBLE | BROKEN | JSON, max_size=6) | JSON}),
+    JSON,
+)
+
+
+def check_track_prompts(text):
+    from ui.objects import PromptSet
+    from ui.video.api import MAX_OBJECTS, parse_track_prompts
+
+    try:
+        entries = parse_track_prompts(text, LIMITS)
+    except PromptError as exc:
+        assert str(exc) and "Traceback" not in str(exc)
+        return
+    assert entries and len({entry[0] for entry in entries}) <= MAX_OBJECTS
+    for object_id, name, frame, prompts in entries:
+        assert isinstance(object_id, int) and object_id >= 1
+        assert isinstance(frame, int) and frame >= 0
+        assert name is None or (isinstance(name, str) and len(name) <= 80)
+        assert isinstance(prompts, PromptSet) and not prompts.is_empty
+        assert len(prompts.points) <= LIMITS.max_points
+
+
+@FUZZ
+@given(TRACK_LIKE)
+def test_track_prompts_on_json_values(data):
+    check_track_prompts(json.dumps(data))
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_track_prompts_on_arbitrary_text(text):
+    check_track_prompts(text)

@@ -50,6 +50,27 @@ def test_registry_releases_on_request_and_beyond_capacity():
     assert not sessions[2].released
 
 
+def test_unload_handler_frees_the_closing_tabs_session_of_its_view():
+    import types
+
+    from gradio.helpers import special_args
+
+    registry = SessionRegistry()
+    for session_id in ("tab", "tab-video"):
+        session = new_session()
+        session.session_id = session_id
+        registry.track(session)
+    handler = registry.unload_handler("-video")
+    # Gradio hands the handler its request (it finds the parameter by its gr.Request type)
+    request = types.SimpleNamespace(session_hash="tab", headers={}, query_params={})
+    inputs, *_ = special_args(handler, [], request=request)
+    assert [getattr(given, "session_hash", None) for given in inputs] == ["tab"]
+    handler(*inputs)
+    assert "tab-video" not in registry and "tab" in registry
+    registry.unload_handler()(types.SimpleNamespace(session_hash="tab"))
+    assert len(registry) == 0
+
+
 def test_views_of_a_session_with_one_mask():
     session = with_mask(new_session())
     canvas = canvas_value(session)

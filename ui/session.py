@@ -17,10 +17,12 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import numpy as np
 
 from ui.objects import Workspace
@@ -154,6 +156,15 @@ class SessionRegistry:
                 evicted.append(old)
         for old in evicted:
             old.release()
+
+    def unload_handler(self, suffix: str = "") -> Callable[[gr.Request], None]:
+        """A ``demo.unload`` handler that frees the closing tab's session of one view at once
+        (views key their sessions by the tab's ``session_hash`` plus their own ``suffix``)."""
+
+        def release_closing_tab(request: gr.Request) -> None:
+            self.release(request.session_hash + suffix)
+
+        return release_closing_tab
 
     def release(self, session_id: str) -> bool:
         """Release and forget a session; False when it was not tracked."""

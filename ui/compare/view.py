@@ -43,14 +43,6 @@ see where they disagree, and optionally upload a ground-truth mask to score them
 """
 
 
-def release_on_unload(ctx: AppContext):
-    """A ``demo.unload`` handler: free the closing tab's compare session at once."""
-
-    def release_compare(request: gr.Request) -> None:
-        ctx.sessions.release(request.session_hash + SESSION_SUFFIX)
-
-    return release_compare
-
 
 def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
     """Lay out the compare view inside the current Blocks context and wire its events."""
@@ -169,4 +161,4 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
 
     demo.load(refresh, None, [models, estimates, fetch_choice, fetch_btn],
               show_progress="hidden", api_visibility="private")
-    demo.unload(release_on_unload(ctx))
+    demo.unload(ctx.sessions.unload_handler(SESSION_SUFFIX))

@@ -47,14 +47,6 @@ def list_examples(folder: Path | None) -> list[Path]:
                   if p.suffix.lower() in EXAMPLE_SUFFIXES and p.is_file())
 
 
-def release_on_unload(ctx: AppContext):
-    """A ``demo.unload`` handler: free the closing tab's session data at once."""
-
-    def release_session(request: gr.Request) -> None:
-        ctx.sessions.release(request.session_hash)
-
-    return release_session
-
 
 def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
     """Lay out the segment view inside the current Blocks context and wire its events."""
