@@ -83,11 +83,17 @@ def wait_render(page, before: int) -> None:
 
 
 def every_frame(page) -> None:
-    """Stride 1 instead of the automatic one (which would halve the test clips' 10 fps)."""
+    """Stride 1 instead of the automatic one (which would halve the test clips' 10 fps), for
+    the clip just uploaded: set it and press Apply, then wait until the page says so (set
+    before the upload, the value was now and then not yet taken on a loaded machine)."""
     page.locator("#video-selection").get_by_text("Frames to process").click()
     stride = page.locator("#video-stride input")
     stride.fill("1")
     stride.press("Tab")
+    before = render_count(page)
+    page.locator("#video-apply").click()
+    wait_render(page, before)
+    expect(page.locator("#video-info")).to_contain_text("(every frame,", timeout=60_000)
 
 
 def upload(page, clip: Path) -> None:
@@ -129,8 +135,8 @@ def shot(page, name: str) -> None:
 
 def test_upload_scrub_click_track_and_export(browser, server, clips):
     context, page = video_page(browser, server)
-    every_frame(page)
     upload(page, clips["short"])
+    every_frame(page)
     expect(page.locator("#video-info")).to_contain_text("processing 4 frames")
     expect(page.locator("#video-frame-label")).to_contain_text("Frame 0 of 3")
     shot(page, "01-uploaded")
@@ -167,8 +173,8 @@ def test_upload_scrub_click_track_and_export(browser, server, clips):
 
 def test_stop_keeps_the_frames_tracked_so_far(browser, server, clips):
     context, page = video_page(browser, server, 1920, 1080)
-    every_frame(page)
     upload(page, clips["long"])
+    every_frame(page)
     drag_box(page, 6, 16, 38, 48)
     page.locator("#video-track").click()
     expect(page.locator("#video-status")).to_contain_text("Tracking: 1/10", timeout=TIMEOUT)
@@ -191,8 +197,8 @@ def frame_shown(page) -> int:
 
 def test_play_and_pause(browser, server, clips):
     context, page = video_page(browser, server)
-    every_frame(page)
     upload(page, clips["long"])
+    every_frame(page)
     page.locator("#video-play").click()
     page.wait_for_function(  # checked every animation frame: ticks come every 0.2 s
         "() => { const t = document.querySelector('#video-frame-label').innerText;"
@@ -215,8 +221,8 @@ def test_play_and_pause(browser, server, clips):
 
 def test_compare_two_models_on_the_clip(browser, server, clips):
     context, page = video_page(browser, server, 1920, 1080)
-    every_frame(page)
     upload(page, clips["short"])
+    every_frame(page)
     drag_box(page, 6, 16, 38, 48)
     page.locator("#video-compare").get_by_text("Compare two models on this clip").click()
     model_b = page.locator("#video-compare-b input")
