@@ -96,6 +96,14 @@ def every_frame(page) -> None:
     expect(page.locator("#video-info")).to_contain_text("(every frame,", timeout=60_000)
 
 
+def page_with_clip(browser, server, clip: Path, width=1366, height=768):
+    """A new page on the Video tab with ``clip`` uploaded and every frame processed."""
+    context, page = video_page(browser, server, width, height)
+    upload(page, clip)
+    every_frame(page)
+    return context, page
+
+
 def upload(page, clip: Path) -> None:
     before = render_count(page)
     page.locator("#video-upload input[type=file]").set_input_files(str(clip))
@@ -134,9 +142,7 @@ def shot(page, name: str) -> None:
 
 
 def test_upload_scrub_click_track_and_export(browser, server, clips):
-    context, page = video_page(browser, server)
-    upload(page, clips["short"])
-    every_frame(page)
+    context, page = page_with_clip(browser, server, clips["short"])
     expect(page.locator("#video-info")).to_contain_text("processing 4 frames")
     expect(page.locator("#video-frame-label")).to_contain_text("Frame 0 of 3")
     shot(page, "01-uploaded")
@@ -172,9 +178,7 @@ def test_upload_scrub_click_track_and_export(browser, server, clips):
 
 
 def test_stop_keeps_the_frames_tracked_so_far(browser, server, clips):
-    context, page = video_page(browser, server, 1920, 1080)
-    upload(page, clips["long"])
-    every_frame(page)
+    context, page = page_with_clip(browser, server, clips["long"], 1920, 1080)
     drag_box(page, 6, 16, 38, 48)
     page.locator("#video-track").click()
     expect(page.locator("#video-status")).to_contain_text("Tracking: 1/10", timeout=TIMEOUT)
@@ -196,9 +200,7 @@ def frame_shown(page) -> int:
 
 
 def test_play_and_pause(browser, server, clips):
-    context, page = video_page(browser, server)
-    upload(page, clips["long"])
-    every_frame(page)
+    context, page = page_with_clip(browser, server, clips["long"])
     page.locator("#video-play").click()
     page.wait_for_function(  # checked every animation frame: ticks come every 0.2 s
         "() => { const t = document.querySelector('#video-frame-label').innerText;"
@@ -220,9 +222,7 @@ def test_play_and_pause(browser, server, clips):
 
 
 def test_compare_two_models_on_the_clip(browser, server, clips):
-    context, page = video_page(browser, server, 1920, 1080)
-    upload(page, clips["short"])
-    every_frame(page)
+    context, page = page_with_clip(browser, server, clips["short"], 1920, 1080)
     drag_box(page, 6, 16, 38, 48)
     page.locator("#video-compare").get_by_text("Compare two models on this clip").click()
     model_b = page.locator("#video-compare-b input")

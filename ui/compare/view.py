@@ -43,7 +43,6 @@ see where they disagree, and optionally upload a ground-truth mask to score them
 """
 
 
-
 def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
     """Lay out the compare view inside the current Blocks context and wire its events."""
     examples = list_examples(ctx.config.examples_dir)

@@ -47,7 +47,6 @@ def list_examples(folder: Path | None) -> list[Path]:
                   if p.suffix.lower() in EXAMPLE_SUFFIXES and p.is_file())
 
 
-
 def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
     """Lay out the segment view inside the current Blocks context and wire its events."""
     examples = list_examples(ctx.config.examples_dir)

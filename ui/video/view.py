@@ -38,7 +38,6 @@ download an H.264 video with the masks, a cut-out video, mask PNGs and COCO RLE 
 """
 
 
-
 def limits_markdown(ctx: AppContext) -> str:
     limits = services_for(ctx).limits
     megapixels = limits.max_pixels / 1e6
