@@ -41,6 +41,8 @@ RUN useradd --create-home --uid 1000 app \
     && chown app:app /data/checkpoints
 COPY --chown=app:app app.py ./
 COPY --chown=app:app sam_backends ./sam_backends
+COPY --chown=app:app workbench ./workbench
+COPY --chown=app:app server ./server
 COPY --chown=app:app ui ./ui
 COPY --chown=app:app assets ./assets
 

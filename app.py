@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from sam_backends.cache import parse_bytes
-from ui.config import (
+from workbench.config import (
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_MAX_IMAGE_PIXELS,
     DEFAULT_VIDEO_MAX_DURATION_S,
@@ -38,8 +38,8 @@ from ui.config import (
 if TYPE_CHECKING:
     import gradio as gr
 
-    from ui.context import AppContext
-    from ui.server.temp_root import TempRoot
+    from workbench.context import AppContext
+    from workbench.temp_root import TempRoot
 
 TITLE = "Segment Anything Workbench"
 CSS = """
@@ -57,9 +57,10 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
 
     from ui.api import build_api
     from ui.compare.view import build_compare_tab
-    from ui.context import AppContext
     from ui.segment.view import build_segment_tab
+    from ui.sessions import unload_handler
     from ui.video.view import build_video_tab
+    from workbench.context import AppContext
 
     config = config or AppConfig()
     temp = prepare_environment(config)
@@ -75,7 +76,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
             with gr.Tab("Video", id="video"):
                 build_video_tab(ctx, demo)
         demo.segment_api = build_api(ctx, demo)
-        demo.unload(ctx.sessions.unload_handler())
+        demo.unload(unload_handler(ctx.sessions))
     demo.ctx = ctx
     return demo
 
@@ -83,7 +84,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
 def prepare_environment(config: AppConfig) -> TempRoot:
     """Process settings Gradio reads from the environment, set before any Blocks exists: its
     cache inside this run's temp folder, analytics off unless asked for."""
-    from ui.server.temp_root import TempRoot
+    from workbench.temp_root import TempRoot
 
     temp = TempRoot(config.temp_dir, config.temp_max_bytes)
     os.environ["GRADIO_TEMP_DIR"] = str(temp.gradio_dir)
@@ -95,10 +96,10 @@ def prepare_environment(config: AppConfig) -> TempRoot:
 
 
 def guard_middleware(config: AppConfig) -> Any:
-    """The HTTP guard in front of every route (see ``ui.server.middleware``)."""
+    """The HTTP guard in front of every route (see ``server.middleware``)."""
     from starlette.middleware import Middleware
 
-    from ui.server.middleware import GuardMiddleware, GuardSettings
+    from server.middleware import GuardMiddleware, GuardSettings
 
     settings = GuardSettings(max_body_bytes=config.body_limit,
                              frame_ancestors=config.frame_policy)
@@ -107,9 +108,9 @@ def guard_middleware(config: AppConfig) -> Any:
 
 def rest_api_routes(ctx: AppContext) -> list[Any]:
     """The routes beside the UI: the Segment canvas's fast path ``/samwb/segment``
-    (``ui.segment.live_route``) and the REST API ``/healthz``, ``/readyz``, ``/v1``."""
-    from ui.rest.app import build_security, rest_routes
-    from ui.segment.live_route import live_routes
+    (``server.live_route``) and the REST API ``/healthz``, ``/readyz``, ``/v1``."""
+    from server.live_route import live_routes
+    from server.rest.app import build_security, rest_routes
 
     return live_routes(ctx) + rest_routes(ctx, build_security(ctx.config))
 
@@ -195,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "env SAM_CHECKPOINT_DIR)")
 
     def examples_dir(text: str) -> Path | None:
-        from ui.config import parse_examples_dir
+        from workbench.config import parse_examples_dir
 
         try:
             return parse_examples_dir(text)
@@ -270,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     rest = parser.add_argument_group("REST API keys and limits (see SECURITY.md)")
     rest.add_argument("--api-keys", type=Path, default=None, metavar="FILE",
                       help="key file of the /v1 API (hashes only; create one with python -m "
-                           "ui.rest.keys create --name me --file keys.json; env "
+                           "server.security.keys create --name me --file keys.json; env "
                            "SAMWB_API_KEYS_FILE, or its JSON text in SAMWB_API_KEYS)")
     rest.add_argument("--api-open-local", action="store_true",
                       help="open /v1 without keys for local use (loopback clients only; refused "

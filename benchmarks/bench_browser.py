@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     from playwright.sync_api import sync_playwright
 
     from sam_backends import get_spec
-    from ui.config import AppConfig, ExtraModel
+    from workbench.config import AppConfig, ExtraModel
 
     work = Path(tempfile.mkdtemp(prefix="bench-browser-"))
     spec = get_spec(args.model)

@@ -4,9 +4,10 @@
     python benchmarks/bench_everything.py --models sam2.1-tiny --grids 8 --max-side 600
 
 For each model a full-size random-weight checkpoint is written to a temporary folder (with
-``tests/random_models.write_random_checkpoint``, whose scaled mask logits make thresholds
-meaningful), loaded by upstream (``SamAutomaticMaskGenerator`` / ``SAM2AutomaticMaskGenerator``)
-and by us (``create_backend(..., precision=--precision)`` + ``segment_everything``). The photo
+``sam_backends.testing.random_models.write_random_checkpoint``, whose scaled mask logits make
+thresholds meaningful), loaded by upstream (``SamAutomaticMaskGenerator`` /
+``SAM2AutomaticMaskGenerator``) and by us (``create_backend(..., precision=--precision)``
++ ``segment_everything``). The photo
 (``--photo`` in ``--media``, default ``../shared/media/truck.jpg``) is encoded once by each
 side; encoding is timed separately and excluded from the generator times (upstream's
 ``set_image`` is made a no-op inside ``generate``, which would otherwise encode again).
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_common import DEFAULT_MEDIA, load_photo  # noqa: E402
 
@@ -95,11 +96,11 @@ def probe_thresholds(backend: Any, embedding: Any) -> dict[str, float]:
 def run_model(model_id: str, image: Any, grids: list[int], args: argparse.Namespace,
               scratch: Path) -> list[dict[str, Any]]:
     import numpy as np
-    from random_models import write_random_checkpoint
 
     from sam_backends import create_backend, get_spec
     from sam_backends.automatic import EverythingParams, segment_everything
     from sam_backends.automatic.agreement import matched_share
+    from sam_backends.testing.random_models import write_random_checkpoint
 
     spec = get_spec(model_id)
     print(f"{model_id}: writing a random-weight checkpoint ...", flush=True)

@@ -86,7 +86,7 @@ def session_images(count: int, media: Path, folder: Path) -> list[Path]:
             y = int(rng.integers(0, photo.shape[0] - height + 1))
             pixels = np.ascontiguousarray(photo[y:y + height, x:x + width])
         else:
-            from random_models import synthetic_image
+            from sam_backends.testing.random_models import synthetic_image
 
             pixels = synthetic_image(int(rng.integers(300, 560)), int(rng.integers(400, 800)),
                                      seed=n)
@@ -207,7 +207,7 @@ def verify(outcomes: list[Outcome], images: list[Path], backend) -> tuple[int, i
     """(masks equal to the engine's on the session's own image, masks checked)."""
     from sam_backends import Prompts
     from sam_backends.images import load_image
-    from ui.exports import rle_to_mask
+    from workbench.exports import rle_to_mask
 
     equal = checked = 0
     by_session: dict[int, list[Outcome]] = {}
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     from app_harness import running_app
 
     from sam_backends import create_backend, get_spec
-    from ui.config import AppConfig, ExtraModel
+    from workbench.config import AppConfig, ExtraModel
 
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     extra, model_id, backend = (), "grabcut", create_backend("grabcut")

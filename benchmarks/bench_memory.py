@@ -49,7 +49,7 @@ def rss_mib(pid: int) -> float:
 
 
 def folder_bytes(folder: Path) -> tuple[int, int]:
-    from ui.server.temp_root import usage
+    from workbench.temp_root import usage
 
     found = usage(folder)
     return found.files, found.bytes

@@ -40,7 +40,7 @@ def _timed(fn, *args, **kwargs):
 
 def bench_sam3(image, work: Path, quick: bool, precision: str) -> list[tuple[str, str, float]]:
     from sam_backends import Prompts, create_backend
-    from sam_backends.text.testing import small_sam3_config, write_random_sam3
+    from sam_backends.testing.text_models import small_sam3_config, write_random_sam3
 
     config = small_sam3_config() if quick else None
     folder, built = _timed(write_random_sam3, work / "sam3", config)
@@ -61,12 +61,14 @@ def bench_sam3(image, work: Path, quick: bool, precision: str) -> list[tuple[str
 
 
 def bench_owlv2(image, work: Path, quick: bool, precision: str) -> list[tuple[str, str, float]]:
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from random_models import small_sam1_spec, small_sam2_spec, write_random_checkpoint
-
     from sam_backends import create_backend, get_spec
+    from sam_backends.testing.random_models import (
+        small_sam1_spec,
+        small_sam2_spec,
+        write_random_checkpoint,
+    )
+    from sam_backends.testing.text_models import small_owlv2_config, write_random_owlv2
     from sam_backends.text import DetectThenSegment, load_owlv2
-    from sam_backends.text.testing import small_owlv2_config, write_random_owlv2
 
     folder = write_random_owlv2(work / "owlv2", small_owlv2_config() if quick else None)
     detector, loaded = _timed(load_owlv2, folder, "cpu", precision)

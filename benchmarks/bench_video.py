@@ -47,10 +47,8 @@ def write_checkpoint(model_id: str, folder: Path) -> Path:
     """Random full-size weights (object-score head biased to "present", as the tests do)."""
     import torch
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from random_models import build_random_model
-
     from sam_backends import get_spec
+    from sam_backends.testing.random_models import build_random_model
 
     model = build_random_model(get_spec(model_id), seed=0)
     state = model.state_dict()

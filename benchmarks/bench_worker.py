@@ -9,7 +9,7 @@
 
 Every variant encodes a warm-up image (not timed), then each photo once (timed); clicks are
 timed after one warm-up round. A click's time is everything up to the full-resolution masks;
-the overlay time adds what the UI does next (``ui.render.Preview.render`` of the best mask
+the overlay time adds what the UI does next (``workbench.render.Preview.render`` of the best mask
 and its JPEG data URL). The fixed fidelity prompts are run on every photo and their masks (and
 the embeddings) saved to ``--exact-dir`` by the fp32 variant, then compared by the others.
 """
@@ -160,7 +160,7 @@ def run_clicks(runner: Any, embedding: Any, image: np.ndarray, rounds: int,
                timings: dict[str, list[float]], cpu: dict[str, list[float]],
                overlays: list[float]) -> None:
     """Time every click kind ``rounds`` times (wall and CPU); also click-to-overlay."""
-    from ui.render import Layer, Preview, data_url, object_color
+    from workbench.render import Layer, Preview, data_url, object_color
 
     preview = Preview(image)  # built once per uploaded image in the UI, not per click
     clicks = click_prompts(*image.shape[:2])

@@ -13,8 +13,8 @@ inherit every step they do not change); what differs:
   (``Prediction.mask``).
 
 Faithfulness is measured, not assumed: ``benchmarks/bench_speed.py`` reports mask IoU and
-embedding cosine similarity against the exact path on real photos, and ``tests/test_fidelity.py``
-guards them.
+embedding cosine similarity against the exact path on real photos, and
+``tests/engine/test_fidelity.py`` guards them.
 """
 
 from __future__ import annotations

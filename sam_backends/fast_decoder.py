@@ -23,7 +23,7 @@ upstream modules themselves, called as they are.
 * Only the selected outputs' logits are made (upstream makes all four, then picks).
 
 Precision (``matrix_dtype``). With fp32 (the default) the results equal upstream's up to float
-rounding (logits within about 1e-5; ``tests/test_fast_path.py``). With bf16 (what the fast
+rounding (logits within about 1e-5; ``tests/engine/test_fast_path.py``). With bf16 (what the fast
 backends use) the image-side work runs on the CPU's bf16 units: the attention-score and
 token-to-image value products, and the whole upscaling branch (both products, the LayerNorm,
 the GELUs and the final mask product, accumulating in fp32). Softmax, the residual stream of
@@ -33,7 +33,7 @@ arithmetic, and bf16 halves that traffic: about 2 ms (10-15%) off each click. Ag
 exact path it costs little, because the bf16 encoder already moves the embedding more than
 bf16 rounding in the decoder does: on the real photos the median mask IoU against fp32 went
 from 0.9979 to 0.9963 (ViT-B) and from 0.9976 to 0.9969 (SAM 2.1 tiny), random weights
-(``benchmarks/bench_speed.py`` reports the figures; ``tests/test_fidelity.py`` guards them).
+(``benchmarks/bench_speed.py`` reports the figures; ``tests/engine/test_fidelity.py`` guards them).
 
 Frames and shapes: image rows ``N x 256`` with ``N = 64 * 64`` in row-major ``(i, j)`` order;
 low-res logits ``1 x M x 256 x 256`` exactly as upstream (M = 4 before selection).

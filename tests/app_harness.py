@@ -36,7 +36,7 @@ def app_config(sam1: Any, sam2: Any, checkpoint_dir: Path, **changes: Any):
     """An ``AppConfig`` offering grabcut, sam2.1-tiny (absent: its folder is empty) and the two
     random-weight test models (``RandomCheckpoint`` fixtures from conftest), on the CPU in
     exact fp32, with the SAM 2 test model as the default."""
-    from ui.config import AppConfig, ExtraModel
+    from workbench.config import AppConfig, ExtraModel
 
     values = dict(
         models=("grabcut", "sam2.1-tiny"),

@@ -13,7 +13,7 @@ Use them with the project's own loader, e.g.
 
 ``spec`` is a ``ModelSpec`` (ids ``test-sam1-small`` / ``test-sam2-small``); ``path`` is the
 checkpoint in the official format inside a session temp dir. Helpers to build other sizes live
-in ``tests/random_models.py``.
+in ``sam_backends/testing/random_models.py``.
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ import pytest
 # pytest itself puts this folder on the path, which makes ``random_models`` importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from random_models import (  # noqa: E402
+from sam_backends.registry import ModelSpec  # noqa: E402
+from sam_backends.testing.random_models import (  # noqa: E402
     small_sam1_spec,
     small_sam2_spec,
     write_random_checkpoint,
 )
-
-from sam_backends.registry import ModelSpec  # noqa: E402
 
 
 class RandomCheckpoint(NamedTuple):

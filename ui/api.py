@@ -40,13 +40,14 @@ from sam_backends.prompt_parsing import (
     PromptLimits,
     parse_prompts,
 )
-from ui.context import AppContext
-from ui.errors import UserError, api_error, log
-from ui.exports import cutout_rgba, mask_record, png_bytes, safe_stem, write_kept
+from ui.disconnects import caller_gone_check
+from ui.feedback import api_error
 from ui.proposals.api import register_proposals_api
-from ui.server.backpressure import CallerGoneError, Deadline
-from ui.server.disconnects import caller_gone_check
 from ui.video.api import register_track_api
+from workbench.context import AppContext
+from workbench.errors import UserError, log
+from workbench.exports import cutout_rgba, mask_record, png_bytes, safe_stem, write_kept
+from workbench.lanes import CallerGoneError, Deadline
 
 KEEP_OUTPUTS = 64  # cut-out files kept for Gradio to serve; older ones are deleted
 

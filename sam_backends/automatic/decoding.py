@@ -8,7 +8,7 @@ Two ways to run the mask decoder, chosen per backend:
 
 * ``"fast"`` (every CPU backend, and any backend with a fast decoder): ``FastMaskDecoder``,
   one prompt per call. In fp32 it computes what the upstream decoder computes (logits within
-  about 1e-5, ``tests/test_fast_path.py``) with about 3x fewer operations on a CPU; the bf16
+  about 1e-5, ``tests/engine/test_fast_path.py``) with about 3x fewer operations on a CPU; the bf16
   backends use their own (bf16) instance on the features they already store. On a CPU the
   upstream decoder batched over 64 prompts is slower per prompt than one at a time (it copies
   the 4096 x 256 image rows per prompt), so batching buys nothing there.

@@ -16,7 +16,7 @@ computes stability scores, boxes and RLE there; most of its time goes to that. H
 candidate costs one decoder call plus work on 512 x 512 logits, and only the few dozen that
 survive NMS are upscaled. What can differ from upstream: a candidate whose stability score
 lies within about 0.03 of the threshold, or whose box IoU within a pixel's rounding of the
-NMS threshold, may be decided the other way (``tests/test_everything.py`` and
+NMS threshold, may be decided the other way (``tests/engine/test_everything.py`` and
 ``benchmarks/bench_everything.py`` measure the agreement).
 
 Cancellation: ``cancel()`` is polled before each batch and before post-processing; when it

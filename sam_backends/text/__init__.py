@@ -13,8 +13,9 @@ Two routes, one result type:
     >>> sam3 = create_backend("sam3")                      # checkpoints/sam3/ (gated download)
     >>> instances = segment_text(sam3, sam3.encode(image), "red car, bicycle")
 
-``phrases`` (limits and the unknown-script check), ``hub`` (model folders and gated downloads)
-and ``testing`` (random-weight folders) import no torch; the model modules import it lazily.
+``phrases`` (limits and the unknown-script check) and ``hub`` (model folders and gated
+downloads) import no torch; the model modules import it lazily. Random-weight folders for tests
+are made by ``sam_backends.testing.text_models``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 * ``AgreementView``: the pairwise-IoU matrix (cells coloured red to green) next to the
   disagreement image.
 
-Values are plain dicts from ``ui.compare.values``, whose text is already HTML-escaped.
+Values are plain dicts from ``workbench.compare.values``, whose text is already HTML-escaped.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Handlers of the compare view: small functions from (session, event) to the new view.
 
 Same conventions as ``ui.segment.handlers``: each handler works on the caller's own
-``CompareSession`` (from ``gr.State``), ``errors.guard`` turns any failure into a toast and
+``CompareSession`` (from ``gr.State``), ``feedback.guard`` turns any failure into a toast and
 re-renders the unchanged session, and outputs are always ``VIEW_SIZE`` values (see
 ``ui.compare.view``). Per-model problems (weights missing, a prompt one model cannot take) are not
 failures: they are shown on that model's card while the other models answer.
 
 Handlers that run models are generators (``stream_guard``): they yield the whole view again each
-time one more model has answered (``ui.compare.state.run_prompts_steps``), so a slow model's
+time one more model has answered (``workbench.compare.state.run_prompts_steps``), so a slow model's
 card fills in last instead of holding back every other card.
 """
 
@@ -21,8 +21,10 @@ import gradio as gr
 
 from sam_backends.ground_truth import load_mask
 from sam_backends.images import image_digest, load_image
-from ui.compare.exports import write_compare_downloads
-from ui.compare.state import (
+from ui.feedback import guard, warn
+from ui.widgets import models_panel
+from workbench.compare.exports import write_compare_downloads
+from workbench.compare.state import (
     MAX_MODELS,
     MIN_MODELS,
     CompareSession,
@@ -32,17 +34,16 @@ from ui.compare.state import (
     select_models,
     unavailable_reason,
 )
-from ui.compare.values import agreement_value, cards_value, table_rows
-from ui.context import AppContext
-from ui.errors import UserError, guard, warn
-from ui.event_payloads import (
+from workbench.compare.values import agreement_value, cards_value, table_rows
+from workbench.context import AppContext
+from workbench.errors import UserError
+from workbench.event_payloads import (
     box_from_event,
     check_point_cap,
     object_id_from_event,
     point_from_event,
 )
-from ui.segment import values as views
-from ui.widgets import models_panel
+from workbench.segment import values as views
 
 VIEW_SIZE = 14  # state, canvas, objects, cards, agreement, table, status, undo, redo, clear,
 #                 estimates, zip download, csv download, canvas model switch
@@ -69,7 +70,7 @@ def model_choices(ctx: AppContext) -> list[tuple[str, str]]:
 
 def stream_guard(fallback: Callable[..., Any], operator: bool = False
                  ) -> Callable[[Callable[..., Iterator[Any]]], Callable[..., Iterator[Any]]]:
-    """``ui.errors.guard`` for generator handlers: a failure shows a toast and yields
+    """``ui.feedback.guard`` for generator handlers: a failure shows a toast and yields
     ``fallback(*args)`` (the session's view as it now is) as the last update."""
 
     def decorate(handler: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:

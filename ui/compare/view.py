@@ -1,7 +1,8 @@
 """The compare view: the same clicks and boxes replayed on 2-6 models, answers side by side.
 
 Layout and event wiring only; the handlers live in ``ui.compare.handlers``, the per-user state
-and its transitions in ``ui.compare.state``, the values shown in ``ui.compare.values``.
+and its transitions in ``workbench.compare.state``, the values shown in
+``workbench.compare.values``.
 
 The prompt input is the segment view's own ``PromptCanvas`` (click = point, drag = box,
 right-/shift-click = background) and object list, so both views behave alike. Uploads and model
@@ -29,12 +30,13 @@ from ui.compare.handlers import (
     estimates_markdown,
     model_choices,
 )
-from ui.compare.values import TABLE_HEADERS
-from ui.context import AppContext
 from ui.proposals.compare_panel import build_compare_proposals
 from ui.segment.view import list_examples
+from ui.sessions import unload_handler
 from ui.widgets import models_panel
 from ui.widgets.canvas import ObjectList, PromptCanvas
+from workbench.compare.values import TABLE_HEADERS
+from workbench.context import AppContext
 
 INTRO = """
 **Which model should I use?** Pick 2 to 6 models, upload an image, then click the object or
@@ -160,4 +162,4 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
 
     demo.load(refresh, None, [models, estimates, fetch_choice, fetch_btn],
               show_progress="hidden", api_visibility="private")
-    demo.unload(ctx.sessions.unload_handler(SESSION_SUFFIX))
+    demo.unload(unload_handler(ctx.sessions, SESSION_SUFFIX))

@@ -36,14 +36,15 @@ import numpy as np
 
 from sam_backends import Instances, PromptError
 from sam_backends.images import load_image
-from ui.context import AppContext
-from ui.errors import UserError, api_error, log
-from ui.exports import mask_record, png_bytes, safe_stem, write_kept
-from ui.proposals import engines
-from ui.proposals.logic import check_threshold
-from ui.proposals.review import overlay
-from ui.server.backpressure import CallerGoneError, Deadline
-from ui.server.disconnects import caller_gone_check
+from ui.disconnects import caller_gone_check
+from ui.feedback import api_error
+from workbench.context import AppContext
+from workbench.errors import UserError, log
+from workbench.exports import mask_record, png_bytes, safe_stem, write_kept
+from workbench.lanes import CallerGoneError, Deadline
+from workbench.proposals import engines
+from workbench.proposals.logic import check_threshold
+from workbench.proposals.review import overlay
 
 KEEP_OUTPUTS = 64  # overlay files kept for Gradio to serve; older ones are deleted
 TEXT_KEYS = ("threshold",)

@@ -5,7 +5,7 @@ reads the words itself and every SAM 1 / SAM 2.1 model gets OWLv2's boxes (one d
 cached per image by the engine); with "everything", each SAM 1 / SAM 2.1 model runs its grid.
 Shown side by side: an overlay per model with its instance count and time, a table of counts
 and times per stage, and how the instances of each model match those of the first one (a
-one-to-one matching on mask IoU, ``ui.proposals.matching``).
+one-to-one matching on mask IoU, ``workbench.proposals.matching``).
 
 A model that cannot answer (weights missing, no text capability, grabcut for everything) gets
 its reason in the table; the others still answer.
@@ -21,14 +21,15 @@ import gradio as gr
 import numpy as np
 
 from sam_backends import Instances
-from ui.context import AppContext
-from ui.errors import UserError, describe, guard, log_unexpected
-from ui.proposals import engines
+from ui.feedback import guard
 from ui.proposals.handlers import CancelFlags, _key, _progress_adapter
-from ui.proposals.logic import check_threshold
-from ui.proposals.matching import MATCH_IOU, iou_matrix, match
-from ui.proposals.review import proposal_color
-from ui.render import Layer, compose, fit_size, resize_image, resize_nearest
+from workbench.context import AppContext
+from workbench.errors import UserError, describe, log_unexpected
+from workbench.proposals import engines
+from workbench.proposals.logic import check_threshold
+from workbench.proposals.matching import MATCH_IOU, iou_matrix, match
+from workbench.proposals.review import proposal_color
+from workbench.render import Layer, compose, fit_size, resize_image, resize_nearest
 
 CARD_SIDE = 640
 SUMMARY_HEADERS = ("Model", "Instances", "Time (s)", "Stages", "Note")

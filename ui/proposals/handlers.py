@@ -2,7 +2,7 @@
 
 The panel's own per-user value is the ``ProposalSet`` in its ``gr.State`` (immutable); the
 segment view's ``Session`` changes only when proposals are kept. Every handler is wrapped by
-``errors.guard``: a failure becomes a toast and the panel keeps what it showed.
+``feedback.guard``: a failure becomes a toast and the panel keeps what it showed.
 
 Long runs ("everything", detection, SAM 3) report progress through ``gr.Progress`` and stop
 when the person presses Stop: Gradio cancels the event (``cancels=``) and the engine, which
@@ -19,11 +19,12 @@ from typing import Any, Callable, Iterator
 import gradio as gr
 import numpy as np
 
-from ui.context import AppContext
-from ui.errors import UserError, guard
-from ui.proposals import engines, logic
-from ui.proposals.review import review_image
-from ui.session import Session
+from ui.feedback import guard
+from workbench.context import AppContext
+from workbench.errors import UserError
+from workbench.proposals import engines, logic
+from workbench.proposals.review import review_image
+from workbench.session import Session
 
 PANEL_SIZE = 3  # proposals state, review image, status
 NO_REVIEW = gr.update(value=None, visible=False)  # no proposals: the review image is hidden

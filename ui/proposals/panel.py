@@ -19,9 +19,9 @@ from typing import Any
 
 import gradio as gr
 
-from ui.context import AppContext
-from ui.proposals import engines, logic
 from ui.proposals.handlers import EMPTY_STATUS, KEEP_ALL_ID, ProposalsHandlers
+from workbench.context import AppContext
+from workbench.proposals import engines, logic
 
 # The run buttons sit at the foot of their row, as tall as the inputs beside them (a row of
 # equal height would stretch them to the tallest neighbour, a dropdown with its info line).

@@ -1,4 +1,4 @@
-"""The downloads panel: links from ``ui.segment.downloads.downloads_value``, a crop option."""
+"""The downloads panel: links from ``workbench.segment.downloads.downloads_value``; crop."""
 
 from __future__ import annotations
 

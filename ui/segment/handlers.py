@@ -1,11 +1,11 @@
 """Handlers of the segment view: small functions from (session, event) to the new view.
 
 Each handler works on the caller's own ``Session`` (from ``gr.State``), computes new immutable
-values first and assigns them only when everything succeeded; ``errors.guard`` turns any
+values first and assigns them only when everything succeeded; ``feedback.guard`` turns any
 failure into a toast and re-renders the unchanged session. Outputs are always the view (see
 ``ui.segment.view``), plus the model panel for model handlers.
 
-Clicks and boxes do not come here: the canvas sends them to ``ui.segment.live_route`` and then
+Clicks and boxes do not come here: the canvas sends them to ``server.live_route`` and then
 fires ``synced``, whose handler (``sync``) refreshes only the side panels. An upload is two
 events: ``upload`` shows the image at once (with one "Encoding..." indicator on the canvas) and
 ``encode`` computes the embedding behind it.
@@ -21,21 +21,22 @@ import gradio as gr
 
 from sam_backends import DownloadError, Embedding
 from sam_backends.images import image_digest, load_image
-from ui import inference
-from ui.context import AppContext
-from ui.errors import UserError, guard, log
-from ui.event_payloads import (
+from ui.feedback import guard
+from ui.widgets import models_panel
+from workbench import inference
+from workbench.context import AppContext
+from workbench.errors import UserError, log
+from workbench.event_payloads import (
     box_from_event,
     check_point_cap,
     index_from_event,
     object_id_from_event,
     point_from_event,
 )
-from ui.objects import PromptSet
-from ui.segment.downloads import downloads_value
-from ui.segment.values import build_view
-from ui.session import Session
-from ui.widgets import models_panel
+from workbench.objects import PromptSet
+from workbench.segment.downloads import downloads_value
+from workbench.segment.values import build_view
+from workbench.session import Session
 
 VIEW_SIZE = 9  # state, canvas, objects, candidates, status, undo, redo, clear, downloads
 FOREGROUND = "Foreground (object)"

@@ -1,7 +1,7 @@
 """The segment view: layout and event wiring (handlers live in ``ui.segment.handlers``).
 
 Clicks, boxes and hover previews do not use Gradio's queue: the live canvas sends them to
-``ui.segment.live_route`` (serialised per model there) and then fires ``synced``, which
+``server.live_route`` (serialised per model there) and then fires ``synced``, which
 refreshes the side panels in the "decode" group. Uploads and model switches run in the "encode"
 group; an upload shows the image first and encodes in a second event, with one progress
 indicator on the canvas (every output's own progress display is hidden).
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from ui.context import AppContext
 from ui.proposals.panel import build_proposals_panel
 from ui.segment.downloads_panel import DownloadsPanel
 from ui.segment.handlers import BACKGROUND, FOREGROUND, SegmentHandlers
 from ui.widgets import models_panel
 from ui.widgets.canvas import CandidateStrip, ObjectList, PromptCanvas
+from workbench.context import AppContext
 
 EXAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 CSS = """

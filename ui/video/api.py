@@ -35,17 +35,18 @@ import gradio as gr
 
 from sam_backends import PromptError
 from sam_backends.prompt_parsing import PromptLimits, json_depth, prompts_from_json
-from ui.context import AppContext
-from ui.errors import UserError, api_error, log
-from ui.exports import safe_stem
-from ui.objects import PromptSet
-from ui.render import object_color
-from ui.server.backpressure import CallerGoneError, Deadline
-from ui.server.disconnects import caller_gone_check
-from ui.video import values
+from ui.disconnects import caller_gone_check
+from ui.feedback import api_error
 from ui.video.handlers import selection
-from ui.video.services import services_for
-from ui.video.state import MAX_OBJECTS, Clip, VideoSession, to_prompts
+from workbench.context import AppContext
+from workbench.errors import UserError, log
+from workbench.exports import safe_stem
+from workbench.lanes import CallerGoneError, Deadline
+from workbench.objects import PromptSet
+from workbench.render import object_color
+from workbench.video import values
+from workbench.video.services import services_for
+from workbench.video.state import MAX_OBJECTS, Clip, VideoSession, to_prompts
 
 KEEP_OUTPUTS = 16  # result folders kept for Gradio to serve; older ones are deleted
 MAX_ENTRIES = 64  # (object, frame) prompt entries per call

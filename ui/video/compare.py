@@ -13,11 +13,12 @@ from typing import Any, Iterator
 import gradio as gr
 
 from sam_backends.video import MaskTrack
-from ui.context import AppContext
-from ui.errors import UserError, warn
-from ui.video import values
-from ui.video.state import CompareRun, VideoSession, frame_iou, to_prompts
-from ui.video.values import compare_summary, iou_table
+from ui.feedback import warn
+from workbench.context import AppContext
+from workbench.errors import UserError
+from workbench.video import values
+from workbench.video.state import CompareRun, VideoSession, frame_iou, to_prompts
+from workbench.video.values import compare_summary, iou_table
 
 
 @dataclass

@@ -12,10 +12,11 @@ from typing import Any
 
 import gradio as gr
 
-from ui.errors import UserError, guard
-from ui.exports import safe_stem
-from ui.render import object_color
-from ui.video.state import VideoSession
+from ui.feedback import guard
+from workbench.errors import UserError
+from workbench.exports import safe_stem
+from workbench.render import object_color
+from workbench.video.state import VideoSession
 
 SOLID = "Solid colour"
 CHEQUERED = "Chequered"

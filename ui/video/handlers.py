@@ -1,6 +1,6 @@
 """Handlers of the video view: small functions from (session, event) to the new view.
 
-Each handler works on the caller's own ``VideoSession`` (from ``gr.State``); ``errors.guard``
+Each handler works on the caller's own ``VideoSession`` (from ``gr.State``); ``feedback.guard``
 turns any failure into a toast and re-renders the unchanged session. The long ones (track,
 compare) are generators: they yield the view after every frame, so frames appear as they are
 tracked, and end early when Stop is pressed (``VideoSession.stop``; the Stop button also
@@ -21,19 +21,20 @@ from typing import Any, Iterator
 import gradio as gr
 
 from sam_backends.video import MaskTrack
-from ui.context import AppContext
-from ui.errors import UserError, guard, warn
-from ui.event_payloads import (
+from ui.feedback import guard, warn
+from ui.video.compare import CompareHandlers
+from workbench.context import AppContext
+from workbench.errors import UserError
+from workbench.event_payloads import (
     box_from_event,
     check_point_cap,
     object_id_from_event,
     point_from_event,
 )
-from ui.objects import PromptSet
-from ui.video import values
-from ui.video.compare import CompareHandlers
-from ui.video.services import VideoServices, services_for
-from ui.video.state import SESSION_SUFFIX, Clip, Selection, VideoSession, to_prompts
+from workbench.objects import PromptSet
+from workbench.video import values
+from workbench.video.services import VideoServices, services_for
+from workbench.video.state import SESSION_SUFFIX, Clip, Selection, VideoSession, to_prompts
 
 FOREGROUND = "Foreground (object)"
 BACKGROUND = "Background (not object)"

@@ -1,5 +1,5 @@
 """The video view: layout and event wiring (handlers in ``ui.video.handlers``, per-user state in
-``ui.video.state``, values shown in ``ui.video.values``; the compare panel in
+``workbench.video.state``, values shown in ``workbench.video.values``; the compare panel in
 ``ui.video.compare``, the downloads in ``ui.video.exports``).
 
 Concurrency: clicks on a frame run in the "video-click" group (two at once, all users), frame
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ui.context import AppContext
+from ui.sessions import unload_handler
 from ui.video.compare import build_compare_panel
 from ui.video.exports import build_exports_panel
 from ui.video.handlers import (
@@ -25,8 +25,9 @@ from ui.video.handlers import (
     TRACK_FROM_HERE,
     VideoHandlers,
 )
-from ui.video.services import DEFAULT_MAX_FRAMES, VIDEO_SUFFIXES, services_for
 from ui.widgets.canvas import ObjectList, PromptCanvas
+from workbench.context import AppContext
+from workbench.video.services import DEFAULT_MAX_FRAMES, VIDEO_SUFFIXES, services_for
 
 EXAMPLE_NAME = "moving_shapes.mp4"  # made by assets/make_video_example.py
 INTRO = """
@@ -164,5 +165,5 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
     stop_btn.click(h.stop, [state], view, **stops)
     compare.stop.click(h.stop_compare, [state], compare.outputs(state), **stops)
     exports.wire(h, state)
-    demo.unload(ctx.sessions.unload_handler(SESSION_SUFFIX))
+    demo.unload(unload_handler(ctx.sessions, SESSION_SUFFIX))
     return h

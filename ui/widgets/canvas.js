@@ -3,7 +3,7 @@
 //
 // The image and every object's mask are drawn here: the masks on a <canvas> over the <img>,
 // prompts in an SVG in image pixels. Clicks, boxes and hover previews go to the live route
-// (ui/segment/live_route.py) with the page's session token, not through Gradio's queue; the
+// (server/live_route.py) with the page's session token, not through Gradio's queue; the
 // answer is the one changed mask (a cropped 1-bit PNG at display size). After drawing it the
 // canvas fires `synced`, a normal Gradio event that refreshes the side panels.
 // Latency marks for benchmarks/bench_browser.py: window.__samwb_marks.

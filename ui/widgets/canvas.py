@@ -12,13 +12,13 @@ listener registered as ``component.<name>(fn, ...)`` with ``data`` in ``gr.Event
   server's answer replaces the value, so clicks feel immediate.
   ``PromptCanvas(live=True)`` (the Segment view) is the fast one, in ``canvas.js`` /
   ``canvas.css``: it draws the masks itself, sends clicks, boxes and hover previews to the live
-  route (``ui.segment.live_route``) instead of firing ``point``/``box``, zooms and pans, and
+  route (``server.live_route``) instead of firing ``point``/``box``, zooms and pans, and
   fires ``synced`` after drawing each answer (its value: ``values.live_canvas_value``).
 * ``ObjectList``: one row per object (colour, name, area, score); fires ``pick_object``,
   ``remove_object`` and (double-click the name, or the pencil) ``rename_object``.
 * ``CandidateStrip``: the candidate masks when the model is unsure; fires ``choose``.
 
-Values are plain dicts built by ``ui.segment.values``; the templates only display them.
+Values are plain dicts built by ``workbench.segment.values``; the templates only display them.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ui.context import AppContext
+from workbench.context import AppContext
 
 FAMILY_NOTES = {
     "grabcut": "classic OpenCV GrabCut, no weights; works best with a box",

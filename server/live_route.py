@@ -1,0 +1,124 @@
+"""HTTP face of ``workbench.segment.live``: the canvas's fast path beside Gradio's queue.
+
+Routes (registered in ``app.launch`` before Gradio's own, behind the same guard middleware)::
+
+    POST /samwb/segment/point   {"token", "gen", "x", "y", "label": 1|0}
+    POST /samwb/segment/box     {"token", "gen", "box": [x0, y0, x1, y1]}
+    POST /samwb/segment/hover   {"token", "gen", "x", "y", "label", "seq"}
+    GET  /samwb/segment/image/{token}/{gen}.jpg   the displayed image (JPEG, display size)
+    GET  /samwb/segment/file/{token}/{gen}/{name}[?crop=1]   a download, written on request
+                                                  (``workbench.segment.downloads``)
+
+Answers are JSON (see ``LiveSegment``); refusals are ``{"ok": false, "error": {"code",
+"title", "message"}}`` with 400/403/404/409/413/422/503 (503 carries ``Retry-After``). The
+token is the page's secret (``Session.token``), so no one can decode another visitor's image
+by guessing an id. Bodies above ``MAX_BODY_BYTES`` are refused before parsing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from workbench.context import AppContext
+from workbench.segment.live import LiveError, LiveSegment
+from workbench.segment.values import LIVE_ROUTE, preview_of
+
+MAX_BODY_BYTES = 4096  # a click is ~150 bytes
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _error(exc: LiveError) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(int(exc.retry_after_s))
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+async def _json_body(request: Request) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise LiveError(413, "too_large", f"A live request is at most {MAX_BODY_BYTES} bytes.",
+                        "Request too large")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise LiveError(413, "too_large",
+                            f"A live request is at most {MAX_BODY_BYTES} bytes.",
+                            "Request too large")
+    try:
+        return json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LiveError(400, "bad_request", "The request is not valid JSON.") from exc
+
+
+def _jpeg(session: Any) -> bytes:
+    """The displayed image as JPEG, encoded once per image and kept on the session."""
+    picture = session.picture
+    cached = getattr(session, "display_jpeg", None)
+    if cached is not None and cached[0] == picture.digest:
+        return cached[1]
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(preview_of(session).base).save(buffer, format="JPEG", quality=90)
+    session.display_jpeg = (picture.digest, buffer.getvalue())
+    return session.display_jpeg[1]
+
+
+def live_routes(ctx: AppContext) -> list[Route]:
+    """The Starlette routes of the live canvas for ``FastAPI(routes=...)``."""
+    live = LiveSegment(ctx)
+
+    async def operate(request: Request) -> Response:
+        try:
+            body = await _json_body(request)
+            answer = await run_in_threadpool(live.handle, request.path_params["op"], body)
+        except LiveError as exc:
+            return _error(exc)
+        return JSONResponse(answer, headers=NO_STORE)
+
+    async def image(request: Request) -> Response:
+        try:
+            session = live.session(request.path_params["token"])
+            if session.picture is None or str(session.generation) != request.path_params["gen"]:
+                raise LiveError(404, "not_found", "This image is not shown any more.",
+                                "Image changed")
+            data = await run_in_threadpool(_jpeg, session)
+        except LiveError as exc:
+            return _error(exc)
+        return Response(data, media_type="image/jpeg",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+    async def download(request: Request) -> Response:
+        from workbench.errors import UserError
+        from workbench.segment.downloads import build_file
+
+        name = request.path_params["name"]
+        try:
+            session = live.session(request.path_params["token"])
+            if str(session.generation) != request.path_params["gen"]:
+                raise LiveError(404, "not_found", "The image changed; use the new links.",
+                                "Image changed")
+            crop = request.query_params.get("crop") == "1"
+            try:
+                data, media = await run_in_threadpool(build_file, session, name, crop)
+            except UserError as exc:
+                raise LiveError(404, "not_found", str(exc), exc.title) from exc
+        except LiveError as exc:
+            return _error(exc)
+        return Response(data, media_type=media, headers={
+            **NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'})
+
+    return [
+        Route(LIVE_ROUTE + "/image/{token}/{gen}.jpg", image, methods=["GET"]),
+        Route(LIVE_ROUTE + "/file/{token}/{gen}/{name}", download, methods=["GET"]),
+        Route(LIVE_ROUTE + "/{op}", operate, methods=["POST"]),
+    ]

@@ -1,0 +1,287 @@
+"""The proposals panel in Chromium (Playwright): Everything -> outlines -> toggle -> keep.
+
+A small harness app lays out the panel beside a ``gr.State`` holding a segment-view
+``Session`` (loaded with a synthetic 640 x 448 scene by a button), with the real ``AppContext`` and
+the random-weight SAM 2.1 test model, and shows the session's objects as JSON after each keep
+(chained on ``ProposalsPanel.changed`` as the segment view does). Screenshots at 1366x768 and
+1920x1080 go to ``$ARTIFACTS_DIR`` (default ``./test-artifacts``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import gradio as gr
+import numpy as np
+import pytest
+from app_harness import app_config, free_port, offline
+from test_browser_segment import CHROMIUM, CHROMIUM_ARGS, TIMEOUT, artifacts
+
+from sam_backends.testing.random_models import synthetic_image
+
+pytestmark = pytest.mark.browser
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - CI installs it
+    sync_playwright = None
+
+GRID = "4"  # points per side: 16 decoder calls keep the run short on a shared CPU
+
+# Where the picture lies inside the review <img> (object-fit: contain may letterbox it), so a
+# click lands on the pixel it means whatever the image's displayed size.
+CONTENT_RECT = """(img) => { const r = img.getBoundingClientRect();
+  const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
+  const w = img.naturalWidth * s, h = img.naturalHeight * s;
+  return {x: r.x + (r.width - w) / 2, y: r.y + (r.height - h) / 2, width: w, height: h}; }"""
+
+
+def click_probe(page) -> None:
+    """Click the pixel the harness says lies inside a proposal."""
+    page.wait_for_function(
+        "() => { const e = document.querySelector('#harness-probe textarea, "
+        "#harness-probe input'); return e && e.value.includes('fx'); }", timeout=TIMEOUT)
+    point = json.loads(page.locator("#harness-probe textarea, #harness-probe input")
+                       .first.input_value())
+    image = page.locator("#proposals-review img")
+    page.wait_for_function("() => { const i = document.querySelector('#proposals-review img');"
+                           " return i && i.complete && i.naturalWidth > 0; }", timeout=TIMEOUT)
+    image.scroll_into_view_if_needed()
+    rect = image.evaluate(CONTENT_RECT)
+    page.mouse.click(rect["x"] + rect["width"] * point["fx"],
+                     rect["y"] + rect["height"] * point["fy"])
+
+
+def build_harness(config):
+    import app
+    from sam_backends.images import image_digest
+    from ui.proposals.panel import CSS, build_proposals_panel
+    from workbench.context import AppContext
+    from workbench.session import Session
+
+    ctx = AppContext(config, app.prepare_environment(config))
+
+    scene = synthetic_image(448, 640, seed=1)  # flat discs on gradients: things to find
+
+    def load(request: gr.Request):
+        session = Session(request.session_hash, ctx.default_model())
+        session.set_image(scene, image_digest(scene), "scene.png")
+        return session, "loaded"
+
+    def objects(session):
+        if session is None:
+            return []
+        return [{"id": o.object_id, "name": getattr(o, "name", ""),
+                 "has_mask": o.result is not None, "box": o.prompts.box}
+                for o in session.workspace.objects]
+
+    def inside(proposals):
+        """A pixel deep inside the best visible proposal, as fractions of the review image
+        (random weights give random masks, so the test cannot click a fixed spot)."""
+        if proposals is None or not proposals.visible:
+            return ""
+        small = proposals.visible[0].small_mask().astype(np.uint8)
+        depth = cv2.distanceTransform(np.pad(small, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+        row, col = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        return json.dumps({"fx": (col + 0.5) / small.shape[1], "fy": (row + 0.5) / small.shape[0]})
+
+    with gr.Blocks() as demo:
+        gr.HTML(f"<style>{CSS}</style>")
+        state = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=3):
+                panel = build_proposals_panel(  # random weights are never stable at 0.95
+                    ctx, demo, state, points_choices=(4, 8, 16),
+                    everything_defaults={"stability_score_thresh": 0.0})
+            with gr.Column(scale=1):
+                load_btn = gr.Button("Load the scene", elem_id="harness-load")
+                loaded = gr.Markdown(elem_id="harness-loaded")
+                probe = gr.Textbox(label="A point inside a proposal", elem_id="harness-probe")
+                listing = gr.JSON(label="Objects", elem_id="harness-objects")
+        load_btn.click(load, None, [state, loaded])
+        for run in panel.ran:
+            run.then(inside, [panel.state], probe)
+        panel.changed.then(objects, [state], listing)
+    demo.ctx = ctx
+    return demo, panel
+
+
+@pytest.fixture(scope="module")
+def harness(sam1_small, sam2_small, tmp_path_factory):
+    if sync_playwright is None:
+        pytest.skip("playwright is not installed (pip install -r tests/requirements.txt)")
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from sam_backends.testing.text_models import small_owlv2_config, write_random_owlv2
+    from sam_backends.text import hub
+
+    checkpoint_dir = tmp_path_factory.mktemp("checkpoints")
+    write_random_owlv2(checkpoint_dir / hub.OWLV2.local_name, small_owlv2_config())
+    config = app_config(sam1_small, sam2_small, checkpoint_dir,
+                        temp_dir=tmp_path_factory.mktemp("temp"))
+    with offline():
+        demo, panel = build_harness(config)
+        demo.queue(default_concurrency_limit=1)
+        _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(),
+                                prevent_thread_lock=True, quiet=True)
+        try:
+            yield url, demo, panel
+        finally:
+            demo.close()
+            demo.ctx.close()
+
+
+def objects_json(page) -> list:
+    text = page.locator("#harness-objects").inner_text()
+    start = text.find("[")
+    return json.loads(text[start:]) if start >= 0 else []
+
+
+def test_everything_toggle_keep(harness):
+    url, demo, panel = harness
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for width, height in ((1366, 768), (1920, 1080)):
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(url)
+            page.click("#harness-load")
+            page.wait_for_selector("#harness-loaded :text('loaded')", timeout=TIMEOUT)
+            # random weights score low: show every proposal
+            slider = page.locator("#proposals-threshold input[type=number]")
+            slider.fill("0")
+            slider.press("Enter")
+            page.locator("#proposals-points input").click()
+            page.get_by_role("option", name=GRID, exact=True).click()
+            page.click("#proposals-everything")
+            page.wait_for_selector("#proposals-review img", timeout=TIMEOUT)
+            page.wait_for_function(
+                "() => document.querySelector('#proposals-status').innerText.includes("
+                "'proposal')", timeout=TIMEOUT)
+            status = page.locator("#proposals-status").inner_text()
+            assert "0 selected" in status, status
+            page.screenshot(path=str(artifacts() / f"proposals_found_{width}.png"))
+            # a click deep inside a proposal (random weights: the harness finds one) selects it
+            click_probe(page)
+            page.wait_for_function(
+                "() => document.querySelector('#proposals-status').innerText.includes("
+                "'1 selected')", timeout=TIMEOUT)
+            page.screenshot(path=str(artifacts() / f"proposals_selected_{width}.png"))
+            page.click("#proposals-keep-selected")
+            page.wait_for_function(
+                "() => document.querySelector('#proposals-status').innerText.includes('Kept')",
+                timeout=TIMEOUT)
+            page.wait_for_function(
+                "() => document.querySelector('#harness-objects').innerText.includes('box')",
+                timeout=TIMEOUT)
+            kept = objects_json(page)
+            assert len(kept) == 1 and kept[0]["has_mask"] and kept[0]["box"]
+            page.screenshot(path=str(artifacts() / f"proposals_kept_{width}.png"))
+            page.close()
+        browser.close()
+
+
+def test_text_find_keep_all_names_objects(harness):
+    url, demo, panel = harness
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(url)
+        page.click("#harness-load")
+        page.wait_for_selector("#harness-loaded :text('loaded')", timeout=TIMEOUT)
+        slider = page.locator("#proposals-threshold input[type=number]")
+        slider.fill("0")
+        slider.press("Enter")
+        page.fill("#proposals-text textarea, #proposals-text input", "circle")
+        page.click("#proposals-find")
+        page.wait_for_function(
+            "() => document.querySelector('#proposals-status').innerText.includes('circle')",
+            timeout=TIMEOUT)
+        page.wait_for_selector("#proposals-review img", timeout=TIMEOUT)
+        page.screenshot(path=str(artifacts() / "proposals_text_1366.png"))
+        page.click("#proposals-keep-all")
+        page.wait_for_function(
+            "() => document.querySelector('#harness-objects').innerText.includes('box')",
+            timeout=TIMEOUT)
+        kept = objects_json(page)
+        assert kept and all(o["has_mask"] for o in kept)
+        page.screenshot(path=str(artifacts() / "proposals_text_kept_1366.png"))
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def compare_harness(sam1_small, sam2_small, tmp_path_factory):
+    """The compare view's proposals section beside a button loading the scene into its state,
+    both random-weight SAM models ticked."""
+    if sync_playwright is None:
+        pytest.skip("playwright is not installed (pip install -r tests/requirements.txt)")
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    import types
+
+    import app
+    from sam_backends.images import image_digest
+    from sam_backends.testing.text_models import small_owlv2_config, write_random_owlv2
+    from sam_backends.text import hub
+    from ui.proposals.compare_panel import CSS, build_compare_proposals
+    from workbench.context import AppContext
+
+    checkpoint_dir = tmp_path_factory.mktemp("checkpoints")
+    write_random_owlv2(checkpoint_dir / hub.OWLV2.local_name, small_owlv2_config())
+    config = app_config(sam1_small, sam2_small, checkpoint_dir,
+                        temp_dir=tmp_path_factory.mktemp("temp"))
+    scene = synthetic_image(448, 640, seed=1)
+    ids = [sam2_small.spec.model_id, sam1_small.spec.model_id]
+    with offline():
+        ctx = AppContext(config, app.prepare_environment(config))
+
+        def load():
+            picture = types.SimpleNamespace(image=scene, digest=image_digest(scene))
+            return types.SimpleNamespace(picture=picture), "loaded"
+
+        with gr.Blocks() as demo:
+            gr.HTML(f"<style>{CSS}</style>")
+            state = gr.State(None)
+            load_btn = gr.Button("Load the scene", elem_id="harness-load")
+            loaded = gr.Markdown(elem_id="harness-loaded")
+            models = gr.CheckboxGroup(ids, value=ids, label="Models")
+            build_compare_proposals(ctx, demo, state, models)
+            load_btn.click(load, None, [state, loaded])
+        demo.queue(default_concurrency_limit=1)
+        _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(),
+                                prevent_thread_lock=True, quiet=True)
+        try:
+            yield url
+        finally:
+            demo.close()
+            ctx.close()
+
+
+def test_compare_text_answers_side_by_side(compare_harness):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for width, height in ((1366, 768), (1920, 1080)):
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(compare_harness)
+            page.click("#harness-load")
+            page.wait_for_selector("#harness-loaded :text('loaded')", timeout=TIMEOUT)
+            slider = page.locator("#compare-proposals-threshold input[type=number]")
+            slider.fill("0")
+            slider.press("Enter")
+            page.fill("#compare-proposals-text textarea, #compare-proposals-text input",
+                      "circle")
+            page.click("#compare-proposals-find")
+            page.wait_for_function(
+                "() => document.querySelectorAll('#compare-proposals-gallery img').length >= 2",
+                timeout=TIMEOUT * 2)
+            summary = page.locator("#compare-proposals-summary").inner_text()
+            assert "Test" in summary or "test" in summary, summary
+            page.wait_for_function(
+                "() => document.querySelector('#compare-proposals-matches')"
+                ".innerText.match(/\\d/)", timeout=TIMEOUT)
+            page.screenshot(path=str(artifacts() / f"proposals_compare_{width}.png"),
+                            full_page=True)
+            page.close()
+        browser.close()

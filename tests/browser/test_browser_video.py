@@ -1,0 +1,240 @@
+"""The video view driven in Debian's Chromium through Playwright, against the real app with the
+random-weight SAM 2.1 test model and small synthetic clips. Screenshots (1366x768 and
+1920x1080) go to ``$ARTIFACTS_DIR`` (default ``./test-artifacts``).
+
+Clip: ``test_video_ui.make_clip`` at 320 x 180, a red 24 x 24 square at (10 + 4i, 20) on
+frame i.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from app_harness import app_config, running_app
+from test_browser_segment import CHROMIUM, CHROMIUM_ARGS, artifacts
+from test_video_ui import make_clip
+
+pytestmark = pytest.mark.browser
+
+W, H = 320, 180
+TIMEOUT = 240_000  # ms; a tracked frame of the test model takes seconds on a busy CPU
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover - CI installs it
+    sync_playwright = None
+
+
+@pytest.fixture(scope="module")
+def server(sam1_small, sam2_small, random_checkpoint_dir, tmp_path_factory):
+    from sam_backends.testing.random_models import small_sam2_spec, write_random_checkpoint
+    from workbench.config import ExtraModel
+
+    other = small_sam2_spec("test-sam2-small-b")  # other random weights: a second model
+    other_path = write_random_checkpoint(other, random_checkpoint_dir / other.checkpoint_file,
+                                         seed=1)
+    extra = (ExtraModel(sam2_small.spec, sam2_small.path), ExtraModel(other, other_path))
+    config = app_config(sam1_small, sam2_small, tmp_path_factory.mktemp("no-checkpoints"),
+                        video_max_frames=12, extra_models=extra)
+    with running_app(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("browser-clips")
+    return {"short": make_clip(folder / "square.mp4", frames=4, width=W, height=H),
+            "long": make_clip(folder / "longer.mp4", frames=10, width=W, height=H)}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if sync_playwright is None:
+        pytest.skip("playwright is not installed (pip install -r tests/requirements.txt)")
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def video_page(browser, server, width=1366, height=768):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(server.url)
+    page.get_by_role("tab", name="Video").click()
+    expect(page.locator("#video-upload")).to_be_visible(timeout=60_000)
+    return context, page
+
+
+def render_count(page) -> int:
+    found = page.locator("#video-canvas [data-render]")
+    return int(found.get_attribute("data-render")) if found.count() else 0
+
+
+def wait_render(page, before: int) -> None:
+    page.wait_for_function(
+        "n => { const e = document.querySelector('#video-canvas [data-render]');"
+        " return e && Number(e.dataset.render) > n; }", arg=before, timeout=TIMEOUT)
+
+
+def every_frame(page) -> None:
+    """Stride 1 instead of the automatic one (which would halve the test clips' 10 fps), for
+    the clip just uploaded: set it and press Apply, then wait until the page says so (set
+    before the upload, the value was now and then not yet taken on a loaded machine)."""
+    page.locator("#video-selection").get_by_text("Frames to process").click()
+    stride = page.locator("#video-stride input")
+    stride.fill("1")
+    stride.press("Tab")
+    before = render_count(page)
+    page.locator("#video-apply").click()
+    wait_render(page, before)
+    expect(page.locator("#video-info")).to_contain_text("(every frame,", timeout=60_000)
+
+
+def page_with_clip(browser, server, clip: Path, width=1366, height=768):
+    """A new page on the Video tab with ``clip`` uploaded and every frame processed."""
+    context, page = video_page(browser, server, width, height)
+    upload(page, clip)
+    every_frame(page)
+    return context, page
+
+
+def upload(page, clip: Path) -> None:
+    before = render_count(page)
+    page.locator("#video-upload input[type=file]").set_input_files(str(clip))
+    wait_render(page, before)
+    expect(page.locator("#video-canvas [data-testid=prompt-canvas]")).to_be_visible()
+
+
+def screen(page, x: float, y: float) -> tuple[float, float]:
+    box = page.locator("#video-canvas [data-testid=prompt-canvas]").bounding_box()
+    return box["x"] + x / W * box["width"], box["y"] + y / H * box["height"]
+
+
+def drag_box(page, x0, y0, x1, y1) -> None:
+    page.locator("#video-canvas [data-testid=prompt-canvas]").scroll_into_view_if_needed()
+    before = render_count(page)
+    page.mouse.move(*screen(page, x0, y0))
+    page.mouse.down()
+    for step in range(1, 6):
+        t = step / 5
+        page.mouse.move(*screen(page, x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
+    page.mouse.up()
+    wait_render(page, before)
+
+
+def scrub(page, frame: int) -> None:
+    before = render_count(page)
+    number = page.locator("#video-frame input[type=number]")
+    number.fill(str(frame))
+    number.press("Enter")
+    wait_render(page, before)
+
+
+def shot(page, name: str) -> None:
+    width = page.viewport_size["width"]
+    page.screenshot(path=str(artifacts() / f"video-{width}-{name}.png"), full_page=True)
+
+
+def test_upload_scrub_click_track_and_export(browser, server, clips):
+    context, page = page_with_clip(browser, server, clips["short"])
+    expect(page.locator("#video-info")).to_contain_text("processing 4 frames")
+    expect(page.locator("#video-frame-label")).to_contain_text("Frame 0 of 3")
+    shot(page, "01-uploaded")
+
+    scrub(page, 2)
+    expect(page.locator("#video-frame-label")).to_contain_text("Frame 2 of 3")
+    scrub(page, 0)
+
+    drag_box(page, 6, 16, 38, 48)
+    expect(page.locator("#video-canvas rect.pc-box")).to_have_count(1)
+    expect(page.locator("#video-objects .ol-row")).to_contain_text("prompts on frame 0")
+    shot(page, "02-box")
+
+    page.locator("#video-track").click()
+    expect(page.locator("#video-status")).to_contain_text("Tracking:", timeout=TIMEOUT)
+    expect(page.locator("#video-status")).to_contain_text("Tracked 4 frames", timeout=TIMEOUT)
+    expect(page.locator("#video-objects .ol-row")).to_contain_text("masks on 4/4")
+    shot(page, "03-tracked")
+
+    page.locator("#video-export").click()
+    player = page.locator("#video-player video")
+    expect(player).to_have_count(1, timeout=TIMEOUT)
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#video-player video');"
+        " return v && v.readyState >= 1 && v.duration > 0; }", timeout=60_000)
+    duration = page.evaluate("() => document.querySelector('#video-player video').duration")
+    assert duration == pytest.approx(0.4, abs=0.15)  # 4 frames at 10 fps
+    expect(page.locator("#video-download-coco")).to_be_enabled()
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.wait_for_timeout(300)
+    shot(page, "04-exported")
+    context.close()
+
+
+def test_stop_keeps_the_frames_tracked_so_far(browser, server, clips):
+    context, page = page_with_clip(browser, server, clips["long"], 1920, 1080)
+    drag_box(page, 6, 16, 38, 48)
+    page.locator("#video-track").click()
+    expect(page.locator("#video-status")).to_contain_text("Tracking: 1/10", timeout=TIMEOUT)
+    shot(page, "05-tracking")
+    page.locator("#video-stop").click()
+    expect(page.locator("#video-status")).to_contain_text("Stopped", timeout=TIMEOUT)
+    # The page is usable again: a click on another frame is accepted (not "busy").
+    scrub(page, 5)
+    drag_box(page, 24, 16, 60, 48)
+    expect(page.locator("#video-objects .ol-row")).to_contain_text("prompts on frame 0, 5")
+    shot(page, "06-stopped-and-corrected")
+    context.close()
+
+
+def frame_shown(page) -> int:
+    """The frame number in "Frame i of n"."""
+    text = page.locator("#video-frame-label").inner_text()
+    return int(text.split("Frame", 1)[1].split("of", 1)[0])
+
+
+def test_play_and_pause(browser, server, clips):
+    context, page = page_with_clip(browser, server, clips["long"])
+    page.locator("#video-play").click()
+    page.wait_for_function(  # checked every animation frame: ticks come every 0.2 s
+        "() => { const t = document.querySelector('#video-frame-label').innerText;"
+        " const m = t.match(/Frame (\\d+) of/); return m && Number(m[1]) >= 2; }",
+        polling="raf", timeout=60_000)
+    page.locator("#video-pause").click()
+    page.wait_for_timeout(600)  # the pause event and any tick already on its way
+    paused = frame_shown(page)
+    assert 2 <= paused < 9
+    page.wait_for_timeout(1500)  # 7 ticks' worth at 10 fps: nothing moves while paused
+    assert frame_shown(page) == paused
+    assert page.locator("#video-frame input[type=number]").input_value() == str(paused)
+    # play on to the end: the last frame stays (no wrap, the timer stops itself)
+    page.locator("#video-play").click()
+    expect(page.locator("#video-frame-label")).to_contain_text("Frame 9 of 9", timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert frame_shown(page) == 9
+    context.close()
+
+
+def test_compare_two_models_on_the_clip(browser, server, clips):
+    context, page = page_with_clip(browser, server, clips["short"], 1920, 1080)
+    drag_box(page, 6, 16, 38, 48)
+    page.locator("#video-compare").get_by_text("Compare two models on this clip").click()
+    model_b = page.locator("#video-compare-b input")
+    model_b.click()
+    page.get_by_role("option", name="test-sam2-small-b").click()
+    page.locator("#video-compare-run").click()
+    text = page.locator("#video-compare-text")
+    expect(text).to_contain_text("IoU between them: mean", timeout=TIMEOUT)
+    assert text.inner_text().count("4 frames") == 2 and "stopped early" not in text.inner_text()
+    for side in ("a", "b"):
+        expect(page.locator(f"#video-compare-image-{side} img")).to_be_visible()
+    expect(page.locator("#video-compare-iou")).not_to_contain_text("No data")
+    page.locator("#video-compare").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    shot(page, "07-compare")
+    context.close()

@@ -1,0 +1,177 @@
+"""The HTTP guard in front of the running app (127.0.0.1): body limits, security headers,
+malformed Range headers and session ids, analytics off. Requests go through httpx and, where a
+client would refuse to send them, through a raw socket."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import httpx
+import pytest
+from app_harness import running_app
+from http_raw import raw_request
+from PIL import Image
+
+from workbench.config import AppConfig
+
+LIMIT = 1_000_000 + (1 << 20)  # max_file_size 1mb + the multipart envelope allowance
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    config = AppConfig(models=("grabcut",), default_model="grabcut", max_file_size="1mb",
+                       temp_dir=tmp_path_factory.mktemp("temp-parent"))
+    with running_app(config) as running:
+        yield running
+
+
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def upload(url: str, data: bytes, name: str = "red.png") -> str:
+    response = httpx.post(url + "gradio_api/upload", files={"files": (name, data, "image/png")})
+    assert response.status_code == 200, response.text
+    return response.json()[0]
+
+
+def test_the_body_limit_follows_the_upload_limit(server):
+    assert server.ctx.config.body_limit == LIMIT
+
+
+def test_a_declared_oversized_body_is_refused_before_it_is_read(server):
+    head = (b"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 524288000\r\n\r\n")  # 500 MiB announced, 1 KB sent
+    response = raw_request(server.url, head + b"x" * 1024)
+    assert response.status == 413
+    payload = json.loads(response.body)
+    assert payload["error"]["code"] == "payload_too_large" and "limit" in payload["detail"]
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(server):
+    def chunks():
+        yield b'--b\r\nContent-Disposition: form-data; name="field"\r\n\r\n'
+        for _ in range(40):  # 4 MB of a field without a file name, more than the limit
+            yield b"x" * 100_000
+        yield b"\r\n--b--\r\n"
+
+    response = httpx.post(server.url + "gradio_api/upload", content=chunks(),
+                          headers={"content-type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_json_body_over_the_limit_is_refused_on_every_route(server):
+    body = b'{"data": ["' + b"a" * (LIMIT + 10) + b'"], "fn_index": 0, "session_hash": "abc"}'
+    for route in ("gradio_api/queue/join", "gradio_api/run/predict", "gradio_api/info"):
+        response = httpx.post(server.url + route, content=body,
+                              headers={"content-type": "application/json"})
+        assert response.status_code == 413, route
+
+
+def test_a_body_under_the_limit_still_uploads(server):
+    path = upload(server.url, png_bytes())
+    assert os.path.isfile(path)
+
+
+@pytest.mark.parametrize("path", ["", "gradio_api/info", "gradio_api/config"])
+def test_pages_and_routes_carry_security_headers(server, path):
+    response = httpx.get(server.url + path)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == "frame-ancestors 'self'"
+    assert response.headers["x-frame-options"] == "SAMEORIGIN"
+    assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+
+
+def test_served_files_cannot_run_scripts(server):
+    path = upload(server.url, b"<html><script>alert(1)</script></html>", "page.html")
+    response = httpx.get(server.url + f"gradio_api/file={path}")
+    assert response.status_code == 200
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "sandbox" in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_single_range_is_served_and_a_multi_range_is_refused(server):
+    data = png_bytes()
+    path = upload(server.url, data)
+    url = server.url + f"gradio_api/file={path}"
+    single = httpx.get(url, headers={"range": "bytes=0-9"})
+    assert single.status_code == 206 and single.content == data[:10]
+    for header in ("bytes=0-1,4-5", "bytes=abc", "items=0-1", "bytes=0-1, 3-4"):
+        response = httpx.get(url, headers={"range": header})
+        assert response.status_code == 416, header
+        assert response.json()["error"]["code"] == "bad_range"
+
+
+@pytest.mark.parametrize("session_hash", ["", None, 5, "a" * 500, "../x", "a b"])
+def test_a_malformed_session_hash_on_queue_join_is_a_400(server, session_hash):
+    body = {"data": [None, "grabcut", "{}"], "fn_index": 0, "session_hash": session_hash}
+    response = httpx.post(server.url + "gradio_api/queue/join", json=body)
+    assert 400 <= response.status_code < 500
+    if session_hash is not None:  # None is Gradio's own 400/422
+        assert response.json()["error"]["code"] == "bad_session_hash"
+
+
+def test_an_empty_session_hash_on_queue_data_is_a_400(server):
+    response = httpx.get(server.url + "gradio_api/queue/data", params={"session_hash": ""})
+    assert response.status_code == 400
+
+
+def test_a_malformed_content_length_is_a_400(server):
+    response = raw_request(server.url, b"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                       b"Content-Length: 12abc\r\n\r\n")
+    assert 400 <= response.status < 500
+
+
+def test_analytics_are_off_unless_asked_for(server):
+    assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"
+    assert server.demo.analytics_enabled is False
+
+
+def test_a_valid_queue_join_still_works(server):
+    from gradio_client import Client
+
+    models = Client(server.url, verbose=False).predict(api_name="/models")
+    assert [row["model_id"] for row in models] == ["grabcut"]
+
+
+def segment_fn_index(url: str) -> int:
+    config = httpx.get(url + "config").json()
+    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == "segment")
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../../etc/hosts", "http://127.0.0.1:1/x.png"])
+def test_a_file_reference_outside_the_uploads_is_refused_with_a_reason(server, path):
+    body = {"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, "grabcut", "{}"],
+            "fn_index": segment_fn_index(server.url), "session_hash": "visitor1"}
+    response = httpx.post(server.url + "gradio_api/queue/join", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "file_not_uploaded"
+    assert "Upload it first" in response.json()["detail"]
+
+
+def test_an_uploaded_file_reference_is_accepted(server):
+    path = upload(server.url, png_bytes())
+    body = {"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, "grabcut",
+                     '{"box": [2, 2, 30, 20]}'],
+            "fn_index": segment_fn_index(server.url), "session_hash": "visitor2"}
+    response = httpx.post(server.url + "gradio_api/queue/join", json=body)
+    assert response.status_code == 200 and response.json()["event_id"]
+
+
+def test_an_unknown_session_on_queue_data_leaves_no_traceback(server, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        with httpx.stream("GET", server.url + "gradio_api/queue/data",
+                          params={"session_hash": "nosuchsession"}, timeout=20) as stream:
+            lines = [line for line in stream.iter_lines() if line.strip()]
+    assert any("session_not_found" in line for line in lines)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "ended early" in caplog.text

@@ -1,0 +1,76 @@
+"""The ``/track`` endpoint through ``gradio_client`` against the running app (in-process,
+127.0.0.1, the random-weight SAM 2.1 test model), with a 3-frame synthetic clip."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import pytest
+from app_harness import app_config, running_app
+from test_video_ui import make_clip
+
+from workbench.exports import rle_to_mask
+
+gradio_client = pytest.importorskip("gradio_client")
+
+
+@pytest.fixture(scope="module")
+def server(sam1_small, sam2_small, tmp_path_factory):
+    config = app_config(sam1_small, sam2_small, tmp_path_factory.mktemp("no-checkpoints"),
+                        video_max_frames=3)
+    with running_app(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("api-clips")
+    return {"short": make_clip(folder / "short.mp4", frames=3),
+            "long": make_clip(folder / "long.mp4", frames=8)}
+
+
+def call(url, clip, prompts, model="test-sam2-small", stride=1, max_frames=0):
+    client = gradio_client.Client(url, verbose=False)
+    text = prompts if isinstance(prompts, str) else json.dumps(prompts)
+    return client.predict(gradio_client.handle_file(str(clip)), model, text, stride, 0, 0,
+                          max_frames, api_name="/track")
+
+
+def test_track_returns_coco_rle_and_an_h264_overlay(server, clips):
+    prompts = {"objects": [{"id": 3, "name": "square", "frame": 1, "box": [12, 18, 40, 46],
+                            "points": [[26, 32]], "labels": [1]}]}
+    coco, overlay = call(server.url, clips["short"], prompts)
+    assert coco["format"] == "coco_rle" and coco["model_id"] == "test-sam2-small"
+    assert coco["num_frames"] == 3 and coco["frame_indices"] == [0, 1, 2]
+    assert coco["fps"] == pytest.approx(10.0) and coco["size"] == [64, 96]
+    assert coco["objects"] == [{"id": 3, "name": "square"}]
+    assert [f["frame"] for f in coco["frames"]] == [0, 1, 2]
+    mask = rle_to_mask(coco["frames"][1]["masks"]["3"])
+    assert mask.shape == (64, 96)
+    assert coco["timings"]["track_s"] > 0
+    with av.open(overlay) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert sum(1 for _ in container.decode(video=0)) == 3
+
+
+@pytest.mark.parametrize("prompts, message", [
+    ("", "JSON text"),
+    ("{\"objects\": []}", "at least one entry"),
+    ({"objects": [{"id": 1, "frame": 0}]}, "no points and no box"),
+    ({"objects": [{"id": 0, "box": [1, 1, 9, 9]}]}, "whole number >= 1"),
+    ({"objects": [{"id": 1, "box": [1, 1, 9, 9], "colour": "red"}]}, "Unknown prompt key"),
+    ({"objects": [{"id": 1, "frame": 9, "box": [1, 1, 9, 9]}]}, "not among the 3"),
+    ({"objects": [{"id": 1, "box": [1, 1, 900, 9]}]}, "outside"),
+])
+def test_bad_prompts_are_refused_clearly(server, clips, prompts, message):
+    with pytest.raises(Exception, match=message):
+        call(server.url, clips["short"], prompts)
+
+
+def test_limits_and_models_are_checked(server, clips):
+    prompts = {"objects": [{"id": 1, "box": [12, 18, 40, 46]}]}
+    with pytest.raises(Exception, match="more than the limit of 3"):
+        call(server.url, clips["long"], prompts)
+    with pytest.raises(Exception, match="cannot track video"):
+        call(server.url, clips["short"], prompts, model="grabcut")

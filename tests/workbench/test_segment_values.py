@@ -1,0 +1,92 @@
+"""Pure pieces behind the live Segment view: display masks, candidate similarity, undoable
+deletes, object names in COCO, cropped cut-outs, truthful status."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+from PIL import Image
+
+from workbench.exports import ExportObject, coco_document, crop_box
+from workbench.inference import candidates_differ
+from workbench.objects import MaskResult, PromptSet, Step, Workspace
+from workbench.segment.masks import encode_mask
+from workbench.segment.values import live_canvas_value, score_label, status_text
+from workbench.session import Session
+
+
+def decoded(payload: dict) -> np.ndarray:
+    data = base64.b64decode(payload["png"].split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))[..., 3] > 0
+
+
+def test_display_mask_is_the_cropped_mask_at_display_size():
+    mask = np.zeros((1200, 1800), bool)
+    mask[300:900, 200:1500] = True
+    payload = encode_mask(mask)
+    assert (payload["x"], payload["y"]) == (142, 213)  # display scale 1280 / 1800
+    assert decoded(payload).all() and decoded(payload).shape == (payload["h"], payload["w"])
+    assert encode_mask(np.zeros((10, 10), bool)) is None
+
+
+def test_candidates_differ_only_when_the_masks_do():
+    a = np.zeros((40, 40), bool)
+    a[5:30, 5:30] = True
+    b = a.copy()
+    b[5, 5] = False
+    same = [MaskResult.from_mask(m, 0.9, None, "m") for m in (a, b, a)]
+    assert not candidates_differ(same)
+    other = np.zeros((40, 40), bool)
+    other[30:, 30:] = True
+    assert candidates_differ(same[:2] + [MaskResult.from_mask(other, 0.5, None, "m")])
+
+
+def test_delete_is_undone_by_restore_in_place():
+    ws = Workspace()
+    mask = np.ones((4, 4), bool)
+    step = Step(PromptSet().with_point(1, 1, 1), MaskResult.from_mask(mask, 0.9, None, "m"))
+    ws = ws.update_active(lambda o: o.record(step)).new_object()
+    ws = ws.update_active(lambda o: o.record(step))
+    first = ws.get(1)
+    after = ws.delete(1)
+    back = after.restore(first, 0)
+    assert [o.object_id for o in back.objects] == [1, 2] and back.active_id == 1
+    only = Workspace().update_active(lambda o: o.record(step))
+    restored = only.delete(1).restore(only.get(1), 0)  # the placeholder object goes again
+    assert [o.object_id for o in restored.objects] == [1]
+
+
+def test_coco_categories_are_the_object_names_and_crop_has_a_margin():
+    mask = np.zeros((100, 200), bool)
+    mask[40:60, 50:150] = True
+    objects = [ExportObject(1, mask, 0.9, "m", {}, "car"), ExportObject(2, mask, 0.8, "m", {}),
+               ExportObject(3, mask, 0.7, "m", {}, "car")]
+    doc = coco_document(objects, "x.png", (100, 200))
+    assert [c["name"] for c in doc["categories"]] == ["car", "object"]
+    assert [a["category_id"] for a in doc["annotations"]] == [1, 2, 1]
+    assert crop_box(mask, 0.1) == (40, 38, 160, 62)
+
+
+def test_status_is_truthful_and_grabcut_scores_are_named():
+    session = Session("s", "sam2.1-tiny")
+    session.set_image(np.zeros((10, 10, 3), np.uint8), "d", "a.png")
+    session.timings.update(encode_s=0.001, cached=True)
+    assert "from cache" in status_text(session, "M")
+    session.timings.update(encode_s=2.0, cached=True)  # waited for another call's encode
+    assert "encoded in 2.00 s" in status_text(session, "M")
+    session.model_id = "grabcut"
+    assert "encode" not in status_text(session, "GrabCut")
+    assert score_label("grabcut", 0.5) == "colour separation 0.50"
+    assert score_label("sam2.1-tiny", 0.5) == "score 0.50"
+
+
+def test_live_canvas_value_gives_the_page_its_token_and_the_image_by_url():
+    session = Session("s", "m")
+    session.set_image(np.zeros((30, 40, 3), np.uint8), "d", "<b>.png")
+    value = live_canvas_value(session, None, busy="Encoding…")
+    assert value["live"]["token"] == session.token and value["live"]["gen"] == session.generation
+    assert value["src"].endswith(f"/{session.token}/{session.generation}.jpg")
+    assert value["name"] == "&lt;b&gt;.png" and value["busy"] == "Encoding…"
+    assert Session("t", "m").token != session.token

@@ -1,0 +1,126 @@
+"""Every temp file of a run lives under one folder that is removed at clean shutdown, and at
+the next start when the process was killed; the folder has a byte bound."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from app_harness import ROOT, running_app
+from PIL import Image
+
+from workbench.config import AppConfig
+from workbench.temp_root import TempRoot, usage
+
+gradio_client = pytest.importorskip("gradio_client")
+
+CHILD = """
+import sys, time
+sys.path.insert(0, {root!r})
+from workbench.temp_root import TempRoot
+temp = TempRoot({parent!r})
+(temp.folder("exports") / "left-behind.png").write_bytes(b"x" * 1000)
+print(temp.path, flush=True)
+time.sleep(60)
+"""
+
+
+def start_child(parent: Path) -> tuple[subprocess.Popen, Path]:
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(root=str(ROOT),
+                                                                 parent=str(parent))],
+                             stdout=subprocess.PIPE, text=True)
+    line = child.stdout.readline().strip()
+    assert line, "the child process did not start"
+    return child, Path(line)
+
+
+def test_a_killed_runs_folder_is_removed_at_the_next_start_a_live_ones_is_kept(tmp_path):
+    child, child_root = start_child(tmp_path)
+    try:
+        mine = TempRoot(tmp_path)
+        assert child_root.is_dir(), "a live run's folder must be left alone"
+        mine.close()
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        assert child_root.is_dir()  # killed: nothing cleaned up by itself
+        again = TempRoot(tmp_path)
+        assert not child_root.exists()
+        assert [p.name for p in tmp_path.iterdir()] == [again.path.name]
+        again.close()
+    finally:
+        child.kill()
+        child.wait(10)
+
+
+def test_close_removes_the_folder_and_everything_in_it(tmp_path):
+    temp = TempRoot(tmp_path)
+    (temp.folder("api") / "cutout.png").write_bytes(b"png")
+    temp.gradio_dir.mkdir()
+    (temp.gradio_dir / "upload.png").write_bytes(b"png")
+    temp.close()
+    temp.close()  # twice is fine
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_bound_removes_the_oldest_files_first(tmp_path):
+    temp = TempRoot(tmp_path, max_bytes=2500)
+    folder = temp.folder("exports")
+    for n in range(5):
+        path = folder / f"file{n}.bin"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (time.time() - 100 + n, time.time() - 100 + n))
+    freed = temp.enforce_bound()
+    assert freed == 3000
+    assert sorted(p.name for p in folder.iterdir()) == ["file3.bin", "file4.bin"]
+    assert temp.usage().bytes <= 2500
+    temp.close()
+
+
+def test_the_apps_uploads_outputs_and_exports_live_in_its_temp_folder(tmp_path):
+    parent = tmp_path / "temp"
+    image = tmp_path / "scene.png"
+    pixels = np.full((120, 160, 3), 30, np.uint8)
+    pixels[30:90, 40:120] = (230, 210, 20)
+    Image.fromarray(pixels).save(image)
+    config = AppConfig(models=("grabcut",), default_model="grabcut", temp_dir=parent)
+    with running_app(config) as running:
+        root = running.ctx.temp.path
+        assert root.parent == parent and os.environ["GRADIO_TEMP_DIR"] == str(root / "gradio")
+        client = gradio_client.Client(running.url, verbose=False)
+        _, cutout = client.predict(gradio_client.handle_file(str(image)), "grabcut",
+                                   json.dumps({"box": [40, 30, 120, 90]}), api_name="/segment")
+        served = [p for p in root.rglob("*") if p.is_file() and p.name != ".lock"]
+        assert any(p.name == "scene_cutout.png" for p in served)  # our API output
+        assert any(p.suffix == ".png" and "gradio" in p.parts for p in served)  # Gradio's cache
+        assert usage(root).files >= 2
+    assert not root.exists(), "a clean shutdown removes the run's temp folder"
+
+
+def test_the_default_parent_is_private_to_this_user(tmp_path, monkeypatch):
+    import tempfile as tempfile_module
+
+    from workbench import temp_root
+
+    monkeypatch.setattr(tempfile_module, "tempdir", str(tmp_path))
+    temp = TempRoot()
+    assert temp.parent == tmp_path / f"samwb-{os.getuid()}"
+    assert temp.parent.stat().st_mode & 0o777 == 0o700
+    temp.close()
+    planted = tmp_path / "elsewhere"
+    planted.mkdir()
+    temp.parent.rmdir()
+    temp.parent.symlink_to(planted)  # a link planted under our name is refused
+    with pytest.raises(PermissionError, match="--temp-dir"):
+        TempRoot()
+    temp.parent.unlink()
+    temp.parent.mkdir(mode=0o777)
+    temp.parent.chmod(0o777)  # open to others: refused too
+    with pytest.raises(PermissionError, match="not a private folder"):
+        temp_root.TempRoot()

@@ -1,0 +1,23 @@
+"""Gradio's side of the session registry: a tab that closes frees its sessions at once."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import gradio as gr
+
+from workbench.session import SessionRegistry
+
+
+def unload_handler(registry: SessionRegistry, suffix: str = "") -> Callable[[gr.Request], None]:
+    """A ``demo.unload`` handler that frees the closing tab's session of one view at once
+    (views key their sessions by the tab's ``session_hash`` plus their own ``suffix``).
+
+    Gradio finds the request parameter by its ``gr.Request`` annotation, so this lives on
+    Gradio's side of the layer line.
+    """
+
+    def release_closing_tab(request: gr.Request) -> None:
+        registry.release(request.session_hash + suffix)
+
+    return release_closing_tab

@@ -1,0 +1,378 @@
+"""What every tab shares: the configuration, the one embedding cache and the loaded models.
+
+One ``AppContext`` is built per app (``build_demo``) and handed to each tab. It holds no
+per-user data (that lives in each session's ``gr.State``), only things every user may share:
+
+* ``cache``: the ``EmbeddingCache`` (bounded in bytes), keyed by image content, model and
+  precision, so an image is encoded once per model whoever uploads it;
+* a bounded, thread-safe pool of loaded backends (``backend(model_id)``); backends are
+  stateless, so one loaded model serves every session;
+* ``sessions``: the registry that releases a session's data when its tab closes.
+
+Typical use from a tab::
+
+    encoded = ctx.encode("sam2.1-tiny", image)           # EncodeResult(embedding, cached, s)
+    prediction = ctx.backend("sam2.1-tiny").predict(encoded.embedding, prompts)
+
+On a ZeroGPU Space the encoder (and ``ctx.predict``) run under ``spaces.GPU`` (``zerogpu``); the
+cache, pool and sessions stay in this process, on the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from sam_backends import (
+    Backend,
+    Embedding,
+    EmbeddingCache,
+    ModelSpec,
+    Prediction,
+    Prompts,
+    UnknownModelError,
+    checkpoints,
+    create_backend,
+    get_spec,
+)
+from sam_backends.cache import cache_key
+from sam_backends.images import image_digest
+from workbench.compare.timings import EncodeTimings
+from workbench.config import AppConfig
+from workbench.lanes import WorkLane
+from workbench.session import SessionRegistry
+from workbench.temp_root import TempRoot
+from workbench.zerogpu import embedding_to, gpu_task, zerogpu_active
+
+ENCODE_GPU_SECONDS = 30  # ZeroGPU: the longest an encode may hold the GPU (ViT-H needs ~1 s)
+PREDICT_GPU_SECONDS = 10
+CLICK_MAX_WAITING = 16  # clicks waiting for one model, all users together; more get 503
+
+log = logging.getLogger("samwb.context")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model offered by this app: its spec and, for non-catalogue models or the user's own
+    weights, its checkpoint.
+
+    ``custom``: ``checkpoint`` is the user's file for a catalogue model (``--checkpoint ID=PATH``
+    or env ``SAM_CHECKPOINT_<MODEL ID>``), loaded as given, without the official hash check.
+    """
+
+    spec: ModelSpec
+    checkpoint: Path | None = None  # explicit file; None: the catalogue file in checkpoint_dir
+    custom: bool = False
+
+    @property
+    def model_id(self) -> str:
+        return self.spec.model_id
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Whether a model can run now, and what to tell the user if not."""
+
+    model_id: str
+    display_name: str
+    present: bool
+    loaded: bool
+    size_bytes: int | None
+    download_command: str | None  # shell command that fetches the weights (None: not needed)
+    custom: bool = False  # the user's own checkpoint (see ``ModelEntry.custom``)
+
+
+class EncodeResult(NamedTuple):
+    """An embedding and how it was obtained: ``cached`` is True when no encoder ran (another
+    call had computed it); ``seconds`` is the wall time of this call. Unpacks as a 3-tuple."""
+
+    embedding: Embedding
+    cached: bool
+    seconds: float
+
+
+class BackendPool:
+    """Loaded backends by model id, at most ``capacity`` at once (least recently used go).
+
+    Loading runs outside the pool lock, under a per-model lock, so two sessions asking for the
+    same model load it once while other models stay usable.
+    """
+
+    def __init__(self, capacity: int, loader: Callable[[str], Backend]) -> None:
+        self.capacity = max(1, int(capacity))
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+        self._loaded: OrderedDict[str, Backend] = OrderedDict()
+
+    def get(self, model_id: str) -> Backend:
+        with self._lock:
+            backend = self._loaded.get(model_id)
+            if backend is not None:
+                self._loaded.move_to_end(model_id)
+                return backend
+            model_lock = self._loading.setdefault(model_id, threading.Lock())
+        with model_lock:
+            with self._lock:
+                backend = self._loaded.get(model_id)
+            if backend is None:
+                backend = self._loader(model_id)
+            with self._lock:
+                self._loaded[model_id] = backend
+                self._loaded.move_to_end(model_id)
+                while len(self._loaded) > self.capacity:
+                    self._loaded.popitem(last=False)
+            return backend
+
+    def is_loaded(self, model_id: str) -> bool:
+        with self._lock:
+            return model_id in self._loaded
+
+    def loaded_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._loaded)
+
+
+def _catalogue_entry(spec: ModelSpec, config: AppConfig) -> ModelEntry:
+    """The entry for a catalogue model: the user's own file when ``--checkpoint`` (first) or env
+    ``SAM_CHECKPOINT_<MODEL ID>`` names one, else the official file (hash-checked on load)."""
+    if not spec.needs_checkpoint:
+        return ModelEntry(spec)
+    given = dict(config.custom_checkpoints).get(spec.model_id)
+    path = Path(given).expanduser() if given is not None else checkpoints.custom_checkpoint(spec)
+    return ModelEntry(spec, path, custom=path is not None)
+
+
+class AppContext:
+    """Shared services for all tabs; see the module docstring."""
+
+    def __init__(self, config: AppConfig, temp: TempRoot | None = None) -> None:
+        unknown = sorted({m for m, _ in config.custom_checkpoints} - set(config.models))
+        if unknown:
+            raise ValueError(
+                f"Custom checkpoint(s) given for {', '.join(unknown)}, which this app does not "
+                f"offer; add them to --models."
+            )
+        self.config = config
+        self.temp = temp if temp is not None else TempRoot(config.temp_dir, config.temp_max_bytes)
+        self._closers: list[Callable[[], None]] = []
+        entries = [_catalogue_entry(get_spec(m), config) for m in config.models]
+        entries += [ModelEntry(e.spec, None if e.checkpoint is None else Path(e.checkpoint))
+                    for e in config.extra_models]
+        self._entries: dict[str, ModelEntry] = {e.model_id: e for e in entries}
+        self.cache = EmbeddingCache(config.cache_bytes)
+        self.pool = BackendPool(config.max_loaded_models, self._load)
+        self.sessions = SessionRegistry(config.max_sessions)
+        self.startup_note = ""  # a status line about start-up work (model prefetch on a Space)
+        self.encode_timings = EncodeTimings()  # measured encode seconds per model (estimates)
+        # Back-pressure: API calls run one at a time with a few waiting (the rest are refused
+        # at once); encoders run one at a time whoever asks, so clicks keep a core.
+        self.api_lane = WorkLane("the API", 1, config.api_max_waiting, self._typical_encode_s)
+        self.encoder_lane = WorkLane("the image encoder", 1,
+                                     config.queue_max_size + config.api_max_waiting,
+                                     self._typical_encode_s)
+        # Clicks outside Gradio's queue (server.live_route): one lane per model, so one
+        # model never decodes two clicks at once, and at most CLICK_MAX_WAITING wait for it.
+        self._click_lanes: dict[str, WorkLane] = {}
+        self._click_lanes_lock = threading.Lock()
+        # ZeroGPU: decorated here, before launch(); elsewhere these are the plain methods.
+        self.zerogpu = zerogpu_active()
+        self._encode_task = gpu_task(self._encode_now, ENCODE_GPU_SECONDS)
+        self._predict_task = gpu_task(self._predict_now, PREDICT_GPU_SECONDS)
+
+    def click_lane(self, model_id: str) -> WorkLane:
+        """The lane that serialises decodes (clicks, hover previews) on ``model_id``."""
+        with self._click_lanes_lock:
+            lane = self._click_lanes.get(model_id)
+            if lane is None:
+                lane = WorkLane(f"{model_id} (clicks)", 1, CLICK_MAX_WAITING, lambda: 0.05)
+                self._click_lanes[model_id] = lane
+            return lane
+
+    def _typical_encode_s(self) -> float:
+        return self.encode_timings.typical_seconds()
+
+    @property
+    def export_parent(self) -> Path:
+        """Where sessions make their download folders: inside the run's temp folder."""
+        return self.temp.path / "exports"
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` at shutdown, before the temp folder goes (e.g. stop job workers)."""
+        self._closers.append(callback)
+
+    def close(self) -> None:
+        """Stop what registered with ``on_close``, then free the temp folder; at shutdown."""
+        while self._closers:
+            try:
+                self._closers.pop()()
+            except Exception:  # noqa: BLE001 - shutdown goes on; the rest must still close
+                log.exception("a shutdown step failed")
+        self.temp.close()
+
+    # --- the catalogue as this app offers it -------------------------------------------------
+
+    @property
+    def model_ids(self) -> list[str]:
+        return list(self._entries)
+
+    def entry(self, model_id: str) -> ModelEntry:
+        entry = self._entries.get(model_id)
+        if entry is None:
+            raise UnknownModelError(
+                f"Model {model_id!r} is not offered here. Available: {', '.join(self._entries)}."
+            )
+        return entry
+
+    def spec(self, model_id: str) -> ModelSpec:
+        return self.entry(model_id).spec
+
+    def checkpoint_file(self, model_id: str) -> Path | None:
+        """Where the model's weights are (or will be); None for models without weights."""
+        entry = self.entry(model_id)
+        if entry.checkpoint is not None:
+            return entry.checkpoint
+        return checkpoints.checkpoint_path(entry.spec, self.config.checkpoint_dir)
+
+    def status(self, model_id: str) -> ModelStatus:
+        entry = self.entry(model_id)
+        path = self.checkpoint_file(model_id)
+        downloadable = entry.checkpoint is None and entry.spec.url is not None
+        return ModelStatus(
+            model_id=model_id,
+            display_name=entry.spec.display_name,
+            present=path is None or path.is_file(),
+            loaded=self.pool.is_loaded(model_id),
+            size_bytes=entry.spec.size_bytes,
+            download_command=checkpoints.download_command(entry.spec) if downloadable else None,
+            custom=entry.custom,
+        )
+
+    def default_model(self) -> str:
+        """The configured default when usable now, else the first model that is present."""
+        preferred = self.config.default_model
+        if preferred in self._entries and self.status(preferred).present:
+            return preferred
+        for model_id in self._entries:
+            if self.status(model_id).present:
+                return model_id
+        return next(iter(self._entries))
+
+    # --- weights and models ------------------------------------------------------------------
+
+    def download(self, model_id: str, on_progress: Callable[[int, int], None] | None = None
+                 ) -> Path | None:
+        """Fetch the model's checkpoint from its URL (verified, atomic; see
+        ``checkpoints.download``) and return its path; None for models without weights.
+
+        Raises:
+            DownloadError: offline, HTTP error or checksum mismatch (message says what to run).
+        """
+        entry = self.entry(model_id)
+        if entry.checkpoint is not None or not entry.spec.needs_checkpoint:
+            return entry.checkpoint
+        return checkpoints.download(entry.spec, self.config.checkpoint_dir, progress=False,
+                                    on_progress=on_progress)
+
+    def backend(self, model_id: str) -> Backend:
+        """The loaded backend for ``model_id`` (loads it on first use; may take seconds).
+
+        Raises:
+            UnknownModelError, CheckpointMissingError, CheckpointCorruptError,
+            BackendUnavailableError.
+        """
+        self.entry(model_id)
+        backend = self.pool.get(model_id)
+        return GpuRoutedBackend(self, backend) if self.zerogpu else backend
+
+    def _load(self, model_id: str) -> Backend:
+        entry = self.entry(model_id)
+        return create_backend(
+            entry.spec,
+            checkpoint=entry.checkpoint,
+            device=self.config.device,
+            precision=self.config.precision,
+            checkpoint_dir=self.config.checkpoint_dir,
+        )
+
+    def encode(self, model_id: str, image: np.ndarray, digest: str | None = None
+               ) -> EncodeResult:
+        """The embedding of ``image`` (RGB uint8 H x W x 3) for ``model_id``, from the cache when
+        another session or an earlier call already computed it.
+
+        Args:
+            digest: ``images.image_digest(image)`` if the caller has it (saves hashing again).
+        """
+        backend = self.backend(model_id)
+        digest = digest or image_digest(image)
+        key = cache_key(digest, model_id, backend.precision)
+        computed = []
+        start = time.perf_counter()
+
+        def compute() -> Embedding:
+            computed.append(True)
+            with self.encoder_lane.admit():
+                return self._encode_task(model_id, image)
+
+        embedding = self.cache.get_or_compute(key, compute)
+        seconds = time.perf_counter() - start
+        if computed:
+            self.encode_timings.record(model_id, seconds)
+        return EncodeResult(embedding, not computed, seconds)
+
+    def _encode_now(self, model_id: str, image: np.ndarray) -> Embedding:
+        """The encoder alone. On ZeroGPU this runs in the GPU worker (a fork of this process,
+        with its own copy of the pool), so it takes the model id rather than the backend and
+        returns the embedding in host memory, ready to pickle back and cache."""
+        embedding = self.pool.get(model_id).encode(image)
+        return embedding_to(embedding, "cpu") if self.zerogpu else embedding
+
+    def predict(self, model_id: str, embedding: Embedding, prompts: Prompts) -> Prediction:
+        """``self.backend(model_id).predict(embedding, prompts)``, except on ZeroGPU, where the
+        decoder must run inside a GPU call too (this process has no CUDA there).
+
+        Raises:
+            the errors of ``backend`` and of ``Backend.predict`` (PromptError...).
+        """
+        self.pool.get(model_id)  # load here first, so a fresh GPU worker inherits the model
+        return self._predict_task(model_id, embedding, prompts)
+
+    def _predict_now(self, model_id: str, embedding: Embedding, prompts: Prompts) -> Prediction:
+        """The decoder alone; on ZeroGPU its masks are made before returning, since a lazy
+        mask source (a closure over the GPU model) cannot be pickled back."""
+        backend = self.pool.get(model_id)
+        if not self.zerogpu:
+            return backend.predict(embedding, prompts)
+        made = backend.predict(embedding_to(embedding, backend.device), prompts)
+        return Prediction.from_masks(made.masks, made.scores, made.low_res_logits,
+                                     made.decode_seconds)
+
+    def cached(self, model_id: str, digest: str) -> bool:
+        """True when an embedding for this image and model is in the cache (no encode needed)."""
+        if not self.pool.is_loaded(model_id):
+            return False
+        precision = self.pool.get(model_id).precision
+        return cache_key(digest, model_id, precision) in self.cache
+
+
+class GpuRoutedBackend:
+    """On ZeroGPU, a loaded backend whose ``predict`` runs in a GPU call (``ctx.predict``), so
+    every caller (clicks, compare, the APIs) gets the GPU without knowing about ZeroGPU; every
+    other attribute is the backend's own."""
+
+    def __init__(self, ctx: AppContext, backend: Backend) -> None:
+        self._ctx = ctx
+        self._backend = backend
+
+    def predict(self, embedding: Embedding, prompts: Prompts) -> Prediction:
+        return self._ctx.predict(self._backend.model_id, embedding, prompts)
+
+    def __getattr__(self, name: str):
+        return getattr(self._backend, name)

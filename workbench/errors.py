@@ -1,0 +1,116 @@
+"""Every failure a user can cause or meet, turned into one short message: the only place that
+maps engine errors to what the page shows.
+
+``describe(exc)`` is pure (title, message) so it is unit-tested; the page shows it through
+``ui.feedback`` (toasts, ``gr.Error``) and the HTTP routes through their own error shapes. No
+traceback ever reaches a visitor; unexpected errors are logged with their traceback on the
+server.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from sam_backends import (
+    BackendUnavailableError,
+    CheckpointCorruptError,
+    CheckpointHashMismatchError,
+    CheckpointMissingError,
+    DownloadError,
+    ImageError,
+    ImageTooLargeError,
+    ModelOutputError,
+    PromptError,
+    SamBackendError,
+    UnknownModelError,
+)
+from workbench.lanes import RequestTimeoutError, ServerBusyError
+
+log = logging.getLogger("samwb.ui")
+
+# (exception type, toast title), most specific first.
+_TITLES: tuple[tuple[type[BaseException], str], ...] = (
+    (ServerBusyError, "Server busy"),
+    (RequestTimeoutError, "Took too long"),
+    (ImageError, "Cannot open this image"),
+    (PromptError, "Cannot use this prompt"),
+    (CheckpointMissingError, "Model not downloaded"),
+    (DownloadError, "Download failed"),
+    (CheckpointHashMismatchError, "Model file is not the official one"),
+    (CheckpointCorruptError, "Model file damaged"),
+    (UnknownModelError, "Unknown model"),
+    (BackendUnavailableError, "Model unavailable"),
+    (ModelOutputError, "Model gave invalid output"),
+    (SamBackendError, "Cannot do that"),
+)
+
+_TEMP_PATH = re.compile(r"(/[^\s'\"]*?/gradio/[^\s'\"]*/)([^/\s'\"]+)")
+
+class UserError(Exception):
+    """A problem in what the user asked for, detected by the UI itself (message shown as-is)."""
+
+    def __init__(self, message: str, title: str = "Cannot do that") -> None:
+        super().__init__(message)
+        self.title = title
+
+def describe(exc: BaseException, operator: bool = False) -> tuple[str, str, bool]:
+    """(title, message, expected) for an exception. ``expected`` is False for bugs: the message
+    is then generic and the caller should log the traceback.
+
+    ``operator``: the person is the one running the server (a local app): messages may name
+    server paths and shell commands. Otherwise (a visitor of a public app) those are left out
+    of the message and logged on the server instead.
+    """
+    title, message, expected = _describe(exc)
+    if operator or not expected:
+        return title, message, expected
+    visitor = _for_visitor(exc, message)
+    if visitor != message:
+        log.warning("%s: %s", title, message.replace("\n", " "))
+    return title, visitor, expected
+
+def _describe(exc: BaseException) -> tuple[str, str, bool]:
+    if isinstance(exc, UserError):
+        return exc.title, str(exc), True
+    if isinstance(exc, ImageTooLargeError):  # the env-var advice is for operators, not users
+        return "Image too large", re.sub(r"Resize it.*$", "Resize it and try again.",
+                                         _tidy(str(exc))), True
+    for kind, title in _TITLES:
+        if isinstance(exc, kind):
+            return title, _tidy(str(exc)), True
+    if isinstance(exc, MemoryError):
+        return ("Out of memory",
+                "The server ran out of memory. Try a smaller image or a smaller model.", True)
+    return ("Something went wrong",
+            f"Unexpected {type(exc).__name__}; the app is still running. Try again, or pick "
+            "another model or image.", False)
+
+# What a visitor is told instead of a message that names the server's files and commands.
+_VISITOR_MESSAGES: tuple[tuple[type[BaseException], str], ...] = (
+    (CheckpointMissingError, "This model's weights are not on the server. Use Download model "
+                             "if it is offered, or pick another model."),
+    (DownloadError, "The model could not be downloaded just now. Try again later, or pick "
+                    "another model."),
+    (CheckpointCorruptError, "This model's weights on the server are damaged, so it cannot run "
+                             "(the details are in the server's log). Pick another model."),
+    (BackendUnavailableError, "This model cannot run on this server (a package it needs is "
+                              "missing). Pick another model."),
+)
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:/[\w.@+\-]+){2,}/?")
+_COMMAND = re.compile(r"`?(?:python3? -m|pip install) [\w.\-]+(?: [\w.\-=/]+)*`?")
+
+def _for_visitor(exc: BaseException, message: str) -> str:
+    for kind, text in _VISITOR_MESSAGES:
+        if isinstance(exc, kind):
+            return text
+    cleaned = _COMMAND.sub("the command in the server's log", message)
+    cleaned = _ABSOLUTE_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1], cleaned)
+    return re.sub(r"\s{2,}", " ", cleaned).strip() or "The request could not be done."
+
+def _tidy(message: str) -> str:
+    """Hide Gradio's temporary upload folders: '/tmp/gradio/<hash>/cat.png' -> 'cat.png'."""
+    return _TEMP_PATH.sub(lambda m: m.group(2), message).strip() or "The request failed."
+
+def log_unexpected(exc: BaseException) -> None:
+    log.error("unexpected error in a handler", exc_info=(type(exc), exc, exc.__traceback__))

@@ -1,0 +1,136 @@
+"""Turning an object's prompts into masks with a backend: the interaction policy in one place.
+
+Policy (the way SAM's own demo behaves):
+
+* A single point with no box is ambiguous (a shirt, the person, the crowd?), so the model is
+  asked for three candidates (``multimask``); the best-scoring one is shown and the user may
+  pick another.
+* Any other prompt asks for one mask and, when the model supports it, feeds back the previous
+  mask's low-res logits (``mask_input``) so each click refines the same object.
+* When that single mask scores below ``UNSURE_SCORE``, the model is asked again for three
+  candidates so the user can choose.
+
+Pure functions of (backend, embedding, prompts): no Gradio, no session.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sam_backends import Backend, Embedding, Prediction, PromptError, Prompts
+from workbench.objects import MaskResult, PromptSet, SegObject, Step, Workspace
+
+UNSURE_SCORE = 0.5  # below this predicted IoU, offer three candidates
+
+
+def to_prompts(prompts: PromptSet, mask_input: np.ndarray | None = None,
+               multimask: bool = False) -> Prompts:
+    """The engine's ``Prompts`` (validated on construction) for a ``PromptSet``."""
+    return Prompts(points=prompts.points, labels=prompts.labels, box=prompts.box,
+                   mask_input=mask_input, multimask=multimask)
+
+
+def _results(prediction: Prediction, model_id: str) -> list[MaskResult]:
+    share = prediction.decode_seconds / max(1, len(prediction.scores))
+    return [
+        MaskResult.from_mask(prediction.mask(i), float(prediction.scores[i]),
+                             prediction.low_res_logits[i], model_id, share)
+        for i in range(len(prediction.scores))
+    ]
+
+
+def decode(backend: Backend, embedding: Embedding, prompts: PromptSet,
+           previous: MaskResult | None = None) -> Step:
+    """Run the decoder for one object's prompts and return the new ``Step``.
+
+    Args:
+        previous: the mask shown before this interaction; its logits refine the new mask when
+            it came from the same model and the model supports refinement.
+
+    Raises:
+        PromptError: empty prompts, outside the image, or unsupported by the model.
+    """
+    caps = backend.spec.capabilities
+    single_point = len(prompts.points) == 1 and prompts.box is None
+    mask_input = None
+    if (caps.mask_refinement and not single_point and previous is not None
+            and previous.model_id == backend.model_id and previous.logits is not None):
+        mask_input = previous.logits
+    multimask = caps.multimask and single_point
+    prediction = backend.predict(embedding, to_prompts(prompts, mask_input, multimask))
+    if caps.multimask and not multimask and float(prediction.scores[0]) < UNSURE_SCORE:
+        prediction = backend.predict(embedding, to_prompts(prompts, mask_input, True))
+    results = _results(prediction, backend.model_id)
+    best = prediction.best_index
+    if len(results) == 1:
+        return Step(prompts, results[0])
+    return Step(prompts, results[best], tuple(results), best)
+
+
+def rerun_object(backend: Backend, embedding: Embedding, obj: SegObject) -> SegObject:
+    """Re-run an object's current prompts on ``backend`` (after a model switch or an undo to a
+    step computed by another model). The step is replaced in place, so undo history stays."""
+    step = obj.current
+    if step.prompts.is_empty:
+        return obj if step.result is None else obj.replace_current(Step())
+    return obj.replace_current(decode(backend, embedding, step.prompts))
+
+
+def refresh(backend: Backend, embedding: Embedding, workspace: Workspace
+            ) -> tuple[Workspace, list[str]]:
+    """Re-run every object whose shown mask does not come from ``backend``'s model.
+
+    Returns the new workspace and one message per object the model could not segment (for
+    example background points only on GrabCut); those objects keep their prompts, no mask.
+    """
+    problems = []
+    for obj in workspace.objects:
+        result = obj.result
+        stale = (result is None and not obj.is_empty) or (
+            result is not None and result.model_id != backend.model_id
+        )
+        if not stale:
+            continue
+        try:
+            workspace = workspace.update(rerun_object(backend, embedding, obj))
+        except PromptError as exc:
+            workspace = workspace.update(obj.replace_current(Step(obj.prompts)))
+            problems.append(f"Object {obj.object_id}: {exc}")
+    return workspace, problems
+
+
+DISTINCT_IOU = 0.9  # candidates overlapping more than this are "the same mask"
+
+
+def candidates_differ(candidates: tuple[MaskResult, ...] | list[MaskResult]) -> bool:
+    """True when some pair of candidate masks overlaps less than ``DISTINCT_IOU`` (IoU), i.e.
+    the model really offers different readings of the click. Compared on the 256 x 256 logits
+    when every candidate has them (cheap), else on the full masks."""
+    if len(candidates) < 2:
+        return False
+    if all(c.logits is not None for c in candidates):
+        masks = [np.asarray(c.logits).reshape(c.logits.shape[-2:]) > 0 for c in candidates]
+    else:
+        masks = [c.mask() for c in candidates]
+    for i in range(len(masks)):
+        for j in range(i + 1, len(masks)):
+            union = np.logical_or(masks[i], masks[j]).sum()
+            if union == 0:
+                continue
+            if np.logical_and(masks[i], masks[j]).sum() / union < DISTINCT_IOU:
+                return True
+    return False
+
+
+def stale_objects(workspace: Workspace, model_id: str) -> int:
+    """How many objects show a mask from another model (or none while having prompts)."""
+    return sum(
+        1 for o in workspace.objects
+        if not o.is_empty and (o.result is None or o.result.model_id != model_id)
+    )
+
+
+def pick_candidate(workspace: Workspace, index: int) -> Workspace:
+    """Show candidate ``index`` of the active object (no new undo step)."""
+    obj = workspace.active
+    return workspace.update(obj.replace_current(obj.current.pick(index)))

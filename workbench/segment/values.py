@@ -1,0 +1,229 @@
+"""What the segment view shows for a session: plain values for the page's components.
+
+Pure functions of a ``Session`` (no Gradio), so they are unit-tested; ``ui.segment.view`` passes
+them to the components. Text that includes user data (the file name) is HTML-escaped here.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.inference import candidates_differ
+from workbench.objects import SegObject
+from workbench.render import Layer, Preview, color_hex, data_url, object_color
+from workbench.segment.masks import display_size, mask_payload
+from workbench.session import Session
+
+GRABCUT = "grabcut"
+LIVE_ROUTE = "/samwb/segment"  # ``server.live_route``
+
+HELP_HINT = ("Click the object to add a point · drag to draw a box · right-click or "
+             "shift-click marks background · hover to preview · ? lists the keys")
+
+
+@dataclass(frozen=True)
+class View:
+    """Values for the segment view's components, in ``ui.segment.view.VIEW_OUTPUTS`` order."""
+
+    canvas: dict[str, Any]
+    objects: dict[str, Any]
+    candidates: dict[str, Any]
+    status: str
+    can_undo: bool
+    can_redo: bool
+    can_clear: bool
+
+
+def preview_of(session: Session) -> Preview:
+    """The downscaled preview of the session's image, built once per image."""
+    picture = session.picture
+    cached = session.preview
+    if cached is None or cached[0] != picture.digest:
+        cached = (picture.digest, Preview(picture.image))
+        session.preview = cached
+    return cached[1]
+
+
+def layers_of(session: Session) -> list[Layer]:
+    active = session.workspace.active_id
+    return [
+        Layer(o.result.mask(), object_color(o.object_id), o.object_id == active)
+        for o in session.workspace.with_masks()
+    ]
+
+
+def canvas_value(session: Session, hint: str | None = None) -> dict[str, Any]:
+    session.render_count += 1
+    if not session.has_image:
+        return {"hint": hint or "Upload an image or pick an example on the left.",
+                "n": session.render_count}
+    picture = session.picture
+    height, width = picture.image.shape[:2]
+    active = session.workspace.active
+    prompts = active.prompts
+    rendered = preview_of(session).render(layers_of(session))
+    count = len(session.workspace.with_masks())
+    return {
+        "src": data_url(rendered),
+        "w": width,
+        "h": height,
+        "r": round(max(width, height) / 110, 2),
+        "points": [[x, y, label] for (x, y), label in zip(prompts.points, prompts.labels)],
+        "box": list(prompts.box) if prompts.box is not None else None,
+        "color": color_hex(object_color(active.object_id)),
+        "alt": html.escape(f"{picture.name} with {count} mask(s)", quote=True),
+        "hint": html.escape(hint) if hint else _hint(active),
+        "n": session.render_count,
+    }
+
+
+def score_label(model_id: str | None, score: float) -> str:
+    """What a mask's score is: SAM's predicted IoU, or GrabCut's colour separation."""
+    if model_id == GRABCUT:
+        return f"colour separation {score:.2f}"
+    return f"score {score:.2f}"
+
+
+def object_hint(active: SegObject, model_id: str | None = None) -> str:
+    """The canvas's hint line for the active object (HTML-escaped: it holds the name)."""
+    name = html.escape(active.label)
+    if active.is_empty:
+        return f"{name}: {HELP_HINT}."
+    text = f"{name}: {active.prompts.describe()}"
+    if active.result is not None:
+        text += " · " + score_label(active.result.model_id, active.result.score)
+    return text + " · click again to refine"
+
+
+def _hint(active: SegObject) -> str:
+    return object_hint(active)
+
+
+def live_canvas_value(session: Session, ctx: Any, hint: str | None = None,
+                      busy: str | None = None) -> dict[str, Any]:
+    """The live canvas's value (``PromptCanvas(live=True)``): the image by URL and every
+    object's mask as a display-size PNG; the browser composites them (``canvas.js``).
+
+    Args:
+        busy: text of the one progress indicator on the canvas (e.g. "Encoding with ...");
+            clicks made meanwhile are kept and answered when it is gone.
+    """
+    session.render_count += 1
+    if not session.has_image:
+        return {"hint": hint or "Upload an image or pick an example on the left.",
+                "n": session.render_count}
+    picture = session.picture
+    height, width = picture.image.shape[:2]
+    dh, dw = display_size((height, width))
+    ws = session.workspace
+    active = ws.active
+    prompts = active.prompts
+    return {
+        "live": {"url": LIVE_ROUTE, "token": session.token, "gen": session.generation},
+        "src": f"{LIVE_ROUTE}/image/{session.token}/{session.generation}.jpg",
+        "w": width, "h": height, "dw": dw, "dh": dh,
+        "name": html.escape(picture.name),
+        "alt": html.escape(f"{picture.name} with {len(ws.with_masks())} mask(s)", quote=True),
+        "objects": [
+            {"id": o.object_id, "color": color_hex(object_color(o.object_id)),
+             "active": o.object_id == ws.active_id,
+             "mask": mask_payload(session, o.result) if not o.is_empty else None}
+            for o in ws.objects
+        ],
+        "active": active.object_id,
+        "points": [[x, y, label] for (x, y), label in zip(prompts.points, prompts.labels)],
+        "box": list(prompts.box) if prompts.box is not None else None,
+        "color": color_hex(object_color(active.object_id)),
+        "hint": html.escape(hint) if hint else object_hint(active, session.model_id),
+        "busy": html.escape(busy) if busy else "",
+        "max_points": int(getattr(getattr(ctx, "config", None), "max_points", 64)),
+        "n": session.render_count,
+    }
+
+
+def _meta(obj: SegObject, pixels: int) -> str:
+    if obj.is_empty:
+        return "empty: click the image"
+    if obj.result is None:
+        return "no mask yet"
+    share = 100.0 * obj.result.area / max(1, pixels)
+    return f"{share:.1f}% · {score_label(obj.result.model_id, obj.result.score)}"
+
+
+def objects_value(session: Session) -> dict[str, Any]:
+    if not session.has_image:
+        return {"items": []}
+    pixels = session.image.shape[0] * session.image.shape[1]
+    ws = session.workspace
+    return {"items": [
+        {"id": o.object_id, "name": html.escape(o.label, quote=True),
+         "color": color_hex(object_color(o.object_id)), "meta": _meta(o, pixels),
+         "active": o.object_id == ws.active_id}
+        for o in ws.objects
+    ]}
+
+
+def candidates_value(session: Session, always: bool = False) -> dict[str, Any]:
+    """The candidate strip: shown when the candidates really differ (``candidates_differ``)
+    or when ``always``; otherwise only a note that similar alternatives exist."""
+    if not session.has_image:
+        return {"items": []}
+    active = session.workspace.active
+    step = active.current
+    if len(step.candidates) < 2:
+        return {"items": []}
+    if not always and not candidates_differ(step.candidates):
+        return {"items": [], "similar": len(step.candidates)}
+    preview = preview_of(session)
+    color = object_color(active.object_id)
+    items = [
+        {"src": data_url(preview.thumbnail(c.mask(), color), quality=80),
+         "label": score_label(c.model_id, c.score) + (" · shown" if i == step.chosen else ""),
+         "chosen": i == step.chosen}
+        for i, c in enumerate(step.candidates)
+    ]
+    return {"title": "Other readings of your click: pick the one you meant ([ and ] cycle).",
+            "items": items}
+
+
+def status_text(session: Session, display_name: str, ctx: Any = None) -> str:
+    """One line of timings: which model, how the embedding was obtained, the last decode.
+
+    Truthful: timings are those of the current model (handlers clear them on a switch), GrabCut
+    has no embedding to speak of, and with ``ctx`` "from cache" is only said of a loaded model.
+    """
+    if not session.has_image:
+        return f"Model: **{display_name}**."
+    parts = [f"Model: **{display_name}**"]
+    timings = session.timings
+    loaded = ctx is None or ctx.pool.is_loaded(session.model_id)
+    if session.model_id == GRABCUT:
+        pass  # GrabCut works on the pixels at each click: nothing is encoded
+    elif "encode_s" in timings and loaded:
+        if timings.get("cached") and float(timings["encode_s"]) < 0.05:
+            parts.append("image embedding from cache")
+        else:
+            parts.append(f"image encoded in {timings['encode_s']:.2f} s")
+    if "decode_s" in timings:
+        parts.append(f"last mask in {1000 * timings['decode_s']:.0f} ms")
+    return " · ".join(parts) + "."
+
+
+def build_view(session: Session, display_name: str, hint: str | None = None,
+               ctx: Any = None, busy: str | None = None) -> View:
+    """All values; with ``ctx`` the canvas is the live one (``live_canvas_value``)."""
+    active = session.workspace.active
+    canvas = (canvas_value(session, hint) if ctx is None
+              else live_canvas_value(session, ctx, hint, busy))
+    return View(
+        canvas=canvas,
+        objects=objects_value(session),
+        candidates=candidates_value(session, getattr(session, "show_candidates", False)),
+        status=status_text(session, display_name, ctx),
+        can_undo=session.has_image and (active.can_undo
+                                        or bool(getattr(session, "undo_restores_delete", False))),
+        can_redo=session.has_image and active.can_redo,
+        can_clear=session.has_image and not active.is_empty,
+    )

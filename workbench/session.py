@@ -1,0 +1,196 @@
+"""Per-user data: one ``Session`` per browser tab, kept in that tab's ``gr.State``.
+
+Nothing per-user is ever stored in module globals. The ``SessionRegistry`` (owned by the
+``AppContext``) only maps live session ids to their ``Session`` so that the data can be
+released the moment the tab closes (``demo.unload``); Gradio itself would keep a closed tab's
+state for an hour. ``gr.State(delete_callback=...)`` releases it too, whichever comes first.
+
+Each ``Session`` also has a random ``token`` (``secrets.token_urlsafe``): the fast click route
+(``server.live_route``) works outside Gradio's queue, so it finds the session by this secret,
+which only the session's own page receives (in the canvas value), never by a guessable id.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.objects import Workspace
+
+
+@dataclass(frozen=True)
+class Picture:
+    """The session's image: RGB uint8 H x W x 3 (read-only), its content digest (the embedding
+    cache key) and the uploaded file's name. One value, so readers never see an image paired
+    with another image's digest."""
+
+    image: np.ndarray
+    digest: str
+    name: str
+
+
+class Session:
+    """One tab's image, model choice and objects.
+
+    Handlers compute new immutable values (``Picture``, ``Workspace``) and assign them here.
+    ``generation`` changes with every new image, so a slow handler that started on the previous
+    image can notice and drop its result instead of mixing two images.
+    """
+
+    def __init__(self, session_id: str, model_id: str) -> None:
+        self.session_id = session_id
+        self.model_id = model_id
+        self.picture: Picture | None = None
+        self.workspace = Workspace()
+        self.generation = 0
+        self.released = False
+        self.timings: dict[str, float | bool] = {}
+        self.preview: Any = None  # (digest, render.Preview) of the image, built lazily
+        self.render_count = 0  # changes every view, so the page always re-renders the canvas
+        self._export_dir: Path | None = None
+        self.token = secrets.token_urlsafe(24)  # the page's key to the live route
+        self.lock = threading.RLock()  # read-modify-write of ``workspace`` by the live route
+        self.hover_seq = 0  # newest hover request seen (older ones are dropped)
+        self.hover: Any = None  # the last hover preview (``workbench.segment.live.HoverResult``)
+        self.display_cache: Any = None  # encoded display masks (``workbench.segment.masks``)
+        self.display_jpeg: Any = None  # (digest, JPEG bytes) of the displayed image
+        self.warned_models: set[str] = set()  # absent models already explained in a toast
+        self.show_candidates = False  # the user asked to see similar candidates too
+        self.pending_refresh = False  # a model switch waits for its encode (second event)
+        self.revision = 0  # bumped by every change the live route makes
+        self.deleted: list[Any] = []  # workspaces before a delete, for undo (newest last)
+        self.undo_restores_delete = False  # the last edit was a delete: undo brings it back
+
+    @property
+    def has_image(self) -> bool:
+        return self.picture is not None
+
+    @property
+    def image(self) -> np.ndarray | None:
+        picture = self.picture
+        return None if picture is None else picture.image
+
+    @property
+    def digest(self) -> str:
+        picture = self.picture
+        return "" if picture is None else picture.digest
+
+    @property
+    def image_name(self) -> str:
+        picture = self.picture
+        return "image" if picture is None else picture.name
+
+    def set_image(self, image: np.ndarray, digest: str, name: str) -> None:
+        image = np.ascontiguousarray(image)
+        image.setflags(write=False)
+        self.picture = Picture(image, digest, name)
+        self.workspace = Workspace()
+        self.generation += 1
+        self.timings = {}
+        self.preview = None
+        self.hover = None
+        self.deleted = []
+        self.undo_restores_delete = False
+
+    def export_dir(self, parent: Path | None = None) -> Path:
+        """A private temporary folder for this session's downloads (removed on release), made
+        inside ``parent`` (the app's temp folder; None: the system's temp folder)."""
+        if self._export_dir is None or not self._export_dir.is_dir():
+            if parent is not None:
+                Path(parent).mkdir(parents=True, exist_ok=True)
+            self._export_dir = Path(tempfile.mkdtemp(prefix="export-", dir=parent))
+        return self._export_dir
+
+    def release(self) -> None:
+        """Drop the image, masks and exported files; the session object stays usable (empty)."""
+        self.picture = None
+        self.preview = None
+        self.workspace = Workspace()
+        self.generation += 1
+        self.released = True
+        self.hover = None
+        self.display_cache = None
+        self.display_jpeg = None
+        self.deleted = []
+        if self._export_dir is not None:
+            shutil.rmtree(self._export_dir, ignore_errors=True)
+            self._export_dir = None
+
+
+class SessionRegistry:
+    """Live sessions by id, bounded (the least recently used are released beyond capacity)."""
+
+    def __init__(self, capacity: int = 200) -> None:
+        self.capacity = max(1, int(capacity))
+        self._lock = threading.Lock()
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._tokens: dict[str, Session] = {}
+
+    def release_value(self, session: Any) -> None:
+        """A ``gr.State`` delete callback: free the session's data, tracked here or not."""
+        if session is not None and not self.release(session.session_id):
+            session.release()
+
+    def track(self, session: Session) -> None:
+        evicted = []
+        with self._lock:
+            previous = self._sessions.get(session.session_id)
+            if previous is not None and previous is not session:
+                self._tokens.pop(getattr(previous, "token", ""), None)
+            self._sessions[session.session_id] = session
+            self._tokens[session.token] = session
+            self._sessions.move_to_end(session.session_id)
+            while len(self._sessions) > self.capacity:
+                old = self._sessions.popitem(last=False)[1]
+                self._tokens.pop(old.token, None)
+                evicted.append(old)
+        for old in evicted:
+            old.release()
+
+    def release(self, session_id: str) -> bool:
+        """Release and forget a session; False when it was not tracked."""
+        with self._lock:
+            session = self._sessions.pop(session_id, None)
+            if session is not None:
+                self._tokens.pop(session.token, None)
+        if session is None:
+            return False
+        session.release()
+        return True
+
+    def get(self, session_id: str) -> Session | None:
+        with self._lock:
+            return self._sessions.get(session_id)
+
+    def by_token(self, token: object) -> Session | None:
+        """The live session whose page holds ``token``; None for anything else (compared in
+        constant time, so the lookup leaks nothing about other tokens)."""
+        if not isinstance(token, str) or not 16 <= len(token) <= 64:
+            return None
+        with self._lock:
+            session = self._tokens.get(token)
+        if session is None or session.released or not secrets.compare_digest(session.token,
+                                                                             token):
+            return None
+        return session
+
+    def ids(self) -> list[str]:
+        """Live session ids, oldest first."""
+        with self._lock:
+            return list(self._sessions)
+
+    def __contains__(self, session_id: str) -> bool:
+        with self._lock:
+            return session_id in self._sessions
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sessions)

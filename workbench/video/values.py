@@ -1,0 +1,228 @@
+"""What the video view shows for a session: plain values for the page's components.
+
+Pure functions of a ``VideoSession`` (no Gradio, no model), so they are unit-tested. Frames are
+shown as JPEG data URLs at most ``FRAME_SIDE`` pixels on their longer side; masks are sampled
+down to that size by nearest neighbour (``workbench.render``). Text that includes user data
+(file and object names) is HTML-escaped here.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+import numpy as np
+
+from sam_backends.video import MaskTrack, Video
+from workbench.render import (
+    Layer,
+    color_hex,
+    compose,
+    data_url,
+    fit_size,
+    object_color,
+    resize_image,
+    resize_nearest,
+)
+from workbench.video.state import CompareRun, VideoSession
+
+FRAME_SIDE = 960  # longest side of a frame on the page (the browser scales it anyway)
+HELP_HINT = ("click the object to add a point · drag a box · right-click or shift-click marks "
+             "background")
+EMPTY_HINT = "Upload a clip or pick the example on the left."
+
+
+def frame_time(video: Video, index: int) -> float:
+    """Seconds from the clip's first frame to selected frame ``index``."""
+    stamps = video.timestamps_s
+    return float(stamps[index]) if 0 <= index < len(stamps) else index / video.fps
+
+
+def render_frame(frame: np.ndarray, masks: dict[int, np.ndarray], active: int | None = None,
+                 max_side: int = FRAME_SIDE) -> np.ndarray:
+    """The frame (RGB uint8) at preview size with every object's mask drawn in its colour."""
+    size = fit_size(*frame.shape[:2], max_side)
+    base = resize_image(frame, size)
+    layers = [Layer(resize_nearest(mask, size), object_color(object_id), object_id == active)
+              for object_id, mask in sorted(masks.items())]
+    return compose(base, layers)
+
+
+def frame_masks(track: MaskTrack | None, frame: int) -> dict[int, np.ndarray]:
+    if track is None or frame not in track:
+        return {}
+    return track[frame]
+
+
+def canvas_value(session: VideoSession, hint: str | None = None) -> dict[str, Any]:
+    """The ``PromptCanvas`` value for the session's current frame."""
+    session.render_count += 1
+    video = session.video
+    if video is None:
+        return {"hint": hint or EMPTY_HINT, "n": session.render_count}
+    index = min(max(0, session.frame), video.num_frames - 1)
+    height, width = video.size
+    active = session.active
+    prompts = active.on(index)
+    masks = frame_masks(session.track, index)
+    rendered = render_frame(video.frame(index), masks, active.object_id)
+    name = session.clip.name
+    return {
+        "src": data_url(rendered, quality=85),
+        "w": width,
+        "h": height,
+        "r": round(max(width, height) / 110, 2),
+        "points": [[x, y, label] for (x, y), label in zip(prompts.points, prompts.labels)],
+        "box": list(prompts.box) if prompts.box is not None else None,
+        "color": color_hex(object_color(active.object_id)),
+        "alt": html.escape(f"{name} frame {index} with {len(masks)} mask(s)", quote=True),
+        "hint": html.escape(hint) if hint else _hint(session, index),
+        "n": session.render_count,
+    }
+
+
+def _hint(session: VideoSession, index: int) -> str:
+    active = session.active
+    name = html.escape(active.name)
+    prompts = active.on(index)
+    if prompts.is_empty:
+        return f"{name} on frame {index}: {HELP_HINT}."
+    return f"{name} on frame {index}: {prompts.describe()} · click again to refine"
+
+
+def frame_label(session: VideoSession) -> str:
+    video = session.video
+    if video is None:
+        return "No clip yet."
+    index = session.frame
+    tracked = "tracked" if session.track is not None and index in session.track else "not tracked"
+    source = video.frame_indices[index] if index < len(video.frame_indices) else index
+    return (f"Frame **{index}** of {video.num_frames - 1} · {frame_time(video, index):.2f} s "
+            f"(source frame {source}) · {tracked}")
+
+
+def info_markdown(session: VideoSession) -> str:
+    """The clip's length, rate and size, and which frames will be processed."""
+    clip = session.clip
+    if clip is None:
+        return "No clip yet."
+    video, selection = clip.video, clip.selection
+    span_end = frame_time(video, video.num_frames - 1) + 1.0 / max(video.source_fps, 1e-6)
+    parts = [
+        f"**{html.escape(clip.name)}** · {video.width}×{video.height}",
+        f"source {video.source_fps:.3g} fps" + (" (variable)" if video.variable_frame_rate
+                                                 else ""),
+        f"processing **{video.num_frames} frame{'s' if video.num_frames != 1 else ''}** "
+        f"({_every(selection.stride)}, {video.fps:.3g} fps) "
+        f"from {selection.start_s:g} s to {span_end:.2f} s",
+    ]
+    if video.audio_stream is not None:
+        parts.append("has audio")
+    return " · ".join(parts) + "."
+
+
+def _every(n: int) -> str:
+    """"every frame", "every 2nd frame", "every 11th frame"."""
+    if n == 1:
+        return "every frame"
+    suffix = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"every {n}{suffix} frame"
+
+
+def objects_value(session: VideoSession) -> dict[str, Any]:
+    """``ObjectList`` rows: colour, name, prompted frames, frames with a mask."""
+    if session.video is None:
+        return {"items": []}
+    track = session.track
+    items = []
+    for obj in session.objects:
+        if obj.is_empty:
+            meta = "no prompts yet: click the frame"
+        else:
+            frames = ", ".join(str(f) for f in obj.frames[:6]) + ("…" if len(obj.frames) > 6
+                                                                   else "")
+            shown = 0
+            if track is not None:
+                shown = sum(1 for f in track if track.rle(f, obj.object_id) is not None)
+            meta = f"prompts on frame {frames} · masks on {shown}/{session.video.num_frames}"
+        items.append({"id": obj.object_id, "name": html.escape(obj.name),
+                      "color": color_hex(object_color(obj.object_id)), "meta": meta,
+                      "active": obj.object_id == session.active_id})
+    return {"items": items}
+
+
+def progress_text(done: int, total: int, seconds: float, what: str = "Tracking") -> str:
+    """"Tracking: 12/50 frames · 2.1 frames/s · about 18 s left"."""
+    parts = [f"{what}: {done}/{total} frames"]
+    if done and seconds > 0:
+        rate = done / seconds
+        parts.append(f"{rate:.2f} frames/s")
+        if total > done:
+            parts.append(f"about {duration_text(math.ceil((total - done) / rate))} left")
+    return " · ".join(parts)
+
+
+def duration_text(seconds: int) -> str:
+    """"40 s", "2 min 05 s", "1 h 03 min": what a person reads at a glance."""
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def run_summary(run: dict[str, Any]) -> str:
+    """One line after a job: frames, speed, and whether it was stopped."""
+    if not run:
+        return ""
+    done, seconds = run.get("frames", 0), run.get("seconds", 0.0)
+    rate = f" at {done / seconds:.2f} frames/s" if done and seconds > 0 else ""
+    verb = "Stopped after" if run.get("stopped") else "Tracked"
+    return f"{verb} {done} frame{'s' if done != 1 else ''} in {seconds:.1f} s{rate}" \
+           f" with **{html.escape(run.get('model', ''))}**."
+
+
+# --- compare ------------------------------------------------------------------------------
+
+
+def compare_images(session: VideoSession, frame: int) -> tuple[np.ndarray | None, ...]:
+    """The two models' masks drawn on ``frame`` (None before a compare run)."""
+    run, video = session.compare, session.video
+    if run is None or video is None or not 0 <= frame < video.num_frames:
+        return None, None
+    image = video.frame(frame)
+    return tuple(render_frame(image, frame_masks(track, frame), max_side=640)
+                 for track in run.tracks)
+
+
+def iou_rows(run: CompareRun | None) -> list[dict[str, Any]]:
+    """Rows ``{"frame", "IoU"}`` of the per-frame IoU curve, in frame order."""
+    if run is None:
+        return []
+    return [{"frame": frame, "IoU": round(value, 4)} for frame, value in sorted(run.ious.items())]
+
+
+def compare_summary(run: CompareRun | None, names: tuple[str, str]) -> str:
+    if run is None:
+        return ("Pick two SAM 2.1 models and press **Compare**: both track the same prompts; "
+                "their results play side by side with the IoU between them on every frame.")
+    parts = []
+    for which, name in enumerate(names):
+        fps = run.fps(which)
+        speed = f"{fps:.2f} frames/s" if fps is not None else "not run yet"
+        parts.append(f"**{html.escape(name)}**: {run.frames_done[which]} frames, {speed}")
+    if run.ious:
+        values = list(run.ious.values())
+        parts.append(f"IoU between them: mean {np.mean(values):.3f}, lowest {min(values):.3f} "
+                     f"(frame {min(run.ious, key=run.ious.get)})")
+    state = "" if run.finished else " (stopped early)"
+    return " · ".join(parts) + state + "."
+
+
+def iou_table(run: CompareRun | None) -> Any:
+    """The IoU curve as a ``pandas.DataFrame`` (columns ``frame``, ``IoU``) for ``gr.LinePlot``."""
+    import pandas as pd
+
+    return pd.DataFrame(iou_rows(run), columns=["frame", "IoU"])
