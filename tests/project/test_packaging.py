@@ -105,6 +105,7 @@ def test_wheel_holds_the_app_the_engine_and_the_ui_subpackages(wheel):
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "samwb = app:main" in text
     assert "samwb-models = sam_backends.__main__:main" in text
+    assert "samwb-keys = server.security.keys:main" in text
 
 
 def _run_installed(target: Path, cwd: Path, args: list[str], **env: str
