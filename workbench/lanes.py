@@ -5,14 +5,24 @@ burst of API calls would fill it and refuse the clicks of people using the page.
 one kind of work (the API's, the encoder's) on its own, answers "busy, retry in N s" the moment
 it is full (no caller hangs on heartbeats), and gives each job a deadline that is checked
 between steps, since a running encoder cannot be interrupted.
+
+Fair to every caller: a lane is shared by everyone, so it is served round-robin by ``client``
+(a page session, an API key, an address): whoever was served longest ago goes next, so a polite
+caller waits for at most one job of each other active caller, however many a flooding one
+sends. Each client may have only ``per_client_waiting`` jobs waiting (more are refused for that
+client alone, never for the others), and a job admitted with a ``slot`` (e.g. "hover") replaces
+the same client's older waiting job of that slot, which ends with ``SupersededError`` before any
+model work is spent on it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -25,6 +35,10 @@ class ServerBusyError(Exception):
         self.retry_after_s = retry_after_s
 
 
+class SupersededError(Exception):
+    """A newer job of the same client and slot took this waiting job's place."""
+
+
 class RequestTimeoutError(Exception):
     """A job ran past its deadline and was stopped between two steps."""
 
@@ -34,6 +48,7 @@ class CallerGoneError(Exception):
 
 
 POLL_S = 0.25  # how often a waiting job looks whether its caller is still there
+_SERVED_MEMORY = 4096  # clients whose last turn a lane remembers (older ones count as new)
 
 
 @dataclass
@@ -62,24 +77,46 @@ class Deadline:
                 "less busy.")
 
 
+@dataclass
+class _Ticket:
+    """One job waiting for a slot (``granted`` once the lane chose it)."""
+
+    client: str | None
+    slot: str | None
+    order: int
+    granted: bool = False
+    superseded: bool = False
+
+
 class WorkLane:
-    """At most ``max_running`` jobs at once and ``max_waiting`` queued behind them.
+    """At most ``max_running`` jobs at once and ``max_waiting`` queued behind them, served
+    round-robin by client (see the module docstring).
 
     ``typical_s`` (a callable) estimates one job's duration, for the retry hint.
+    ``per_client_waiting``: how many jobs one client may have waiting (None: no bound; jobs
+    without a client are only bounded by ``max_waiting``, and share one turn).
     """
 
     def __init__(self, name: str, max_running: int = 1, max_waiting: int = 8,
-                 typical_s: Callable[[], float] | None = None) -> None:
+                 typical_s: Callable[[], float] | None = None,
+                 per_client_waiting: int | None = None) -> None:
         if max_running < 1 or max_waiting < 0:
             raise ValueError("a lane needs max_running >= 1 and max_waiting >= 0")
+        if per_client_waiting is not None and per_client_waiting < 1:
+            raise ValueError("per_client_waiting must be at least 1 (or None)")
         self.name = name
         self.max_running = max_running
         self.max_waiting = max_waiting
+        self.per_client_waiting = per_client_waiting
         self._typical_s = typical_s or (lambda: 2.0)
         self._condition = threading.Condition()
         self._running = 0
-        self._waiting = 0
+        self._queue: list[_Ticket] = []
+        self._orders = itertools.count()
+        self._served: OrderedDict[str | None, int] = OrderedDict()  # client -> last turn
+        self._turns = itertools.count()
         self.refused = 0  # jobs refused since start (for the load benchmark and /readyz)
+        self.superseded = 0  # waiting jobs replaced by a newer one of the same client and slot
 
     @property
     def running(self) -> int:
@@ -89,53 +126,107 @@ class WorkLane:
     @property
     def waiting(self) -> int:
         with self._condition:
-            return self._waiting
+            return len(self._queue)
 
-    def retry_after_s(self) -> int:
-        """Seconds until a slot is likely free: the work ahead of a newcomer, at least 1 s."""
+    def retry_after_s(self, client: str | None = None) -> int:
+        """Seconds until a slot is likely free for ``client``: the work ahead of it (with
+        round-robin, one job per other waiting client plus the running ones), at least 1 s."""
         with self._condition:
-            return self._retry_locked()
+            return self._retry_locked(client)
 
     @contextlib.contextmanager
     def admit(self, deadline: Deadline | None = None,
-              caller_gone: Callable[[], bool] | None = None) -> Iterator[None]:
-        """Run the ``with`` body in a slot: refuse at once when the lane is full, wait at most
-        until ``deadline`` otherwise, and give up the wait when ``caller_gone()`` turns True.
+              caller_gone: Callable[[], bool] | None = None,
+              client: str | None = None, slot: str | None = None) -> Iterator[None]:
+        """Run the ``with`` body in a slot: refuse at once when the lane (or this client's
+        share of it) is full, wait at most until ``deadline`` otherwise, and give up the wait
+        when ``caller_gone()`` turns True.
 
         Raises:
-            ServerBusyError: ``max_waiting`` jobs are already waiting.
+            ServerBusyError: ``max_waiting`` jobs are already waiting, or ``client`` already
+                has ``per_client_waiting`` waiting.
+            SupersededError: a newer job of the same ``client`` and ``slot`` replaced this one
+                while it waited.
             RequestTimeoutError: the deadline passed while waiting.
             CallerGoneError: the caller disconnected while waiting.
         """
         with self._condition:
-            if self._running >= self.max_running and self._waiting >= self.max_waiting:
-                self.refused += 1
-                retry = self._retry_locked()
-                raise ServerBusyError(
-                    f"The server is busy ({self._running} running, {self._waiting} waiting for "
-                    f"{self.name}). Retry in about {retry} s.", retry)
-            self._waiting += 1
+            ticket = self._enqueue_locked(client, slot)
             try:
-                while self._running >= self.max_running:
-                    timeout = None if deadline is None else deadline.remaining
-                    if timeout is not None and timeout <= 0:
-                        deadline.check(f"waiting for {self.name}")
-                    if caller_gone is not None:
-                        if caller_gone():
-                            raise CallerGoneError(f"The caller left while waiting for "
-                                                  f"{self.name}.")
-                        timeout = POLL_S if timeout is None else min(timeout, POLL_S)
-                    self._condition.wait(timeout)
-            finally:
-                self._waiting -= 1
-            self._running += 1
+                self._wait_locked(ticket, deadline, caller_gone)
+            except BaseException:
+                if ticket in self._queue:
+                    self._queue.remove(ticket)
+                if ticket.granted:  # chosen just as it gave up: pass the turn on
+                    self._running -= 1
+                    self._grant_locked()
+                raise
         try:
             yield
         finally:
             with self._condition:
                 self._running -= 1
-                self._condition.notify()
+                self._grant_locked()
 
-    def _retry_locked(self) -> int:
-        rounds = math.ceil((self._running + self._waiting) / self.max_running)
+    def _enqueue_locked(self, client: str | None, slot: str | None) -> _Ticket:
+        if client is not None and slot is not None:
+            for older in [t for t in self._queue if t.client == client and t.slot == slot]:
+                older.superseded = True
+                self._queue.remove(older)
+                self.superseded += 1
+            self._condition.notify_all()
+        mine = sum(1 for t in self._queue if client is not None and t.client == client)
+        if (client is not None and self.per_client_waiting is not None
+                and mine >= self.per_client_waiting
+                and self._running + len(self._queue) >= self.max_running):
+            self.refused += 1
+            retry = self._retry_locked(client)
+            raise ServerBusyError(
+                f"This page or key already has {mine} request(s) waiting for {self.name}; "
+                f"wait for them to finish. Retry in about {retry} s.", retry)
+        if self._running + len(self._queue) >= self.max_running + self.max_waiting:
+            self.refused += 1
+            retry = self._retry_locked(client)
+            raise ServerBusyError(
+                f"The server is busy ({self._running} running, {len(self._queue)} waiting for "
+                f"{self.name}). Retry in about {retry} s.", retry)
+        ticket = _Ticket(client, slot, next(self._orders))
+        self._queue.append(ticket)
+        self._grant_locked()
+        return ticket
+
+    def _wait_locked(self, ticket: _Ticket, deadline: Deadline | None,
+                     caller_gone: Callable[[], bool] | None) -> None:
+        while not ticket.granted:
+            if ticket.superseded:
+                raise SupersededError(f"A newer request replaced this one in {self.name}.")
+            timeout = None if deadline is None else deadline.remaining
+            if timeout is not None and timeout <= 0:
+                deadline.check(f"waiting for {self.name}")
+            if caller_gone is not None:
+                if caller_gone():
+                    raise CallerGoneError(f"The caller left while waiting for {self.name}.")
+                timeout = POLL_S if timeout is None else min(timeout, POLL_S)
+            self._condition.wait(timeout)
+
+    def _grant_locked(self) -> None:
+        """Give free slots to the waiting clients served longest ago (FIFO within a client)."""
+        while self._running < self.max_running and self._queue:
+            ticket = min(self._queue, key=lambda t: (self._served.get(t.client, -1), t.order))
+            self._queue.remove(ticket)
+            ticket.granted = True
+            self._running += 1
+            self._served[ticket.client] = next(self._turns)
+            self._served.move_to_end(ticket.client)
+            while len(self._served) > _SERVED_MEMORY:  # bounded: forget the longest-served
+                self._served.popitem(last=False)
+            self._condition.notify_all()
+
+    def _retry_locked(self, client: str | None = None) -> int:
+        ahead = self._running + len(self._queue)
+        if client is not None:  # round-robin: one turn per other waiting client per own job
+            others = len({t.client for t in self._queue if t.client != client})
+            mine = sum(1 for t in self._queue if t.client == client)
+            ahead = min(ahead, self._running + mine + others * (mine + 1))
+        rounds = math.ceil(max(1, ahead) / self.max_running)
         return max(1, math.ceil(rounds * max(0.1, float(self._typical_s()))))
