@@ -30,6 +30,7 @@ SINGLE_RANGE = re.compile(r"bytes=(\d+-\d*|-\d+)")
 SESSION_HASH = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 FILE_ROUTE_MARK = "/file="
 QUEUE_JOIN_SUFFIX = "/queue/join"
+QUEUE_FULL_MARK = b"Queue is full"  # the detail of Gradio's own queue refusal
 CALL_ROUTE_MARK = "/call/"
 # What a served user file may do when opened directly: nothing active (no script, no frames).
 FILE_POLICY = "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src " \
@@ -202,7 +203,7 @@ class GuardMiddleware:
             await secured(message)
 
         try:
-            await self.app(scope, self._counting(receive), self._busy_rewriting(tracking))
+            await self.app(scope, self._counting(receive), tracking)
         except BodyTooLarge:
             if not started:
                 await send_error(secured, 413, "payload_too_large",
@@ -265,23 +266,31 @@ class GuardMiddleware:
         await self.app(scope, replay, self._busy_rewriting(secured))
 
     def _busy_rewriting(self, send: Send) -> Send:
-        """Gradio answers a full queue with a bare 503; give it a message and Retry-After
-        (503s that already carry Retry-After pass unchanged)."""
+        """Gradio answers a full queue with a bare 503 ("Queue is full"); give it a message and
+        Retry-After. Every other 503 (a stopped queue, a route's own refusal) passes unchanged:
+        only a real queue refusal may tell a client to come back later."""
         retry = self.settings.retry_after_s
-        state: dict[str, Any] = {"busy": False}
+        state: dict[str, Any] = {"start": None, "body": b""}
 
         async def rewriting(message: Message) -> None:
             headers = message.get("headers", ())
             if (message["type"] == "http.response.start" and message["status"] == 503
                     and not any(k.lower() == b"retry-after" for k, _ in headers)):
-                state["busy"] = True
+                state["start"] = message  # held until the body says what it is
                 return
-            if state["busy"] and message["type"] == "http.response.body":
-                if message.get("more_body", False):
+            if state["start"] is not None and message["type"] == "http.response.body":
+                state["body"] += message.get("body", b"")
+                if message.get("more_body", False) and len(state["body"]) <= 64 * 1024:
                     return
-                await send_error(send, 503, "busy",
-                                 f"The server is busy: its queue is full. Retry in about {retry} "
-                                 "s.", [(b"retry-after", str(retry).encode())])
+                if QUEUE_FULL_MARK in state["body"]:
+                    await send_error(send, 503, "busy",
+                                     f"The server is busy: its queue is full. Retry in about "
+                                     f"{retry} s.", [(b"retry-after", str(retry).encode())])
+                else:
+                    start, body = state["start"], state["body"]
+                    state["start"], state["body"] = None, b""
+                    await send(start)
+                    await send({**message, "body": body})
                 return
             await send(message)
 

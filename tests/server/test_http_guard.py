@@ -175,3 +175,49 @@ def test_an_unknown_session_on_queue_data_leaves_no_traceback(server, caplog):
     assert any("session_not_found" in line for line in lines)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "ended early" in caplog.text
+
+
+# --- only the queue's own refusal is "busy" (the guard alone, on an in-process app) -----------
+
+
+def guarded_app(status: int, body: dict, headers: dict | None = None):
+    """A Starlette app behind the guard whose every route answers ``status`` with ``body``."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from server.middleware import GuardMiddleware, GuardSettings
+
+    async def answer(request):
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    routes = [Route("/gradio_api/queue/join", answer, methods=["POST"]),
+              Route("/v1/segment", answer, methods=["POST"]), Route("/readyz", answer)]
+    settings = GuardSettings(max_body_bytes=1 << 20, frame_ancestors="'self'", retry_after_s=5)
+    return Starlette(routes=routes, middleware=[Middleware(GuardMiddleware, settings=settings)])
+
+
+def test_gradios_full_queue_becomes_busy_with_retry_after():
+    from starlette.testclient import TestClient
+
+    app = guarded_app(503, {"detail": "Queue is full. Max size is 4 and size is 4."})
+    response = TestClient(app).post("/gradio_api/queue/join",
+                                    json={"session_hash": "abc", "data": []})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "busy" in response.text and "queue is full" in response.text
+
+
+@pytest.mark.parametrize(("path", "method"), [("/v1/segment", "post"), ("/readyz", "get"),
+                                              ("/gradio_api/queue/join", "post")])
+def test_other_503s_keep_their_own_code_and_message(path, method):
+    from starlette.testclient import TestClient
+
+    body = {"code": "model_unavailable", "message": "SAM 2.1 Tiny is not downloaded."}
+    client = TestClient(guarded_app(503, body))
+    kwargs = {"json": {"session_hash": "abc", "data": []}} if method == "post" else {}
+    response = getattr(client, method)(path, **kwargs)
+    assert response.status_code == 503
+    assert response.json() == body
+    assert "retry-after" not in response.headers
