@@ -386,8 +386,21 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
     return AppConfig(**values)
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (``docker stop``, systemd, Kubernetes) stops the app as Ctrl-C does: the server
+    closes and the run's temp folder is removed. Without this Python dies at once on SIGTERM,
+    leaving the folder for the next start to find."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    stop_on_sigterm()
     config = config_from_args(argv)
     demo = build_demo(config)
     if config.fetch_default_on_start:

@@ -72,6 +72,15 @@ def _query_values(scope: Scope, key: str) -> list[str]:
     return parse_qs(query, keep_blank_values=True).get(key, [])
 
 
+def _one_ordered_range(header: str) -> bool:
+    """One ``bytes=START-END`` range whose END (when given) is not before its START."""
+    match = SINGLE_RANGE.fullmatch(header.strip())
+    if match is None:
+        return False
+    start, _, end = match.group(1).partition("-")
+    return not (start and end) or int(start) <= int(end)
+
+
 def _bad_session_hash(value: Any) -> bool:
     return not isinstance(value, str) or SESSION_HASH.fullmatch(value) is None
 
@@ -165,7 +174,7 @@ class GuardMiddleware:
                     f"The request body is {int(length):,} bytes; the limit is {limit:,} bytes. "
                     "Send a smaller file.")
         range_header = _header(scope, b"range")
-        if range_header is not None and SINGLE_RANGE.fullmatch(range_header.strip()) is None:
+        if range_header is not None and not _one_ordered_range(range_header):
             return 416, "bad_range", ("Only one byte range of the form 'bytes=START-END' is "
                                       "served; request the file without a Range header or with "
                                       "a single range.")

@@ -137,3 +137,38 @@ def test_examples_dir_flag_points_at_an_operators_folder_or_none(tmp_path, capsy
     with pytest.raises(SystemExit):
         config_from_args(base + ["--examples-dir", str(tmp_path / "missing")])
     assert "is not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path, stop):
+    """``docker stop`` and systemd send SIGTERM: the run's temp folder goes, as with Ctrl-C."""
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "SPACE_ID"}
+    env.update(GRADIO_ANALYTICS_ENABLED="False", SAM_OFFLINE="1")
+    child = subprocess.Popen(
+        [sys.executable, "app.py", "--models", "grabcut", "--host", "127.0.0.1", "--port",
+         str(port), "--temp-dir", str(tmp_path)], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and child.poll() is None:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        assert child.poll() is None, child.stderr.read()[-2000:]
+        runs = [p for p in tmp_path.rglob("run-*") if p.is_dir()]
+        assert runs, f"no run folder under {tmp_path}"
+        child.send_signal(getattr(signal, stop))
+        child.wait(60)
+        assert [p for p in runs if p.exists()] == [], "the run's temp folder was left behind"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
