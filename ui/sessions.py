@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import gradio as gr
 
@@ -21,3 +21,9 @@ def unload_handler(registry: SessionRegistry, suffix: str = "") -> Callable[[gr.
         registry.release(request.session_hash + suffix)
 
     return release_closing_tab
+
+
+def client_address(request: Any) -> str | None:
+    """The address of the client behind a ``gr.Request`` (None when Gradio gives none), for
+    the registry's per-address limit on new sessions."""
+    return getattr(getattr(request, "client", None), "host", None)

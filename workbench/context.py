@@ -169,7 +169,8 @@ class AppContext:
         self._entries: dict[str, ModelEntry] = {e.model_id: e for e in entries}
         self.cache = EmbeddingCache(config.cache_bytes)
         self.pool = BackendPool(config.max_loaded_models, self._load)
-        self.sessions = SessionRegistry(config.max_sessions)
+        self.sessions = SessionRegistry(config.max_sessions,
+                                        new_per_minute=config.new_sessions_per_minute)
         self.startup_note = ""  # a status line about start-up work (model prefetch on a Space)
         self.encode_timings = EncodeTimings()  # measured encode seconds per model (estimates)
         # Back-pressure: API calls run one at a time with a few waiting (the rest are refused

@@ -8,6 +8,12 @@ state for an hour. ``gr.State(delete_callback=...)`` releases it too, whichever 
 Each ``Session`` also has a random ``token`` (``secrets.token_urlsafe``): the fast click route
 (``server.live_route``) works outside Gradio's queue, so it finds the session by this secret,
 which only the session's own page receives (in the canvas value), never by a guessable id.
+
+Fair to every visitor: the registry is bounded, but nobody can push the others out. Every use
+of a session (a click on the fast route, an event of its page) marks it active; when the bound
+is reached the session idle the longest goes, and a session active in the last
+``protect_s`` seconds is never taken: a newcomer is then refused ("busy, retry") instead. New
+sessions per client address are rate-limited, so one client cannot fill the registry.
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from workbench.lanes import ServerBusyError
 from workbench.objects import Workspace
 
 
@@ -125,42 +134,112 @@ class Session:
             self._export_dir = None
 
 
-class SessionRegistry:
-    """Live sessions by id, bounded (the least recently used are released beyond capacity)."""
+class SessionsFullError(ServerBusyError):
+    """No session can be opened now: every tracked one is in use, or this address opened too
+    many in the last minute."""
 
-    def __init__(self, capacity: int = 200) -> None:
+
+PROTECT_S = 300.0  # a session used in the last five minutes is never evicted
+NEW_PER_ADDRESS_PER_MINUTE = 60  # new sessions one client address may open in a minute
+_ADDRESSES_REMEMBERED = 4096  # bound on the per-address rate table
+
+
+class SessionRegistry:
+    """Live sessions by id, bounded; the idle ones are released first beyond capacity and an
+    active one never (see the module docstring)."""
+
+    def __init__(self, capacity: int = 200, protect_s: float = PROTECT_S,
+                 new_per_minute: int = NEW_PER_ADDRESS_PER_MINUTE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.capacity = max(1, int(capacity))
+        self.protect_s = float(protect_s)
+        self.new_per_minute = max(1, int(new_per_minute))
+        self._clock = clock
         self._lock = threading.Lock()
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._sessions: OrderedDict[str, Session] = OrderedDict()  # least recently active first
+        self._active: dict[str, float] = {}
         self._tokens: dict[str, Session] = {}
+        self._created: OrderedDict[str, deque[float]] = OrderedDict()
+        self.refused = 0  # sessions refused (registry full of active ones, or rate limit)
 
     def release_value(self, session: Any) -> None:
         """A ``gr.State`` delete callback: free the session's data, tracked here or not."""
         if session is not None and not self.release(session.session_id):
             session.release()
 
-    def track(self, session: Session) -> None:
+    def track(self, session: Session, address: str | None = None) -> None:
+        """Register ``session`` (opened by a client at ``address``, when known).
+
+        Raises:
+            SessionsFullError: ``address`` opened too many sessions in the last minute, or
+                every tracked session was active in the last ``protect_s`` seconds.
+        """
         evicted = []
         with self._lock:
+            now = self._clock()
             previous = self._sessions.get(session.session_id)
-            if previous is not None and previous is not session:
+            if previous is None:
+                self._count_new_locked(address, now)
+            elif previous is not session:
                 self._tokens.pop(getattr(previous, "token", ""), None)
             self._sessions[session.session_id] = session
             self._tokens[session.token] = session
-            self._sessions.move_to_end(session.session_id)
+            self._mark_active_locked(session.session_id, now)
             while len(self._sessions) > self.capacity:
-                old = self._sessions.popitem(last=False)[1]
-                self._tokens.pop(old.token, None)
-                evicted.append(old)
+                victim = self._idlest_locked(now, spare=session.session_id)
+                if victim is None:
+                    self._forget_locked(session.session_id)
+                    self.refused += 1
+                    raise SessionsFullError(
+                        f"The server has {self.capacity} pages open and in use. Retry in a "
+                        "minute.", 60)
+                evicted.append(self._forget_locked(victim))
         for old in evicted:
             old.release()
+
+    def touch(self, session_id: str) -> None:
+        """Mark a session as in use now (its place in the eviction order is refreshed)."""
+        with self._lock:
+            if session_id in self._sessions:
+                self._mark_active_locked(session_id, self._clock())
+
+    def _mark_active_locked(self, session_id: str, now: float) -> None:
+        self._active[session_id] = now
+        self._sessions.move_to_end(session_id)
+
+    def _idlest_locked(self, now: float, spare: str) -> str | None:
+        for session_id in self._sessions:  # least recently active first
+            if session_id != spare and now - self._active.get(session_id, now) >= self.protect_s:
+                return session_id
+        return None
+
+    def _forget_locked(self, session_id: str) -> Session:
+        session = self._sessions.pop(session_id)
+        self._active.pop(session_id, None)
+        self._tokens.pop(session.token, None)
+        return session
+
+    def _count_new_locked(self, address: str | None, now: float) -> None:
+        if not address:
+            return
+        times = self._created.setdefault(address, deque())
+        self._created.move_to_end(address)
+        while times and now - times[0] >= 60.0:
+            times.popleft()
+        if len(times) >= self.new_per_minute:
+            self.refused += 1
+            retry = max(1, int(60.0 - (now - times[0])) + 1)
+            raise SessionsFullError(
+                f"Too many new pages from this address ({self.new_per_minute} a minute). Retry "
+                f"in about {retry} s.", retry)
+        times.append(now)
+        while len(self._created) > _ADDRESSES_REMEMBERED:
+            self._created.popitem(last=False)
 
     def release(self, session_id: str) -> bool:
         """Release and forget a session; False when it was not tracked."""
         with self._lock:
-            session = self._sessions.pop(session_id, None)
-            if session is not None:
-                self._tokens.pop(session.token, None)
+            session = self._forget_locked(session_id) if session_id in self._sessions else None
         if session is None:
             return False
         session.release()
@@ -180,6 +259,7 @@ class SessionRegistry:
         if session is None or session.released or not secrets.compare_digest(session.token,
                                                                              token):
             return None
+        self.touch(session.session_id)
         return session
 
     def ids(self) -> list[str]:

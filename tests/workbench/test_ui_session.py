@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ui.sessions import unload_handler
 from workbench.objects import MaskResult, PromptSet, Step
@@ -13,7 +14,7 @@ from workbench.segment.values import (
     objects_value,
     status_text,
 )
-from workbench.session import Session, SessionRegistry
+from workbench.session import Session, SessionRegistry, SessionsFullError
 
 
 def with_mask(session: Session, score: float = 0.8) -> Session:
@@ -45,12 +46,24 @@ def test_set_image_resets_work_and_release_drops_everything():
     assert session.image is None and session.released and not export.exists()
 
 
+class Clock:
+    """A hand-moved clock for the registry's notion of "active lately"."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_registry_releases_on_request_and_beyond_capacity():
-    registry = SessionRegistry(capacity=2)
+    clock = Clock()
+    registry = SessionRegistry(capacity=2, clock=clock)
     sessions = [new_session() for _ in range(3)]
     for i, s in enumerate(sessions):
         s.session_id = f"id{i}"
         registry.track(s)
+        clock.now += 600  # each is idle long enough to be evictable when the next comes
     assert len(registry) == 2 and "id0" not in registry and sessions[0].released
     assert registry.release("id1") and sessions[1].released and "id1" not in registry
     assert not registry.release("id1")
@@ -115,3 +128,53 @@ def test_views_without_image_and_with_candidates():
     session.model_id = "sam2.1-tiny"
     assert status_text(session, "M") == ("Model: **M** · image encoded in 1.23 s · "
                                          "last mask in 46 ms.")
+
+
+def named_session(name: str):
+    session = new_session()
+    session.session_id = name
+    return session
+
+
+def test_a_session_in_use_is_never_evicted_a_newcomer_is_refused_instead():
+    clock = Clock()
+    registry = SessionRegistry(capacity=2, protect_s=300, clock=clock)
+    working, idle = named_session("working"), named_session("idle")
+    registry.track(working)
+    registry.track(idle)
+    clock.now += 200
+    with pytest.raises(SessionsFullError, match="in use"):
+        registry.track(named_session("flood-1"))
+    assert "working" in registry and "idle" in registry and not working.released
+    clock.now += 200  # idle for 400 s now; working clicks all the while
+    assert registry.by_token(working.token) is working
+    registry.track(named_session("newcomer"))
+    assert "idle" not in registry and idle.released
+    assert "working" in registry and not working.released
+
+
+def test_activity_refreshes_a_sessions_place():
+    clock = Clock()
+    registry = SessionRegistry(capacity=2, protect_s=300, clock=clock)
+    first, second = named_session("first"), named_session("second")
+    registry.track(first)
+    registry.track(second)
+    clock.now += 400
+    registry.touch("first")  # first is in use again; second stays idle
+    registry.track(named_session("third"))
+    assert "first" in registry and "second" not in registry
+
+
+def test_new_sessions_are_rate_limited_per_address_not_for_everyone():
+    clock = Clock()
+    registry = SessionRegistry(capacity=500, new_per_minute=3, clock=clock)
+    for i in range(3):
+        registry.track(named_session(f"a{i}"), address="10.0.0.9")
+    with pytest.raises(SessionsFullError, match="Too many new pages") as refused:
+        registry.track(named_session("a3"), address="10.0.0.9")
+    assert 1 <= refused.value.retry_after_s <= 61
+    registry.track(named_session("b0"), address="127.0.0.2")  # another address is not held up
+    registry.track(named_session("a0"), address="10.0.0.9")  # a known session is no new one
+    clock.now += 61
+    registry.track(named_session("a4"), address="10.0.0.9")
+    assert len(registry) == 5

@@ -22,6 +22,7 @@ import gradio as gr
 from sam_backends import DownloadError, Embedding
 from sam_backends.images import image_digest, load_image
 from ui.feedback import guard
+from ui.sessions import client_address
 from ui.widgets import models_panel
 from workbench import inference
 from workbench.context import AppContext
@@ -81,7 +82,9 @@ class SegmentHandlers:
         if session is None or session.released:
             session_id = getattr(request, "session_hash", None) or f"anon-{id(request)}"
             session = Session(session_id, model_id or self.ctx.default_model())
-            self.ctx.sessions.track(session)
+            self.ctx.sessions.track(session, client_address(request))
+        else:
+            self.ctx.sessions.touch(session.session_id)
         return session
 
     def view(self, session: Session, hint: str | None = None, busy: str | None = None) -> tuple:
