@@ -47,6 +47,7 @@ from sam_backends.images import image_digest
 from workbench.compare.timings import EncodeTimings
 from workbench.config import AppConfig
 from workbench.lanes import WorkLane
+from workbench.limits import Limits
 from workbench.session import SessionRegistry
 from workbench.temp_root import TempRoot
 from workbench.zerogpu import embedding_to, gpu_task, zerogpu_active
@@ -161,6 +162,7 @@ class AppContext:
                 f"offer; add them to --models."
             )
         self.config = config
+        self.limits = Limits.from_config(config)  # read by every entrance (workbench.limits)
         self.temp = temp if temp is not None else TempRoot(config.temp_dir, config.temp_max_bytes)
         self._closers: list[Callable[[], None]] = []
         entries = [_catalogue_entry(get_spec(m), config) for m in config.models]

@@ -60,7 +60,7 @@ from server.rest.schemas import (
     SegmentResponse,
 )
 from workbench.context import AppContext
-from workbench.errors import describe
+from workbench.errors import Failure, Refusal, describe, failure_of
 from workbench.exports import mask_to_rle, png_bytes
 from workbench.lanes import Deadline, RequestTimeoutError, ServerBusyError
 
@@ -75,22 +75,22 @@ class KeyLike(Protocol):
     key_id: str
 
 
-class RestError(Exception):
+class RestError(Refusal):
     """A failure to answer with ``status`` and ``schemas.ErrorBody``.
 
     ``code`` is machine-readable (busy, timeout, unsupported, not_found, bad_image...);
     ``message`` says what happened and what to do; ``field`` names the request field at fault;
-    ``retry_after_s`` becomes a ``Retry-After`` header.
+    ``retry_after_s`` becomes a ``Retry-After`` header. The fields are ``Refusal``'s.
     """
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None,
                  retry_after_s: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-        self.retry_after_s = retry_after_s
+        super().__init__(status, code, message, field, retry_after_s)
+
+    @classmethod
+    def of(cls, failure: Failure) -> RestError:
+        return cls(failure.status, failure.code, failure.message, failure.field,
+                   failure.retry_after_s)
 
     def body(self) -> dict:
         return {"error": {"code": self.code, "message": self.message, "field": self.field}}
@@ -440,27 +440,9 @@ class SegmentService:
 
     def error(self, exc: BaseException) -> RestError:
         """The ``RestError`` for an engine or lane failure (messages safe for visitors)."""
-        operator = self.ctx.config.shows_operator_details
         if isinstance(exc, RestError):
             return exc
-        if isinstance(exc, ServerBusyError):
-            return RestError(503, "busy", str(exc), retry_after_s=exc.retry_after_s)
-        if isinstance(exc, RequestTimeoutError):
-            return RestError(504, "timeout", str(exc))
-        if isinstance(exc, UnsupportedPromptError):
-            return RestError(422, "unsupported", describe(exc, operator)[1], "objects")
-        if isinstance(exc, PromptError):
-            return RestError(422, "bad_prompt", describe(exc, operator)[1], "objects")
-        if isinstance(exc, (CheckpointError, BackendUnavailableError)):
-            return RestError(503, "model_unavailable", describe(exc, operator)[1], "model")
-        if isinstance(exc, ModelOutputError):
-            return RestError(500, "model_output", describe(exc, operator)[1], "model")
-        if isinstance(exc, MemoryError):
-            return RestError(507, "out_of_memory", describe(exc, operator)[1])
-        log.error("REST segment failed unexpectedly", exc_info=exc)
-        return RestError(500, "internal", (
-            "An unexpected error happened on the server (it is logged there); the server is "
-            "still running. Try again, or another model or image."))
+        return RestError.of(failure_of(exc, self.ctx.config.shows_operator_details))
 
 
 class Steps:

@@ -162,9 +162,7 @@ class TrackApi:
         gone = caller_gone_check(self.blocks, getattr(request, "session_hash", None))
         session: VideoSession | None = None
         try:
-            limits = PromptLimits(max_points=config.max_points,
-                                  max_json_chars=config.max_prompt_chars)
-            entries = parse_track_prompts(prompts, limits)
+            entries = parse_track_prompts(prompts, self.ctx.limits.prompt_limits())
             chosen = selection(stride, start_s, end_s, max_frames)
             model = self.services.check_model(model_id)
             if not video:

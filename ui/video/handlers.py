@@ -179,7 +179,7 @@ class VideoHandlers(CompareHandlers):
         session = self.session_for(session, request)
         click = point_from_event(getattr(evt, "_data", None))
         current = self._current_prompts(session)
-        check_point_cap(len(current.points), self.ctx.config.max_points)
+        check_point_cap(len(current.points), self.ctx.limits.max_points)
         background = click.background or mode == BACKGROUND
         return self._prompt(session, current.with_point(click.x, click.y, 0 if background else 1))
 
