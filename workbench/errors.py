@@ -76,6 +76,8 @@ def describe(exc: BaseException, operator: bool = False) -> tuple[str, str, bool
 def _describe(exc: BaseException) -> tuple[str, str, bool]:
     if isinstance(exc, UserError):
         return exc.title, str(exc), True
+    if isinstance(exc, Refusal):  # already worded for a visitor by whoever refused
+        return exc.title, exc.message, True
     if isinstance(exc, ImageTooLargeError):  # the env-var advice is for operators, not users
         return "Image too large", re.sub(r"Resize it.*$", "Resize it and try again.",
                                          _tidy(str(exc))), True
