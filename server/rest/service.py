@@ -6,8 +6,13 @@ Everything that can go wrong becomes a ``RestError`` (HTTP status, machine-reada
 message saying what happened and what to do, the request field at fault), turned into the JSON
 error body by ``app``.
 
+The segmenting itself is the app's one use case (``workbench.segment.use_case.segment``, with
+``Policy.SINGLE``: exactly the masks asked for, and ``ctx.limits``), the same as the page's click
+route and the Gradio/MCP ``/segment`` endpoint; its refusals and the engine's errors become
+``RestError`` through ``workbench.errors.failure_of``, the one mapping.
+
 Order of the work, cheapest refusal first: the request's own consistency (one image source,
-prompts the model can take, point caps) -> fetching a URL (outside the lane: it is waiting, not
+prompts the model can take, point caps: ``use_case.check``) -> fetching a URL (outside the lane: it is waiting, not
 computing) -> the API lane (``ctx.api_lane``: one call runs, a few wait, the rest get 503 with
 ``Retry-After``) -> decoding, encoding (shared embedding cache: the same pixels are encoded once
 whoever sends them), one decode per object, rendering. The deadline is checked between steps
@@ -27,16 +32,11 @@ from typing import Callable, Protocol
 import numpy as np
 
 from sam_backends import (
-    BackendUnavailableError,
-    CheckpointError,
     ImageError,
     ImageTooLargeError,
-    ModelOutputError,
     PromptError,
     Prompts,
-    UnknownModelError,
 )
-from sam_backends.errors import UnsupportedPromptError
 from sam_backends.images import image_digest, load_image
 from server.rest import render
 from server.rest.images import (
@@ -62,7 +62,11 @@ from server.rest.schemas import (
 from workbench.context import AppContext
 from workbench.errors import Failure, Refusal, describe, failure_of
 from workbench.exports import mask_to_rle, png_bytes
-from workbench.lanes import Deadline, RequestTimeoutError, ServerBusyError
+from workbench.lanes import Deadline
+from workbench.segment import use_case
+from workbench.segment.policy import Policy
+from workbench.segment.use_case import Hooks
+from workbench.segment.use_case import SegmentRequest as UseCaseRequest
 
 log = logging.getLogger("samwb.rest")
 DATA_URI = re.compile(r"data:(?P<type>[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+)(?P<params>(;[^;,]*)*),")
@@ -140,34 +144,27 @@ class SegmentService:
         """
         start = time.perf_counter()
         report = progress or (lambda fraction: None)
-        model_id = self._model(request)
-        prompts = self._prompts(request, model_id)
-        source = self._source(request, image_bytes)
         steps = Steps(deadline, cancelled)
         try:
+            model_id = self._model(request)
+            prompts = self._prompts(request, model_id)
+            source = self._source(request, image_bytes)
             data = self._fetch(request.image, deadline) if source == "url" else None
             with self.ctx.api_lane.admit(deadline):
                 queued = time.perf_counter()
                 steps.check("waiting for its turn")
                 decoded = self._decoded(request, key, image_bytes, data, source)
                 size = decoded.image.shape[:2]
-                for i, prompt in enumerate(prompts):
-                    self._validate_for_image(prompt, size, i)
                 decoded_at = time.perf_counter()
                 report(0.1)
-                backend = self.ctx.backend(model_id)
-                steps.check("loading the model")
-                encoded = self.ctx.encode(model_id, decoded.image, decoded.digest)
-                steps.check("encoding the image")
-                report(0.5)
-                predictions = []
-                for i, prompt in enumerate(prompts):
-                    predictions.append(self._predict(backend, encoded.embedding, prompt, i))
-                    steps.check(f"segmenting object {i}")
-                    report(0.5 + 0.4 * (i + 1) / len(prompts))
+                result = use_case.segment(
+                    self.ctx, UseCaseRequest(decoded.image, tuple(prompts), model_id,
+                                             decoded.digest),
+                    self.ctx.limits, Policy.SINGLE,
+                    Hooks(between=steps.check, progress=lambda f: report(0.1 + 0.8 * f)))
                 predicted = time.perf_counter()
                 objects, overlay, dropped = self._outputs(request, key, decoded.image,
-                                                          predictions)
+                                                          result.predictions)
                 report(1.0)
         except RestError:
             raise
@@ -180,10 +177,10 @@ class SegmentService:
             objects=objects,
             overlay=overlay,
             timings={"queue_s": _s(queued - start), "image_s": _s(decoded_at - queued),
-                     "encode_s": _s(encoded.seconds),
-                     "predict_s": _s(predicted - decoded_at - encoded.seconds),
+                     "encode_s": _s(result.encode_s),
+                     "predict_s": _s(predicted - decoded_at - result.encode_s),
                      "render_s": _s(done - predicted), "total_s": _s(done - start)},
-            cache=self._cache_info(encoded.cached),
+            cache=self._cache_info(result.encode_cached),
             dropped=dropped,
         )
 
@@ -244,11 +241,8 @@ class SegmentService:
     # --- the request's own consistency --------------------------------------------------------
 
     def _model(self, request: SegmentRequest) -> str:
-        model_id = (request.model or "").strip() or self.ctx.default_model()
-        try:
-            spec = self.ctx.spec(model_id)
-        except UnknownModelError as exc:
-            raise RestError(422, "unknown_model", str(exc), "model") from None
+        model_id = use_case.resolve_model(self.ctx, request.model)
+        spec = self.ctx.spec(model_id)
         takes = ", ".join(spec.capabilities.as_list())
         for field, asked, kind in (("text", request.text is not None, "text"),
                                    ("everything", request.everything, "everything")):
@@ -263,24 +257,14 @@ class SegmentService:
         return model_id
 
     def _prompts(self, request: SegmentRequest, model_id: str) -> list[Prompts]:
-        caps = self.ctx.spec(model_id).capabilities
-        limit = self.ctx.config.max_points
+        """Point cap and capabilities (the use case's ``check``), then ``Prompts`` per object."""
+        use_case.check(self.ctx, model_id, request.objects, self.ctx.limits)
         prompts = []
         for i, obj in enumerate(request.objects):
-            field = f"objects.{i}"
-            if len(obj.points) > limit:
-                raise RestError(422, "too_many_points", (
-                    f"Object {i} has {len(obj.points)} points; this server takes at most "
-                    f"{limit} per object. Use fewer points or a box."), f"{field}.points")
-            unsupported = _unsupported(obj, caps)
-            if unsupported:
-                raise RestError(422, "unsupported", (
-                    f"Model {model_id!r} cannot take {unsupported}; it takes: "
-                    f"{', '.join(caps.as_list())}."), field)
             try:
                 prompts.append(_to_prompts(obj, request.multimask))
             except PromptError as exc:
-                raise RestError(422, "bad_prompt", str(exc), field) from None
+                raise RestError(422, "bad_prompt", str(exc), f"objects.{i}") from None
         return prompts
 
     @staticmethod
@@ -296,22 +280,6 @@ class SegmentService:
         if given[0] == "image" and not request.image.startswith("data:"):
             return "url"
         return given[0]
-
-    def _predict(self, backend, embedding, prompt: Prompts, index: int):
-        try:
-            return backend.predict(embedding, prompt)
-        except PromptError as exc:  # e.g. GrabCut given only background points
-            code = "unsupported" if isinstance(exc, UnsupportedPromptError) else "bad_prompt"
-            message = describe(exc, self.ctx.config.shows_operator_details)[1]
-            raise RestError(422, code, f"Object {index}: {message}", f"objects.{index}") from None
-
-    @staticmethod
-    def _validate_for_image(prompt: Prompts, size: tuple[int, int], index: int) -> None:
-        try:
-            prompt.validate_for_image(size)
-        except PromptError as exc:
-            raise RestError(422, "bad_prompt", f"Object {index}: {exc}",
-                            f"objects.{index}") from None
 
     # --- images -------------------------------------------------------------------------------
 
@@ -456,16 +424,6 @@ class Steps:
         self.deadline.check(step)
         if self.cancelled is not None and self.cancelled():
             raise RestError(409, "canceled", f"The work was canceled (while {step}).")
-
-
-def _unsupported(obj: ObjectPrompt, caps) -> str | None:
-    if obj.points and obj.box is not None and not caps.box_and_points:
-        return "a box and points together"
-    if obj.points and not caps.points:
-        return "point prompts"
-    if obj.box is not None and not caps.box:
-        return "box prompts"
-    return None
 
 
 def _to_prompts(obj: ObjectPrompt, multimask: bool) -> Prompts:
