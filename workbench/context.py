@@ -48,6 +48,7 @@ from workbench.compare.timings import EncodeTimings
 from workbench.config import AppConfig
 from workbench.lanes import WorkLane
 from workbench.limits import Limits
+from workbench.services import Services
 from workbench.session import SessionRegistry
 from workbench.temp_root import TempRoot
 from workbench.zerogpu import embedding_to, gpu_task, zerogpu_active
@@ -140,6 +141,11 @@ class BackendPool:
         with self._lock:
             return list(self._loaded)
 
+    def clear(self) -> None:
+        """Drop every loaded backend (at shutdown; a later ``get`` loads again)."""
+        with self._lock:
+            self._loaded.clear()
+
 
 def _catalogue_entry(spec: ModelSpec, config: AppConfig) -> ModelEntry:
     """The entry for a catalogue model: the user's own file when ``--checkpoint`` (first) or env
@@ -184,6 +190,10 @@ class AppContext:
         # model never decodes two clicks at once, and at most CLICK_MAX_WAITING wait for it.
         self._click_lanes: dict[str, WorkLane] = {}
         self._click_lanes_lock = threading.Lock()
+        # App-wide services beyond the image models (detectors, video trackers): typed,
+        # bounded, one registry per app (workbench.services).
+        self.services = Services(self)
+        self.on_close(self.services.close)
         # ZeroGPU: decorated here, before launch(); elsewhere these are the plain methods.
         self.zerogpu = zerogpu_active()
         self._encode_task = gpu_task(self._encode_now, ENCODE_GPU_SECONDS)

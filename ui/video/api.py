@@ -45,7 +45,6 @@ from workbench.lanes import CallerGoneError, Deadline
 from workbench.objects import PromptSet
 from workbench.render import object_color
 from workbench.video import values
-from workbench.video.services import services_for
 from workbench.video.state import MAX_OBJECTS, Clip, VideoSession, to_prompts
 
 KEEP_OUTPUTS = 16  # result folders kept for Gradio to serve; older ones are deleted
@@ -133,7 +132,7 @@ class TrackApi:
     def __init__(self, ctx: AppContext, blocks: gr.Blocks | None = None) -> None:
         self.ctx = ctx
         self.blocks = blocks
-        self.services = services_for(ctx)
+        self.services = ctx.services.video
         self.out_dir = ctx.temp.path / "api-video"
         self.out_dir.mkdir(parents=True, exist_ok=True)
 

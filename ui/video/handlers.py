@@ -33,7 +33,7 @@ from workbench.event_payloads import (
 )
 from workbench.objects import PromptSet
 from workbench.video import values
-from workbench.video.services import VideoServices, services_for
+from workbench.video.services import VideoServices
 from workbench.video.state import SESSION_SUFFIX, Clip, Selection, VideoSession, to_prompts
 
 FOREGROUND = "Foreground (object)"
@@ -50,7 +50,7 @@ class VideoHandlers(CompareHandlers):
 
     def __init__(self, ctx: AppContext, example: Path | None = None) -> None:
         self.ctx = ctx
-        self.services: VideoServices = services_for(ctx)
+        self.services: VideoServices = ctx.services.video
         self.example = example
         operator = ctx.config.shows_operator_details
         self.operator = operator
