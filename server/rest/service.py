@@ -12,19 +12,18 @@ route and the Gradio/MCP ``/segment`` endpoint; its refusals and the engine's er
 ``RestError`` through ``workbench.errors.failure_of``, the one mapping.
 
 Order of the work, cheapest refusal first: the request's own consistency (one image source,
-prompts the model can take, point caps: ``use_case.check``) -> fetching a URL (outside the lane: it is waiting, not
-computing) -> the API lane (``ctx.api_lane``: one call runs, a few wait, the rest get 503 with
-``Retry-After``) -> decoding, encoding (shared embedding cache: the same pixels are encoded once
-whoever sends them), one decode per object, rendering. The deadline is checked between steps
+prompts the model can take, point caps: ``use_case.check``) -> fetching a URL (outside the
+lane: it is waiting, not computing; ``image_input``) -> the API lane (``ctx.api_lane``: one
+call runs, a few wait, the rest get 503 with ``Retry-After``) -> decoding, encoding (shared
+embedding cache: the same pixels are encoded once whoever sends them), one decode per object,
+rendering. The deadline is checked between steps
 (504), and so is ``cancelled`` (for background jobs).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
-import re
 import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -32,15 +31,13 @@ from typing import Callable, Protocol
 import numpy as np
 
 from sam_backends import (
-    ImageError,
-    ImageTooLargeError,
     PromptError,
     Prompts,
 )
-from sam_backends.images import image_digest, load_image
+from sam_backends.images import image_digest
 from server.rest import render
+from server.rest.image_input import ImageInput
 from server.rest.images import (
-    FetchError,
     FileStore,
     ImageStore,
     StoredFile,
@@ -60,7 +57,7 @@ from server.rest.schemas import (
     SegmentResponse,
 )
 from workbench.context import AppContext
-from workbench.errors import Failure, Refusal, describe, failure_of
+from workbench.errors import Failure, Refusal, failure_of
 from workbench.exports import mask_to_rle, png_bytes
 from workbench.lanes import Deadline
 from workbench.segment import use_case
@@ -69,7 +66,6 @@ from workbench.segment.use_case import Hooks
 from workbench.segment.use_case import SegmentRequest as UseCaseRequest
 
 log = logging.getLogger("samwb.rest")
-DATA_URI = re.compile(r"data:(?P<type>[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+)(?P<params>(;[^;,]*)*),")
 FILES_PATH = "/v1/files/"
 
 
@@ -126,6 +122,7 @@ class SegmentService:
         self.fetcher = fetcher
         self.outputs = outputs
         self.max_image_bytes = ctx.config.upload_bytes
+        self.input = ImageInput(fetcher, self.max_image_bytes, ctx.config.max_image_pixels)
 
     # --- POST /v1/segment ---------------------------------------------------------------------
 
@@ -149,7 +146,7 @@ class SegmentService:
             model_id = self._model(request)
             prompts = self._prompts(request, model_id)
             source = self._source(request, image_bytes)
-            data = self._fetch(request.image, deadline) if source == "url" else None
+            data = self.input.fetch(request.image, deadline) if source == "url" else None
             with self.ctx.api_lane.admit(deadline):
                 queued = time.perf_counter()
                 steps.check("waiting for its turn")
@@ -192,10 +189,10 @@ class SegmentService:
         field = "file" if image_bytes is not None else "image"
         try:
             if image_bytes is None:
-                image_bytes = self._image_text_bytes(image or "", deadline)
+                image_bytes = self.input.text_bytes(image or "", deadline)
             with self.ctx.api_lane.admit(deadline):
                 deadline.check("waiting for its turn")
-                array = self._load(image_bytes, field)
+                array = self.input.load(image_bytes, field)
                 stored = self.images.add(key.key_id, array, image_digest(array))
         except RestError:
             raise
@@ -283,50 +280,6 @@ class SegmentService:
 
     # --- images -------------------------------------------------------------------------------
 
-    def _image_text_bytes(self, text: str, deadline: Deadline) -> bytes:
-        if text.startswith("data:"):
-            return self.data_uri_bytes(text)
-        return self._fetch(text, deadline)
-
-    def _fetch(self, url: str, deadline: Deadline) -> bytes:
-        if not url.startswith(("https://", "http://")):
-            raise RestError(422, "bad_image", (
-                "image must be a data: URI (data:image/png;base64,...) or, where this server "
-                "fetches URLs, an https:// URL."), "image")
-        try:
-            return self.fetcher.fetch(url, timeout_s=max(0.1, deadline.remaining))
-        except FetchError as exc:
-            raise RestError(exc.status, exc.code, str(exc), "image") from None
-
-    def data_uri_bytes(self, text: str) -> bytes:
-        """The bytes of a ``data:image/...;base64,`` URI (strict base64, size-bounded)."""
-        match = DATA_URI.match(text)
-        if match is None or ";base64" not in match.group("params").lower():
-            raise RestError(422, "bad_image", (
-                "image must be a base64 data: URI such as data:image/png;base64,iVBORw0..."),
-                "image")
-        if not match.group("type").lower().startswith("image/"):
-            raise RestError(422, "bad_image", (
-                f"The data: URI holds {match.group('type')!r}, not an image; send an image/* "
-                "media type (JPEG, PNG, WebP, BMP, TIFF, GIF)."), "image")
-        payload = text[match.end():]
-        if len(payload) // 4 * 3 > self.max_image_bytes + 3:
-            raise self._too_big("image")
-        try:
-            data = base64.b64decode(payload, validate=True)
-        except (binascii.Error, ValueError):
-            raise RestError(422, "bad_image", (
-                "The data: URI's base64 is invalid (only A-Z, a-z, 0-9, +, / and = padding; no "
-                "spaces or line breaks)."), "image") from None
-        if len(data) > self.max_image_bytes:
-            raise self._too_big("image")
-        return data
-
-    def _too_big(self, field: str) -> RestError:
-        return RestError(413, "payload_too_large", (
-            f"The image is larger than the limit of {self.max_image_bytes:,} bytes; send a "
-            "smaller file."), field)
-
     def _decoded(self, request: SegmentRequest, key: KeyLike, image_bytes: bytes | None,
                  fetched: bytes | None, source: str) -> DecodedImage:
         if source == "image_id":
@@ -343,19 +296,9 @@ class SegmentService:
         elif source == "url":
             data, field = fetched, "image"
         else:
-            data, field = self.data_uri_bytes(request.image), "image"
-        array = self._load(data, field)
+            data, field = self.input.data_uri_bytes(request.image), "image"
+        array = self.input.load(data, field)
         return DecodedImage(array, image_digest(array))
-
-    def _load(self, data: bytes, field: str) -> np.ndarray:
-        if len(data) > self.max_image_bytes:
-            raise self._too_big(field)
-        try:
-            return load_image(data, max_pixels=self.ctx.config.max_image_pixels)
-        except ImageTooLargeError as exc:
-            raise RestError(422, "image_too_large", describe(exc, False)[1], field) from None
-        except ImageError as exc:
-            raise RestError(422, "bad_image", describe(exc, False)[1], field) from None
 
     # --- outputs ------------------------------------------------------------------------------
 
