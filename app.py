@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from sam_backends.cache import parse_bytes
+from sam_backends.prompt_parsing import DEFAULT_MAX_POINTS
 from workbench.config import (
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_MAX_IMAGE_PIXELS,
@@ -237,9 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"upload size limit (default {DEFAULT_MAX_FILE_SIZE})")
     parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
                         help=f"refuse larger images (default {DEFAULT_MAX_IMAGE_PIXELS:,})")
-    parser.add_argument("--max-points", type=int, default=64,
-                        help="points per object, in the UI and the /segment API; more are "
-                             "refused before any model work (default 64)")
+    parser.add_argument("--max-points", type=int, default=DEFAULT_MAX_POINTS,
+                        help="points per object, in the page, /segment and REST /v1; more "
+                             f"are refused before any model work (default {DEFAULT_MAX_POINTS})")
     limits = parser.add_argument_group("limits and protection (see SECURITY.md)")
     limits.add_argument("--max-body-bytes", type=parse_bytes, default=None,
                         help="refuse request bodies above this with 413 (default: the upload "

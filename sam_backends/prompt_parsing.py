@@ -65,6 +65,12 @@ class PromptLimits:
                                  f"got {value!r}.")
 
 
+def too_many_points_message(count: int, max_points: int) -> str:
+    """The one wording of the point cap, so every entrance that refuses it says the same."""
+    return (f"At most {max_points} points per object (max_points), got {count:,}; "
+            "segment the object with fewer points or a box.")
+
+
 def parse_prompts(text: str | None, limits: PromptLimits = PromptLimits()) -> Prompts:
     """``Prompts`` from JSON text; an empty text means no prompt (rejected later, per image).
 
@@ -214,10 +220,7 @@ def _points(value: Any, max_points: int) -> list[tuple[float, float]]:
     if not isinstance(value, list):
         raise PromptError(f"points must be a list of [x, y] pairs, got {_kind(value)}.")
     if len(value) > max_points:
-        raise PromptError(
-            f"At most {max_points} points per object (max_points), got {len(value):,}; "
-            "segment the object with fewer points or a box."
-        )
+        raise PromptError(too_many_points_message(len(value), max_points))
     points = []
     for i, point in enumerate(value):
         if not isinstance(point, list) or len(point) != 2:

@@ -11,7 +11,9 @@
 Prompts JSON keys (all optional): ``points`` [[x, y], ...] in original-image pixels, ``labels``
 [1 | 0, ...] (default: all 1 = foreground), ``box`` [x0, y0, x1, y1], ``multimask`` (true for
 three candidates). Types are strict and the size is bounded before any model work
-(``--max-points``, default 64 per object; 64 KiB of JSON): see ``sam_backends.prompt_parsing``.
+(``ctx.limits``, ``workbench.limits``: ``--max-points``, default 64 per object; 64 KiB of JSON).
+The work is the one segment use case (``workbench.segment.use_case``) with ``Policy.SINGLE``
+(exactly the masks asked for), as REST's; refusals are ``workbench.errors.failure_of``'s.
 The result holds every mask as COCO RLE with its score, bbox and area, the index of the best
 one (``best``, whose cut-out is returned), and the timings.
 
@@ -37,7 +39,6 @@ from sam_backends import Prompts
 from sam_backends.images import load_image
 from sam_backends.prompt_parsing import (
     PROMPT_KEYS,  # noqa: F401 - re-exported for callers
-    PromptLimits,
     parse_prompts,
 )
 from ui.disconnects import caller_gone_check
@@ -48,6 +49,9 @@ from workbench.context import AppContext
 from workbench.errors import UserError, log
 from workbench.exports import cutout_rgba, mask_record, png_bytes, safe_stem, write_kept
 from workbench.lanes import CallerGoneError, Deadline
+from workbench.segment import use_case
+from workbench.segment.policy import Policy
+from workbench.segment.use_case import Hooks, SegmentRequest
 
 KEEP_OUTPUTS = 64  # cut-out files kept for Gradio to serve; older ones are deleted
 
@@ -95,9 +99,9 @@ class SegmentApi:
         deadline = Deadline(self.ctx.config.request_timeout_s, "The segment request")
         gone = caller_gone_check(self.blocks, getattr(request, "session_hash", None))
         try:
-            parsed = self._parse(prompts)  # bounded and typed: bad input never waits in line
+            model, parsed = self._parse(prompts, model_id)  # bad input never waits in line
             with self.ctx.api_lane.admit(deadline, gone):
-                return self._segment(image, model_id, parsed, deadline)
+                return self._segment(image, model, parsed, deadline)
         except CallerGoneError:
             self.abandoned += 1
             log.info("an API call was dropped: its caller disconnected while it waited")
@@ -105,26 +109,24 @@ class SegmentApi:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a friendly gr.Error
             raise api_error(exc, operator) from None
 
-    def _parse(self, prompts_text: str | None) -> Prompts:
-        config = self.ctx.config
-        limits = PromptLimits(max_points=config.max_points, max_json_chars=config.max_prompt_chars)
-        return parse_prompts(prompts_text, limits)
+    def _parse(self, prompts_text: str | None, model_id: str | None) -> tuple[str, Prompts]:
+        """The model and the prompts, refused before the lane when over ``ctx.limits`` or
+        beyond what the model can take (``workbench.segment.use_case.check``)."""
+        prompts = parse_prompts(prompts_text, self.ctx.limits.prompt_limits())
+        model_id = use_case.resolve_model(self.ctx, model_id)
+        use_case.check(self.ctx, model_id, (prompts,), self.ctx.limits)
+        return model_id, prompts
 
-    def _segment(self, image_path: str | None, model_id: str | None, prompts: Prompts,
+    def _segment(self, image_path: str | None, model_id: str, prompts: Prompts,
                  deadline: Deadline) -> tuple[dict[str, Any], str]:
         start = time.perf_counter()
         deadline.check("waiting for its turn")
         if not image_path:
             raise UserError("Send an image file as the first argument.", "No image")
-        model_id = (model_id or "").strip() or self.ctx.default_model()
-        self.ctx.entry(model_id)
         image = load_image(image_path, max_pixels=self.ctx.config.max_image_pixels)
-        prompts.validate_for_image(image.shape[:2])
-        backend = self.ctx.backend(model_id)
-        deadline.check("loading the model")
-        encoded = self.ctx.encode(model_id, image)
-        deadline.check("encoding the image")
-        prediction = backend.predict(encoded.embedding, prompts)
+        result = use_case.segment(self.ctx, SegmentRequest(image, (prompts,), model_id),
+                                  self.ctx.limits, Policy.SINGLE, Hooks(between=deadline.check))
+        prediction = result.predictions[0]
         best = prediction.best_index
         masks = [mask_record(prediction.mask(i), prediction.scores[i])
                  for i in range(len(prediction.scores))]
@@ -138,8 +140,8 @@ class SegmentApi:
             "best": best,
             "masks": masks,
             "timings": {
-                "encode_s": round(encoded.seconds, 4),
-                "encode_cached": encoded.cached,
+                "encode_s": round(result.encode_s, 4),
+                "encode_cached": result.encode_cached,
                 "decode_s": round(prediction.decode_seconds, 4),
                 "total_s": round(time.perf_counter() - start, 4),
             },

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from workbench.errors import describe, log_unexpected
+from workbench.errors import describe, failure_of, log_unexpected
 
 
 def warn(exc: BaseException, operator: bool = False) -> None:
@@ -32,10 +32,8 @@ def api_error(exc: BaseException, operator: bool = False) -> Exception:
 
     if isinstance(exc, gr.Error):
         return exc
-    title, message, expected = describe(exc, operator)
-    if not expected:
-        log_unexpected(exc)
-    return gr.Error(message, title=title, print_exception=False)
+    failure = failure_of(exc, operator)  # the same mapping the HTTP routes answer with
+    return gr.Error(failure.message, title=failure.title, print_exception=False)
 
 
 def guard(fallback: Callable[..., Any], operator: bool = False

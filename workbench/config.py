@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sam_backends import DEFAULT_MODEL_ID, ModelSpec, model_ids
 from sam_backends.cache import parse_bytes
+from sam_backends.prompt_parsing import DEFAULT_MAX_JSON_CHARS, DEFAULT_MAX_POINTS
 
 DEFAULT_PORT = 7860
 DEFAULT_MAX_FILE_SIZE = "25mb"  # upload limit enforced by Gradio before our code runs
@@ -62,6 +63,7 @@ class AppConfig:
         max_points: points per object, in the UI and the API; more are refused before any
             model work (20,000 points once cost 67 s and 7.4 GB).
         max_prompt_chars: size limit of the API's prompt JSON text.
+            Both are read once, into ``AppContext.limits`` (``workbench.limits.Limits``).
         fetch_default_on_start: download the default model in the background at start-up.
         examples_dir: folder of example images shown in the segment view (``.png``, ``.jpg``,
             ``.jpeg``, ``.webp``, sorted by name); None shows none. Default: the repository's
@@ -125,8 +127,8 @@ class AppConfig:
     max_file_size: str = DEFAULT_MAX_FILE_SIZE
     max_sessions: int = 200
     new_sessions_per_minute: int = 60  # per client address (workbench.session.SessionRegistry)
-    max_points: int = 64  # per object, in the UI and the API (sam_backends.prompt_parsing)
-    max_prompt_chars: int = 65536  # characters of the API's prompt JSON
+    max_points: int = DEFAULT_MAX_POINTS  # per object, every entrance (workbench.limits)
+    max_prompt_chars: int = DEFAULT_MAX_JSON_CHARS  # characters of the API's prompt JSON
     fetch_default_on_start: bool = False
     examples_dir: Path | None = ASSETS_DIR
     custom_checkpoints: tuple[tuple[str, Path], ...] = ()

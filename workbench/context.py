@@ -47,6 +47,8 @@ from sam_backends.images import image_digest
 from workbench.compare.timings import EncodeTimings
 from workbench.config import AppConfig
 from workbench.lanes import WorkLane
+from workbench.limits import Limits
+from workbench.services import Services
 from workbench.session import SessionRegistry
 from workbench.temp_root import TempRoot
 from workbench.zerogpu import embedding_to, gpu_task, zerogpu_active
@@ -139,6 +141,11 @@ class BackendPool:
         with self._lock:
             return list(self._loaded)
 
+    def clear(self) -> None:
+        """Drop every loaded backend (at shutdown; a later ``get`` loads again)."""
+        with self._lock:
+            self._loaded.clear()
+
 
 def _catalogue_entry(spec: ModelSpec, config: AppConfig) -> ModelEntry:
     """The entry for a catalogue model: the user's own file when ``--checkpoint`` (first) or env
@@ -161,6 +168,7 @@ class AppContext:
                 f"offer; add them to --models."
             )
         self.config = config
+        self.limits = Limits.from_config(config)  # read by every entrance (workbench.limits)
         self.temp = temp if temp is not None else TempRoot(config.temp_dir, config.temp_max_bytes)
         self._closers: list[Callable[[], None]] = []
         entries = [_catalogue_entry(get_spec(m), config) for m in config.models]
@@ -183,6 +191,10 @@ class AppContext:
         # model never decodes two clicks at once, and at most CLICK_MAX_WAITING wait for it.
         self._click_lanes: dict[str, WorkLane] = {}
         self._click_lanes_lock = threading.Lock()
+        # App-wide services beyond the image models (detectors, video trackers): typed,
+        # bounded, one registry per app (workbench.services).
+        self.services = Services(self)
+        self.on_close(self.services.close)
         # ZeroGPU: decorated here, before launch(); elsewhere these are the plain methods.
         self.zerogpu = zerogpu_active()
         self._encode_task = gpu_task(self._encode_now, ENCODE_GPU_SECONDS)

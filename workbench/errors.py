@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 from sam_backends import (
     BackendUnavailableError,
     CheckpointCorruptError,
+    CheckpointError,
     CheckpointHashMismatchError,
     CheckpointMissingError,
     DownloadError,
@@ -25,6 +27,7 @@ from sam_backends import (
     SamBackendError,
     UnknownModelError,
 )
+from sam_backends.errors import UnsupportedPromptError
 from workbench.lanes import RequestTimeoutError, ServerBusyError
 
 log = logging.getLogger("samwb.ui")
@@ -73,6 +76,8 @@ def describe(exc: BaseException, operator: bool = False) -> tuple[str, str, bool
 def _describe(exc: BaseException) -> tuple[str, str, bool]:
     if isinstance(exc, UserError):
         return exc.title, str(exc), True
+    if isinstance(exc, Refusal):  # already worded for a visitor by whoever refused
+        return exc.title, exc.message, True
     if isinstance(exc, ImageTooLargeError):  # the env-var advice is for operators, not users
         return "Image too large", re.sub(r"Resize it.*$", "Resize it and try again.",
                                          _tidy(str(exc))), True
@@ -114,3 +119,99 @@ def _tidy(message: str) -> str:
 
 def log_unexpected(exc: BaseException) -> None:
     log.error("unexpected error in a handler", exc_info=(type(exc), exc, exc.__traceback__))
+
+
+# --- one refusal shape for every entrance -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a caller is told when a request fails: the one shape behind every error body.
+
+    ``server/`` turns it into a JSON response (``status``, ``Retry-After`` from
+    ``retry_after_s``), ``ui/`` into a ``gr.Error`` (``title`` and ``message``). It is a value,
+    not an exception, so the mapping below is pure and unit-tested.
+
+    Attributes:
+        status: the HTTP status (422 a prompt or image the caller can fix, 503 try later...).
+        code: machine-readable, stable: busy, timeout, bad_prompt, too_many_points, ...
+        message: what happened and what to do, safe to show a visitor.
+        field: the request field at fault (``model``, ``image``, ``objects.1.points``) or None.
+        title: a short heading for a toast.
+        retry_after_s: seconds for ``Retry-After`` (503 busy) or None.
+    """
+
+    status: int
+    code: str
+    message: str
+    field: str | None = None
+    title: str = "Cannot do that"
+    retry_after_s: int | None = None
+
+
+class Refusal(Exception):
+    """Base of the app's HTTP-shaped exceptions: one ``Failure`` carried by an exception.
+
+    ``LiveError``, ``RestError``, ``AuthError``, ``JobError`` and ``FetchError`` are subclasses
+    that keep their own constructor signatures (callers and tests use them) but store the four
+    fields here, once.
+    """
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 retry_after_s: int | None = None, title: str = "Cannot do that") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.retry_after_s = retry_after_s
+        self.title = title
+
+    @property
+    def failure(self) -> Failure:
+        return Failure(self.status, self.code, self.message, self.field, self.title,
+                       self.retry_after_s)
+
+    @classmethod
+    def of(cls, failure: Failure) -> Refusal:
+        """The ``Failure`` raised as an exception (this class, base signature)."""
+        return Refusal(failure.status, failure.code, failure.message, failure.field,
+                       failure.retry_after_s, failure.title)
+
+
+# (exception type, status, code, default field), most specific first. Everything a use case
+# can raise maps here, once; an entrance only chooses how to show the ``Failure``.
+_FAILURES: tuple[tuple[type[BaseException], int, str, str | None], ...] = (
+    (ServerBusyError, 503, "busy", None),
+    (RequestTimeoutError, 504, "timeout", None),
+    (UnsupportedPromptError, 422, "unsupported", "objects"),
+    (PromptError, 422, "bad_prompt", "objects"),
+    (UserError, 422, "bad_prompt", None),
+    (ImageTooLargeError, 422, "image_too_large", "image"),
+    (ImageError, 422, "bad_image", "image"),
+    (UnknownModelError, 422, "unknown_model", "model"),
+    (CheckpointError, 503, "model_unavailable", "model"),
+    (BackendUnavailableError, 503, "model_unavailable", "model"),
+    (ModelOutputError, 500, "model_output", "model"),
+    (MemoryError, 507, "out_of_memory", None),
+)
+
+
+def failure_of(exc: BaseException, operator: bool = False, field: str | None = None) -> Failure:
+    """The ``Failure`` for any exception: the one mapping of engine and lane errors.
+
+    ``operator`` as in ``describe``; ``field`` overrides the table's default field (e.g.
+    ``objects.2`` for the third object). Unexpected exceptions are logged with their traceback
+    and answered 500 ``internal`` with a message that names nothing of the server.
+    """
+    if isinstance(exc, Refusal):
+        return exc.failure
+    title, message, expected = describe(exc, operator)
+    if not expected:
+        log_unexpected(exc)
+        return Failure(500, "internal", message, None, title)
+    for kind, status, code, default_field in _FAILURES:
+        if isinstance(exc, kind):
+            retry = getattr(exc, "retry_after_s", None) if kind is ServerBusyError else None
+            return Failure(status, code, message, field or default_field, title, retry)
+    return Failure(422, "failed", message, field, title)

@@ -1,14 +1,8 @@
-"""Turning an object's prompts into masks with a backend: the interaction policy in one place.
+"""Turning an object's prompts into masks with a backend, for the page's objects and steps.
 
-Policy (the way SAM's own demo behaves):
-
-* A single point with no box is ambiguous (a shirt, the person, the crowd?), so the model is
-  asked for three candidates (``multimask``); the best-scoring one is shown and the user may
-  pick another.
-* Any other prompt asks for one mask and, when the model supports it, feeds back the previous
-  mask's low-res logits (``mask_input``) so each click refines the same object.
-* When that single mask scores below ``UNSURE_SCORE``, the model is asked again for three
-  candidates so the user can choose.
+The interaction policy itself (three candidates for a lone point, refinement, a second ask when
+unsure) is ``workbench.segment.policy.Policy.INTERACTIVE``, shared with the click route's use
+case; this module turns its ``Prediction`` into the page's ``Step``.
 
 Pure functions of (backend, embedding, prompts): no Gradio, no session.
 """
@@ -19,8 +13,9 @@ import numpy as np
 
 from sam_backends import Backend, Embedding, Prediction, PromptError, Prompts
 from workbench.objects import MaskResult, PromptSet, SegObject, Step, Workspace
+from workbench.segment import policy
 
-UNSURE_SCORE = 0.5  # below this predicted IoU, offer three candidates
+UNSURE_SCORE = policy.UNSURE_SCORE  # below this predicted IoU, offer three candidates
 
 
 def to_prompts(prompts: PromptSet, mask_input: np.ndarray | None = None,
@@ -50,17 +45,14 @@ def decode(backend: Backend, embedding: Embedding, prompts: PromptSet,
     Raises:
         PromptError: empty prompts, outside the image, or unsupported by the model.
     """
-    caps = backend.spec.capabilities
-    single_point = len(prompts.points) == 1 and prompts.box is None
-    mask_input = None
-    if (caps.mask_refinement and not single_point and previous is not None
-            and previous.model_id == backend.model_id and previous.logits is not None):
-        mask_input = previous.logits
-    multimask = caps.multimask and single_point
-    prediction = backend.predict(embedding, to_prompts(prompts, mask_input, multimask))
-    if caps.multimask and not multimask and float(prediction.scores[0]) < UNSURE_SCORE:
-        prediction = backend.predict(embedding, to_prompts(prompts, mask_input, True))
-    results = _results(prediction, backend.model_id)
+    prediction = policy.predict(backend, embedding, to_prompts(prompts),
+                                policy.Policy.INTERACTIVE, previous)
+    return step_of(prompts, prediction, backend.model_id)
+
+
+def step_of(prompts: PromptSet, prediction: Prediction, model_id: str) -> Step:
+    """The page's ``Step`` for a prediction: one mask, or the candidates with the best shown."""
+    results = _results(prediction, model_id)
     best = prediction.best_index
     if len(results) == 1:
         return Step(prompts, results[0])

@@ -51,6 +51,7 @@ from server.rest.schemas import (
 from server.rest.service import RestError, SegmentService
 from workbench.context import AppContext
 from workbench.lanes import Deadline
+from workbench.limits import Limits
 
 log = logging.getLogger("samwb.rest")
 API_TITLE = "Segment Anything Workbench API"
@@ -113,6 +114,7 @@ def build_v1(service: SegmentService, security: Any) -> FastAPI:
                  redoc_url=None, description=__doc__.split("\n\n")[0])
     v1.state.service = service
     config = service.ctx.config
+    _document_limits(v1, service.ctx.limits)
     key_dep = Depends(security.require(SEGMENT_SCOPE))
 
     def deadline(what: str) -> Deadline:
@@ -189,6 +191,26 @@ def _include_jobs(v1: FastAPI, service: SegmentService, security: Any) -> None:
     service.ctx.on_close(manager.close)
     v1.state.jobs = manager
     v1.include_router(jobs_router(manager, security))
+
+
+def _document_limits(v1: FastAPI, limits: Limits) -> None:
+    """Write the app's ``Limits`` into the OpenAPI document, generated once at build time.
+
+    The schema itself leaves the points of an object unbounded (typed only) so that the one
+    use case refuses the excess with the message every entrance gives; the document still tells
+    clients (and schemathesis) the bound, as ``maxItems``.
+    """
+    build = v1.openapi
+
+    def openapi() -> dict[str, Any]:
+        if v1.openapi_schema is None:
+            schema = build()
+            prompt = schema.get("components", {}).get("schemas", {}).get("ObjectPrompt")
+            if prompt is not None:
+                prompt["properties"]["points"]["maxItems"] = limits.max_points
+        return v1.openapi_schema
+
+    v1.openapi = openapi  # type: ignore[method-assign]
 
 
 def _parse_part(text: str) -> SegmentRequest:

@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from workbench.errors import Refusal
+
 IMAGE_TTL_S = 3600
 MAX_IMAGES = 64
 MAX_IMAGE_BYTES = 1 << 30  # decoded RGB bytes of all stored images together
@@ -43,14 +45,12 @@ class UnknownImageError(LookupError):
     """No image (or file) with this id for this key: never existed, expired or another key's."""
 
 
-class FetchError(Exception):
+class FetchError(Refusal):
     """A URL that was refused or could not be fetched; ``code`` is machine-readable
     ("url_fetch_disabled", "url_refused", "url_fetch_failed", "url_too_large")."""
 
     def __init__(self, code: str, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
+        super().__init__(status, code, message, "image")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
 
 from server.rest.schemas import ErrorBody, ErrorDetail, JobRequest, JobState, JobStatusWord
+from workbench.errors import Refusal
 
 log = logging.getLogger("samwb.rest.jobs")
 
@@ -46,7 +47,7 @@ class KeyLike(Protocol):
     key_id: str
 
 
-class JobError(Exception):
+class JobError(Refusal):
     """A refusal the HTTP layer turns into an error body, by these attributes alone.
 
     ``status`` (HTTP), ``code`` (machine-readable), ``message`` (for a person), ``field`` (the
@@ -58,10 +59,7 @@ class JobError(Exception):
 
     def __init__(self, message: str, *, retry_after_s: int | None = None,
                  field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after_s = retry_after_s
-        self.field = field
+        super().__init__(type(self).status, type(self).code, message, field, retry_after_s)
 
 
 class JobNotFound(JobError):

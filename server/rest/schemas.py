@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from workbench.limits import DEFAULT_MAX_OBJECTS
+
 # One type, not StrictInt | StrictFloat: a union puts its member's name into the error's
 # location (objects.0.points.0.0.int). Strict floats take JSON integers, not "100" or NaN.
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -27,8 +29,11 @@ Point = Annotated[list[Number], Field(min_length=2, max_length=2)]
 Box = Annotated[list[Number], Field(min_length=4, max_length=4)]
 # Not Literal[0, 1]: pydantic lets true and 1.0 through a Literal even in strict mode.
 Label = Annotated[StrictInt, Field(ge=0, le=1)]
-MAX_OBJECTS = 16
-MAX_POINTS = 64  # per object; the server's --max-points may be lower
+MAX_OBJECTS = DEFAULT_MAX_OBJECTS
+# Points per object are bounded by the app's ``Limits`` (``--max-points``), not here: the use
+# case refuses the excess with the same message as every entrance (422 too_many_points), and
+# ``server.rest.app`` writes the bound into the OpenAPI document as ``maxItems``. The body
+# limit (413) bounds what pydantic reads before that.
 MAX_IMAGE_FIELD = 40_000_000  # characters of a data: URI (the body limit applies first)
 
 JobStatusWord = Literal["starting", "processing", "succeeded", "canceled", "failed"]
@@ -41,7 +46,8 @@ class Strict(BaseModel):
 class ObjectPrompt(Strict):
     """One object: points (with labels, 1 = foreground, 0 = background), a box, or both."""
 
-    points: Annotated[list[Point], Field(max_length=MAX_POINTS)] = []
+    points: list[Point] = Field(
+        default=[], description="[x, y] pixels; at most the server's --max-points (maxItems)")
     labels: list[Label] | None = Field(
         default=None, description="one per point; default: all foreground (1)")
     box: Box | None = None

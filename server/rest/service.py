@@ -6,20 +6,24 @@ Everything that can go wrong becomes a ``RestError`` (HTTP status, machine-reada
 message saying what happened and what to do, the request field at fault), turned into the JSON
 error body by ``app``.
 
+The segmenting itself is the app's one use case (``workbench.segment.use_case.segment``, with
+``Policy.SINGLE``: exactly the masks asked for, and ``ctx.limits``), the same as the page's click
+route and the Gradio/MCP ``/segment`` endpoint; its refusals and the engine's errors become
+``RestError`` through ``workbench.errors.failure_of``, the one mapping.
+
 Order of the work, cheapest refusal first: the request's own consistency (one image source,
-prompts the model can take, point caps) -> fetching a URL (outside the lane: it is waiting, not
-computing) -> the API lane (``ctx.api_lane``: one call runs, a few wait, the rest get 503 with
-``Retry-After``) -> decoding, encoding (shared embedding cache: the same pixels are encoded once
-whoever sends them), one decode per object, rendering. The deadline is checked between steps
+prompts the model can take, point caps: ``use_case.check``) -> fetching a URL (outside the
+lane: it is waiting, not computing; ``image_input``) -> the API lane (``ctx.api_lane``: one
+call runs, a few wait, the rest get 503 with ``Retry-After``) -> decoding, encoding (shared
+embedding cache: the same pixels are encoded once whoever sends them), one decode per object,
+rendering. The deadline is checked between steps
 (504), and so is ``cancelled`` (for background jobs).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
-import re
 import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -27,20 +31,13 @@ from typing import Callable, Protocol
 import numpy as np
 
 from sam_backends import (
-    BackendUnavailableError,
-    CheckpointError,
-    ImageError,
-    ImageTooLargeError,
-    ModelOutputError,
     PromptError,
     Prompts,
-    UnknownModelError,
 )
-from sam_backends.errors import UnsupportedPromptError
-from sam_backends.images import image_digest, load_image
+from sam_backends.images import image_digest
 from server.rest import render
+from server.rest.image_input import ImageInput
 from server.rest.images import (
-    FetchError,
     FileStore,
     ImageStore,
     StoredFile,
@@ -60,12 +57,15 @@ from server.rest.schemas import (
     SegmentResponse,
 )
 from workbench.context import AppContext
-from workbench.errors import describe
+from workbench.errors import Failure, Refusal, failure_of
 from workbench.exports import mask_to_rle, png_bytes
-from workbench.lanes import Deadline, RequestTimeoutError, ServerBusyError
+from workbench.lanes import Deadline
+from workbench.segment import use_case
+from workbench.segment.policy import Policy
+from workbench.segment.use_case import Hooks
+from workbench.segment.use_case import SegmentRequest as UseCaseRequest
 
 log = logging.getLogger("samwb.rest")
-DATA_URI = re.compile(r"data:(?P<type>[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+)(?P<params>(;[^;,]*)*),")
 FILES_PATH = "/v1/files/"
 
 
@@ -75,22 +75,22 @@ class KeyLike(Protocol):
     key_id: str
 
 
-class RestError(Exception):
+class RestError(Refusal):
     """A failure to answer with ``status`` and ``schemas.ErrorBody``.
 
     ``code`` is machine-readable (busy, timeout, unsupported, not_found, bad_image...);
     ``message`` says what happened and what to do; ``field`` names the request field at fault;
-    ``retry_after_s`` becomes a ``Retry-After`` header.
+    ``retry_after_s`` becomes a ``Retry-After`` header. The fields are ``Refusal``'s.
     """
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None,
                  retry_after_s: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-        self.retry_after_s = retry_after_s
+        super().__init__(status, code, message, field, retry_after_s)
+
+    @classmethod
+    def of(cls, failure: Failure) -> RestError:
+        return cls(failure.status, failure.code, failure.message, failure.field,
+                   failure.retry_after_s)
 
     def body(self) -> dict:
         return {"error": {"code": self.code, "message": self.message, "field": self.field}}
@@ -122,6 +122,7 @@ class SegmentService:
         self.fetcher = fetcher
         self.outputs = outputs
         self.max_image_bytes = ctx.config.upload_bytes
+        self.input = ImageInput(fetcher, self.max_image_bytes, ctx.config.max_image_pixels)
 
     # --- POST /v1/segment ---------------------------------------------------------------------
 
@@ -140,34 +141,27 @@ class SegmentService:
         """
         start = time.perf_counter()
         report = progress or (lambda fraction: None)
-        model_id = self._model(request)
-        prompts = self._prompts(request, model_id)
-        source = self._source(request, image_bytes)
         steps = Steps(deadline, cancelled)
         try:
-            data = self._fetch(request.image, deadline) if source == "url" else None
+            model_id = self._model(request)
+            prompts = self._prompts(request, model_id)
+            source = self._source(request, image_bytes)
+            data = self.input.fetch(request.image, deadline) if source == "url" else None
             with self.ctx.api_lane.admit(deadline):
                 queued = time.perf_counter()
                 steps.check("waiting for its turn")
                 decoded = self._decoded(request, key, image_bytes, data, source)
                 size = decoded.image.shape[:2]
-                for i, prompt in enumerate(prompts):
-                    self._validate_for_image(prompt, size, i)
                 decoded_at = time.perf_counter()
                 report(0.1)
-                backend = self.ctx.backend(model_id)
-                steps.check("loading the model")
-                encoded = self.ctx.encode(model_id, decoded.image, decoded.digest)
-                steps.check("encoding the image")
-                report(0.5)
-                predictions = []
-                for i, prompt in enumerate(prompts):
-                    predictions.append(self._predict(backend, encoded.embedding, prompt, i))
-                    steps.check(f"segmenting object {i}")
-                    report(0.5 + 0.4 * (i + 1) / len(prompts))
+                result = use_case.segment(
+                    self.ctx, UseCaseRequest(decoded.image, tuple(prompts), model_id,
+                                             decoded.digest),
+                    self.ctx.limits, Policy.SINGLE,
+                    Hooks(between=steps.check, progress=lambda f: report(0.1 + 0.8 * f)))
                 predicted = time.perf_counter()
                 objects, overlay, dropped = self._outputs(request, key, decoded.image,
-                                                          predictions)
+                                                          result.predictions)
                 report(1.0)
         except RestError:
             raise
@@ -180,10 +174,10 @@ class SegmentService:
             objects=objects,
             overlay=overlay,
             timings={"queue_s": _s(queued - start), "image_s": _s(decoded_at - queued),
-                     "encode_s": _s(encoded.seconds),
-                     "predict_s": _s(predicted - decoded_at - encoded.seconds),
+                     "encode_s": _s(result.encode_s),
+                     "predict_s": _s(predicted - decoded_at - result.encode_s),
                      "render_s": _s(done - predicted), "total_s": _s(done - start)},
-            cache=self._cache_info(encoded.cached),
+            cache=self._cache_info(result.encode_cached),
             dropped=dropped,
         )
 
@@ -195,10 +189,10 @@ class SegmentService:
         field = "file" if image_bytes is not None else "image"
         try:
             if image_bytes is None:
-                image_bytes = self._image_text_bytes(image or "", deadline)
+                image_bytes = self.input.text_bytes(image or "", deadline)
             with self.ctx.api_lane.admit(deadline):
                 deadline.check("waiting for its turn")
-                array = self._load(image_bytes, field)
+                array = self.input.load(image_bytes, field)
                 stored = self.images.add(key.key_id, array, image_digest(array))
         except RestError:
             raise
@@ -244,11 +238,8 @@ class SegmentService:
     # --- the request's own consistency --------------------------------------------------------
 
     def _model(self, request: SegmentRequest) -> str:
-        model_id = (request.model or "").strip() or self.ctx.default_model()
-        try:
-            spec = self.ctx.spec(model_id)
-        except UnknownModelError as exc:
-            raise RestError(422, "unknown_model", str(exc), "model") from None
+        model_id = use_case.resolve_model(self.ctx, request.model)
+        spec = self.ctx.spec(model_id)
         takes = ", ".join(spec.capabilities.as_list())
         for field, asked, kind in (("text", request.text is not None, "text"),
                                    ("everything", request.everything, "everything")):
@@ -263,24 +254,14 @@ class SegmentService:
         return model_id
 
     def _prompts(self, request: SegmentRequest, model_id: str) -> list[Prompts]:
-        caps = self.ctx.spec(model_id).capabilities
-        limit = self.ctx.config.max_points
+        """Point cap and capabilities (the use case's ``check``), then ``Prompts`` per object."""
+        use_case.check(self.ctx, model_id, request.objects, self.ctx.limits)
         prompts = []
         for i, obj in enumerate(request.objects):
-            field = f"objects.{i}"
-            if len(obj.points) > limit:
-                raise RestError(422, "too_many_points", (
-                    f"Object {i} has {len(obj.points)} points; this server takes at most "
-                    f"{limit} per object. Use fewer points or a box."), f"{field}.points")
-            unsupported = _unsupported(obj, caps)
-            if unsupported:
-                raise RestError(422, "unsupported", (
-                    f"Model {model_id!r} cannot take {unsupported}; it takes: "
-                    f"{', '.join(caps.as_list())}."), field)
             try:
                 prompts.append(_to_prompts(obj, request.multimask))
             except PromptError as exc:
-                raise RestError(422, "bad_prompt", str(exc), field) from None
+                raise RestError(422, "bad_prompt", str(exc), f"objects.{i}") from None
         return prompts
 
     @staticmethod
@@ -297,67 +278,7 @@ class SegmentService:
             return "url"
         return given[0]
 
-    def _predict(self, backend, embedding, prompt: Prompts, index: int):
-        try:
-            return backend.predict(embedding, prompt)
-        except PromptError as exc:  # e.g. GrabCut given only background points
-            code = "unsupported" if isinstance(exc, UnsupportedPromptError) else "bad_prompt"
-            message = describe(exc, self.ctx.config.shows_operator_details)[1]
-            raise RestError(422, code, f"Object {index}: {message}", f"objects.{index}") from None
-
-    @staticmethod
-    def _validate_for_image(prompt: Prompts, size: tuple[int, int], index: int) -> None:
-        try:
-            prompt.validate_for_image(size)
-        except PromptError as exc:
-            raise RestError(422, "bad_prompt", f"Object {index}: {exc}",
-                            f"objects.{index}") from None
-
     # --- images -------------------------------------------------------------------------------
-
-    def _image_text_bytes(self, text: str, deadline: Deadline) -> bytes:
-        if text.startswith("data:"):
-            return self.data_uri_bytes(text)
-        return self._fetch(text, deadline)
-
-    def _fetch(self, url: str, deadline: Deadline) -> bytes:
-        if not url.startswith(("https://", "http://")):
-            raise RestError(422, "bad_image", (
-                "image must be a data: URI (data:image/png;base64,...) or, where this server "
-                "fetches URLs, an https:// URL."), "image")
-        try:
-            return self.fetcher.fetch(url, timeout_s=max(0.1, deadline.remaining))
-        except FetchError as exc:
-            raise RestError(exc.status, exc.code, str(exc), "image") from None
-
-    def data_uri_bytes(self, text: str) -> bytes:
-        """The bytes of a ``data:image/...;base64,`` URI (strict base64, size-bounded)."""
-        match = DATA_URI.match(text)
-        if match is None or ";base64" not in match.group("params").lower():
-            raise RestError(422, "bad_image", (
-                "image must be a base64 data: URI such as data:image/png;base64,iVBORw0..."),
-                "image")
-        if not match.group("type").lower().startswith("image/"):
-            raise RestError(422, "bad_image", (
-                f"The data: URI holds {match.group('type')!r}, not an image; send an image/* "
-                "media type (JPEG, PNG, WebP, BMP, TIFF, GIF)."), "image")
-        payload = text[match.end():]
-        if len(payload) // 4 * 3 > self.max_image_bytes + 3:
-            raise self._too_big("image")
-        try:
-            data = base64.b64decode(payload, validate=True)
-        except (binascii.Error, ValueError):
-            raise RestError(422, "bad_image", (
-                "The data: URI's base64 is invalid (only A-Z, a-z, 0-9, +, / and = padding; no "
-                "spaces or line breaks)."), "image") from None
-        if len(data) > self.max_image_bytes:
-            raise self._too_big("image")
-        return data
-
-    def _too_big(self, field: str) -> RestError:
-        return RestError(413, "payload_too_large", (
-            f"The image is larger than the limit of {self.max_image_bytes:,} bytes; send a "
-            "smaller file."), field)
 
     def _decoded(self, request: SegmentRequest, key: KeyLike, image_bytes: bytes | None,
                  fetched: bytes | None, source: str) -> DecodedImage:
@@ -375,19 +296,9 @@ class SegmentService:
         elif source == "url":
             data, field = fetched, "image"
         else:
-            data, field = self.data_uri_bytes(request.image), "image"
-        array = self._load(data, field)
+            data, field = self.input.data_uri_bytes(request.image), "image"
+        array = self.input.load(data, field)
         return DecodedImage(array, image_digest(array))
-
-    def _load(self, data: bytes, field: str) -> np.ndarray:
-        if len(data) > self.max_image_bytes:
-            raise self._too_big(field)
-        try:
-            return load_image(data, max_pixels=self.ctx.config.max_image_pixels)
-        except ImageTooLargeError as exc:
-            raise RestError(422, "image_too_large", describe(exc, False)[1], field) from None
-        except ImageError as exc:
-            raise RestError(422, "bad_image", describe(exc, False)[1], field) from None
 
     # --- outputs ------------------------------------------------------------------------------
 
@@ -440,27 +351,9 @@ class SegmentService:
 
     def error(self, exc: BaseException) -> RestError:
         """The ``RestError`` for an engine or lane failure (messages safe for visitors)."""
-        operator = self.ctx.config.shows_operator_details
         if isinstance(exc, RestError):
             return exc
-        if isinstance(exc, ServerBusyError):
-            return RestError(503, "busy", str(exc), retry_after_s=exc.retry_after_s)
-        if isinstance(exc, RequestTimeoutError):
-            return RestError(504, "timeout", str(exc))
-        if isinstance(exc, UnsupportedPromptError):
-            return RestError(422, "unsupported", describe(exc, operator)[1], "objects")
-        if isinstance(exc, PromptError):
-            return RestError(422, "bad_prompt", describe(exc, operator)[1], "objects")
-        if isinstance(exc, (CheckpointError, BackendUnavailableError)):
-            return RestError(503, "model_unavailable", describe(exc, operator)[1], "model")
-        if isinstance(exc, ModelOutputError):
-            return RestError(500, "model_output", describe(exc, operator)[1], "model")
-        if isinstance(exc, MemoryError):
-            return RestError(507, "out_of_memory", describe(exc, operator)[1])
-        log.error("REST segment failed unexpectedly", exc_info=exc)
-        return RestError(500, "internal", (
-            "An unexpected error happened on the server (it is logged there); the server is "
-            "still running. Try again, or another model or image."))
+        return RestError.of(failure_of(exc, self.ctx.config.shows_operator_details))
 
 
 class Steps:
@@ -474,16 +367,6 @@ class Steps:
         self.deadline.check(step)
         if self.cancelled is not None and self.cancelled():
             raise RestError(409, "canceled", f"The work was canceled (while {step}).")
-
-
-def _unsupported(obj: ObjectPrompt, caps) -> str | None:
-    if obj.points and obj.box is not None and not caps.box_and_points:
-        return "a box and points together"
-    if obj.points and not caps.points:
-        return "point prompts"
-    if obj.box is not None and not caps.box:
-        return "box prompts"
-    return None
 
 
 def _to_prompts(obj: ObjectPrompt, multimask: bool) -> Prompts:

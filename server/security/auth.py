@@ -48,6 +48,7 @@ from server.security.keys import (
     read_key_file,
 )
 from server.security.rate_limits import FailureLimiter, RateLimiter, address_key
+from workbench.errors import Refusal
 
 if TYPE_CHECKING:
     from workbench.config import AppConfig
@@ -85,7 +86,7 @@ class ApiKey:
 LOCAL_KEY = ApiKey(key_id="local", name="local use (--api-open-local)", scopes=frozenset(SCOPES))
 
 
-class AuthError(Exception):
+class AuthError(Refusal):
     """A refused request. The routes turn it into ``{"error": {"code", "message", "field"}}``
     with ``status`` and ``headers`` (``Retry-After`` on 429, ``WWW-Authenticate`` on 401/403).
 
@@ -94,11 +95,7 @@ class AuthError(Exception):
 
     def __init__(self, status: int, code: str, message: str,
                  retry_after_s: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.retry_after_s = retry_after_s
+        super().__init__(status, code, message, None, retry_after_s)
 
     @property
     def headers(self) -> dict[str, str]:

@@ -279,7 +279,6 @@ def test_url_images_are_fetched_from_allowed_hosts_only(client, image_server):
     ({"objects": [{"points": [[1, 2]], "nope": 1}]}, "objects.0.nope"),
     ({"mask_opacity": 2}, "mask_opacity"),
     ({"threshold": "0.5"}, "threshold"),
-    ({"objects": [{"points": [[1, 1]] * 65}]}, "objects.0.points"),
     ({"objects": [{"box": BOX}] * 17}, "objects"),
     ({"objects": [{"points": [[1, 1]], "labels": [True]}]}, "objects.0.labels.0"),
     ({"objects": [{"points": [[1, 1]], "labels": [1, 0]}]}, "objects.0"),
@@ -298,6 +297,8 @@ def test_invalid_requests_name_the_field(client, changes, field):
     ({"everything": True}, "unsupported", "everything"),
     ({"model": "sam-vit-h"}, "unknown_model", "model"),
     ({"objects": []}, "no_prompt", "objects"),
+    # The point cap is the app's Limits (--max-points, default 64), checked by the use case.
+    ({"objects": [{"points": [[1, 1]] * 65}]}, "too_many_points", "objects.0.points"),
     ({"objects": [{"points": [[500, 10]]}]}, "bad_prompt", "objects.0"),
     ({"image": "data:text/html;base64,PGI+"}, "bad_image", "image"),
     ({"image": "data:image/png;base64,not base64!"}, "bad_image", "image"),

@@ -19,6 +19,7 @@ import pytest
 from sam_backends import Prediction
 from sam_backends.registry import Capabilities
 from workbench.lanes import ServerBusyError, WorkLane
+from workbench.limits import Limits
 from workbench.segment.live import LiveError, LiveSegment
 from workbench.session import Session, SessionRegistry
 
@@ -66,6 +67,7 @@ class FakeContext:
     def __init__(self, max_waiting: int = 16) -> None:
         self.sessions = SessionRegistry()
         self.config = SimpleNamespace(max_points=5, shows_operator_details=True)
+        self.limits = Limits(max_points=5)
         self.backends = {"fake": FakeBackend("fake"), "other": FakeBackend("other")}
         self.encoded: set[tuple[str, str]] = set()
         self.encode_gate = threading.Event()
@@ -78,7 +80,7 @@ class FakeContext:
         return SimpleNamespace(present=True)
 
     def spec(self, model_id):
-        return SimpleNamespace(display_name=f"Model {model_id}")
+        return SimpleNamespace(display_name=f"Model {model_id}", capabilities=Capabilities())
 
     def backend(self, model_id):
         return self.backends[model_id]

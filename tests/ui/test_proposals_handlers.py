@@ -21,7 +21,7 @@ from ui.proposals.handlers import CancelFlags, ProposalsHandlers
 from workbench.context import AppContext
 from workbench.errors import UserError
 from workbench.proposals import engines, logic
-from workbench.proposals.detector_cache import DETECTORS, BoundedDetectorCache
+from workbench.proposals.detector_cache import BoundedDetectorCache
 from workbench.session import Session
 
 SCENE = synthetic_image(96, 128, seed=3)
@@ -235,5 +235,6 @@ def test_the_app_detector_is_shared_and_keyed_by_configuration(ctx):
     with offline():
         first = engines.detector(ctx)
         assert engines.detector(ctx) is first
-    assert len(DETECTORS) <= DETECTORS.max_entries
-    assert any(str(ctx.config.checkpoint_dir) == key[0] for key in DETECTORS._entries)
+    detectors = ctx.services.detectors  # the app's own registry, not a module-level pool
+    assert len(detectors) <= detectors.max_entries
+    assert any(str(ctx.config.checkpoint_dir) == key[0] for key in detectors._entries)

@@ -3,7 +3,7 @@
 * ``logic``: proposals as values (threshold, toggling, keeping them as segment-view objects);
 * ``review`` / ``matching``: pictures of proposals; matching instances across models;
 * ``engines``: the one call path into ``sam_backends.automatic`` and ``sam_backends.text``;
-  ``detector_cache``: the loaded OWLv2 detectors (the package's one module-level value: a
+  the loaded OWLv2 detectors live in the app's ``ctx.services`` (``workbench.services``: a
   bounded cache keyed by configuration, never by user);
 * ``panel`` (segment view), ``compare_panel`` (compare view), ``api`` (named endpoints).
 

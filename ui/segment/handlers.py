@@ -211,7 +211,7 @@ class SegmentHandlers:
         session = self.session_for(session, request)
         click = point_from_event(getattr(evt, "_data", None))
         current = session.workspace.active.prompts
-        check_point_cap(len(current.points), self.ctx.config.max_points)
+        check_point_cap(len(current.points), self.ctx.limits.max_points)
         background = click.background or mode == BACKGROUND
         prompts = current.with_point(click.x, click.y, 0 if background else 1)
         return self._decode_active(session, prompts)

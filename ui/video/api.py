@@ -45,7 +45,6 @@ from workbench.lanes import CallerGoneError, Deadline
 from workbench.objects import PromptSet
 from workbench.render import object_color
 from workbench.video import values
-from workbench.video.services import services_for
 from workbench.video.state import MAX_OBJECTS, Clip, VideoSession, to_prompts
 
 KEEP_OUTPUTS = 16  # result folders kept for Gradio to serve; older ones are deleted
@@ -133,7 +132,7 @@ class TrackApi:
     def __init__(self, ctx: AppContext, blocks: gr.Blocks | None = None) -> None:
         self.ctx = ctx
         self.blocks = blocks
-        self.services = services_for(ctx)
+        self.services = ctx.services.video
         self.out_dir = ctx.temp.path / "api-video"
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -162,9 +161,7 @@ class TrackApi:
         gone = caller_gone_check(self.blocks, getattr(request, "session_hash", None))
         session: VideoSession | None = None
         try:
-            limits = PromptLimits(max_points=config.max_points,
-                                  max_json_chars=config.max_prompt_chars)
-            entries = parse_track_prompts(prompts, limits)
+            entries = parse_track_prompts(prompts, self.ctx.limits.prompt_limits())
             chosen = selection(stride, start_s, end_s, max_frames)
             model = self.services.check_model(model_id)
             if not video:

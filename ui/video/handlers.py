@@ -33,7 +33,7 @@ from workbench.event_payloads import (
 )
 from workbench.objects import PromptSet
 from workbench.video import values
-from workbench.video.services import VideoServices, services_for
+from workbench.video.services import VideoServices
 from workbench.video.state import SESSION_SUFFIX, Clip, Selection, VideoSession, to_prompts
 
 FOREGROUND = "Foreground (object)"
@@ -50,7 +50,7 @@ class VideoHandlers(CompareHandlers):
 
     def __init__(self, ctx: AppContext, example: Path | None = None) -> None:
         self.ctx = ctx
-        self.services: VideoServices = services_for(ctx)
+        self.services: VideoServices = ctx.services.video
         self.example = example
         operator = ctx.config.shows_operator_details
         self.operator = operator
@@ -179,7 +179,7 @@ class VideoHandlers(CompareHandlers):
         session = self.session_for(session, request)
         click = point_from_event(getattr(evt, "_data", None))
         current = self._current_prompts(session)
-        check_point_cap(len(current.points), self.ctx.config.max_points)
+        check_point_cap(len(current.points), self.ctx.limits.max_points)
         background = click.background or mode == BACKGROUND
         return self._prompt(session, current.with_point(click.x, click.y, 0 if background else 1))
 

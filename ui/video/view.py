@@ -27,7 +27,7 @@ from ui.video.handlers import (
 )
 from ui.widgets.canvas import ObjectList, PromptCanvas
 from workbench.context import AppContext
-from workbench.video.services import DEFAULT_MAX_FRAMES, VIDEO_SUFFIXES, services_for
+from workbench.video.services import DEFAULT_MAX_FRAMES, VIDEO_SUFFIXES
 
 EXAMPLE_NAME = "moving_shapes.mp4"  # made by assets/make_video_example.py
 INTRO = """
@@ -40,7 +40,7 @@ download an H.264 video with the masks, a cut-out video, mask PNGs and COCO RLE 
 
 
 def limits_markdown(ctx: AppContext) -> str:
-    limits = services_for(ctx).limits
+    limits = ctx.services.video.limits
     megapixels = limits.max_pixels / 1e6
     return (f"This server takes clips up to **{limits.max_duration_s:g} s** (of the selected "
             f"part), **{limits.max_frames} processed frames**, {megapixels:.1f} megapixels per "

@@ -1,17 +1,14 @@
-"""The app's loaded OWLv2 detectors: one clearly named, bounded, thread-safe cache.
+"""A bounded, thread-safe cache of loaded detectors: the type behind ``ctx.services.detector``.
 
-Why a module-level cache (the one piece of module state in ``ui.proposals``): the detector is
-the same for every user (weights only; its image-feature cache is bounded and thread-safe, like
-the backend pool's models), loading it takes seconds and ~600 MB, and ``workbench/context.py``
-(which
-owns the backend pool) is not the proposals package's to change. So detectors are kept here,
-keyed by what decides the loaded model, never by user or session:
+The detector is the same for every user (weights only; its image-feature cache is bounded and
+thread-safe, like the backend pool's models) and loading it takes seconds and ~600 MB, so each
+app keeps one ``BoundedDetectorCache`` in its ``workbench.services.Services``, keyed by what
+decides the loaded model, never by user or session:
 
     (checkpoint folder, device, precision)  ->  Owlv2Detector
 
-At most ``max_entries`` are held (least recently used dropped first; a process serves one
-configuration, so in practice one entry, tests a few). ``clear()`` frees them; the app's
-``AppContext.on_close`` can call it. Per-user data never lives here.
+At most ``max_entries`` are held (least recently used dropped first). ``clear()`` frees them
+(``AppContext.close``). No module-level instance: two apps in one process share nothing.
 """
 
 from __future__ import annotations
@@ -74,5 +71,3 @@ class BoundedDetectorCache:
         with self._lock:
             self._entries.clear()
 
-
-DETECTORS = BoundedDetectorCache(max_entries=2)

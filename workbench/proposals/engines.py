@@ -18,7 +18,6 @@ import numpy as np
 
 from sam_backends import Instances, PromptError, UnsupportedPromptError
 from workbench.context import AppContext
-from workbench.proposals.detector_cache import DETECTORS
 
 SAM3 = "sam3"
 DETECTOR = "owlv2"
@@ -172,7 +171,7 @@ def _detect_then_segment(ctx: AppContext, sam_model: str, image: np.ndarray, dig
 
 def detector(ctx: AppContext) -> Any:
     """The OWLv2 detector for this app's configuration, loaded on first use and shared by every
-    session like the backend pool's models (``detector_cache.DETECTORS``, bounded; its
+    session like the backend pool's models (``ctx.services.detector``, bounded; its
     image-feature cache is bounded and thread-safe). The folder is
     ``<checkpoints>/owlv2-base-patch16-ensemble`` (downloaded from Hugging Face when absent:
     Apache-2.0, not gated). Device: the app's (as the SAM models); precision: the app's when
@@ -190,7 +189,7 @@ def detector(ctx: AppContext) -> Any:
         folder = hub.resolve_folder(hub.OWLV2, checkpoint_dir=checkpoint_dir, download=True)
         return load_owlv2(folder, device, precision)
 
-    return DETECTORS.get(key, load)
+    return ctx.services.detector(key, load)
 
 
 def _stop_if(cancel: Cancel) -> None:

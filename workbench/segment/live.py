@@ -6,10 +6,12 @@ Python, no Starlette, so it is unit-tested directly). Each call:
 
 1. finds the ``Session`` by its secret token (``SessionRegistry.by_token``; unknown -> 403) and
    checks that the page still shows the same image (``gen``; otherwise 409);
-2. gets the embedding (``ctx.encode``: waits for an encode in progress, so a click made while
-   the image is being encoded is answered when it finishes);
-3. decodes in the model's click lane (``ctx.click_lane``: one decode per model at a time, a few
-   waiting, then ``ServerBusyError`` -> 503);
+2. segments through the one use case (``workbench.segment.use_case.segment`` with
+   ``Policy.INTERACTIVE``, ``ctx.limits``): it gets the embedding (``ctx.encode`` waits for an
+   encode in progress, so a click made while the image is being encoded is answered when it
+   finishes) and decodes in the model's click lane (``ctx.click_lane``, the use case's
+   ``decode_gate``: one decode per model at a time, a few waiting, then ``ServerBusyError``
+   -> 503); refusals are ``workbench.errors.failure_of``'s, as for ``/segment`` and REST;
 4. for a click or box, records the new step in the session exactly as the Gradio handlers do
    (undo/redo, object list and downloads keep working), and answers only what changed: the
    object's mask as a display-size PNG (``workbench.segment.masks``), its prompts and a hint.
@@ -28,11 +30,14 @@ from typing import Any, Mapping
 
 from workbench import inference
 from workbench.context import AppContext
-from workbench.errors import UserError
-from workbench.event_payloads import box_from_event, check_point_cap, point_from_event
+from workbench.errors import Failure, Refusal, UserError, failure_of
+from workbench.event_payloads import box_from_event, point_from_event
 from workbench.objects import PromptSet, SegObject, Step
 from workbench.render import color_hex, object_color
+from workbench.segment import use_case
 from workbench.segment.masks import mask_payload
+from workbench.segment.policy import Policy
+from workbench.segment.use_case import Hooks, SegmentRequest
 from workbench.segment.values import object_hint, status_text
 from workbench.session import Session
 
@@ -40,20 +45,26 @@ OPS = ("point", "box", "hover")
 SAME_SPOT_PX = 0.75  # a click this close to the last hover reuses its mask
 
 
-class LiveError(Exception):
-    """A refusal with its HTTP status, a machine-readable code and a message for a person."""
+class LiveError(Refusal):
+    """A refusal of the live route (``workbench.errors.Refusal``; ``title`` fourth, as the
+    route's callers write it)."""
 
     def __init__(self, status: int, code: str, message: str, title: str = "Cannot do that",
-                 retry_after_s: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.title = title
-        self.retry_after_s = retry_after_s
+                 retry_after_s: int | None = None, field: str | None = None) -> None:
+        super().__init__(status, code, message, field, retry_after_s, title)
+
+    @classmethod
+    def of(cls, failure: Failure) -> LiveError:
+        return cls(failure.status, failure.code, failure.message, failure.title,
+                   failure.retry_after_s, failure.field)
 
     def body(self) -> dict[str, Any]:
         return {"ok": False, "error": {"code": self.code, "title": self.title,
                                        "message": str(self)}}
+
+
+class _Overtaken(Exception):
+    """A hover's turn came after a newer hover: dropped, never shown."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +111,10 @@ class LiveSegment:
             if op == "hover":
                 return self.hover(session, body)
             return self.prompt(session, op, body)
-        except UserError as exc:
-            raise LiveError(422, "bad_prompt", str(exc), exc.title) from exc
+        except LiveError:
+            raise
+        except (UserError, Refusal) as exc:  # the same Failure as /segment and REST give
+            raise _as_live_error(exc, self.ctx.config.shows_operator_details) from exc
 
     def session(self, token: Any) -> Session:
         session = self.ctx.sessions.by_token(token)
@@ -119,7 +132,7 @@ class LiveSegment:
             obj = session.workspace.active
         if op == "point":
             x, y, label = self._point(body)
-            check_point_cap(len(obj.prompts.points), self.ctx.config.max_points)
+            self.ctx.limits.check_points(len(obj.prompts.points) + 1)  # before any work
             prompts = obj.prompts.with_point(x, y, label)
             hover = session.hover
             if isinstance(hover, HoverResult) and hover.matches(session, obj, x, y, label):
@@ -142,7 +155,7 @@ class LiveSegment:
         picture = session.picture
         if picture is None or not self.ctx.cached(session.model_id, picture.digest):
             return {"ok": True, "stale": True, "reason": "encoding"}  # never starts an encode
-        if len(obj.prompts.points) >= self.ctx.config.max_points:
+        if len(obj.prompts.points) >= self.ctx.limits.max_points:
             return {"ok": True, "stale": True, "reason": "point cap"}
         prompts = obj.prompts.with_point(x, y, label)
         step = self._decode(session, obj, prompts, seq=seq)
@@ -176,19 +189,27 @@ class LiveSegment:
             name = self.ctx.spec(model_id).display_name
             raise UserError(f"{name} is not downloaded: download it or pick another model.",
                             "Model not downloaded")
+        request = SegmentRequest(picture.image, (inference.to_prompts(prompts),), model_id,
+                                 picture.digest, previous=obj.result)
+
+        def overtaken(step: str) -> None:  # a hover that a newer one made pointless
+            if seq is not None and seq < session.hover_seq:
+                raise _Overtaken(step)
+
+        hooks = Hooks(between=overtaken,
+                      decode_gate=lambda: self.ctx.click_lane(model_id).admit())
         try:
-            encoded = self.ctx.encode(model_id, picture.image, picture.digest)
-            if seq is None and (not encoded.cached or "encode_s" not in session.timings):
-                session.timings.update(encode_s=encoded.seconds, cached=encoded.cached)
-            with self.ctx.click_lane(model_id).admit():
-                if seq is not None and seq < session.hover_seq:
-                    return None
-                return inference.decode(self.ctx.backend(model_id), encoded.embedding,
-                                        prompts, previous=obj.result)
-        except UserError:
+            result = use_case.segment(self.ctx, request, self.ctx.limits, Policy.INTERACTIVE,
+                                      hooks)
+        except _Overtaken:
+            return None
+        except (UserError, LiveError):
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             raise _as_live_error(exc, self.ctx.config.shows_operator_details) from exc
+        if seq is None and (not result.encode_cached or "encode_s" not in session.timings):
+            session.timings.update(encode_s=result.encode_s, cached=result.encode_cached)
+        return inference.step_of(prompts, result.predictions[0], model_id)
 
     def _record(self, session: Session, obj: SegObject, step: Step, start: float,
                 reused: bool = False) -> dict[str, Any]:
@@ -231,13 +252,5 @@ class LiveSegment:
 
 
 def _as_live_error(exc: BaseException, operator: bool) -> LiveError:
-    from workbench.errors import describe, log_unexpected
-    from workbench.lanes import ServerBusyError
-
-    title, message, expected = describe(exc, operator)
-    if not expected:
-        log_unexpected(exc)
-    if isinstance(exc, ServerBusyError):
-        return LiveError(503, "busy", message, title, exc.retry_after_s)
-    return LiveError(422 if expected else 500, "failed" if expected else "internal", message,
-                     title)
+    """The live route's ``LiveError`` for any failure, by the one mapping (``failure_of``)."""
+    return LiveError.of(failure_of(exc, operator))

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.inference import candidates_differ
+from workbench.limits import Limits
 from workbench.objects import SegObject
 from workbench.render import Layer, Preview, color_hex, data_url, object_color
 from workbench.segment.masks import display_size, mask_payload
 from workbench.session import Session
+
+DEFAULT_LIMITS = Limits()  # for contexts built without flags (tests)
 
 GRABCUT = "grabcut"
 LIVE_ROUTE = "/samwb/segment"  # ``server.live_route``
@@ -138,7 +141,7 @@ def live_canvas_value(session: Session, ctx: Any, hint: str | None = None,
         "color": color_hex(object_color(active.object_id)),
         "hint": html.escape(hint) if hint else object_hint(active, session.model_id),
         "busy": html.escape(busy) if busy else "",
-        "max_points": int(getattr(getattr(ctx, "config", None), "max_points", 64)),
+        "max_points": getattr(ctx, "limits", DEFAULT_LIMITS).max_points,  # the canvas's cap
         "n": session.render_count,
     }
 

@@ -1,6 +1,7 @@
 """What the video view and the ``/track`` API share: loaded trackers, the tracking lane, limits.
 
-One ``VideoServices`` per app (``services_for(ctx)``), holding nothing per user:
+One ``VideoServices`` per app (``ctx.services.video``, ``workbench.services``), holding nothing
+per user:
 
 * ``tracker(model_id)``: SAM 2.1 video models from ``sam_backends.video.create_tracker``,
   loaded the way ``AppContext`` loads image backends (the catalogue file in the checkpoints
@@ -21,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -38,19 +38,6 @@ DEFAULT_MAX_FRAMES = 50  # the page's default; a 10 s clip at 5 fps
 TRACK_WAITING = 4  # tracking jobs waiting behind the running one (page and API together)
 TYPICAL_TRACK_S = 60.0  # for the retry hint until measured
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv")
-
-_LOCK = threading.Lock()
-
-
-def services_for(ctx: AppContext) -> VideoServices:
-    """The app's ``VideoServices`` (made on first use, kept on the context)."""
-    with _LOCK:
-        services = getattr(ctx, "video_services", None)
-        if services is None:
-            services = VideoServices(ctx)
-            ctx.video_services = services
-        return services
-
 
 def auto_stride(source_fps: float, target_fps: float = TARGET_FPS) -> int:
     """The stride that brings ``source_fps`` down to about ``target_fps`` (at least 1)."""

@@ -1,0 +1,61 @@
+"""The app's shared services beyond the image models: one typed, bounded registry on the context.
+
+Why a registry: the OWLv2 detectors and the video trackers are the same for every user (weights
+only), take seconds and hundreds of MB to load, and were kept apart from ``AppContext``: a
+module-level detector pool (shared by every app in the process, tests included) and a
+``video_services`` attribute set on the context from outside. ``AppContext.services`` holds
+them now, one per app, each bounded, each behind a typed accessor:
+
+* ``detector(key, load)``: the OWLv2 detector for a configuration key (checkpoint folder,
+  device, precision), at most ``MAX_DETECTORS`` loaded (``detector_cache.BoundedDetectorCache``:
+  least recently used dropped, one load per key).
+* ``video``: the ``workbench.video.services.VideoServices`` of this app (trackers, at most
+  ``MAX_TRACKERS`` loaded; the tracking lane; the video limits), made on first use.
+
+Per-user data never lives here. ``close()`` (run by ``AppContext.close``) frees what is loaded.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Hashable
+
+from workbench.proposals.detector_cache import BoundedDetectorCache
+
+if TYPE_CHECKING:
+    from workbench.context import AppContext
+    from workbench.video.services import VideoServices
+
+MAX_DETECTORS = 2  # a process serves one configuration: in practice one entry
+
+
+class Services:
+    """See the module docstring."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+        self._lock = threading.Lock()
+        self._video: VideoServices | None = None
+        self.detectors = BoundedDetectorCache(max_entries=MAX_DETECTORS)
+
+    def detector(self, key: Hashable, load: Callable[[], Any]) -> Any:
+        """The detector loaded for ``key`` (``load()`` runs once, on first use)."""
+        return self.detectors.get(key, load)
+
+    @property
+    def video(self) -> VideoServices:
+        """The app's video services (made on first use; imports the video package then)."""
+        with self._lock:
+            if self._video is None:
+                from workbench.video.services import VideoServices
+
+                self._video = VideoServices(self._ctx)
+            return self._video
+
+    def close(self) -> None:
+        """Drop the loaded detectors and trackers (at shutdown)."""
+        self.detectors.clear()
+        with self._lock:
+            video, self._video = self._video, None
+        if video is not None:
+            video.trackers.clear()
