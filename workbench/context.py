@@ -56,6 +56,7 @@ from workbench.zerogpu import embedding_to, gpu_task, zerogpu_active
 ENCODE_GPU_SECONDS = 30  # ZeroGPU: the longest an encode may hold the GPU (ViT-H needs ~1 s)
 PREDICT_GPU_SECONDS = 10
 CLICK_MAX_WAITING = 16  # clicks waiting for one model, all users together; more get 503
+CLICK_WAITING_PER_PAGE = 2  # one prompt and one hover (newer ones replace them)
 
 log = logging.getLogger("samwb.context")
 
@@ -205,7 +206,8 @@ class AppContext:
         with self._click_lanes_lock:
             lane = self._click_lanes.get(model_id)
             if lane is None:
-                lane = WorkLane(f"{model_id} (clicks)", 1, CLICK_MAX_WAITING, lambda: 0.05)
+                lane = WorkLane(f"{model_id} (clicks)", 1, CLICK_MAX_WAITING, lambda: 0.05,
+                                per_client_waiting=CLICK_WAITING_PER_PAGE)
                 self._click_lanes[model_id] = lane
             return lane
 

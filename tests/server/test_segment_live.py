@@ -188,7 +188,7 @@ def test_stale_hover_requests_are_dropped_newest_wins():
         while ctx.click_lane("fake").waiting < 1:
             time.sleep(0.01)
         new = pool.submit(live.handle, "hover", body(session, x=20, y=20, label=1, seq=2))
-        while ctx.click_lane("fake").waiting < 2:
+        while ctx.click_lane("fake").superseded < 1:  # the newer hover took the old one's place
             time.sleep(0.01)
         backend.gate.set()
         assert held.result()["ok"]
@@ -279,3 +279,33 @@ def test_route_refuses_big_bodies_bad_json_and_strangers():
     assert len(cropped.content) < len(whole.content)
     assert client.get(files + "../etc_coco.json").status_code == 404
     assert client.get(files + "b_coco.json").status_code == 404  # another image's name
+
+
+def test_a_hover_flood_with_a_constant_seq_keeps_one_waiting_and_never_refuses_another_page():
+    ctx = FakeContext(max_waiting=3)
+    flood, polite, blocker = (open_session(ctx, name=n) for n in ("flood", "polite", "blocker"))
+    for s in (flood, polite):
+        ctx.encoded.add(("fake", s.digest))
+    live = LiveSegment(ctx)
+    backend = ctx.backends["fake"]
+    backend.gate.clear()  # a third page's click holds the model
+    lane = ctx.click_lane("fake")
+    with ThreadPoolExecutor(8) as pool:
+        held = pool.submit(live.handle, "point", body(blocker, x=5, y=5, label=1))
+        while backend.running == 0:
+            time.sleep(0.01)
+        hovers = []
+        for i in range(6):  # the same seq every time: "older than the newest" never drops them
+            hovers.append(pool.submit(live.handle, "hover",
+                                      body(flood, x=10 + i, y=10, label=1, seq=7)))
+            while lane.waiting + lane.superseded < i + 1:
+                time.sleep(0.01)
+        assert lane.waiting == 1 and lane.superseded == 5  # one flood hover waits, not six
+        click = pool.submit(live.handle, "point", body(polite, x=50, y=50, label=1))
+        while lane.waiting < 2:
+            time.sleep(0.01)
+        backend.gate.set()
+        assert held.result()["ok"] and click.result()["ok"]  # never refused with 503
+        answers = [h.result() for h in hovers]
+    assert [a["stale"] for a in answers] == [True] * 5 + [False]
+    assert backend.calls == 3  # the blocker, the polite click, the newest hover

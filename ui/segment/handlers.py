@@ -198,7 +198,7 @@ class SegmentHandlers:
         embedding = self._encode(session)
         active = session.workspace.active
         start = time.perf_counter()
-        with self.ctx.click_lane(session.model_id).admit():
+        with self.ctx.click_lane(session.model_id).admit(client=session.session_id):
             step = inference.decode(self.ctx.backend(session.model_id), embedding, prompts,
                                     previous=active.result)
         session.timings["decode_s"] = time.perf_counter() - start

@@ -20,6 +20,11 @@ A hover computes what a click at that point would give, without changing the ses
 keeps it, so a click on the same spot reuses it (the preview becomes the prompt at once).
 Hovers carry an increasing ``seq``; one that is older than the newest seen when its turn comes
 is dropped (``{"stale": true}``), so a moving pointer never queues work.
+
+Fair to every page: the click lane is served round-robin by session (``WorkLane``), each page
+has at most one prompt and one hover waiting, and a newer one replaces the waiting one before
+any decode is spent on it (a hover whatever its ``seq``; a replaced click or box answers 409).
+So a page's click waits for at most one decode of each other active page.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from workbench import inference
 from workbench.context import AppContext
 from workbench.errors import Failure, Refusal, UserError, failure_of
 from workbench.event_payloads import box_from_event, point_from_event
+from workbench.lanes import SupersededError
 from workbench.objects import PromptSet, SegObject, Step
 from workbench.render import color_hex, object_color
 from workbench.segment import use_case
@@ -196,12 +202,16 @@ class LiveSegment:
             if seq is not None and seq < session.hover_seq:
                 raise _Overtaken(step)
 
-        hooks = Hooks(between=overtaken,
-                      decode_gate=lambda: self.ctx.click_lane(model_id).admit())
+        lane = self.ctx.click_lane(model_id)
+        hooks = Hooks(between=overtaken, decode_gate=lambda: lane.admit(
+            client=session.session_id, slot="hover" if seq is not None else "prompt"))
         try:
             result = use_case.segment(self.ctx, request, self.ctx.limits, Policy.INTERACTIVE,
                                       hooks)
-        except _Overtaken:
+        except (_Overtaken, SupersededError):
+            if seq is None:  # a newer click or box of this page took this one's place
+                raise LiveError(409, "changed", "A newer click replaced this one.",
+                                "Object changed") from None
             return None
         except (UserError, LiveError):
             raise
