@@ -6,18 +6,18 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import checkpoints
 from .base import Backend
 from .device import EXACT_PRECISION, resolve_device, resolve_precision
 from .registry import CATALOGUE, Capabilities, ModelSpec, get_spec
+from .weights import checkpoints
 
 # family -> module (inside this package) whose ``load(spec, checkpoint, device, precision)``
 # builds the backend. Heavy imports (torch, segment_anything, sam2, cv2) live in those modules.
 _BACKEND_MODULES = {
-    "sam1": "sam1_backend",
-    "sam2": "sam2_backend",
-    "grabcut": "grabcut_backend",
-    "sam3": "text.sam3_backend",
+    "sam1": "families.sam1.backend",
+    "sam2": "families.sam2.backend",
+    "grabcut": "families.grabcut.backend",
+    "sam3": "families.sam3.backend",
 }
 
 

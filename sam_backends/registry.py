@@ -86,7 +86,7 @@ _SAM2_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
 _SAM1_CAPS = Capabilities(video=False)
 _SAM2_CAPS = Capabilities(video=True)
 _GRABCUT_CAPS = Capabilities(mask_refinement=False, multimask=False)
-# SAM 3 (sam_backends/text/sam3_backend.py): text via Sam3Model, points/box via its tracker head.
+# SAM 3 (sam_backends/families/sam3/backend.py): text via Sam3Model, points/box via its tracker head.
 _SAM3_CAPS = Capabilities(mask_refinement=False, text=True)
 
 

@@ -11,7 +11,8 @@
 Prompts JSON keys (all optional): ``points`` [[x, y], ...] in original-image pixels, ``labels``
 [1 | 0, ...] (default: all 1 = foreground), ``box`` [x0, y0, x1, y1], ``multimask`` (true for
 three candidates). Types are strict and the size is bounded before any model work
-(``--max-points``, default 64 per object; 64 KiB of JSON): see ``sam_backends.prompt_parsing``.
+(``--max-points``, default 64 per object; 64 KiB of JSON): see
+``sam_backends.prompts.prompt_parsing``.
 The result holds every mask as COCO RLE with its score, bbox and area, the index of the best
 one (``best``, whose cut-out is returned), and the timings.
 
@@ -35,7 +36,7 @@ import gradio as gr
 
 from sam_backends import Prompts
 from sam_backends.images import load_image
-from sam_backends.prompt_parsing import (
+from sam_backends.prompts.prompt_parsing import (
     PROMPT_KEYS,  # noqa: F401 - re-exported for callers
     PromptLimits,
     parse_prompts,

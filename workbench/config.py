@@ -124,7 +124,7 @@ class AppConfig:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_file_size: str = DEFAULT_MAX_FILE_SIZE
     max_sessions: int = 200
-    max_points: int = 64  # per object, in the UI and the API (sam_backends.prompt_parsing)
+    max_points: int = 64  # per object, in the UI and the API (sam_backends.prompts.prompt_parsing)
     max_prompt_chars: int = 65536  # characters of the API's prompt JSON
     fetch_default_on_start: bool = False
     examples_dir: Path | None = ASSETS_DIR

@@ -38,12 +38,12 @@ from sam_backends import (
     Prediction,
     Prompts,
     UnknownModelError,
-    checkpoints,
     create_backend,
     get_spec,
 )
 from sam_backends.cache import cache_key
 from sam_backends.images import image_digest
+from sam_backends.weights import checkpoints
 from workbench.compare.timings import EncodeTimings
 from workbench.config import AppConfig
 from workbench.lanes import WorkLane

@@ -81,7 +81,7 @@ class GridDecoder:
         self._fast = fast
         self._prepared = embedding.features
         if strategy == "fast" and fast is None:
-            from ..fast_decoder import FastMaskDecoder
+            from ..speed.fast_decoder import FastMaskDecoder
 
             self._fast = FastMaskDecoder(
                 self.mask_decoder, self.prompt_encoder.get_dense_pe(),

@@ -129,7 +129,7 @@ def segment_everything(
 
 
 def _check_backend(backend: Any) -> None:
-    from ..torch_common import TorchBackend
+    from ..speed.torch_common import TorchBackend
 
     if not isinstance(backend, TorchBackend):
         spec = getattr(backend, "spec", None)
@@ -212,7 +212,7 @@ class _Candidates:
 def _upscale(decoder: GridDecoder, logits: Any, threshold: float) -> np.ndarray:
     """Stored low-res logits K x h x w -> bool K x H x W, as each family's predictor upscales
     (``fast_upscale``: OpenCV bilinear, equal to upstream's up to float rounding)."""
-    from ..fast_upscale import sam1_masks, sam2_masks
+    from ..speed.fast_upscale import sam1_masks, sam2_masks
 
     embedding = decoder.embedding
     planes = np.zeros((len(logits), LOW_RES, LOW_RES), dtype=np.float32)

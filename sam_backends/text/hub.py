@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import checkpoints
 from ..errors import CheckpointMissingError, DownloadError
 from ..registry import ModelSpec
+from ..weights import checkpoints
 
 CONFIG_FILE = "config.json"
 # Only what transformers needs; the repositories also hold other formats (.pt, .bin).

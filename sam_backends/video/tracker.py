@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .. import checkpoints
 from ..device import EXACT_PRECISION, resolve_device, resolve_precision
 from ..registry import CATALOGUE, ModelSpec, get_spec
+from ..weights import checkpoints
 from .errors import VideoTrackingError
 from .source import Video
 
@@ -70,8 +70,8 @@ def create_tracker(
 
 
 def _load_model(spec: ModelSpec, path: Path, device: str, precision: str) -> Any:
-    from ..accel import configure_threads
-    from ..torch_common import import_upstream, load_checkpoint_into
+    from ..speed.accel import configure_threads
+    from ..speed.torch_common import import_upstream, load_checkpoint_into
 
     configure_threads()
     import_upstream("sam2", "sam2", spec.model_id)  # initialises hydra's config search path
@@ -88,7 +88,7 @@ def _load_model(spec: ModelSpec, path: Path, device: str, precision: str) -> Any
     model.eval()
     dtype = None
     if precision != EXACT_PRECISION:
-        from ..fast_encoder import accelerate_sam2_encoder
+        from ..speed.fast_encoder import accelerate_sam2_encoder
 
         dtype = torch.bfloat16
         accelerate_sam2_encoder(model, dtype)

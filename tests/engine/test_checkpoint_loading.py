@@ -170,7 +170,8 @@ def test_missing_package_says_how_to_install(
 
 @pytest.mark.parametrize("family", ["sam1", "sam2"])
 def test_unknown_precision_is_refused_before_loading(family, sam1_small, sam2_small):
-    from sam_backends import sam1_backend, sam2_backend
+    from sam_backends.families.sam1 import backend as sam1_backend
+    from sam_backends.families.sam2 import backend as sam2_backend
 
     module = sam1_backend if family == "sam1" else sam2_backend
     checkpoint = sam1_small if family == "sam1" else sam2_small

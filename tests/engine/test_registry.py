@@ -99,5 +99,5 @@ def test_listing_does_not_import_torch():
     code = ("import sys, sam_backends; sam_backends.list_models(); "
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=sam_backends.checkpoints.PROJECT_ROOT, timeout=60)
+                            cwd=sam_backends.weights.checkpoints.PROJECT_ROOT, timeout=60)
     assert result.stdout.strip() == "False", result.stderr

@@ -17,11 +17,16 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .device import EXACT_PRECISION
-from .output_checks import feature_tensors, require_finite
-from .registry import ModelSpec
-from .torch_common import TorchBackend, check_precision, import_upstream, load_checkpoint_into
-from .types import Embedding, Prompts
+from ...device import EXACT_PRECISION
+from ...output_checks import feature_tensors, require_finite
+from ...registry import ModelSpec
+from ...speed.torch_common import (
+    TorchBackend,
+    check_precision,
+    import_upstream,
+    load_checkpoint_into,
+)
+from ...types import Embedding, Prompts
 
 PIP_NAME = "sam2"
 # ImageNet statistics used by SAM2Transforms (images are scaled to [0, 1] first).
@@ -55,7 +60,7 @@ def load(spec: ModelSpec, checkpoint_path: Path | None, device: str, precision: 
     model.eval()
     model.to(device)
     if precision != EXACT_PRECISION:  # the fast path: bf16 encoder, fast decoder
-        from .fast_backends import FastSam2Backend
+        from ..sam1.fast import FastSam2Backend
 
         return FastSam2Backend(spec, model, device, precision)
     return Sam2Backend(spec, model, device, precision)

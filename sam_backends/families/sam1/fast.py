@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SamBackendError
-from .fast_decoder import FastMaskDecoder
-from .output_checks import require_finite
-from .sam1_backend import Sam1Backend
-from .sam2_backend import Sam2Backend
-from .types import Embedding
+from ...errors import SamBackendError
+from ...output_checks import require_finite
+from ...speed.fast_decoder import FastMaskDecoder
+from ...types import Embedding
+from ..sam2.backend import Sam2Backend
+from .backend import Sam1Backend
 
 FAST_PRECISIONS = ("bf16",)
 
@@ -65,7 +65,7 @@ class FastSam1Backend(Sam1Backend):
 
     def __init__(self, spec: Any, model: Any, device: str, precision: str) -> None:
         super().__init__(spec, model, device, precision)
-        from .fast_encoder import accelerate_sam1_encoder
+        from ...speed.fast_encoder import accelerate_sam1_encoder
 
         self.dtype = compute_dtype(precision, spec.model_id)
         accelerate_sam1_encoder(model.image_encoder, self.dtype)
@@ -73,7 +73,7 @@ class FastSam1Backend(Sam1Backend):
 
     def _encode(self, input_image: Any) -> Mapping[str, Any]:
         """Normalise and pad in fp32 (as upstream), encode (bf16 matrices), store rows in bf16."""
-        from .fast_encoder import sam1_encode
+        from ...speed.fast_encoder import sam1_encode
 
         embed = sam1_encode(self.model.image_encoder, self.model.preprocess(input_image))
         require_finite(self.spec, self.precision, "image embedding", [embed])
@@ -90,7 +90,7 @@ class FastSam1Backend(Sam1Backend):
         ))
 
     def _masks(self, low_res: Any, embedding: Embedding) -> np.ndarray:
-        from .fast_upscale import sam1_masks
+        from ...speed.fast_upscale import sam1_masks
 
         return sam1_masks(
             low_res[0].float().cpu().numpy(), embedding.input_size, embedding.original_size,
@@ -103,7 +103,7 @@ class FastSam2Backend(Sam2Backend):
 
     def __init__(self, spec: Any, model: Any, device: str, precision: str) -> None:
         super().__init__(spec, model, device, precision)
-        from .fast_encoder import accelerate_sam2_encoder
+        from ...speed.fast_encoder import accelerate_sam2_encoder
 
         self.dtype = compute_dtype(precision, spec.model_id)
         accelerate_sam2_encoder(model, self.dtype)
@@ -129,7 +129,7 @@ class FastSam2Backend(Sam2Backend):
         ))
 
     def _masks(self, low_res: Any, embedding: Embedding) -> np.ndarray:
-        from .fast_upscale import sam2_masks
+        from ...speed.fast_upscale import sam2_masks
 
         return sam2_masks(
             low_res[0].float().cpu().numpy(), embedding.original_size,

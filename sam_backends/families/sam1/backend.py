@@ -16,11 +16,16 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .device import EXACT_PRECISION
-from .output_checks import require_finite
-from .registry import ModelSpec
-from .torch_common import TorchBackend, check_precision, import_upstream, load_checkpoint_into
-from .types import Embedding, Prompts
+from ...device import EXACT_PRECISION
+from ...output_checks import require_finite
+from ...registry import ModelSpec
+from ...speed.torch_common import (
+    TorchBackend,
+    check_precision,
+    import_upstream,
+    load_checkpoint_into,
+)
+from ...types import Embedding, Prompts
 
 PIP_NAME = "segment-anything"
 
@@ -43,7 +48,7 @@ def load(spec: ModelSpec, checkpoint_path: Path | None, device: str, precision: 
     model.eval()
     model.to(device)
     if precision != EXACT_PRECISION:  # the fast path: bf16 encoder, fast decoder
-        from .fast_backends import FastSam1Backend
+        from .fast import FastSam1Backend
 
         return FastSam1Backend(spec, model, device, precision)
     return Sam1Backend(spec, model, device, precision)

@@ -1,0 +1,1 @@
+"""OpenCV GrabCut: the baseline that needs no weights and no torch."""

@@ -1,0 +1,1 @@
+"""SAM 1 (ViT-B/L/H), through the ``segment_anything`` package."""

@@ -1,0 +1,1 @@
+"""SAM 3, through ``transformers``: text prompts, points and boxes."""
