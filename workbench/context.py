@@ -42,6 +42,7 @@ from sam_backends import (
     get_spec,
 )
 from sam_backends.cache import cache_key
+from sam_backends.families import Family, get_family
 from sam_backends.images import image_digest
 from sam_backends.weights import checkpoints
 from workbench.compare.timings import EncodeTimings
@@ -233,6 +234,10 @@ class AppContext:
 
     def spec(self, model_id: str) -> ModelSpec:
         return self.entry(model_id).spec
+
+    def family(self, model_id: str) -> Family:
+        """The facts of the model's family (its one-line note, what it can do)."""
+        return get_family(self.spec(model_id).family)
 
     def checkpoint_file(self, model_id: str) -> Path | None:
         """Where the model's weights are (or will be); None for models without weights."""

@@ -1,6 +1,6 @@
 """Interactive-segmentation quality of each model on a folder of images with ground-truth masks.
 
-    python -m sam_backends.evaluation.evaluate --models sam-vit-b sam2.1-tiny grabcut \\
+    python -m sam_backends.evaluate --models sam-vit-b sam2.1-tiny grabcut \\
         --images data/images --masks data/masks --out results/
 
 For every image, the mask is ``<masks>/<image stem>.png`` (non-zero = object; see

@@ -1,4 +1,5 @@
-"""The fast precisions of the SAM 1 and SAM 2.1 backends (``precision="bf16"``).
+"""The fast precisions of the SAM backends (``precision="bf16"``): SAM 1 here, SAM 2.1 in
+``families/sam2/fast.py``.
 
 Same contract, same checkpoints, same prompt handling as the exact backends (these classes
 inherit every step they do not change); what differs:
@@ -24,40 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import SamBackendError
 from ...output_checks import require_finite
-from ...speed.fast_decoder import FastMaskDecoder
+from ...speed.fast_path import checked, compute_dtype, fast_decoder_for
 from ...types import Embedding
-from ..sam2.backend import Sam2Backend
 from .backend import Sam1Backend
-
-FAST_PRECISIONS = ("bf16",)
-
-
-def compute_dtype(precision: str, model_id: str) -> Any:
-    """The torch dtype of a fast precision; refuses anything else with a clear message."""
-    import torch
-
-    if precision == "bf16":
-        return torch.bfloat16
-    raise SamBackendError(
-        f"Precision {precision!r} has no fast path for {model_id}; use 'bf16' or 'fp32'."
-    )
-
-
-def _fast_decoder(mask_decoder: Any, prompt_encoder: Any, dtype: Any) -> FastMaskDecoder:
-    import torch
-
-    with torch.inference_mode():
-        dense_pe = prompt_encoder.get_dense_pe()
-    return FastMaskDecoder(mask_decoder, dense_pe, prompt_encoder.no_mask_embed.weight,
-                           matrix_dtype=dtype)
-
-
-def _checked(backend: Any, decoded: tuple[Any, Any]) -> tuple[Any, Any]:
-    """The fast decoder's (low-res logits, scores), refused when they hold NaN/Inf."""
-    require_finite(backend.spec, backend.precision, "masks and scores", decoded)
-    return decoded
 
 
 class FastSam1Backend(Sam1Backend):
@@ -69,7 +40,7 @@ class FastSam1Backend(Sam1Backend):
 
         self.dtype = compute_dtype(precision, spec.model_id)
         accelerate_sam1_encoder(model.image_encoder, self.dtype)
-        self.fast_decoder = _fast_decoder(model.mask_decoder, model.prompt_encoder, self.dtype)
+        self.fast_decoder = fast_decoder_for(model.mask_decoder, model.prompt_encoder, self.dtype)
 
     def _encode(self, input_image: Any) -> Mapping[str, Any]:
         """Normalise and pad in fp32 (as upstream), encode (bf16 matrices), store rows in bf16."""
@@ -85,7 +56,7 @@ class FastSam1Backend(Sam1Backend):
         sparse, dense = self.model.prompt_encoder(
             points=tensors["points"], boxes=tensors["boxes"], masks=tensors["masks"]
         )
-        return _checked(self, self.fast_decoder(
+        return checked(self, self.fast_decoder(
             features, sparse, None if tensors["masks"] is None else dense, multimask
         ))
 
@@ -95,43 +66,4 @@ class FastSam1Backend(Sam1Backend):
         return sam1_masks(
             low_res[0].float().cpu().numpy(), embedding.input_size, embedding.original_size,
             encoder_size=self.model.image_encoder.img_size, threshold=self.mask_threshold,
-        )
-
-
-class FastSam2Backend(Sam2Backend):
-    """SAM 2.1 with a bf16 image encoder and the fast decoder; see the module docstring."""
-
-    def __init__(self, spec: Any, model: Any, device: str, precision: str) -> None:
-        super().__init__(spec, model, device, precision)
-        from ...speed.fast_encoder import accelerate_sam2_encoder
-
-        self.dtype = compute_dtype(precision, spec.model_id)
-        accelerate_sam2_encoder(model, self.dtype)
-        self.fast_decoder = _fast_decoder(
-            model.sam_mask_decoder, model.sam_prompt_encoder, self.dtype
-        )
-
-    def _encode(self, input_image: Any) -> Mapping[str, Any]:
-        """The exact backend's steps on a bf16 input, then rows/block order in bf16."""
-        features = super()._encode(input_image.to(self.dtype))
-        return self.fast_decoder.prepare(
-            features["image_embed"], features["high_res_feats"], dtype=self.dtype
-        )
-
-    def _decode(
-        self, features: Mapping[str, Any], tensors: Mapping[str, Any], multimask: bool
-    ) -> tuple[Any, Any]:
-        sparse, dense = self.model.sam_prompt_encoder(
-            points=tensors["points"], boxes=None, masks=tensors["masks"]
-        )
-        return _checked(self, self.fast_decoder(
-            features, sparse, None if tensors["masks"] is None else dense, multimask
-        ))
-
-    def _masks(self, low_res: Any, embedding: Embedding) -> np.ndarray:
-        from ...speed.fast_upscale import sam2_masks
-
-        return sam2_masks(
-            low_res[0].float().cpu().numpy(), embedding.original_size,
-            threshold=self.mask_threshold,
         )
