@@ -56,7 +56,8 @@ class ModelSpec:
     Attributes:
         model_id: stable id used by the API, CLI and UI (never derived from a file name).
         family: the folder under ``sam_backends/families/`` ("sam1", "sam2", "grabcut",
-            "sam3"): its ``load()`` builds the backend and its ``FAMILY`` holds its facts.
+            "sam3", "owlv2"): its ``load()`` builds the model and its ``FAMILY`` holds the
+            facts (``families.get_family``); nothing outside that folder compares the name.
         arch: family-specific builder arguments. SAM 1: ``_build_sam`` keyword arguments.
             SAM 2: ``{"config": <hydra config name>, "overrides": (<hydra overrides>, ...)}``.
             Tests derive reduced-size specs with ``dataclasses.replace(spec, arch=...)``.
