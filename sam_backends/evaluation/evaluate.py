@@ -420,7 +420,7 @@ def print_table(result: EvaluationResult, stream=sys.stdout) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sam_backends.evaluation.evaluate",
+        prog="python -m sam_backends.evaluate",
         description="Interactive-segmentation evaluation (clicks and box) of each model on "
         "images with ground-truth masks.",
     )
