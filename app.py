@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from sam_backends.cache import parse_bytes
-from sam_backends.prompt_parsing import DEFAULT_MAX_POINTS
+from sam_backends.prompts.prompt_parsing import DEFAULT_MAX_POINTS
 from workbench.config import (
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_MAX_IMAGE_PIXELS,

@@ -135,7 +135,10 @@ def ensure_random_checkpoint(model_id: str, cache: Path, seed: int = 0) -> Path:
         torch.manual_seed(seed)
         model = build_upstream_model(spec)
     state = model.state_dict()
-    payload = {"model": state} if spec.family == "sam2" else state
+    from sam_backends.families import upstream_of
+
+    key = upstream_of(spec.family).CHECKPOINT_KEY
+    payload = state if key is None else {key: state}
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)
     partial.replace(path)
@@ -144,11 +147,6 @@ def ensure_random_checkpoint(model_id: str, cache: Path, seed: int = 0) -> Path:
 
 def build_upstream_model(spec: Any) -> Any:
     """The upstream architecture for ``spec`` with default (random) initialisation, eval mode."""
-    if spec.family == "sam1":
-        from segment_anything.build_sam import _build_sam
+    from sam_backends.families import upstream_of
 
-        return _build_sam(**spec.arch, checkpoint=None).eval()
-    from sam2.build_sam import build_sam2
-
-    return build_sam2(spec.arch["config"], ckpt_path=None, device="cpu",
-                      hydra_overrides_extra=list(spec.arch.get("overrides", ()))).eval()
+    return upstream_of(spec.family).build_architecture(spec).eval()

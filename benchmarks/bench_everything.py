@@ -46,17 +46,10 @@ DEFAULT_OUT = REPO / "benchmarks" / "results" / "everything.json"
 
 def upstream_model(spec: Any, path: Path) -> tuple[Any, Any]:
     """(upstream model loaded from ``path`` (fp32, CPU), its generator class)."""
-    if spec.family == "sam1":
-        from segment_anything import SamAutomaticMaskGenerator
-        from segment_anything.build_sam import _build_sam
+    from sam_backends.families import upstream_of
 
-        return _build_sam(**spec.arch, checkpoint=str(path)), SamAutomaticMaskGenerator
-    from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
-    from sam2.build_sam import build_sam2
-
-    model = build_sam2(spec.arch["config"], ckpt_path=str(path), device="cpu",
-                       hydra_overrides_extra=list(spec.arch.get("overrides", ())))
-    return model, SAM2AutomaticMaskGenerator
+    upstream = upstream_of(spec.family)
+    return upstream.build_architecture(spec, str(path)), upstream.automatic_generator()
 
 
 def keep_image(predictor: Any) -> Any:

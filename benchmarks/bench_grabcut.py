@@ -45,7 +45,7 @@ def main() -> None:
 
     import numpy as np
 
-    from sam_backends import grabcut_backend
+    from sam_backends.families.grabcut import backend as grabcut_backend
     from sam_backends.registry import get_spec
 
     image = load_photo(args.photo)

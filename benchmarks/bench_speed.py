@@ -152,7 +152,7 @@ def machine() -> dict[str, Any]:
     """Where the figures were taken (they are only comparable on the same machine)."""
     import torch
 
-    from sam_backends.accel import cpu_has_native_bf16, fastest_precision
+    from sam_backends.speed.accel import cpu_has_native_bf16, fastest_precision
 
     return {
         "cpu": platform.processor() or platform.machine(),

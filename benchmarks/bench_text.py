@@ -79,8 +79,10 @@ def bench_owlv2(image, work: Path, quick: bool, precision: str) -> list[tuple[st
     rows.append(("OWLv2", f"detect {PHRASES[1]!r} (image side cached)", seconds))
     sams = ((small_sam2_spec(), small_sam1_spec()) if quick
             else (get_spec("sam2.1-tiny"), get_spec("sam-vit-b")))
+    from sam_backends.families import upstream_of
+
     for spec in sams:
-        suffix = ".pt" if spec.family == "sam2" else ".pth"
+        suffix = upstream_of(spec.family).CHECKPOINT_SUFFIX
         path = write_random_checkpoint(spec, work / f"{spec.model_id}{suffix}")
         sam = create_backend(spec, checkpoint=path, device="cpu", precision=precision)
         pipeline = DetectThenSegment(detector, sam, max_instances=MAX_BOXES)

@@ -100,19 +100,15 @@ class UpstreamRunner:
 
         from benchmarks.bench_common import build_upstream_model
         from sam_backends import get_spec
+        from sam_backends.families import upstream_of
 
         spec = get_spec(model_id)
         model = build_upstream_model(spec)
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"] if spec.family == "sam2" else state, strict=True)
-        if spec.family == "sam1":
-            from segment_anything import SamPredictor
-
-            self.predictor = SamPredictor(model)
-        else:
-            from sam2.sam2_image_predictor import SAM2ImagePredictor
-
-            self.predictor = SAM2ImagePredictor(model)
+        upstream = upstream_of(spec.family)
+        key = upstream.CHECKPOINT_KEY
+        model.load_state_dict(state if key is None else state[key], strict=True)
+        self.predictor = upstream.image_predictor(model)
 
     def encode(self, image: np.ndarray) -> Any:
         self.predictor.set_image(image)

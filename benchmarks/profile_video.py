@@ -53,7 +53,7 @@ def main() -> int:
     from bench_video import box_for, write_checkpoint
 
     from sam_backends import Prompts, get_spec
-    from sam_backends.accel import cpu_has_native_bf16, thread_count
+    from sam_backends.speed.accel import cpu_has_native_bf16, thread_count
     from sam_backends.video import create_tracker, open_video
 
     with tempfile.TemporaryDirectory(prefix="profile-video-") as temp:

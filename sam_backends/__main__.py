@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import checkpoints
 from .errors import SamBackendError, UnknownModelError
 from .factory import ModelInfo, list_models
 from .registry import get_spec, model_ids
+from .weights import checkpoints
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

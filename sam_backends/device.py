@@ -60,7 +60,7 @@ def resolve_precision(requested: str | None, device: str) -> str:
         )
     if choice == "auto":
         try:
-            from .accel import fastest_precision
+            from .speed.accel import fastest_precision
         except ImportError:  # fast paths not available: stay exact
             return EXACT_PRECISION
         return fastest_precision(device)

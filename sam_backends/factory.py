@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import checkpoints
 from .base import Backend
 from .device import EXACT_PRECISION, resolve_device, resolve_precision
-from .registry import CATALOGUE, Capabilities, ModelSpec, get_spec
-
-# family -> module (inside this package) whose ``load(spec, checkpoint, device, precision)``
-# builds the backend. Heavy imports (torch, segment_anything, sam2, cv2) live in those modules.
-_BACKEND_MODULES = {
-    "sam1": "sam1_backend",
-    "sam2": "sam2_backend",
-    "grabcut": "grabcut_backend",
-    "sam3": "text.sam3_backend",
-}
+from .families import family_module
+from .registry import Capabilities, ModelSpec, catalogue, get_spec
+from .weights import checkpoints
 
 
 @dataclass(frozen=True)
@@ -47,7 +38,7 @@ def list_models(checkpoint_dir: str | Path | None = None) -> list[ModelInfo]:
     """The catalogue, with presence of each checkpoint in ``checkpoint_dir`` (default folder),
     or of the custom file named by env ``SAM_CHECKPOINT_<MODEL ID>``. Nothing is hashed."""
     rows = []
-    for spec in CATALOGUE:
+    for spec in catalogue():
         custom = checkpoints.custom_checkpoint(spec) if spec.needs_checkpoint else None
         path = custom or checkpoints.checkpoint_path(spec, checkpoint_dir)
         if spec.hf_repo is not None:  # a Hugging Face model folder (see text.hub)
@@ -117,5 +108,5 @@ def create_backend(
         path = hub.resolve_folder(hub.for_spec(spec), folder, checkpoint_dir, download=download)
     elif spec.needs_checkpoint:
         path = checkpoints.resolve_checkpoint(spec, checkpoint, checkpoint_dir, download=download)
-    module = importlib.import_module(f".{_BACKEND_MODULES[spec.family]}", __package__)
-    return module.load(spec, path, resolved_device, resolved_precision)
+    # The family's ``load()`` imports the heavy packages (torch, upstream, OpenCV) itself.
+    return family_module(spec.family).load(spec, path, resolved_device, resolved_precision)

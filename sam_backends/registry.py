@@ -2,7 +2,10 @@
 
 Entries are plain data (``ModelSpec``). Nothing here imports torch, so listing models is cheap
 and works even when a backend's package is missing. Tests iterate over ``CATALOGUE`` so every
-entry is exercised.
+entry is exercised. This is the one catalogue: the Hugging Face-hosted models (SAM 3, and the
+OWLv2 detector in ``DETECTORS``) are entries here too; ``text.hub`` only fetches and checks
+their folders. What a family can do is not written here but asked of the family
+(``families.get_family``): ``family_capabilities`` fills ``everything`` and ``video`` from it.
 """
 
 from __future__ import annotations
@@ -11,11 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .errors import UnknownModelError
+from .families import get_family
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    """Which prompt kinds a model accepts."""
+    """Which prompt kinds a model accepts, and what else it can do.
+
+    ``everything`` (a grid of point prompts, ``sam_backends.automatic``) and ``video`` (a
+    tracker, ``sam_backends.video``) follow from the family's facts: build them with
+    ``family_capabilities``.
+    """
 
     points: bool = True
     box: bool = True
@@ -24,6 +33,7 @@ class Capabilities:
     multimask: bool = True
     video: bool = False
     text: bool = False  # text prompts ("red car"), answered with ``Instances``
+    everything: bool = False  # segment everything (``sam_backends.automatic``)
 
     def as_list(self) -> list[str]:
         names = {
@@ -32,6 +42,7 @@ class Capabilities:
             "box_and_points": "box+points",
             "mask_refinement": "mask refinement",
             "multimask": "multimask",
+            "everything": "everything",
             "video": "video",
             "text": "text",
         }
@@ -44,7 +55,9 @@ class ModelSpec:
 
     Attributes:
         model_id: stable id used by the API, CLI and UI (never derived from a file name).
-        family: "sam1", "sam2" or "grabcut"; selects the backend module.
+        family: the folder under ``sam_backends/families/`` ("sam1", "sam2", "grabcut",
+            "sam3", "owlv2"): its ``load()`` builds the model and its ``FAMILY`` holds the
+            facts (``families.get_family``); nothing outside that folder compares the name.
         arch: family-specific builder arguments. SAM 1: ``_build_sam`` keyword arguments.
             SAM 2: ``{"config": <hydra config name>, "overrides": (<hydra overrides>, ...)}``.
             Tests derive reduced-size specs with ``dataclasses.replace(spec, arch=...)``.
@@ -77,17 +90,26 @@ class ModelSpec:
 
     @property
     def runs_on_torch(self) -> bool:
-        """False for the OpenCV baseline, which must not pay for importing torch."""
-        return self.family != "grabcut"
+        """False for a family that must not pay for importing torch (the OpenCV baseline)."""
+        return get_family(self.family).runs_on_torch
 
 
 _SAM1_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
 _SAM2_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
-_SAM1_CAPS = Capabilities(video=False)
-_SAM2_CAPS = Capabilities(video=True)
-_GRABCUT_CAPS = Capabilities(mask_refinement=False, multimask=False)
-# SAM 3 (sam_backends/text/sam3_backend.py): text via Sam3Model, points/box via its tracker head.
-_SAM3_CAPS = Capabilities(mask_refinement=False, text=True)
+
+
+def family_capabilities(family: str, **prompts: bool) -> Capabilities:
+    """``Capabilities`` whose ``everything`` and ``video`` come from the family's facts;
+    ``prompts`` sets the prompt kinds (points, box, mask_refinement, text, ...)."""
+    facts = get_family(family)
+    return Capabilities(**prompts, everything=facts.everything is not None, video=facts.video)
+
+
+_SAM1_CAPS = family_capabilities("sam1")
+_SAM2_CAPS = family_capabilities("sam2")
+_GRABCUT_CAPS = family_capabilities("grabcut", mask_refinement=False, multimask=False)
+# SAM 3 (sam_backends/families/sam3/): text via Sam3Model, points/box via its tracker head.
+_SAM3_CAPS = family_capabilities("sam3", mask_refinement=False, text=True)
 
 
 def _sam1(model_id: str, name: str, dim: int, depth: int, heads: int, global_attn: tuple,
@@ -138,18 +160,44 @@ CATALOGUE: tuple[ModelSpec, ...] = (
               license="SAM License", gated=True),
 )
 
+# Models that find boxes for text rather than segment (``sam_backends.text``): a detector feeds
+# a SAM model ("owlv2+<sam model id>"), so it is not offered as a segmenter.
+OWLV2_ID = "owlv2-base-patch16-ensemble"
+DETECTORS: tuple[ModelSpec, ...] = (
+    ModelSpec(OWLV2_ID, "OWLv2 base/16 (open-vocabulary detector)", "owlv2", {}, 0,
+              capabilities=Capabilities(points=False, box=False, box_and_points=False,
+                                        mask_refinement=False, multimask=False, text=True),
+              hf_repo="google/owlv2-base-patch16-ensemble", license="Apache-2.0"),
+)
+
 DEFAULT_MODEL_ID = "sam2.1-tiny"
 
 
+def catalogue() -> tuple[ModelSpec, ...]:
+    """The segmenters on offer (``CATALOGUE``), read at call time (tests may add an entry)."""
+    return CATALOGUE
+
+
 def model_ids() -> list[str]:
-    return [spec.model_id for spec in CATALOGUE]
+    return [spec.model_id for spec in catalogue()]
 
 
 def get_spec(model_id: str) -> ModelSpec:
     """Look a model up by id; an unknown id lists the valid ones."""
-    for spec in CATALOGUE:
+    for spec in catalogue():
         if spec.model_id == model_id:
             return spec
     raise UnknownModelError(
         f"Unknown model {model_id!r}. Valid model ids: {', '.join(model_ids())}."
+    )
+
+
+def get_detector(model_id: str) -> ModelSpec:
+    """A detector of ``DETECTORS`` by id; an unknown id lists the valid ones."""
+    for spec in DETECTORS:
+        if spec.model_id == model_id:
+            return spec
+    raise UnknownModelError(
+        f"Unknown detector {model_id!r}. Valid detector ids: "
+        f"{', '.join(d.model_id for d in DETECTORS)}."
     )

@@ -37,7 +37,7 @@ import gradio as gr
 
 from sam_backends import Prompts
 from sam_backends.images import load_image
-from sam_backends.prompt_parsing import (
+from sam_backends.prompts.prompt_parsing import (
     PROMPT_KEYS,  # noqa: F401 - re-exported for callers
     parse_prompts,
 )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sam_backends import DEFAULT_MODEL_ID, ModelSpec, model_ids
 from sam_backends.cache import parse_bytes
-from sam_backends.prompt_parsing import DEFAULT_MAX_JSON_CHARS, DEFAULT_MAX_POINTS
+from sam_backends.prompts.prompt_parsing import DEFAULT_MAX_JSON_CHARS, DEFAULT_MAX_POINTS
 
 DEFAULT_PORT = 7860
 DEFAULT_MAX_FILE_SIZE = "25mb"  # upload limit enforced by Gradio before our code runs

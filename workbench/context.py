@@ -38,12 +38,13 @@ from sam_backends import (
     Prediction,
     Prompts,
     UnknownModelError,
-    checkpoints,
     create_backend,
     get_spec,
 )
 from sam_backends.cache import cache_key
+from sam_backends.families import Family, get_family
 from sam_backends.images import image_digest
+from sam_backends.weights import checkpoints
 from workbench.compare.timings import EncodeTimings
 from workbench.config import AppConfig
 from workbench.lanes import WorkLane
@@ -248,6 +249,10 @@ class AppContext:
 
     def spec(self, model_id: str) -> ModelSpec:
         return self.entry(model_id).spec
+
+    def family(self, model_id: str) -> Family:
+        """The facts of the model's family (its one-line note, what it can do)."""
+        return get_family(self.spec(model_id).family)
 
     def checkpoint_file(self, model_id: str) -> Path | None:
         """Where the model's weights are (or will be); None for models without weights."""

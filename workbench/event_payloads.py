@@ -126,7 +126,7 @@ def object_id_from_event(data: Any, known: Collection[int]) -> int:
 def check_point_cap(count: int, max_points: int) -> None:
     """Refuse one more point when an object already has ``max_points`` (before model work).
 
-    The API refuses the same count (``sam_backends.prompt_parsing``); each point makes every
+    The API refuses the same count (``sam_backends.prompts.prompt_parsing``); each point makes every
     later decode of the object slower, and a scripted page could add thousands.
     """
     if count >= max_points:

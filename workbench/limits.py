@@ -6,7 +6,8 @@ default of 64 points was written six times and REST refused the 65th point whate
 ``--max-points`` said. Now ``AppContext.limits`` is built here from ``AppConfig`` (the CLI
 flags) and every entrance reads it; the engine's JSON parser gets it as ``PromptLimits``.
 
-The defaults are the engine's (``sam_backends.prompt_parsing``), so a number is written once.
+The defaults are the engine's (``sam_backends.prompts.prompt_parsing``), so a number is written
+once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sam_backends.prompt_parsing import (
+from sam_backends.prompts.prompt_parsing import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_JSON_CHARS,
     DEFAULT_MAX_POINTS,
@@ -59,7 +60,7 @@ class Limits:
                    max_prompt_chars=int(config.max_prompt_chars))
 
     def prompt_limits(self) -> PromptLimits:
-        """The engine's parser bounds (``sam_backends.prompt_parsing.parse_prompts``)."""
+        """The engine's parser bounds (``sam_backends.prompts.prompt_parsing.parse_prompts``)."""
         return PromptLimits(max_points=self.max_points, max_json_chars=self.max_prompt_chars,
                             max_depth=self.max_json_depth)
 

@@ -14,7 +14,6 @@ upscaled (``generator``), which is what makes it an order of magnitude faster on
 
 from .generator import EverythingCancelledError, segment_everything
 from .params import (
-    FAMILY_PRED_IOU_THRESH,
     MAX_POINTS_PER_BATCH,
     MAX_POINTS_PER_SIDE,
     EverythingParamError,
@@ -25,7 +24,6 @@ __all__ = [
     "EverythingCancelledError",
     "EverythingParamError",
     "EverythingParams",
-    "FAMILY_PRED_IOU_THRESH",
     "MAX_POINTS_PER_BATCH",
     "MAX_POINTS_PER_SIDE",
     "segment_everything",

@@ -17,7 +17,12 @@ Two ways to run the mask decoder, chosen per backend:
 
 Frames: points come in original-image pixels (x, y). The 256 x 256 logits cover the model's
 input frame: for SAM 1 the resized image padded to 1024 x 1024 (so only ``valid_size`` of it
-holds the image), for SAM 2.1 the image stretched to 1024 x 1024 (all of it).
+holds the image), for SAM 2.1 the image stretched to 1024 x 1024 (all of it). The backend says
+which (its ``grid_*`` methods, written in its family's folder), so nothing here names a family.
+
+A family whose facts say ``Everything(sam_grid=False)`` has no SAM decoder to batch; its grid
+is decoded by ``PredictGridDecoder`` through the public ``backend.predict``, one point at a
+time, from ``Prediction.low_res_logits`` (which must cover the whole image, stretched).
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ class GridDecoder:
     """Decodes batches of single foreground points for one backend and embedding.
 
     Args:
-        backend: a loaded SAM 1 / SAM 2.1 ``TorchBackend`` (exact or fast precision).
+        backend: a loaded SAM 1 / SAM 2.1 ``TorchBackend`` (exact or fast precision) whose
+            family says ``Everything(sam_grid=True)``: it has the ``grid_*`` methods.
         embedding: ``backend.encode(image)``'s result (already checked by the caller).
         multimask: three candidates per point (outputs 1-3) or one (output 0; SAM 2.1 falls
             back by stability as its predictor does).
@@ -47,7 +53,8 @@ class GridDecoder:
         valid_size: (h, w) of the low-res grid covering the image (SAM 1: ceil(input / 4));
             ``valid_size_at(scale)`` gives it for logits upscaled ``scale`` times.
         upscale_size: (h, w) of the low-res region the full-resolution upscaling reads
-            (``valid_size`` plus one row/column of the padding for SAM 1's bilinear kernel).
+            (``valid_size`` plus one row/column of the padding for SAM 1's bilinear kernel;
+            all of it when the logits cover the image).
     """
 
     def __init__(
@@ -56,19 +63,11 @@ class GridDecoder:
         self.backend = backend
         self.embedding = embedding
         self.multimask = multimask
-        self.family = backend.spec.family
-        model = backend.model
-        if self.family == "sam1":
-            self.prompt_encoder, self.mask_decoder = model.prompt_encoder, model.mask_decoder
-            self._cover = tuple(s / model.image_encoder.img_size for s in embedding.input_size)
-            self.valid_size = self.valid_size_at(1)
-            self.upscale_size = (min(LOW_RES, self.valid_size[0] + 1),
-                                 min(LOW_RES, self.valid_size[1] + 1))
-        else:
-            self.prompt_encoder = model.sam_prompt_encoder
-            self.mask_decoder = model.sam_mask_decoder
-            self._cover = (1.0, 1.0)
-            self.valid_size = self.upscale_size = (LOW_RES, LOW_RES)
+        self.prompt_encoder, self.mask_decoder = backend.grid_modules()
+        self._cover = backend.grid_cover(embedding)
+        self.valid_size = self.valid_size_at(1)
+        self.upscale_size = (min(LOW_RES, self.valid_size[0] + 1),
+                             min(LOW_RES, self.valid_size[1] + 1))
         fast = getattr(backend, "fast_decoder", None)
         if strategy is None:
             strategy = "fast" if fast is not None or backend.device == "cpu" else "upstream"
@@ -81,7 +80,7 @@ class GridDecoder:
         self._fast = fast
         self._prepared = embedding.features
         if strategy == "fast" and fast is None:
-            from ..fast_decoder import FastMaskDecoder
+            from ..speed.fast_decoder import FastMaskDecoder
 
             self._fast = FastMaskDecoder(
                 self.mask_decoder, self.prompt_encoder.get_dense_pe(),
@@ -101,13 +100,7 @@ class GridDecoder:
         """Original pixels (B x 2, x y) -> the encoder's input frame, float32 B x 1 x 2."""
         import torch
 
-        height, width = self.embedding.original_size
-        if self.family == "sam1":  # ResizeLongestSide.apply_coords
-            in_h, in_w = self.embedding.input_size
-            scale = np.array([in_w / width, in_h / height])
-        else:  # SAM2Transforms.transform_coords(normalize=True)
-            size = self.backend.model.image_size
-            scale = np.array([size / width, size / height])
+        scale = self.backend.grid_scale(self.embedding)
         coords = torch.as_tensor(points * scale, dtype=torch.float32, device=self.backend.device)
         return coords[:, None, :]
 
@@ -137,19 +130,75 @@ class GridDecoder:
 
     def _upstream(self, sparse: Any, dense: Any) -> tuple[Any, Any]:
         """The upstream mask decoder on the whole batch (image repeated per prompt)."""
-        features = self.embedding.features
-        dense_pe = self.prompt_encoder.get_dense_pe()
-        if self.family == "sam1":
-            return self.mask_decoder(
-                image_embeddings=features["image_embed"], image_pe=dense_pe,
-                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-                multimask_output=self.multimask,
-            )
-        high_res = [level[-1].unsqueeze(0) for level in features["high_res_feats"]]
-        logits, scores, _, _ = self.mask_decoder(
-            image_embeddings=features["image_embed"][-1].unsqueeze(0), image_pe=dense_pe,
-            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-            multimask_output=self.multimask, repeat_image=sparse.shape[0] > 1,
-            high_res_features=high_res,
-        )
-        return logits, scores
+        return self.backend.grid_decode_batch(self.embedding.features, sparse, dense,
+                                              self.multimask)
+
+    def masks(self, planes: np.ndarray, threshold: float) -> np.ndarray:
+        """Low-res logits K x 256 x 256 float32 -> bool K x H x W, as the backend's predictor
+        upscales them."""
+        return self.backend.grid_masks(planes, self.embedding, threshold)
+
+
+class PredictGridDecoder:
+    """Decodes grid points through ``backend.predict``, for families with no SAM grid decoder.
+
+    The same interface as ``GridDecoder`` (``valid_size``, ``upscale_size``, ``valid_size_at``,
+    calling it, ``masks``), so ``generator`` filters its candidates the same way. Each point is
+    one ``predict`` call (``Prompts(points=[(x, y)], labels=[1], multimask=...)``); its
+    ``low_res_logits`` (C x 256 x 256) must cover the whole image, stretched, and are upscaled
+    to the original size bilinearly (``fast_upscale.sam2_masks``, the stretched frame).
+    """
+
+    def __init__(self, backend: Any, embedding: Embedding, multimask: bool) -> None:
+        self.backend = backend
+        self.embedding = embedding
+        self.multimask = multimask
+        self.valid_size = self.upscale_size = (LOW_RES, LOW_RES)
+
+    def valid_size_at(self, scale: int) -> tuple[int, int]:
+        return (LOW_RES * scale, LOW_RES * scale)
+
+    def __call__(self, points: np.ndarray) -> tuple[Any, Any]:
+        """Points B x 2 (original pixels) -> (logits B x C x 256 x 256 fp32, scores B x C fp32).
+
+        Raises:
+            ModelOutputError: a prediction's logits are not C x 256 x 256 or hold NaN/Inf.
+        """
+        import torch
+
+        from ..errors import ModelOutputError
+        from ..types import Prompts
+
+        logits, scores = [], []
+        for x, y in np.asarray(points, dtype=np.float64).reshape(-1, 2):
+            prompts = Prompts(points=[(float(x), float(y))], labels=[1],
+                              multimask=self.multimask)
+            prediction = self.backend.predict(self.embedding, prompts)
+            low_res = np.asarray(prediction.low_res_logits, dtype=np.float32)
+            if low_res.ndim != 3 or low_res.shape[1:] != (LOW_RES, LOW_RES):
+                raise ModelOutputError(
+                    f"{self.backend.model_id} returned low-res logits of shape {low_res.shape}; "
+                    f"segment everything needs C x {LOW_RES} x {LOW_RES}.")
+            logits.append(torch.from_numpy(low_res))
+            scores.append(torch.as_tensor(np.asarray(prediction.scores, dtype=np.float32)))
+        if not logits:
+            return (torch.zeros((0, 1, LOW_RES, LOW_RES)), torch.zeros((0, 1)))
+        logits_t, scores_t = torch.stack(logits), torch.stack(scores)
+        require_finite(self.backend.spec, self.backend.precision, "masks and scores",
+                       [logits_t, scores_t])
+        return logits_t, scores_t
+
+    def masks(self, planes: np.ndarray, threshold: float) -> np.ndarray:
+        from ..speed.fast_upscale import sam2_masks
+
+        return sam2_masks(planes, self.embedding.original_size, threshold=threshold)
+
+
+def grid_decoder(backend: Any, embedding: Embedding, multimask: bool) -> Any:
+    """The decoder the backend's family asks for (``Family.everything.sam_grid``)."""
+    from ..families import get_family
+
+    facts = get_family(backend.spec.family).everything
+    if facts is not None and facts.sam_grid:
+        return GridDecoder(backend, embedding, multimask)
+    return PredictGridDecoder(backend, embedding, multimask)

@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import PromptError, SamBackendError, UnsupportedPromptError
 from ..instances import Instances, mask_boxes
 from ..types import Embedding
-from .decoding import LOW_RES, GridDecoder
+from .decoding import LOW_RES, GridDecoder, grid_decoder
 from .filters import low_res_boxes, nms, remove_small_regions, stability_scores
 from .grid import grid_points
 from .params import EverythingParams
@@ -73,7 +73,9 @@ def segment_everything(
     """Every object the model finds from a grid of single-point prompts.
 
     Args:
-        backend: a SAM 1 or SAM 2.1 backend from ``create_backend`` (any precision, device).
+        backend: a backend from ``create_backend`` (any precision, device) whose family can
+            segment everything (``Family.everything``; SAM 1 and SAM 2.1 decode the grid as
+            upstream's generators do, other families through ``predict``).
         embedding: ``backend.encode(image)`` (cached; the encoder does not run again).
         params: grid and filter settings (default: upstream's defaults).
         cancel: polled between batches; returning True stops with ``EverythingCancelledError``.
@@ -85,7 +87,7 @@ def segment_everything(
         "", and ``seconds`` {"decode": ..., "postprocess": ...}. Empty masks are dropped.
 
     Raises:
-        UnsupportedPromptError: the backend cannot take point prompts on a grid (GrabCut).
+        UnsupportedPromptError: the backend's family cannot segment everything (GrabCut).
         PromptError: ``params`` is not an ``EverythingParams``.
         SamBackendError: the embedding belongs to another model or precision.
         ModelOutputError: the decoder produced NaN/Inf.
@@ -106,7 +108,7 @@ def segment_everything(
     step = params.points_per_batch
     started = time.perf_counter()
     with torch.inference_mode():
-        decoder = GridDecoder(backend, embedding, params.multimask_output)
+        decoder = grid_decoder(backend, embedding, params.multimask_output)
         pool = _Candidates(decoder, params, params.iou_threshold(backend.spec.family))
         _report(progress, 0, total)
         for begin in range(0, total, step):
@@ -129,10 +131,10 @@ def segment_everything(
 
 
 def _check_backend(backend: Any) -> None:
-    from ..torch_common import TorchBackend
+    from ..families import get_family
 
-    if not isinstance(backend, TorchBackend):
-        spec = getattr(backend, "spec", None)
+    spec = getattr(backend, "spec", None)
+    if spec is None or get_family(spec.family).everything is None:
         name = getattr(spec, "display_name", type(backend).__name__)
         raise UnsupportedPromptError(
             f"{name} cannot segment everything: it needs a model that decodes a grid of point "
@@ -211,18 +213,12 @@ class _Candidates:
 
 def _upscale(decoder: GridDecoder, logits: Any, threshold: float) -> np.ndarray:
     """Stored low-res logits K x h x w -> bool K x H x W, as each family's predictor upscales
-    (``fast_upscale``: OpenCV bilinear, equal to upstream's up to float rounding)."""
-    from ..fast_upscale import sam1_masks, sam2_masks
-
-    embedding = decoder.embedding
+    (``decoder.masks``; SAM: ``fast_upscale``, OpenCV bilinear, equal to upstream's up to float
+    rounding)."""
     planes = np.zeros((len(logits), LOW_RES, LOW_RES), dtype=np.float32)
     sh, sw = decoder.upscale_size
     planes[:, :sh, :sw] = logits.float().numpy()
-    if decoder.family == "sam1":
-        return sam1_masks(planes, embedding.input_size, embedding.original_size,
-                          encoder_size=decoder.backend.model.image_encoder.img_size,
-                          threshold=threshold)
-    return sam2_masks(planes, embedding.original_size, threshold=threshold)
+    return decoder.masks(planes, threshold)
 
 
 def _small_regions(

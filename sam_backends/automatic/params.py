@@ -5,7 +5,8 @@ Names, meanings and defaults follow ``segment_anything.SamAutomaticMaskGenerator
 means the same thing here. What differs:
 
 * ``pred_iou_thresh`` defaults to None: the upstream default of the model's family (0.88 for
-  SAM 1, 0.8 for SAM 2.1); any number in [0, 1] overrides it for both.
+  SAM 1, 0.8 for SAM 2.1; ``Family.everything`` in ``sam_backends/families/``); any number in
+  [0, 1] overrides it for both.
 * ``mask_threshold`` (SAM 2's name) applies to SAM 1 too (upstream SAM 1 always uses 0.0).
 * Crop layers are not implemented: ``crop_n_layers`` must be 0 (its upstream default); the
   whole image is one crop. ``crop_nms_thresh`` still takes part, as upstream, in the NMS that
@@ -26,8 +27,6 @@ from ..errors import PromptError
 
 MAX_POINTS_PER_SIDE = 64
 MAX_POINTS_PER_BATCH = 1024
-# Upstream defaults of ``pred_iou_thresh`` (the only default that differs between families).
-FAMILY_PRED_IOU_THRESH = {"sam1": 0.88, "sam2": 0.8}
 _UNIT_FIELDS = ("pred_iou_thresh", "stability_score_thresh", "box_nms_thresh", "crop_nms_thresh")
 
 
@@ -111,10 +110,21 @@ class EverythingParams:
             )
 
     def iou_threshold(self, family: str) -> float:
-        """``pred_iou_thresh``, or the upstream default of ``family`` when it is None."""
+        """``pred_iou_thresh``, or the default of ``family`` (its ``Family.everything``, the
+        upstream generator's default) when it is None.
+
+        Raises:
+            UnsupportedPromptError: the family cannot segment everything.
+        """
         if self.pred_iou_thresh is not None:
             return float(self.pred_iou_thresh)
-        return FAMILY_PRED_IOU_THRESH.get(family, FAMILY_PRED_IOU_THRESH["sam1"])
+        from ..errors import UnsupportedPromptError
+        from ..families import get_family
+
+        facts = get_family(family).everything
+        if facts is None:
+            raise UnsupportedPromptError(f"The {family} family cannot segment everything.")
+        return facts.pred_iou_thresh
 
     def as_dict(self) -> dict[str, object]:
         """The fields as a plain dict (for logs, JSON and benchmark tables)."""

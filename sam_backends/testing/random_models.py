@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from sam_backends.families import upstream_of
 from sam_backends.registry import ModelSpec, get_spec
 
 SMALL_SAM1_ARCH = {
@@ -90,21 +91,11 @@ def build_random_model(spec: ModelSpec, seed: int = 0) -> Any:
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if spec.family == "sam1":
-            from segment_anything.build_sam import _build_sam
-
-            model = _build_sam(**spec.arch, checkpoint=None)
-        elif spec.family == "sam2":
-            from sam2.build_sam import build_sam2
-
-            model = build_sam2(
-                spec.arch["config"],
-                ckpt_path=None,
-                device="cpu",
-                hydra_overrides_extra=list(spec.arch["overrides"]),
-            )
-        else:
-            raise ValueError(f"{spec.model_id} ({spec.family}) has no random-weight builder")
+        try:
+            model = upstream_of(spec.family).build_architecture(spec)
+        except ValueError:
+            raise ValueError(f"{spec.model_id} ({spec.family}) has no random-weight builder") \
+                from None
     with torch.no_grad():
         scaled = [p for name, p in model.named_parameters() if _HYPERNETWORK_OUTPUT.search(name)]
         if not scaled:
@@ -121,7 +112,8 @@ def write_random_checkpoint(spec: ModelSpec, path: str | Path, seed: int = 0) ->
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state_dict = build_random_model(spec, seed).state_dict()
-    payload = {"model": state_dict} if spec.family == "sam2" else state_dict
+    key = upstream_of(spec.family).CHECKPOINT_KEY
+    payload = state_dict if key is None else {key: state_dict}
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)
     partial.replace(path)
@@ -167,7 +159,8 @@ def poison_checkpoint(
 
     path = Path(path)
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    state_dict = payload["model"] if spec.family == "sam2" else payload
+    key = upstream_of(spec.family).CHECKPOINT_KEY
+    state_dict = payload if key is None else payload[key]
     changed = [key for key in state_dict if re.search(name_pattern, key)]
     if not changed:
         raise KeyError(f"no checkpoint key matches {name_pattern!r}")

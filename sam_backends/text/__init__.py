@@ -2,7 +2,7 @@
 
 Two routes, one result type:
 
-* **SAM 3** (model id ``sam3``, ``sam3_backend``): a model that reads text itself. Encode once,
+* **SAM 3** (model id ``sam3``, ``families/sam3``): a model that reads text itself. Encode once,
   then ``backend.segment_text(embedding, phrases, threshold)``; clicks and boxes on the same
   embedding go through ``backend.predict``.
 * **A detector + any SAM** (``pipeline.DetectThenSegment``): OWLv2 (``detectors``) finds boxes
@@ -64,7 +64,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(detectors, name)
     if name in ("Sam3Backend",):
-        from .sam3_backend import Sam3Backend
+        from ..families.sam3.backend import Sam3Backend
 
         return Sam3Backend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

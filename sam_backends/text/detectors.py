@@ -27,7 +27,7 @@ from ..base import array_nbytes
 from ..cache import EmbeddingCache, cache_key
 from ..errors import CheckpointCorruptError
 from ..images import image_digest
-from ..torch_common import to_rgb
+from ..speed.torch_common import to_rgb
 from . import hf_common
 from .phrases import (
     DEFAULT_PHRASE_LIMITS,
@@ -114,7 +114,7 @@ class Owlv2Detector:
 
     def __init__(self, model: Any, processor: Any, device: str, precision: str,
                  detector_id: str = "owlv2", cache: EmbeddingCache | None = None) -> None:
-        from ..accel import configure_threads
+        from ..speed.accel import configure_threads
 
         configure_threads()
         self.model = model

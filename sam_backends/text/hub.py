@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import checkpoints
 from ..errors import CheckpointMissingError, DownloadError
-from ..registry import ModelSpec
+from ..registry import OWLV2_ID, ModelSpec, get_detector, get_spec
+from ..weights import checkpoints
 
 CONFIG_FILE = "config.json"
 # Only what transformers needs; the repositories also hold other formats (.pt, .bin).
@@ -55,17 +55,17 @@ class HubModel:
         return f"https://huggingface.co/{self.repo_id}"
 
 
-SAM3 = HubModel("sam3", "facebook/sam3", "SAM 3", "SAM License", gated=True)
-OWLV2 = HubModel("owlv2-base-patch16-ensemble", "google/owlv2-base-patch16-ensemble",
-                 "OWLv2 base/16", "Apache-2.0")
-
-
 def for_spec(spec: ModelSpec) -> HubModel:
     """The ``HubModel`` of a catalogue entry with ``hf_repo`` (folder name = its model id)."""
     if spec.hf_repo is None:
         raise ValueError(f"{spec.model_id} is not a Hugging Face model folder.")
     return HubModel(spec.model_id, spec.hf_repo, spec.display_name.split(" (")[0],
                     spec.license or "its licence", spec.gated)
+
+
+# The catalogue's Hugging Face-hosted models (``registry``), as the folders to fetch and check.
+SAM3 = for_spec(get_spec("sam3"))
+OWLV2 = for_spec(get_detector(OWLV2_ID))
 
 
 def local_folder(model: HubModel, checkpoint_dir: str | Path | None = None) -> Path:

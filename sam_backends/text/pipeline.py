@@ -28,7 +28,7 @@ import numpy as np
 from ..base import Backend
 from ..errors import PromptError, UnsupportedPromptError
 from ..instances import Instances, mask_boxes
-from ..torch_common import to_rgb
+from ..speed.torch_common import to_rgb
 from ..types import Embedding, Prompts
 from .detectors import DEFAULT_THRESHOLD, Detections
 

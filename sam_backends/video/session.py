@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedPromptError
-from ..sam2_backend import PIXEL_MEAN, PIXEL_STD
+from ..families.sam2.backend import PIXEL_MEAN, PIXEL_STD
 from ..types import Prompts
 from .errors import VideoTrackingError
 from .masks import MaskTrack

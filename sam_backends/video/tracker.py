@@ -1,9 +1,10 @@
 """``create_tracker``: a SAM 2.1 video model, loaded once, serving any number of sessions.
 
-The model is the upstream ``SAM2VideoPredictor`` built from the catalogue's hydra config (with
-the post-processing overrides ``build_sam2_video_predictor`` adds) and loaded through the
-project's safe, strict checkpoint loading. A tracker holds no per-video state: each
-``tracker.start(video)`` returns an independent ``VideoSession``. Calls into the model are
+The model comes from the family's ``load_video()`` (``families/sam2/video.py``: the upstream
+``SAM2VideoPredictor`` built from the catalogue's hydra config, loaded through the project's
+safe, strict checkpoint loading); a family says it can track with ``Family.video``. A tracker
+holds no per-video state: each ``tracker.start(video)`` returns an independent
+``VideoSession``. Calls into the model are
 serialised by one lock per tracker (one CPU cannot run two propagations faster than one).
 """
 
@@ -13,19 +14,24 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .. import checkpoints
 from ..device import EXACT_PRECISION, resolve_device, resolve_precision
-from ..registry import CATALOGUE, ModelSpec, get_spec
+from ..families import family_module, get_family
+from ..registry import ModelSpec, catalogue, get_spec
+from ..weights import checkpoints
 from .errors import VideoTrackingError
 from .source import Video
 
-MODEL_TARGET = "sam_backends.video.model.TrackerModel"
 DEFAULT_FEATURE_CACHE_FRAMES = 2
+
+
+def can_track(spec: ModelSpec) -> bool:
+    """True when the model's family has a video loader and its catalogue entry offers video."""
+    return get_family(spec.family).video and spec.capabilities.video
 
 
 def video_model_ids() -> list[str]:
     """Catalogue ids of the models that can track video."""
-    return [spec.model_id for spec in CATALOGUE if spec.capabilities.video]
+    return [spec.model_id for spec in catalogue() if can_track(spec)]
 
 
 def create_tracker(
@@ -53,7 +59,7 @@ def create_tracker(
         CheckpointHashMismatchError, CheckpointCorruptError: as ``create_backend``.
     """
     spec = model_id if isinstance(model_id, ModelSpec) else get_spec(model_id)
-    if spec.family != "sam2" or not spec.capabilities.video:
+    if not can_track(spec):
         raise VideoTrackingError(
             f"{spec.display_name} cannot track video; choose a SAM 2.1 model "
             f"({', '.join(video_model_ids())})."
@@ -65,35 +71,9 @@ def create_tracker(
             f"Precision {resolved_precision!r} is not available for video; use fp32 or bf16."
         )
     path = checkpoints.resolve_checkpoint(spec, checkpoint, checkpoint_dir, download=download)
-    model = _load_model(spec, path, resolved_device, resolved_precision)
+    model = family_module(spec.family).load_video(spec, path, resolved_device,
+                                                  resolved_precision)
     return VideoTracker(spec, model, resolved_device, resolved_precision, feature_cache_frames)
-
-
-def _load_model(spec: ModelSpec, path: Path, device: str, precision: str) -> Any:
-    from ..accel import configure_threads
-    from ..torch_common import import_upstream, load_checkpoint_into
-
-    configure_threads()
-    import_upstream("sam2", "sam2", spec.model_id)  # initialises hydra's config search path
-    build_sam = import_upstream("sam2.build_sam", "sam2", spec.model_id)
-    import torch
-
-    model = build_sam.build_sam2_video_predictor(
-        spec.arch["config"],
-        ckpt_path=None,
-        device="cpu",
-        hydra_overrides_extra=[*spec.arch.get("overrides", ()), f"++model._target_={MODEL_TARGET}"],
-    )
-    load_checkpoint_into(model, spec, path, nested_key="model")
-    model.eval()
-    dtype = None
-    if precision != EXACT_PRECISION:
-        from ..fast_encoder import accelerate_sam2_encoder
-
-        dtype = torch.bfloat16
-        accelerate_sam2_encoder(model, dtype)
-    model.configure(dtype)
-    return model.to(device)
 
 
 class VideoTracker:

@@ -67,6 +67,8 @@ from workbench.segment.use_case import SegmentRequest as UseCaseRequest
 
 log = logging.getLogger("samwb.rest")
 FILES_PATH = "/v1/files/"
+# Capabilities a model may have that /v1/segment does not run (the page's Everything tab does).
+_NOT_SERVED = frozenset({"everything"})
 
 
 class KeyLike(Protocol):
@@ -240,13 +242,14 @@ class SegmentService:
     def _model(self, request: SegmentRequest) -> str:
         model_id = use_case.resolve_model(self.ctx, request.model)
         spec = self.ctx.spec(model_id)
-        takes = ", ".join(spec.capabilities.as_list())
+        takes = ", ".join(k for k in spec.capabilities.as_list() if k not in _NOT_SERVED)
         for field, asked, kind in (("text", request.text is not None, "text"),
                                    ("everything", request.everything, "everything")):
-            if asked and not getattr(spec.capabilities, kind, False):
+            if asked and (kind in _NOT_SERVED or not getattr(spec.capabilities, kind, False)):
                 raise RestError(422, "unsupported", (
-                    f"Model {model_id!r} cannot take {kind} prompts (none offered here can yet);"
-                    f" it takes: {takes}. Send objects with points and/or a box."), field)
+                    f"Model {model_id!r} cannot take {kind} prompts here (this API does not "
+                    f"serve them yet); it takes: {takes}. Send objects with points and/or a "
+                    "box."), field)
         if not request.objects:
             raise RestError(422, "no_prompt", (
                 "Give at least one object: {\"points\": [[x, y]]} and/or {\"box\": [x0, y0, "

@@ -306,7 +306,7 @@ def test_a_slow_model_does_not_hold_back_the_others(server, files, page, monkeyp
     in first, GrabCut's says it is still answering, then fills in when released."""
     import threading
 
-    from sam_backends import grabcut_backend
+    from sam_backends.families.grabcut import backend as grabcut_backend
 
     gate = threading.Event()
     predict = grabcut_backend.GrabCutBackend.predict

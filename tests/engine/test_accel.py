@@ -1,11 +1,12 @@
-"""Hardware detection, the "auto" precision and the thread policy (``sam_backends.accel``)."""
+"""Hardware detection, the "auto" precision and the thread policy (``sam_backends.speed.accel``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from sam_backends import SamBackendError, accel
+from sam_backends import SamBackendError
 from sam_backends.device import resolve_precision
+from sam_backends.speed import accel
 
 
 @pytest.mark.parametrize(

@@ -170,9 +170,9 @@ def test_missing_package_says_how_to_install(
 
 @pytest.mark.parametrize("family", ["sam1", "sam2"])
 def test_unknown_precision_is_refused_before_loading(family, sam1_small, sam2_small):
-    from sam_backends import sam1_backend, sam2_backend
+    from sam_backends.families import family_module
 
-    module = sam1_backend if family == "sam1" else sam2_backend
+    module = family_module(family)
     checkpoint = sam1_small if family == "sam1" else sam2_small
     with pytest.raises(SamBackendError, match="Precision 'int3' is not available"):
         module.load(checkpoint.spec, checkpoint.path, "cpu", "int3")

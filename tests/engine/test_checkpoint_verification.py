@@ -21,14 +21,13 @@ from sam_backends import (
     CheckpointCorruptError,
     CheckpointHashMismatchError,
     CheckpointMissingError,
-    checkpoint_verification,
-    checkpoints,
     create_backend,
     list_models,
 )
 from sam_backends import __main__ as cli
-from sam_backends.checkpoint_verification import RECORD_FILE, checkpoint_env_var
 from sam_backends.testing.random_models import with_official_hash, write_random_checkpoint
+from sam_backends.weights import checkpoint_verification, checkpoints
+from sam_backends.weights.checkpoint_verification import RECORD_FILE, checkpoint_env_var
 
 ENV_VIT_B = "SAM_CHECKPOINT_SAM_VIT_B"
 

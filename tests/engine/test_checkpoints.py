@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from sam_backends import checkpoints
 from sam_backends.errors import CheckpointHashMismatchError, CheckpointMissingError
 from sam_backends.registry import get_spec
+from sam_backends.weights import checkpoints
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +18,7 @@ def no_env(monkeypatch):
 
 def test_default_folder_is_checkpoints_at_the_project_root():
     root = checkpoints.PROJECT_ROOT
-    assert (root / "sam_backends" / "checkpoints.py").is_file()
+    assert (root / "sam_backends" / "weights" / "checkpoints.py").is_file()
     assert checkpoints.checkpoint_dir() == root / "checkpoints"
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from sam_backends import __main__ as cli
-from sam_backends import checkpoints
 from sam_backends.registry import CATALOGUE, get_spec
+from sam_backends.weights import checkpoints
 
 ROOT = Path(__file__).resolve().parents[2]
 

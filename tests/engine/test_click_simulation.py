@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sam_backends.click_simulation import (
+from sam_backends.evaluation.click_simulation import (
     Click,
     ClickTrace,
     first_click,

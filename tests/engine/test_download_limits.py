@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sam_backends import checkpoint_verification, checkpoints
-from sam_backends.checkpoints import DownloadLimits
 from sam_backends.errors import DownloadError
 from sam_backends.registry import get_spec
+from sam_backends.weights import checkpoint_verification, checkpoints
+from sam_backends.weights.checkpoints import DownloadLimits
 
 PAYLOAD = np.random.default_rng(1).integers(0, 256, 3 * 1024**2 + 7, dtype=np.uint8).tobytes()
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sam_backends import checkpoints
-from sam_backends.checkpoint_verification import RECORD_FILE
 from sam_backends.errors import CheckpointMissingError, DownloadError
 from sam_backends.registry import get_spec
+from sam_backends.weights import checkpoints
+from sam_backends.weights.checkpoint_verification import RECORD_FILE
 
 PAYLOAD = np.random.default_rng(0).integers(0, 256, 3 * 1024**2 + 123, dtype=np.uint8).tobytes()
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from sam_backends import Backend, create_backend
-from sam_backends.click_simulation import first_click, next_click, run_click_protocol
-from sam_backends.evaluate import (
+from sam_backends.evaluation.click_simulation import first_click, next_click, run_click_protocol
+from sam_backends.evaluation.evaluate import (
     CSV_COLUMNS,
     DatasetError,
     ModelEntry,
@@ -29,7 +29,7 @@ from sam_backends.evaluate import (
     main,
     write_results,
 )
-from sam_backends.metrics import mask_iou
+from sam_backends.evaluation.metrics import mask_iou
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -256,7 +256,7 @@ def test_cli_unknown_model_lists_valid_ids(tmp_path, capsys):
 
 def test_mask_files_in_every_layout(tmp_path):
     from sam_backends.errors import ImageError
-    from sam_backends.ground_truth import load_mask
+    from sam_backends.evaluation.ground_truth import load_mask
 
     truth = np.zeros((6, 8), bool)
     truth[1:4, 2:7] = True

@@ -14,9 +14,9 @@ import torch
 from torch.nn import functional as F
 
 from sam_backends import Prompts, SamBackendError, create_backend
-from sam_backends.fast_decoder import FastMaskDecoder, _StackedMLPs
-from sam_backends.fast_encoder import RelPosSdpaAttention
-from sam_backends.fast_upscale import sam1_masks, sam2_masks
+from sam_backends.speed.fast_decoder import FastMaskDecoder, _StackedMLPs
+from sam_backends.speed.fast_encoder import RelPosSdpaAttention
+from sam_backends.speed.fast_upscale import sam1_masks, sam2_masks
 from sam_backends.testing.random_models import (
     build_random_model,
     small_sam1_spec,
@@ -188,7 +188,7 @@ def test_mixed_precision_encoder_matches_upstream_in_fp32():
     """With fp32 as the "low" dtype the converted ViT computes exactly upstream's function."""
     import copy
 
-    from sam_backends.fast_encoder import accelerate_sam1_encoder, sam1_encode
+    from sam_backends.speed.fast_encoder import accelerate_sam1_encoder, sam1_encode
 
     model = build_random_model(small_sam1_spec(encoder_depth=3, encoder_global_attn_indexes=(1,)))
     converted = copy.deepcopy(model.image_encoder)

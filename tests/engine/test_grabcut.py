@@ -7,8 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from sam_backends import grabcut_backend
 from sam_backends.errors import PromptError, SamBackendError, UnsupportedPromptError
+from sam_backends.families.grabcut import backend as grabcut_backend
 from sam_backends.registry import get_spec
 from sam_backends.types import LOW_RES_SIZE, Prompts
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from sam_backends.metrics import (
+from sam_backends.evaluation.metrics import (
     boundary_fscore,
     disagreement_mask,
     mask_boundary,

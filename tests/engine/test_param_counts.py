@@ -16,7 +16,7 @@ def _count(spec) -> int:
     import torch
 
     if spec.family == "sam3":  # transformers' Sam3 classes, as sam_backends.text builds them
-        from sam_backends.text.sam3_backend import parameter_count
+        from sam_backends.families.sam3.backend import parameter_count
 
         return parameter_count()
     if spec.family == "sam1":

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sam_backends import PromptError, Prompts
-from sam_backends.prompt_parsing import (
+from sam_backends.prompts.prompt_parsing import (
     PROMPT_KEYS,
     PromptLimits,
     json_depth,

@@ -99,5 +99,36 @@ def test_listing_does_not_import_torch():
     code = ("import sys, sam_backends; sam_backends.list_models(); "
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=sam_backends.checkpoints.PROJECT_ROOT, timeout=60)
+                            cwd=sam_backends.weights.checkpoints.PROJECT_ROOT, timeout=60)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_what_a_family_can_do_comes_from_its_facts():
+    from sam_backends.families import get_family
+
+    for spec in sam_backends.CATALOGUE:
+        facts = get_family(spec.family)
+        assert spec.capabilities.everything == (facts.everything is not None), spec.model_id
+        assert spec.capabilities.video == facts.video, spec.model_id
+        assert spec.runs_on_torch == facts.runs_on_torch
+        assert facts.note
+    assert get_spec("sam-vit-b").capabilities.everything
+    assert not get_spec("grabcut").capabilities.everything
+
+
+def test_an_unknown_family_is_refused_by_name():
+    from sam_backends.families import get_family
+
+    for name in ("nope", "../sam1", "Sam1"):
+        with pytest.raises(sam_backends.UnknownModelError):
+            get_family(name)
+
+
+def test_hub_models_come_from_the_one_catalogue():
+    from sam_backends.registry import DETECTORS, OWLV2_ID
+    from sam_backends.text import hub
+
+    assert hub.SAM3 == hub.for_spec(get_spec("sam3"))
+    assert hub.OWLV2.local_name == OWLV2_ID == DETECTORS[0].model_id
+    assert hub.OWLV2.repo_id == DETECTORS[0].hf_repo
+    assert OWLV2_ID not in sam_backends.model_ids()  # a detector is not offered as a segmenter

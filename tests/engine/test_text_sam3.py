@@ -20,6 +20,7 @@ from sam_backends.errors import (
     SamBackendError,
     UnsupportedPromptError,
 )
+from sam_backends.families.sam3.backend import parameter_count
 from sam_backends.testing.text_models import (
     build_random_sam3,
     small_sam3_config,
@@ -27,7 +28,6 @@ from sam_backends.testing.text_models import (
     write_random_sam3,
 )
 from sam_backends.text import segment_text, supports_text
-from sam_backends.text.sam3_backend import parameter_count
 from sam_backends.types import Prompts
 
 IMAGE_HW = (120, 160)

@@ -262,7 +262,7 @@ def test_fast_path_fills_small_holes_and_exact_path_does_not(small, frames):
 
 
 def test_auto_precision_is_detected(small, frames):
-    from sam_backends.accel import fastest_precision
+    from sam_backends.speed.accel import fastest_precision
 
     spec, path = small
     tracker = create_tracker(spec, checkpoint=path, device="cpu", precision="auto")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sam_backends import checkpoints
+from sam_backends.weights import checkpoints
 from workbench.config import DEFAULT_PORT
 
 ROOT = Path(__file__).resolve().parents[2]

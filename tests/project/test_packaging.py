@@ -125,7 +125,8 @@ def test_installed_engine_and_app_work_outside_the_repository(installed, tmp_pat
     code = """
 import numpy as np
 import sam_backends, app
-from sam_backends import Prompts, checkpoints, create_backend
+from sam_backends import Prompts, create_backend
+from sam_backends.weights import checkpoints
 from workbench.config import ASSETS_DIR, AppConfig
 from ui.segment.view import list_examples
 backend = create_backend("grabcut")
@@ -163,7 +164,7 @@ def test_installed_cli_lists_models_with_the_home_cache_folder(installed, tmp_pa
 
 
 def test_source_checkout_keeps_checkpoints_in_the_project_folder(monkeypatch):
-    from sam_backends import checkpoints
+    from sam_backends.weights import checkpoints
 
     monkeypatch.delenv(checkpoints.CHECKPOINT_DIR_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", "/nowhere")

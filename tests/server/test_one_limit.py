@@ -20,7 +20,7 @@ from app_harness import app_config, running_app
 from PIL import Image
 
 from sam_backends.images import image_digest
-from sam_backends.prompt_parsing import too_many_points_message
+from sam_backends.prompts.prompt_parsing import too_many_points_message
 from sam_backends.testing.random_models import synthetic_image
 from workbench.objects import PromptSet, Step
 from workbench.segment.values import LIVE_ROUTE

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sam_backends.metrics import boundary_fscore, mask_iou
+from sam_backends.evaluation.metrics import boundary_fscore, mask_iou
 from workbench.compare.exports import CSV_COLUMNS, comparison_csv, write_compare_downloads
 from workbench.compare.state import CompareSession, ModelOutcome, select_models
 from workbench.compare.timings import Estimate

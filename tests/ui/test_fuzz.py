@@ -23,7 +23,7 @@ from PIL import Image, features  # noqa: E402
 
 from sam_backends import ImageError, PromptError, Prompts  # noqa: E402
 from sam_backends.images import load_image  # noqa: E402
-from sam_backends.prompt_parsing import (  # noqa: E402
+from sam_backends.prompts.prompt_parsing import (  # noqa: E402
     PROMPT_KEYS,
     PromptLimits,
     parse_prompts,

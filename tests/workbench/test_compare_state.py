@@ -243,7 +243,7 @@ def test_each_model_answers_as_it_finishes(ctx, session, monkeypatch):
     are answering. (Sequential decoding would wait out the gate's timeout and fail.)"""
     import threading
 
-    from sam_backends import grabcut_backend
+    from sam_backends.families.grabcut import backend as grabcut_backend
     from workbench.compare.state import run_prompts_steps
     from workbench.compare.values import cards_value
 

@@ -17,7 +17,7 @@ from sam_backends import (
     UnknownModelError,
 )
 from sam_backends.errors import UnsupportedPromptError
-from sam_backends.prompt_parsing import DEFAULT_MAX_POINTS, too_many_points_message
+from sam_backends.prompts.prompt_parsing import DEFAULT_MAX_POINTS, too_many_points_message
 from sam_backends.registry import Capabilities
 from workbench.config import AppConfig
 from workbench.context import AppContext

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import gradio as gr
 
-from sam_backends.ground_truth import load_mask
+from sam_backends.evaluation.ground_truth import load_mask
 from sam_backends.images import image_digest, load_image
 from ui.feedback import guard, warn
 from ui.widgets import models_panel

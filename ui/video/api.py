@@ -11,7 +11,7 @@ Prompts JSON: ``{"objects": [...]}``, each entry ``id`` (a whole number >= 1), o
 ``name``, ``frame`` (index among the processed frames, default 0) and the ``/segment`` prompt
 keys ``points`` [[x, y], ...], ``labels`` [1 | 0, ...], ``box`` [x0, y0, x1, y1] in pixels of
 the frame as displayed. An id may appear on several frames (corrections). The text is bounded
-and strictly typed before any work (``sam_backends.prompt_parsing``).
+and strictly typed before any work (``sam_backends.prompts.prompt_parsing``).
 
 Returns the COCO RLE JSON (every object on every tracked frame, with the clip's fps and frame
 indices, timings) and the overlay MP4 (H.264). The call runs as a job with progress
@@ -34,7 +34,7 @@ from typing import Any
 import gradio as gr
 
 from sam_backends import PromptError
-from sam_backends.prompt_parsing import PromptLimits, json_depth, prompts_from_json
+from sam_backends.prompts.prompt_parsing import PromptLimits, json_depth, prompts_from_json
 from ui.disconnects import caller_gone_check
 from ui.feedback import api_error
 from ui.video.handlers import selection

@@ -13,12 +13,6 @@ from typing import Any, Callable
 
 from workbench.context import AppContext
 
-FAMILY_NOTES = {
-    "grabcut": "classic OpenCV GrabCut, no weights; works best with a box",
-    "sam1": "Segment Anything (2023)",
-    "sam2": "Segment Anything 2.1 (2024)",
-}
-
 
 def choices(ctx: AppContext) -> list[tuple[str, str]]:
     """Dropdown choices (label, model id); custom and missing weights are marked in the label."""
@@ -42,7 +36,7 @@ def status_markdown(ctx: AppContext, model_id: str) -> str:
     """One or two lines about the selected model: ready, or how to get it."""
     spec = ctx.spec(model_id)
     status = ctx.status(model_id)
-    note = FAMILY_NOTES.get(spec.family, spec.family)
+    note = ctx.family(model_id).note
     params = f" · {spec.num_params / 1e6:.0f} M parameters" if spec.num_params else ""
     if status.custom:
         path = ctx.checkpoint_file(model_id)

@@ -18,19 +18,11 @@ import statistics
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Mapping
+from functools import lru_cache
 
-# Encoder multiply-adds (G) per 1024 x 1024 image, counted on the official architectures
-# (see SPEED-NOTES.md). Relative costs only; models not listed get no cross-model estimate.
-ENCODER_GMACS: Mapping[str, float] = {
-    "sam-vit-b": 486.0,
-    "sam-vit-l": 1493.0,
-    "sam-vit-h": 2981.0,
-    "sam2.1-tiny": 146.0,
-    "sam2.1-small": 180.0,
-    "sam2.1-base-plus": 323.0,
-    "sam2.1-large": 911.0,
-}
+from sam_backends import UnknownModelError, get_spec
+from sam_backends.families import get_family
+
 SLOW_SECONDS = 10.0  # above this, the page warns before running the model
 KEEP = 5  # measurements kept per model
 
@@ -76,8 +68,17 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def _family(model_id: str) -> str:
-    return "sam1" if model_id.startswith("sam-") else "sam2" if model_id.startswith("sam2") else ""
+@lru_cache(maxsize=64)  # a bounded memo of catalogue facts (ids are few and never change)
+def encoder_cost(model_id: str) -> tuple[str, float] | None:
+    """(family, encoder G multiply-adds per 1024 x 1024 image) of a catalogue model, from its
+    family's facts (``Family.encoder_gmacs``, counted on the official architectures, see
+    SPEED-NOTES.md); None for a model without a count (no cross-model estimate)."""
+    try:
+        family = get_spec(model_id).family
+    except UnknownModelError:
+        return None
+    cost = get_family(family).encoder_cost(model_id)
+    return None if cost is None else (family, cost)
 
 
 class EncodeTimings:
@@ -116,19 +117,17 @@ class EncodeTimings:
         own = self.measured(model_id)
         if own is not None:
             return Estimate(model_id, own, "measured")
-        cost = ENCODER_GMACS.get(model_id)
-        if cost is None:
+        own_cost = encoder_cost(model_id)
+        if own_cost is None:
             return Estimate(model_id, None, "none")
-        references = [
-            (ref, seconds) for ref, seconds in self.snapshot().items() if ref in ENCODER_GMACS
-        ]
+        family, cost = own_cost
+        references = [(ref, seconds, encoder_cost(ref)) for ref, seconds in
+                      self.snapshot().items() if encoder_cost(ref) is not None]
         if not references:
             return Estimate(model_id, None, "none")
-        family = _family(model_id)
         # same family first, then the closest encoder cost (the ratio is most reliable there)
-        ref, seconds = min(
-            references,
-            key=lambda item: (_family(item[0]) != family, abs(ENCODER_GMACS[item[0]] - cost)),
+        ref, seconds, (ref_family, ref_cost) = min(
+            references, key=lambda item: (item[2][0] != family, abs(item[2][1] - cost)),
         )
-        return Estimate(model_id, seconds * cost / ENCODER_GMACS[ref], "scaled", ref,
-                        rough=_family(ref) != family)
+        return Estimate(model_id, seconds * cost / ref_cost, "scaled", ref,
+                        rough=ref_family != family)

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from sam_backends.metrics import (
+from sam_backends.evaluation.metrics import (
     boundary_fscore,
     disagreement_mask,
     mask_iou,

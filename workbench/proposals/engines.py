@@ -87,7 +87,7 @@ def everything_with(ctx: AppContext, model_id: str, picture: Any, params: dict[s
     report = progress or (lambda *args, **kwargs: None)
     spec = ctx.spec(model_id)
     name = spec.display_name
-    if spec.family not in _automatic().FAMILY_PRED_IOU_THRESH:  # refused before any encode
+    if not spec.capabilities.everything:  # refused before any encode (the family's fact)
         raise UnsupportedPromptError(
             f"{name} cannot segment everything: it needs a model that decodes a grid of point "
             "prompts. Pick a SAM 1 or SAM 2.1 model.")

@@ -59,8 +59,9 @@ class VideoServices:
 
     def model_ids(self) -> list[str]:
         """The offered models that can track video (SAM 2.1), in the app's order."""
-        return [m for m in self.ctx.model_ids
-                if self.ctx.spec(m).family == "sam2" and self.ctx.spec(m).capabilities.video]
+        from sam_backends.video.tracker import can_track
+
+        return [m for m in self.ctx.model_ids if can_track(self.ctx.spec(m))]
 
     def default_model(self) -> str | None:
         """The app's default when it tracks video and is present, else the first present."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import CheckpointCorruptError, CheckpointMissingError
+from ..errors import CheckpointCorruptError, CheckpointMissingError
 
 _FIX = "Delete it and download it again with: python -m sam_backends download {model_id}"
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DownloadError
+from ..errors import DownloadError
 
 CHUNK = 1 << 20  # 1 MiB writes and progress steps: few syscalls, small memory
 PROGRESS_EVERY_S = 1.0  # a slow transfer still reports progress (and is written) this often

@@ -16,16 +16,21 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .device import EXACT_PRECISION
-from .output_checks import require_finite
-from .registry import ModelSpec
-from .torch_common import TorchBackend, check_precision, import_upstream, load_checkpoint_into
-from .types import Embedding, Prompts
+from ...output_checks import require_finite
+from ...registry import ModelSpec
+from ...speed.torch_common import (
+    TorchBackend,
+    check_precision,
+    import_upstream,
+    load_checkpoint_into,
+)
+from ...types import Embedding, Prompts
 
 PIP_NAME = "segment-anything"
 
 
-def load(spec: ModelSpec, checkpoint_path: Path | None, device: str, precision: str) -> Sam1Backend:
+def build_model(spec: ModelSpec, checkpoint_path: Path | None, device: str,
+                precision: str) -> Any:
     """Build the architecture with the upstream builder, then load the checkpoint strictly.
 
     The builder gets no checkpoint (it would ``torch.load`` without ``weights_only``); the file
@@ -42,11 +47,7 @@ def load(spec: ModelSpec, checkpoint_path: Path | None, device: str, precision: 
     load_checkpoint_into(model, spec, checkpoint_path)
     model.eval()
     model.to(device)
-    if precision != EXACT_PRECISION:  # the fast path: bf16 encoder, fast decoder
-        from .fast_backends import FastSam1Backend
-
-        return FastSam1Backend(spec, model, device, precision)
-    return Sam1Backend(spec, model, device, precision)
+    return model
 
 
 class Sam1Backend(TorchBackend):
@@ -118,3 +119,38 @@ class Sam1Backend(TorchBackend):
     def _upscale(self, low_res: Any, embedding: Embedding) -> Any:
         """Upscale to 1024, crop the padding away, upscale to the original size (bilinear)."""
         return self.model.postprocess_masks(low_res, embedding.input_size, embedding.original_size)
+
+    # --- "segment everything" (``automatic.decoding.GridDecoder``) --------------------------
+
+    def grid_modules(self) -> tuple[Any, Any]:
+        """(prompt encoder, mask decoder) the grid is decoded with."""
+        return self.model.prompt_encoder, self.model.mask_decoder
+
+    def grid_cover(self, embedding: Embedding) -> tuple[float, float]:
+        """(h, w) fraction of the 256 x 256 logits that holds the image: the rest is padding."""
+        return tuple(s / self.model.image_encoder.img_size for s in embedding.input_size)
+
+    def grid_scale(self, embedding: Embedding) -> np.ndarray:
+        """(x, y) factors from original pixels to the encoder frame
+        (``ResizeLongestSide.apply_coords``)."""
+        height, width = embedding.original_size
+        in_h, in_w = embedding.input_size
+        return np.array([in_w / width, in_h / height])
+
+    def grid_decode_batch(self, features: Mapping[str, Any], sparse: Any, dense: Any,
+                          multimask: bool) -> tuple[Any, Any]:
+        """The upstream mask decoder on a batch of prompts (one image embedding)."""
+        return self.model.mask_decoder(
+            image_embeddings=features["image_embed"],
+            image_pe=self.model.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+            multimask_output=multimask,
+        )
+
+    def grid_masks(self, planes: np.ndarray, embedding: Embedding,
+                   threshold: float) -> np.ndarray:
+        """Low-res logits K x 256 x 256 -> bool K x H x W, as ``Sam.postprocess_masks``."""
+        from ...speed.fast_upscale import sam1_masks
+
+        return sam1_masks(planes, embedding.input_size, embedding.original_size,
+                          encoder_size=self.model.image_encoder.img_size, threshold=threshold)

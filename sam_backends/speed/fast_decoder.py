@@ -150,7 +150,9 @@ class FastMaskDecoder:
         import torch
 
         self.decoder = mask_decoder
-        self.family = "sam2" if hasattr(mask_decoder, "pred_obj_scores") else "sam1"
+        # SAM 2.1's decoder falls back to the best of outputs 1-3 when output 0 is unstable.
+        self.stability_fallback = bool(getattr(mask_decoder, "dynamic_multimask_via_stability",
+                                               False))
         self.matrix_dtype = matrix_dtype or torch.float32
         self.pe_low = dense_pe.detach()[0].flatten(1).t().contiguous().to(self.matrix_dtype)
         self.no_mask_row = no_mask_embed.detach().reshape(1, -1).float()
@@ -248,7 +250,7 @@ class FastMaskDecoder:
         upscaled, hyper_in, iou = self._heads(prepared, sparse, dense)
         if multimask:
             return _image_order(_logits(upscaled, hyper_in[1:])), iou[:, 1:]
-        if self.family == "sam2" and self.decoder.dynamic_multimask_via_stability:
+        if self.stability_fallback:
             # Output 0 and its fallback in one product (it is bound by reading ``upscaled``).
             fallback = 1 + int(torch.argmax(iou[0, 1:]))
             pair = _logits(upscaled, hyper_in[[0, fallback]])

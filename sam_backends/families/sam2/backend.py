@@ -17,11 +17,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .device import EXACT_PRECISION
-from .output_checks import feature_tensors, require_finite
-from .registry import ModelSpec
-from .torch_common import TorchBackend, check_precision, import_upstream, load_checkpoint_into
-from .types import Embedding, Prompts
+from ...output_checks import feature_tensors, require_finite
+from ...registry import ModelSpec
+from ...speed.torch_common import (
+    TorchBackend,
+    check_precision,
+    import_upstream,
+    load_checkpoint_into,
+)
+from ...types import Embedding, Prompts
 
 PIP_NAME = "sam2"
 # ImageNet statistics used by SAM2Transforms (images are scaled to [0, 1] first).
@@ -30,7 +34,8 @@ PIXEL_STD = (0.229, 0.224, 0.225)
 BOX_CORNER_LABELS = (2, 3)  # how SAM 2 labels a box's top-left and bottom-right corners
 
 
-def load(spec: ModelSpec, checkpoint_path: Path | None, device: str, precision: str) -> Sam2Backend:
+def build_model(spec: ModelSpec, checkpoint_path: Path | None, device: str,
+                precision: str) -> Any:
     """Build the architecture with ``build_sam2`` (hydra config + overrides), then load strictly.
 
     ``spec.arch`` is ``{"config": <hydra config name>, "overrides": (<hydra override>, ...)}``;
@@ -54,11 +59,7 @@ def load(spec: ModelSpec, checkpoint_path: Path | None, device: str, precision: 
     load_checkpoint_into(model, spec, checkpoint_path, nested_key="model")
     model.eval()
     model.to(device)
-    if precision != EXACT_PRECISION:  # the fast path: bf16 encoder, fast decoder
-        from .fast_backends import FastSam2Backend
-
-        return FastSam2Backend(spec, model, device, precision)
-    return Sam2Backend(spec, model, device, precision)
+    return model
 
 
 class Sam2Backend(TorchBackend):
@@ -161,3 +162,40 @@ class Sam2Backend(TorchBackend):
         import torch
 
         return torch.clamp(low_res, -32.0, 32.0)
+
+    # --- "segment everything" (``automatic.decoding.GridDecoder``) --------------------------
+
+    def grid_modules(self) -> tuple[Any, Any]:
+        """(prompt encoder, mask decoder) the grid is decoded with."""
+        return self.model.sam_prompt_encoder, self.model.sam_mask_decoder
+
+    def grid_cover(self, embedding: Embedding) -> tuple[float, float]:
+        """The image is stretched over the whole 1024 x 1024 input: the logits cover it all."""
+        return (1.0, 1.0)
+
+    def grid_scale(self, embedding: Embedding) -> np.ndarray:
+        """(x, y) factors from original pixels to the encoder frame
+        (``SAM2Transforms.transform_coords(normalize=True)``)."""
+        height, width = embedding.original_size
+        size = self.model.image_size
+        return np.array([size / width, size / height])
+
+    def grid_decode_batch(self, features: Mapping[str, Any], sparse: Any, dense: Any,
+                          multimask: bool) -> tuple[Any, Any]:
+        """The upstream mask decoder on a batch of prompts (the image repeated per prompt)."""
+        high_res = [level[-1].unsqueeze(0) for level in features["high_res_feats"]]
+        logits, scores, _, _ = self.model.sam_mask_decoder(
+            image_embeddings=features["image_embed"][-1].unsqueeze(0),
+            image_pe=self.model.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+            multimask_output=multimask, repeat_image=sparse.shape[0] > 1,
+            high_res_features=high_res,
+        )
+        return logits, scores
+
+    def grid_masks(self, planes: np.ndarray, embedding: Embedding,
+                   threshold: float) -> np.ndarray:
+        """Low-res logits K x 256 x 256 -> bool K x H x W (bilinear to the original size)."""
+        from ...speed.fast_upscale import sam2_masks
+
+        return sam2_masks(planes, embedding.original_size, threshold=threshold)

@@ -38,21 +38,21 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..base import Backend, array_nbytes
-from ..errors import PromptError, SamBackendError
-from ..instances import Instances, mask_boxes
-from ..output_checks import feature_tensors, require_finite
-from ..registry import ModelSpec
-from ..torch_common import check_capabilities, to_rgb
-from ..types import Box, Embedding, Prediction, Prompts
-from . import hf_common
-from .phrases import (
+from ...base import Backend, array_nbytes
+from ...errors import PromptError, SamBackendError
+from ...instances import Instances, mask_boxes
+from ...output_checks import feature_tensors, require_finite
+from ...registry import ModelSpec
+from ...speed.torch_common import check_capabilities, to_rgb
+from ...text import hf_common
+from ...text.phrases import (
     DEFAULT_PHRASE_LIMITS,
     PhraseLimits,
     check_phrases_for_tokenizer,
     check_threshold,
     parse_phrases,
 )
+from ...types import Box, Embedding, Prediction, Prompts
 
 MODEL_NAME = "SAM 3"
 DEFAULT_THRESHOLD = 0.5  # score (detection x presence) an instance needs; transformers' default 0.3
@@ -74,7 +74,7 @@ def load(spec: ModelSpec, folder: Path, device: str, precision: str) -> Sam3Back
         processor = Sam3Processor.from_pretrained(str(folder))
         raw_config = AutoConfig.from_pretrained(str(folder))
     except (OSError, ValueError, KeyError) as exc:
-        from ..errors import CheckpointCorruptError
+        from ...errors import CheckpointCorruptError
 
         raise CheckpointCorruptError(
             f"{folder} is not a readable SAM 3 model folder ({exc}). Download it again."
@@ -149,7 +149,7 @@ class Sam3Backend(Backend):
 
     def __init__(self, spec: ModelSpec, detector: Any, tracker: Any, neck: Any, processor: Any,
                  device: str, precision: str) -> None:
-        from ..accel import configure_threads
+        from ...speed.accel import configure_threads
 
         configure_threads()
         if tracker is None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ImageError
+from ..errors import ImageError
 
 _ALPHA_MODES = ("LA", "La", "RGBA", "RGBa", "PA")
 

@@ -53,11 +53,11 @@ from typing import Any
 
 import numpy as np
 
-from .base import Backend, array_nbytes
-from .errors import SamBackendError, UnsupportedPromptError
-from .images import to_rgb_array
-from .registry import ModelSpec
-from .types import LOW_RES_SIZE, Embedding, Prediction, Prompts
+from ...base import Backend, array_nbytes
+from ...errors import SamBackendError, UnsupportedPromptError
+from ...images import to_rgb_array
+from ...registry import ModelSpec
+from ...types import LOW_RES_SIZE, Embedding, Prediction, Prompts
 
 WORK_SIDE = 512  # longer side GrabCut works at (pixels)
 ITERATIONS = 5
@@ -81,7 +81,7 @@ def load(
     try:
         import cv2  # noqa: F401
     except ImportError as exc:
-        from .errors import BackendUnavailableError
+        from ...errors import BackendUnavailableError
 
         raise BackendUnavailableError(
             "GrabCut needs OpenCV: pip install opencv-python-headless"

@@ -2,16 +2,16 @@
 
 ``TorchBackend`` owns the parts that must be identical for every PyTorch model: prompt and
 embedding checks, ``torch.inference_mode()``, timing, the precision contexts and the conversion
-of results to numpy. A family module (``sam1_backend``, ``sam2_backend``) only fills in five
+of results to numpy. A family backend (``families/sam1``, ``families/sam2``) only fills in five
 small steps, each reproducing its upstream predictor operation for operation:
 
     image  --_image_tensor-->  model input  --_encode-->  features      (encode)
     prompts --_prompt_tensors-->  tensors  --_decode-->  low-res logits, scores
     low-res logits --_upscale-->  mask logits at the original resolution      (predict)
 
-The fast precision ("bf16", ``fast_backends``) subclasses the family backends and overrides
-``_encode``, ``_decode`` and ``_masks`` (upscaling and thresholding in one step); the exact
-"fp32" path above is untouched by it.
+The fast precision ("bf16", each family's ``fast`` module) subclasses the family backends
+and overrides ``_encode``, ``_decode`` and ``_masks`` (upscaling and thresholding in one
+step); the exact "fp32" path above is untouched by it.
 """
 
 from __future__ import annotations
@@ -28,20 +28,20 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .base import Backend, array_nbytes
-from .checkpoint_loading import load_strict, read_state_dict
-from .device import EXACT_PRECISION
-from .errors import (
+from ..base import Backend, array_nbytes
+from ..device import EXACT_PRECISION
+from ..errors import (
     BackendUnavailableError,
     CheckpointMissingError,
     PromptError,
     SamBackendError,
     UnsupportedPromptError,
 )
-from .registry import ModelSpec
-from .types import Embedding, Prediction, Prompts
+from ..registry import ModelSpec
+from ..types import Embedding, Prediction, Prompts
+from ..weights.checkpoint_loading import load_strict, read_state_dict
 
-# "bf16" runs the fast path (``fast_backends``); "fp32" stays exact.
+# "bf16" runs the fast path (``families/<name>/fast.py``); "fp32" stays exact.
 SUPPORTED_PRECISIONS = (EXACT_PRECISION, "bf16")
 
 
@@ -106,7 +106,7 @@ def check_capabilities(spec: ModelSpec, prompts: Prompts) -> None:
 
 def to_rgb(image: Any) -> np.ndarray:
     """RGB uint8 HxWx3 array from an array or PIL image (see ``images.to_rgb_array``)."""
-    from .images import to_rgb_array
+    from ..images import to_rgb_array
 
     return to_rgb_array(image)
 

@@ -108,7 +108,7 @@ def thread_count() -> int:
             value = 0
         if value > 0:
             return value
-        from .errors import SamBackendError
+        from ..errors import SamBackendError
 
         raise SamBackendError(f"{THREADS_ENV}={raw!r} is not a positive integer; unset it or "
                               "give the number of threads to use, e.g. SAM_THREADS=4.")

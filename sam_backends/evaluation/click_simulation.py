@@ -34,10 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Backend
-from .errors import PromptError
+from ..base import Backend
+from ..errors import PromptError
+from ..types import Embedding, Prompts
 from .metrics import mask_iou
-from .types import Embedding, Prompts
 
 
 @dataclass(frozen=True)

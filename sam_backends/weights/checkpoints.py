@@ -29,15 +29,18 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from ..errors import CheckpointMissingError, DownloadError
+from ..registry import ModelSpec
 from . import checkpoint_verification
-from .checkpoint_verification import checkpoint_env_var, sha256_file  # noqa: F401 (public here)
+from .checkpoint_verification import (
+    checkpoint_env_var,
+    sha256_file,  # noqa: F401 (public here)
+)
 from .download_stream import DownloadLimits, RateGuard, make_readable, stream
-from .errors import CheckpointMissingError, DownloadError
-from .registry import ModelSpec
 
 CHECKPOINT_DIR_ENV = "SAM_CHECKPOINT_DIR"
 OFFLINE_ENVS = ("SAM_OFFLINE", "HF_HUB_OFFLINE")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # sam_backends/weights/ -> the project
 CACHE_SUBDIR = Path("sam-workbench") / "checkpoints"
 
 

@@ -20,8 +20,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CheckpointCorruptError, CheckpointHashMismatchError
-from .registry import ModelSpec
+from ..errors import CheckpointCorruptError, CheckpointHashMismatchError
+from ..registry import ModelSpec
 
 RECORD_FILE = ".verified.json"
 CHECKPOINT_ENV_PREFIX = "SAM_CHECKPOINT_"

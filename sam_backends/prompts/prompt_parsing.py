@@ -29,8 +29,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import PromptError
-from .types import Prompts
+from ..errors import PromptError
+from ..types import Prompts
 
 PROMPT_KEYS = ("points", "labels", "box", "multimask")
 DEFAULT_MAX_POINTS = 64  # far more than any person clicks on one object

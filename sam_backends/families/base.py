@@ -1,0 +1,60 @@
+"""What a model family is: its facts, as one typed value, next to its loader.
+
+Every ``families/<name>/__init__.py`` defines ``FAMILY`` (a ``Family``) and ``load()``; code
+outside ``families/`` asks ``get_family(spec.family)`` for a fact instead of comparing family
+names, so a new family is one folder plus its catalogue entries. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Everything:
+    """How a family segments everything (a grid of single-point prompts).
+
+    Attributes:
+        pred_iou_thresh: the default predicted-IoU filter, as the family's upstream automatic
+            mask generator sets it (SAM 1 0.88, SAM 2.1 0.8); ``EverythingParams`` overrides it.
+        sam_grid: True when the backend decodes a batch of grid points with SAM's own prompt
+            encoder and mask decoder on the cached features (``automatic.decoding.GridDecoder``,
+            reproducing upstream's generators); False: point by point through the backend's
+            public ``predict`` (``automatic.decoding.PredictGridDecoder``), which any family
+            whose ``Prediction.low_res_logits`` cover the whole image can use.
+    """
+
+    pred_iou_thresh: float
+    sam_grid: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.pred_iou_thresh <= 1.0:
+            raise ValueError(f"pred_iou_thresh must be in [0, 1], got {self.pred_iou_thresh!r}")
+
+
+@dataclass(frozen=True)
+class Family:
+    """The facts of one model family (everything the app asks about it without loading it).
+
+    Attributes:
+        name: the family's folder name under ``families/`` (``ModelSpec.family``).
+        note: one line shown with the model in the picker, e.g. "Segment Anything (2023)".
+        runs_on_torch: False for a family that must not pay for importing torch (GrabCut):
+            ``create_backend`` then runs it on the CPU in its exact precision.
+        everything: how it segments everything, or None when it cannot.
+        video: True when the family's package offers ``load_video()`` (a video tracker model).
+        encoder_gmacs: multiply-adds (G) of each model's image encoder per 1024 x 1024 image,
+            by model id; relative costs for encode-time estimates (models not listed get none).
+            Within one family the speed per multiply-add is alike, across families ~2x apart.
+    """
+
+    name: str
+    note: str
+    runs_on_torch: bool = True
+    everything: Everything | None = None
+    video: bool = False
+    encoder_gmacs: tuple[tuple[str, float], ...] = ()
+
+    def encoder_cost(self, model_id: str) -> float | None:
+        """The encoder's G multiply-adds for ``model_id``, or None when not measured."""
+        return dict(self.encoder_gmacs).get(model_id)

@@ -1,0 +1,69 @@
+"""The fast precisions of the SAM backends (``precision="bf16"``): SAM 1 here, SAM 2.1 in
+``families/sam2/fast.py``.
+
+Same contract, same checkpoints, same prompt handling as the exact backends (these classes
+inherit every step they do not change); what differs:
+
+* encode: the image encoder's matrix work runs in bf16 (``fast_encoder``: for SAM 1 fused
+  relative-position attention and an fp32 residual stream; SAM 2.1's Hiera cast to bf16 whole);
+  the features are stored once, in bf16 and in the layouts a click needs
+  (``FastMaskDecoder.prepare``): SAM 1 2 MiB instead of 4 MiB, SAM 2.1 8 MiB instead of 16.
+* click: the upstream prompt encoder (fp32), then ``FastMaskDecoder`` with its image-side
+  products in bf16 (see its module docstring), then OpenCV upscaling and thresholding
+  (``fast_upscale``) of the best mask; other candidates are upscaled when asked for
+  (``Prediction.mask``).
+
+Faithfulness is measured, not assumed: ``benchmarks/bench_speed.py`` reports mask IoU and
+embedding cosine similarity against the exact path on real photos, and
+``tests/engine/test_fidelity.py`` guards them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ...output_checks import require_finite
+from ...speed.fast_path import checked, compute_dtype, fast_decoder_for
+from ...types import Embedding
+from .backend import Sam1Backend
+
+
+class FastSam1Backend(Sam1Backend):
+    """SAM 1 with a bf16 image encoder and the fast decoder; see the module docstring."""
+
+    def __init__(self, spec: Any, model: Any, device: str, precision: str) -> None:
+        super().__init__(spec, model, device, precision)
+        from ...speed.fast_encoder import accelerate_sam1_encoder
+
+        self.dtype = compute_dtype(precision, spec.model_id)
+        accelerate_sam1_encoder(model.image_encoder, self.dtype)
+        self.fast_decoder = fast_decoder_for(model.mask_decoder, model.prompt_encoder, self.dtype)
+
+    def _encode(self, input_image: Any) -> Mapping[str, Any]:
+        """Normalise and pad in fp32 (as upstream), encode (bf16 matrices), store rows in bf16."""
+        from ...speed.fast_encoder import sam1_encode
+
+        embed = sam1_encode(self.model.image_encoder, self.model.preprocess(input_image))
+        require_finite(self.spec, self.precision, "image embedding", [embed])
+        return self.fast_decoder.prepare(embed, dtype=self.dtype)
+
+    def _decode(
+        self, features: Mapping[str, Any], tensors: Mapping[str, Any], multimask: bool
+    ) -> tuple[Any, Any]:
+        sparse, dense = self.model.prompt_encoder(
+            points=tensors["points"], boxes=tensors["boxes"], masks=tensors["masks"]
+        )
+        return checked(self, self.fast_decoder(
+            features, sparse, None if tensors["masks"] is None else dense, multimask
+        ))
+
+    def _masks(self, low_res: Any, embedding: Embedding) -> np.ndarray:
+        from ...speed.fast_upscale import sam1_masks
+
+        return sam1_masks(
+            low_res[0].float().cpu().numpy(), embedding.input_size, embedding.original_size,
+            encoder_size=self.model.image_encoder.img_size, threshold=self.mask_threshold,
+        )

@@ -1,0 +1,50 @@
+"""The SAM 2.1 video model that ``sam_backends.video`` trackers run (``load_video``).
+
+The tracker's model class, ``sam_backends.video.model.TrackerModel``, is named to hydra by
+string (``MODEL_TARGET``): it lives with the video use case, which imports this family only
+through ``families.family_module("sam2").load_video``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...device import EXACT_PRECISION
+from ...registry import ModelSpec
+
+MODEL_TARGET = "sam_backends.video.model.TrackerModel"
+
+
+def load_video(spec: ModelSpec, path: Path, device: str, precision: str) -> Any:
+    """The upstream video predictor for ``spec`` (its hydra config, with the overrides
+    ``build_sam2_video_predictor`` adds and ``sam_backends.video.model.TrackerModel`` as the
+    class), loaded strictly; "bf16" casts the image encoder as the fast image backend does.
+
+    Raises:
+        BackendUnavailableError, CheckpointMissingError, CheckpointCorruptError: as ``load``.
+    """
+    from ...speed.accel import configure_threads
+    from ...speed.torch_common import import_upstream, load_checkpoint_into
+
+    configure_threads()
+    import_upstream("sam2", "sam2", spec.model_id)  # initialises hydra's config search path
+    build_sam = import_upstream("sam2.build_sam", "sam2", spec.model_id)
+    import torch
+
+    model = build_sam.build_sam2_video_predictor(
+        spec.arch["config"],
+        ckpt_path=None,
+        device="cpu",
+        hydra_overrides_extra=[*spec.arch.get("overrides", ()), f"++model._target_={MODEL_TARGET}"],
+    )
+    load_checkpoint_into(model, spec, path, nested_key="model")
+    model.eval()
+    dtype = None
+    if precision != EXACT_PRECISION:
+        from ...speed.fast_encoder import accelerate_sam2_encoder
+
+        dtype = torch.bfloat16
+        accelerate_sam2_encoder(model, dtype)
+    model.configure(dtype)
+    return model.to(device)

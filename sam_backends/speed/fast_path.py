@@ -1,0 +1,42 @@
+"""The pieces the fast precisions of the SAM families share (``precision="bf16"``).
+
+``families/sam1/fast.py`` and ``families/sam2/fast.py`` subclass their exact backends; what they
+share lives here: the precision's dtype, building a ``FastMaskDecoder`` for a model's decoder,
+and the NaN/Inf check of its output. See ``families/sam1/fast.py`` for what the fast path does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import SamBackendError
+from ..output_checks import require_finite
+from .fast_decoder import FastMaskDecoder
+
+FAST_PRECISIONS = ("bf16",)
+
+
+def compute_dtype(precision: str, model_id: str) -> Any:
+    """The torch dtype of a fast precision; refuses anything else with a clear message."""
+    import torch
+
+    if precision == "bf16":
+        return torch.bfloat16
+    raise SamBackendError(
+        f"Precision {precision!r} has no fast path for {model_id}; use 'bf16' or 'fp32'."
+    )
+
+
+def fast_decoder_for(mask_decoder: Any, prompt_encoder: Any, dtype: Any) -> FastMaskDecoder:
+    import torch
+
+    with torch.inference_mode():
+        dense_pe = prompt_encoder.get_dense_pe()
+    return FastMaskDecoder(mask_decoder, dense_pe, prompt_encoder.no_mask_embed.weight,
+                           matrix_dtype=dtype)
+
+
+def checked(backend: Any, decoded: tuple[Any, Any]) -> tuple[Any, Any]:
+    """The fast decoder's (low-res logits, scores), refused when they hold NaN/Inf."""
+    require_finite(backend.spec, backend.precision, "masks and scores", decoded)
+    return decoded
