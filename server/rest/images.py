@@ -33,16 +33,37 @@ import numpy as np
 from workbench.errors import Refusal
 
 IMAGE_TTL_S = 3600
-MAX_IMAGES = 64
+MAX_IMAGES = 256  # all keys together
+MAX_IMAGES_PER_KEY = 32
 MAX_IMAGE_BYTES = 1 << 30  # decoded RGB bytes of all stored images together
+MAX_IMAGE_BYTES_PER_KEY = 256 << 20
 FILE_TTL_S = 900
-MAX_FILES = 512
+MAX_FILES = 2048
+MAX_FILES_PER_KEY = 256
+_GONE_REMEMBERED = 4096  # ids whose end is remembered, to say "expired" rather than "unknown"
 
 T = TypeVar("T")
 
 
 class UnknownImageError(LookupError):
-    """No image (or file) with this id for this key: never existed, expired or another key's."""
+    """No image (or file) with this id for this key.
+
+    ``reason``: "expired" (its time was up), "replaced" (the key stored more than its quota, and
+    this was its own oldest) or "unknown" (never stored here, another key's, or stored before a
+    restart: the stores live in memory). Another key's id always reads "unknown".
+    """
+
+    def __init__(self, item_id: str, reason: str = "unknown") -> None:
+        super().__init__(item_id)
+        self.reason = reason
+
+
+class StoreFullError(Exception):
+    """Every key together fills the store's global bound; nothing of another key is dropped."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class FetchError(Refusal):
@@ -72,17 +93,23 @@ class StoredFile:
 
 
 class OwnedStore(Generic[T]):
-    """Values by random id, each owned by one key id; bounded in count and bytes, expiring.
+    """Values by random id, each owned by one key id; bounded in count and bytes per key and in
+    all, expiring after ``ttl_s``.
 
-    The oldest entries go first when a bound is reached; ``on_drop`` is called (outside no
-    lock, it must be quick) for every value that leaves the store.
+    A key that goes past its own quota loses its own oldest entries, never another key's; when
+    all keys together fill the global bound, ``put`` is refused (``StoreFullError``) rather than
+    taking anyone's data. ``on_drop`` is called (outside the lock; it must be quick) for every
+    value that leaves the store.
     """
 
     def __init__(self, max_count: int, max_bytes: int, ttl_s: float, prefix: str,
                  on_drop: Callable[[T], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 per_key_count: int | None = None, per_key_bytes: int | None = None) -> None:
         self.max_count = max(1, int(max_count))
         self.max_bytes = max(1, int(max_bytes))
+        self.per_key_count = max(1, int(per_key_count or self.max_count))
+        self.per_key_bytes = max(1, int(per_key_bytes or self.max_bytes))
         self.ttl_s = float(ttl_s)
         self.prefix = prefix
         self._on_drop = on_drop
@@ -90,37 +117,61 @@ class OwnedStore(Generic[T]):
         self._lock = threading.Lock()
         self._items: OrderedDict[str, tuple[str, float, int, T]] = OrderedDict()
         self._bytes = 0
+        self._gone: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id -> (key, reason)
 
     def new_id(self) -> str:
         return f"{self.prefix}{secrets.token_urlsafe(18)}"
 
     def put(self, key_id: str, value: T, size: int, item_id: str | None = None) -> str:
-        """Store ``value`` for ``key_id``; returns its id. ``size`` counts against max_bytes."""
+        """Store ``value`` for ``key_id``; returns its id. ``size`` counts against the bytes.
+
+        Raises:
+            StoreFullError: the other keys' entries fill the global bound.
+        """
         item_id = item_id or self.new_id()
+        size = int(size)
         dropped: list[T] = []
-        with self._lock:
-            self._expire_locked(dropped)
-            self._items[item_id] = (key_id, self._clock() + self.ttl_s, int(size), value)
-            self._bytes += int(size)
-            while len(self._items) > 1 and (len(self._items) > self.max_count
-                                            or self._bytes > self.max_bytes):
-                self._drop_locked(next(iter(self._items)), dropped)
-        self._dropped(dropped)
+        try:
+            with self._lock:
+                self._expire_locked(dropped)
+                own = [i for i, entry in self._items.items() if entry[0] == key_id]
+                own_bytes = sum(self._items[i][2] for i in own)
+                while own and (len(own) + 1 > self.per_key_count
+                               or own_bytes + size > self.per_key_bytes):
+                    oldest = own.pop(0)
+                    own_bytes -= self._items[oldest][2]
+                    self._drop_locked(oldest, dropped, "replaced")
+                if len(self._items) + 1 > self.max_count or self._bytes + size > self.max_bytes:
+                    soonest = min((entry[1] for entry in self._items.values()),
+                                  default=self._clock())
+                    retry = max(1, int(soonest - self._clock()) + 1)
+                    raise StoreFullError(
+                        f"The server's store is full ({len(self._items)} entries of all keys "
+                        f"together). Retry in about {retry} s, when entries expire.", retry)
+                self._items[item_id] = (key_id, self._clock() + self.ttl_s, size, value)
+                self._bytes += size
+        finally:
+            self._dropped(dropped)
         return item_id
 
     def get(self, item_id: str, key_id: str) -> T:
         """The value stored under ``item_id`` by ``key_id``.
 
         Raises:
-            UnknownImageError: unknown, expired, or stored by another key (indistinguishable).
+            UnknownImageError: with ``reason`` "expired", "replaced" or "unknown" (unknown
+                also for another key's id, so nothing about other keys leaks).
         """
         dropped: list[T] = []
         with self._lock:
             self._expire_locked(dropped)
             entry = self._items.get(item_id)
+            gone = self._gone.get(item_id)
         self._dropped(dropped)
         if entry is None or not secrets.compare_digest(entry[0], key_id):
-            raise UnknownImageError(item_id)
+            reason = "unknown"
+            if entry is None and gone is not None and secrets.compare_digest(gone[0], key_id):
+                reason = gone[1]
+            raise UnknownImageError(item_id, reason)
         return entry[3]
 
     def __len__(self) -> int:
@@ -130,12 +181,15 @@ class OwnedStore(Generic[T]):
     def _expire_locked(self, dropped: list[T]) -> None:
         now = self._clock()
         for item_id in [i for i, entry in self._items.items() if entry[1] <= now]:
-            self._drop_locked(item_id, dropped)
+            self._drop_locked(item_id, dropped, "expired")
 
-    def _drop_locked(self, item_id: str, dropped: list[T]) -> None:
-        _, _, size, value = self._items.pop(item_id)
+    def _drop_locked(self, item_id: str, dropped: list[T], reason: str) -> None:
+        key_id, _, size, value = self._items.pop(item_id)
         self._bytes -= size
         dropped.append(value)
+        self._gone[item_id] = (key_id, reason)
+        while len(self._gone) > _GONE_REMEMBERED:
+            self._gone.popitem(last=False)
 
     def _dropped(self, values: list[T]) -> None:
         if self._on_drop is not None:
@@ -147,8 +201,12 @@ class ImageStore:
     """Uploaded images by id (``img_...``), owned by the key that uploaded them."""
 
     def __init__(self, max_images: int = MAX_IMAGES, max_bytes: int = MAX_IMAGE_BYTES,
-                 ttl_s: float = IMAGE_TTL_S) -> None:
-        self._store: OwnedStore[StoredImage] = OwnedStore(max_images, max_bytes, ttl_s, "img_")
+                 ttl_s: float = IMAGE_TTL_S, per_key: int = MAX_IMAGES_PER_KEY,
+                 per_key_bytes: int = MAX_IMAGE_BYTES_PER_KEY) -> None:
+        self.per_key = min(per_key, max_images)
+        self._store: OwnedStore[StoredImage] = OwnedStore(
+            max_images, max_bytes, ttl_s, "img_", per_key_count=self.per_key,
+            per_key_bytes=per_key_bytes)
 
     @property
     def ttl_s(self) -> int:
@@ -174,11 +232,13 @@ class FileStore:
     """Output files by token, each in ``folder``, owned by a key; deleted when dropped."""
 
     def __init__(self, folder: Path, max_files: int = MAX_FILES, ttl_s: float = FILE_TTL_S,
-                 max_bytes: int = 1 << 30) -> None:
+                 max_bytes: int = 1 << 30, per_key: int = MAX_FILES_PER_KEY) -> None:
         self.folder = Path(folder)
         self.ttl_s = int(ttl_s)
+        self.per_key = min(per_key, max_files)
         self._store: OwnedStore[StoredFile] = OwnedStore(
-            max_files, max_bytes, ttl_s, "", on_drop=lambda f: f.path.unlink(missing_ok=True))
+            max_files, max_bytes, ttl_s, "", on_drop=lambda f: f.path.unlink(missing_ok=True),
+            per_key_count=self.per_key, per_key_bytes=max(1, max_bytes // 4))
 
     def add(self, key_id: str, data: bytes, suffix: str = ".png",
             media_type: str = "image/png") -> str:
@@ -186,7 +246,11 @@ class FileStore:
         token = self._store.new_id()
         path = self.folder / f"{token}{suffix}"
         path.write_bytes(data)
-        self._store.put(key_id, StoredFile(token, path, media_type), len(data), token)
+        try:
+            self._store.put(key_id, StoredFile(token, path, media_type), len(data), token)
+        except StoreFullError:
+            path.unlink(missing_ok=True)
+            raise
         return token
 
     def get(self, token: str, key_id: str) -> StoredFile:
@@ -194,7 +258,7 @@ class FileStore:
         disk (the temp folder's bound may have removed it)."""
         stored = self._store.get(token, key_id)
         if not stored.path.is_file():
-            raise UnknownImageError(token)
+            raise UnknownImageError(token, "expired")
         return stored
 
 

@@ -1,10 +1,12 @@
 """Background jobs for long work (video tracking, large "everything" runs): ``/v1/jobs``.
 
 Why a manager of its own rather than an open HTTP request: long work outlives proxies' and
-clients' timeouts, and a client that polls can cancel. The manager bounds everything it holds:
-at most ``max_jobs`` unfinished jobs (more are refused at once with a retry hint, never queued
-without limit), finished jobs forgotten ``keep_s`` after they finish, and at most
-``max_history`` finished jobs kept (the oldest dropped first).
+clients' timeouts, and a client that polls can cancel. The manager bounds everything it holds,
+per key so that no key can push out or hold up another's: at most ``per_key_jobs`` unfinished
+jobs per key and ``max_jobs`` in all (more are refused at once with a retry hint, never queued
+without limit); finished jobs forgotten ``keep_s`` after they finish, and at most
+``max_history`` finished jobs kept per key (that key's oldest dropped first). Workers take the
+queued jobs round-robin by key: a key's one job waits for at most one job of each other key.
 
 Jobs belong to the API key id that made them; asking about another key's job is answered exactly
 like asking about a missing one, so ids can't be probed. Status words, in order:
@@ -70,7 +72,8 @@ class JobNotFound(JobError):
 
 
 class JobsFullError(JobError):
-    """``max_jobs`` unfinished jobs exist; ``retry_after_s`` estimates when a slot frees."""
+    """``max_jobs`` unfinished jobs exist, or this key has ``per_key_jobs``; ``retry_after_s``
+    estimates when a slot frees."""
 
     status = 503
     code = "busy"
@@ -112,6 +115,9 @@ class _Job:
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
+_GONE_REMEMBERED = 4096  # ids whose end is remembered, to say "expired" rather than "unknown"
+
+
 def new_job_id() -> str:
     """``job_`` and 12 random bytes, URL-safe: unguessable, so ids carry no information."""
     return f"job_{secrets.token_urlsafe(12)}"
@@ -128,14 +134,17 @@ class JobManager:
         workers: jobs run at once.
         clock: monotonic seconds, for expiry and durations (tests inject a fake one).
         wall_clock: Unix seconds, for ``created_s`` as clients read it.
-        max_history: finished jobs kept at most, the oldest finished dropped first (each may
-            hold a result of several MB: overlays and cut-outs as data: URIs).
+        max_history: finished jobs kept at most per key, that key's oldest finished dropped
+            first (each may hold a result of several MB: overlays and cut-outs as data: URIs);
+            keys are the operator's, so memory is bounded by keys x ``max_history``.
+        per_key_jobs: unfinished jobs one key may hold (default: a quarter of ``max_jobs``).
     """
 
     def __init__(self, run: Runner | Mapping[str, Runner], max_jobs: int = 100,
                  keep_s: float = 3600, workers: int = 1,
                  clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time, max_history: int = 100) -> None:
+                 wall_clock: Callable[[], float] = time.time, max_history: int = 100,
+                 per_key_jobs: int | None = None) -> None:
         if max_jobs < 1 or workers < 1 or keep_s < 0 or max_history < 0:
             raise ValueError(
                 f"JobManager needs max_jobs >= 1, workers >= 1, keep_s >= 0 and max_history >= 0 "
@@ -146,6 +155,7 @@ class JobManager:
         self.keep_s = keep_s
         self.workers = workers
         self.max_history = max_history
+        self.per_key_jobs = max(1, min(max_jobs, per_key_jobs or max(1, max_jobs // 4)))
         self._clock = clock
         self._wall_clock = wall_clock
         self._cond = threading.Condition()
@@ -153,6 +163,9 @@ class JobManager:
         self._queue: collections.deque[str] = collections.deque()
         self._finished: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._running: dict[str, float] = {}  # job id -> clock at start, while in a runner
+        self._served: dict[str, int] = {}  # key id -> the turn its last job started on
+        self._turns = 0
+        self._gone: collections.OrderedDict[str, tuple[str, str]] = collections.OrderedDict()
         self._threads: list[threading.Thread] = []
         self._closed = False
         self._typical_s = DEFAULT_TYPICAL_S
@@ -175,6 +188,14 @@ class JobManager:
             self._purge_locked()
             # A canceled job whose runner has not returned yet still holds a worker: count it.
             unfinished = len(self._queue) + len(self._running)
+            mine = sum(1 for job in self._jobs.values()
+                       if job.key.key_id == key.key_id and job.status not in FINISHED)
+            if mine >= self.per_key_jobs:
+                retry = self._retry_after_locked()
+                raise JobsFullError(
+                    f"This key already has {mine} unfinished jobs (a key may have "
+                    f"{self.per_key_jobs}). Retry in about {retry} s, or cancel one.",
+                    retry_after_s=retry)
             if unfinished >= self.max_jobs:
                 retry = self._retry_after_locked()
                 raise JobsFullError(
@@ -253,7 +274,7 @@ class JobManager:
                     self._cond.wait()
                 if self._closed:
                     return
-                job = self._jobs[self._queue.popleft()]
+                job = self._next_locked()
                 job.status = "processing"
                 self._running[job.id] = self._clock()
                 # Queued jobs are unfinished, so this is set; a cancel drops it once we let go.
@@ -308,23 +329,48 @@ class JobManager:
                 f"This server runs no jobs of kind {kind!r}; it runs: {known}.", field="kind")
         return runner
 
+    def _next_locked(self) -> _Job:
+        """The queued job of the key served longest ago (first come first within a key)."""
+        position = min(range(len(self._queue)), key=lambda i: (
+            self._served.get(self._jobs[self._queue[i]].key.key_id, -1), i))
+        job = self._jobs[self._queue[position]]
+        del self._queue[position]
+        self._turns += 1
+        self._served[job.key.key_id] = self._turns
+        return job
+
     def _find_locked(self, job_id: str, key: KeyLike) -> _Job:
         self._purge_locked()
         job = self._jobs.get(job_id)
         if job is None or job.key.key_id != key.key_id:
-            raise JobNotFound(
-                f"No job {job_id!r} for this API key: it never existed, belongs to another key, "
-                f"or finished more than {self.keep_s:g} s ago. Submit it again with POST /v1/jobs.",
-                field="job_id")
+            gone = self._gone.get(job_id) if job is None else None
+            if gone is not None and gone[0] == key.key_id and gone[1] == "replaced":
+                why = (f"it was dropped to make room: a key keeps its {self.max_history} most "
+                       "recent finished jobs")
+            elif gone is not None and gone[0] == key.key_id:
+                why = f"it finished more than {self.keep_s:g} s ago and has expired"
+            else:
+                why = ("it is unknown here (jobs live in memory, so ids from before a server "
+                       "restart are gone)")
+            raise JobNotFound(f"No job {job_id!r} for this API key: {why}. Submit it again "
+                              "with POST /v1/jobs.", field="job_id")
         return job
 
     def _finish_locked(self, job: _Job, status: JobStatusWord) -> None:
         job.status, job.request = status, None
         job.finished_at = self._clock()
         self._finished[job.id] = None
-        while len(self._finished) > self.max_history:
-            oldest, _ = self._finished.popitem(last=False)
-            self._jobs.pop(oldest, None)
+        own = [i for i in self._finished if self._jobs[i].key.key_id == job.key.key_id]
+        for oldest in own[:max(0, len(own) - self.max_history)]:
+            self._forget_locked(oldest, "replaced")
+
+    def _forget_locked(self, job_id: str, reason: str) -> None:
+        self._finished.pop(job_id, None)
+        job = self._jobs.pop(job_id, None)
+        if job is not None:
+            self._gone[job_id] = (job.key.key_id, reason)
+            while len(self._gone) > _GONE_REMEMBERED:
+                self._gone.popitem(last=False)
 
     def _purge_locked(self) -> None:
         """Forget finished jobs older than ``keep_s``; they finish in order, so stop early."""
@@ -335,8 +381,7 @@ class JobManager:
             if job is not None and job.finished_at is not None \
                     and now - job.finished_at < self.keep_s:
                 break
-            self._finished.popitem(last=False)
-            self._jobs.pop(job_id, None)
+            self._forget_locked(job_id, "expired")
 
     def _state_locked(self, job: _Job) -> JobState:
         expires: int | None = None

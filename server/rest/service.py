@@ -41,6 +41,7 @@ from server.rest.images import (
     FileStore,
     ImageStore,
     StoredFile,
+    StoreFullError,
     UnknownImageError,
     UrlFetcher,
 )
@@ -219,11 +220,10 @@ class SegmentService:
     def file(self, token: str, key: KeyLike) -> StoredFile:
         try:
             return self.outputs.get(token, key.key_id)
-        except UnknownImageError:
-            raise RestError(404, "not_found", (
-                "No such file: it never existed, has expired (files are kept "
-                f"{self.outputs.ttl_s} s) or belongs to another key. Repeat the "
-                "request to make it again.")) from None
+        except UnknownImageError as exc:
+            raise RestError(404, "not_found", gone_message(
+                "file", exc.reason, self.outputs.ttl_s, self.outputs.per_key,
+                "Repeat the request to make it again.")) from None
 
     def readiness(self) -> Readiness:
         """Ready when a model can run now and the API lane would accept a call."""
@@ -288,11 +288,10 @@ class SegmentService:
         if source == "image_id":
             try:
                 stored = self.images.get(request.image_id, key.key_id)
-            except UnknownImageError:
-                raise RestError(404, "not_found", (
-                    "No such image: the id is unknown, has expired (images are kept "
-                    f"{self.images.ttl_s} s) or was uploaded with another key. Upload it again "
-                    "with POST /v1/images."), "image_id") from None
+            except UnknownImageError as exc:
+                raise RestError(404, "not_found", gone_message(
+                    "image", exc.reason, self.images.ttl_s, self.images.per_key,
+                    "Upload it again with POST /v1/images."), "image_id") from None
             return DecodedImage(stored.image, stored.digest, stored.image_id)
         if source == "file":
             data, field = image_bytes, "file"
@@ -356,6 +355,8 @@ class SegmentService:
         """The ``RestError`` for an engine or lane failure (messages safe for visitors)."""
         if isinstance(exc, RestError):
             return exc
+        if isinstance(exc, StoreFullError):
+            return RestError(507, "store_full", str(exc), retry_after_s=exc.retry_after_s)
         return RestError.of(failure_of(exc, self.ctx.config.shows_operator_details))
 
 
@@ -370,6 +371,19 @@ class Steps:
         self.deadline.check(step)
         if self.cancelled is not None and self.cancelled():
             raise RestError(409, "canceled", f"The work was canceled (while {step}).")
+
+
+def gone_message(what: str, reason: str, ttl_s: int, per_key: int, again: str) -> str:
+    """Why a stored image or file is not there, as honestly as can be told to its key."""
+    if reason == "expired":
+        why = f"This {what} has expired ({what}s are kept {ttl_s} s)."
+    elif reason == "replaced":
+        why = (f"This {what} was removed to make room for newer ones of the same key (a key "
+               f"keeps at most {per_key}).")
+    else:
+        why = (f"No such {what} for this key: the id is unknown here. Stores live in memory, "
+               f"so ids from before a server restart are gone.")
+    return f"{why} {again}"
 
 
 def _to_prompts(obj: ObjectPrompt, multimask: bool) -> Prompts:

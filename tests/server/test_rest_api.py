@@ -19,7 +19,14 @@ from PIL import Image
 from sam_backends import Prompts, create_backend
 from sam_backends.testing.random_models import synthetic_image
 from server.rest import render
-from server.rest.images import FetchError, FetchPolicy, ImageStore, UnknownImageError, UrlFetcher
+from server.rest.images import (
+    FetchError,
+    FetchPolicy,
+    ImageStore,
+    StoreFullError,
+    UnknownImageError,
+    UrlFetcher,
+)
 from server.security.keys import new_key
 from workbench.config import AppConfig
 from workbench.exports import rle_to_mask
@@ -400,18 +407,20 @@ def test_url_fetcher_refuses_what_it_must(image_server):
 
 
 def test_image_store_is_bounded_and_bound_to_keys():
-    store = ImageStore(max_images=2, ttl_s=60)
+    store = ImageStore(max_images=3, per_key=2, ttl_s=60)
     image = np.zeros((4, 4, 3), np.uint8)
     first = store.add("a", image, "d1")
     store.add("a", image, "d2")
-    store.add("b", image, "d3")
+    store.add("a", image, "d3")  # over a's quota: a's own oldest goes
     assert len(store) == 2
     with pytest.raises(UnknownImageError):
-        store.get(first.image_id, "a")  # the oldest went
+        store.get(first.image_id, "a")
     third = store.add("b", image, "d4")
     assert store.get(third.image_id, "b").digest == "d4"
     with pytest.raises(UnknownImageError):
         store.get(third.image_id, "a")
+    with pytest.raises(StoreFullError):  # full: refused, nobody's image is taken
+        store.add("c", image, "d5")
 
 
 def test_overlay_and_contour():

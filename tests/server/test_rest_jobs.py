@@ -93,7 +93,7 @@ def gate():
 
 @pytest.fixture
 def manager(gate):
-    manager = JobManager(gate, max_jobs=3, keep_s=60)
+    manager = JobManager(gate, max_jobs=3, keep_s=60, per_key_jobs=3)
     yield manager
     manager.close()
 
@@ -377,3 +377,81 @@ def test_http_refuses_unknown_fields_and_a_full_manager(client, gate):
     full = client.post("/v1/jobs", json={"kind": "segment", "request": {}}, headers=alice)
     assert full.status_code == 503 and full.json()["error"]["code"] == "busy"
     assert int(full.headers["Retry-After"]) >= 1
+
+
+# --- fair to every key: quotas, turns, honest 404s ---------------------------------------------
+
+
+def test_one_key_at_its_quota_is_refused_alone(gate):
+    manager = JobManager(gate, max_jobs=100, per_key_jobs=2)
+    try:
+        for _ in range(2):
+            manager.submit(job_request(), ALICE)
+        with pytest.raises(JobsFullError, match="This key already has 2 unfinished"):
+            manager.submit(job_request(), ALICE)
+        assert manager.submit(job_request(), BOB).status == "starting"  # bob is not held up
+    finally:
+        gate.release.set()
+        manager.close()
+
+
+def test_queued_jobs_take_turns_by_key(gate):
+    order: list[str] = []
+
+    def run(request, key, progress, cancelled):
+        if not order:  # the first job holds the worker until every other is queued
+            order.append(key.key_id)
+            gate.release.wait(WAIT_S)
+        else:
+            order.append(key.key_id)
+        return response()
+
+    manager = JobManager(run, max_jobs=100, per_key_jobs=10)
+    try:
+        first = manager.submit(job_request(), ALICE)
+        wait_for(manager, first.id, ALICE, "processing")
+        ids = [manager.submit(job_request(), ALICE).id for _ in range(3)]
+        bobs = manager.submit(job_request(), BOB).id
+        gate.release.set()
+        wait_for(manager, bobs, BOB, "succeeded")
+        for job_id in ids:
+            wait_for(manager, job_id, ALICE, "succeeded")
+        assert order == ["alice", "bob", "alice", "alice", "alice"]
+    finally:
+        manager.close()
+
+
+def test_another_keys_jobs_never_push_out_a_finished_job():
+    manager = JobManager(lambda *args: response(), max_history=2)
+    try:
+        mine = manager.submit(job_request(), ALICE).id
+        wait_for(manager, mine, ALICE, "succeeded")
+        for _ in range(5):
+            wait_for(manager, manager.submit(job_request(), BOB).id, BOB, "succeeded")
+        assert manager.get(mine, ALICE).status == "succeeded"
+    finally:
+        manager.close()
+
+
+def test_a_missing_job_says_why():
+    clock = [0.0]
+    manager = JobManager(lambda *args: response(), keep_s=10, max_history=1,
+                         clock=lambda: clock[0])
+    try:
+        expired = manager.submit(job_request(), ALICE).id
+        wait_for(manager, expired, ALICE, "succeeded")
+        clock[0] += 11
+        with pytest.raises(JobNotFound, match="has expired"):
+            manager.get(expired, ALICE)
+        first = manager.submit(job_request(), ALICE).id
+        wait_for(manager, first, ALICE, "succeeded")
+        wait_for(manager, manager.submit(job_request(), ALICE).id, ALICE, "succeeded")
+        with pytest.raises(JobNotFound, match="dropped to make room"):
+            manager.get(first, ALICE)
+        with pytest.raises(JobNotFound, match="unknown here") as other:
+            manager.get(expired, BOB)  # another key's id reads like a missing one
+        assert "expired" not in other.value.message
+        with pytest.raises(JobNotFound, match="restart"):
+            manager.get("job_never", ALICE)
+    finally:
+        manager.close()
