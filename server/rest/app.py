@@ -39,6 +39,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route
 
 from server.middleware import BodyTooLarge
+from server.rest.docs import add_docs
 from server.rest.images import FetchPolicy, FileStore, ImageStore, UrlFetcher
 from server.rest.schemas import (
     ErrorBody,
@@ -110,8 +111,9 @@ def rest_routes(ctx: AppContext, security: Any) -> list[BaseRoute]:
 
 def build_v1(service: SegmentService, security: Any) -> FastAPI:
     """The ``/v1`` application: routes, error handlers, and the jobs router when present."""
-    v1 = FastAPI(title=API_TITLE, version="1", docs_url="/docs", openapi_url="/openapi.json",
+    v1 = FastAPI(title=API_TITLE, version="1", docs_url=None, openapi_url="/openapi.json",
                  redoc_url=None, description=__doc__.split("\n\n")[0])
+    add_docs(v1, API_TITLE)  # Swagger UI from the app itself, not a CDN
     v1.state.service = service
     config = service.ctx.config
     _document_limits(v1, service.ctx.limits)

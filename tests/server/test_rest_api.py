@@ -8,6 +8,7 @@ import base64
 import http.server
 import io
 import json
+import re
 import threading
 
 import httpx
@@ -153,7 +154,15 @@ def test_health_readiness_docs_and_models(client):
     assert "SegmentRequest" in schema["components"]["schemas"]
     upload = schema["paths"]["/segment/upload"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in upload
-    assert client.get("v1/docs").status_code == 200
+    docs = client.get("v1/docs")
+    assert docs.status_code == 200
+    # served by the app itself, so the page works without internet
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", docs.text)
+    assert "/v1/docs-assets/swagger-ui-bundle.js" in assets
+    assert not [a for a in assets if a.startswith(("http:", "https:", "//"))], assets
+    for asset in assets:
+        fetched = client.get(asset.lstrip("/"))
+        assert fetched.status_code == 200 and len(fetched.content) > 100, asset
     rows = {row["id"]: row for row in client.get("v1/models").json()}
     assert set(rows) == {"grabcut", "sam2.1-tiny", "test-sam2-small", "test-sam1-small"}
     assert rows["sam2.1-tiny"]["present"] is False and "points" in rows["grabcut"]["capabilities"]
