@@ -9,6 +9,7 @@ never into the real site-packages.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -48,7 +49,8 @@ def test_extras_and_console_scripts_are_declared():
     assert {"dev", "video", "text", "mcp", "zerogpu"} <= set(extras)
     assert extras["zerogpu"] == ["spaces==0.51.3"]
     assert PROJECT["scripts"] == {"samwb": "app:main",
-                                  "samwb-models": "sam_backends.__main__:main"}
+                                  "samwb-models": "sam_backends.__main__:main",
+                                  "samwb-keys": "server.security.keys:main"}
     import app
     import sam_backends.__main__ as cli
 
@@ -169,3 +171,14 @@ def test_source_checkout_keeps_checkpoints_in_the_project_folder(monkeypatch):
     monkeypatch.delenv(checkpoints.CHECKPOINT_DIR_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", "/nowhere")
     assert checkpoints.checkpoint_dir() == ROOT / "checkpoints"
+
+
+def test_installed_keys_command_creates_a_key_file(installed, tmp_path):
+    """``samwb-keys`` (README, SECURITY.md) works from anywhere once installed."""
+    keys = tmp_path / "keys.json"
+    result = _run_installed(installed, tmp_path, [str(installed / "bin" / "samwb-keys"),
+                                                  "create", "--name", "me", "--file", str(keys)])
+    assert result.returncode == 0, result.stderr
+    assert "samwb_" in result.stdout
+    stored = json.loads(keys.read_text())
+    assert "samwb_" not in keys.read_text() and stored  # only hashes are stored
