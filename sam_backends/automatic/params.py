@@ -27,6 +27,7 @@ from ..errors import PromptError
 
 MAX_POINTS_PER_SIDE = 64
 MAX_POINTS_PER_BATCH = 1024
+MAX_STABILITY_SCORE_OFFSET = 32.0  # mask logits; larger offsets make every mask "stable"
 _UNIT_FIELDS = ("pred_iou_thresh", "stability_score_thresh", "box_nms_thresh", "crop_nms_thresh")
 
 
@@ -97,10 +98,11 @@ class EverythingParams:
             if not 0.0 <= float(value) <= 1.0:
                 raise EverythingParamError(name, f"{name} must be in [0, 1]; got {value!r}.")
         _check_number("stability_score_offset", self.stability_score_offset)
-        if self.stability_score_offset < 0:
+        if not 0 <= self.stability_score_offset <= MAX_STABILITY_SCORE_OFFSET:
             raise EverythingParamError(
                 "stability_score_offset",
-                f"stability_score_offset must be >= 0; got {self.stability_score_offset!r}.",
+                f"stability_score_offset must be between 0 and {MAX_STABILITY_SCORE_OFFSET} "
+                f"(mask logits; upstream's default is 1.0); got {self.stability_score_offset!r}.",
             )
         _check_number("mask_threshold", self.mask_threshold)
         if not isinstance(self.multimask_output, bool):

@@ -139,6 +139,45 @@ def json_depth(text: str) -> int:
 # --- decoding -------------------------------------------------------------------------------
 
 
+def loads_bounded(text: str, what: str, example: str,
+                  max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """JSON text decoded with the prompt parser's safety bounds, for any small JSON input
+    (e.g. the "everything" and text-prompt parameters): nesting deeper than ``max_depth`` and
+    number literals over ``MAX_NUMBER_DIGITS`` characters are refused before ``json.loads``
+    could recurse or build a huge integer, as are NaN and Infinity.
+
+    Raises:
+        PromptError: naming ``what`` ("The parameters") and showing ``example``.
+    """
+    depth = json_depth(text)
+    if depth > max_depth:
+        raise PromptError(f"{what} nest {depth} levels deep, more than the limit of "
+                          f"{max_depth}; send e.g. {example}.")
+
+    def number(literal: str) -> float | int:
+        if len(literal) > MAX_NUMBER_DIGITS:
+            raise PromptError(f"{what} contain a number written with {len(literal):,} "
+                              f"characters ({literal[:12]}...); numbers are at most "
+                              f"{MAX_NUMBER_DIGITS} characters long.")
+        value = float(literal) if any(c in literal for c in ".eE") else int(literal)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PromptError(f"The number {literal[:40]} in {what.lower()} is too large.")
+        return value
+
+    def constant(name: str) -> Any:
+        raise PromptError(f"{name} is not a valid JSON number; {what.lower()} take finite "
+                          "numbers.")
+
+    try:
+        return json.loads(text, parse_int=number, parse_float=number, parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        raise PromptError(f"{what} are not valid JSON ({exc.msg} at character {exc.pos}); "
+                          f"send e.g. {example}.") from None
+    except RecursionError:  # the depth scan should prevent this; keep the message if not
+        raise PromptError(f"{what} nest too deeply; send e.g. {example}.") from None
+
+
+
 def _loads(text: str) -> Any:
     try:
         return json.loads(text, parse_int=_parse_int, parse_float=_parse_float,

@@ -130,6 +130,7 @@ def test_thresholds_outside_unit_interval_are_refused(name, value):
     ({"points_per_batch": 0}, "points_per_batch"),
     ({"points_per_batch": 5000}, "points_per_batch"),
     ({"stability_score_offset": -1.0}, "stability_score_offset"),
+    ({"stability_score_offset": 1e308}, "stability_score_offset"),
     ({"mask_threshold": float("inf")}, "mask_threshold"),
     ({"min_mask_region_area": -1}, "min_mask_region_area"),
     ({"crop_n_layers": 1}, "crop_n_layers"),

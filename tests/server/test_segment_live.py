@@ -147,6 +147,10 @@ def test_a_click_for_an_old_image_or_over_the_point_cap_is_refused():
     with pytest.raises(LiveError) as info:
         live.handle("point", {**body(session, x=1, y=1), "gen": session.generation - 1})
     assert info.value.status == 409
+    for gen in (True, float(session.generation), str(session.generation), None):
+        with pytest.raises(LiveError) as info:  # 1 == True and 2 == 2.0 in Python: not here
+            live.handle("point", {**body(session, x=1, y=1), "gen": gen})
+        assert info.value.status == 400 and "'gen'" in str(info.value)
     for i in range(ctx.config.max_points):
         live.handle("point", body(session, x=10 + i, y=10, label=1))
     with pytest.raises(LiveError) as info:

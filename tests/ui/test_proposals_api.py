@@ -62,6 +62,17 @@ def test_params_json_is_bounded_typed_and_keyed():
         parse_params('{"b": 1}', 100, ("a",))
 
 
+@pytest.mark.parametrize(("text", "needle"), [
+    ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", "levels deep"),
+    ('{"a": 1' + "0" * 5000 + "}", "numbers are at most"),
+    ('{"a": 1e999}', "too large"),
+    ('{"a": NaN}', "not a valid JSON number"),
+])
+def test_hostile_parameters_are_refused_with_a_reason_not_a_traceback(text, needle):
+    with pytest.raises(PromptError, match=needle):
+        parse_params(text, 100_000, ("a",))
+
+
 def test_result_json_rle_decodes_to_the_masks():
     masks = np.zeros((2, 30, 40), bool)
     masks[0, 2:10, 3:20] = True

@@ -26,7 +26,6 @@ Limits (refused before any model work, each message naming it): the parameters J
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -36,6 +35,7 @@ import numpy as np
 
 from sam_backends import Instances, PromptError
 from sam_backends.images import load_image
+from sam_backends.prompts.prompt_parsing import loads_bounded
 from ui.disconnects import caller_gone_check
 from ui.feedback import api_error
 from workbench.context import AppContext
@@ -64,11 +64,7 @@ def parse_params(text: str | None, max_chars: int, allowed: tuple[str, ...]) -> 
     if len(text) > max_chars:
         raise PromptError(f"The parameters JSON has {len(text):,} characters; the limit is "
                           f"{max_chars:,}. Send only the parameters you change.")
-    try:
-        params = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PromptError(f"The parameters are not valid JSON ({exc.msg} at character "
-                          f"{exc.pos}); send e.g. {{\"points_per_side\": 16}}.") from None
+    params = loads_bounded(text, "The parameters", '{"points_per_side": 16}')
     if not isinstance(params, dict):
         raise PromptError("The parameters must be a JSON object such as "
                           "{\"points_per_side\": 16}, got " + type(params).__name__ + ".")

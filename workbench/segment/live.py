@@ -110,6 +110,9 @@ class LiveSegment:
             raise LiveError(400, "bad_request", "The request must be a JSON object.")
         session = self.session(body.get("token"))
         gen = body.get("gen")
+        if isinstance(gen, bool) or not isinstance(gen, int):
+            raise LiveError(400, "bad_request", "A request needs the page's image number 'gen' "
+                                                "(a whole number); reload the page.")
         if gen != session.generation:
             raise LiveError(409, "image_changed", "The image changed meanwhile; click again.",
                             "Image changed")
