@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from sam_backends.masks import mask_box
 from workbench.objects import MaskResult
 from workbench.render import fit_size
 
@@ -62,16 +63,15 @@ def encode_mask(mask: np.ndarray, bbox: tuple[int, int, int, int] | None = None
                 ) -> dict[str, Any] | None:
     """The browser payload of a bool H x W mask (full resolution); None when it is empty.
 
-    Only the mask's box (``bbox`` as (x, y, w, h) in full pixels, computed when not given) is
+    Only the mask's box (``bbox``, XYXY with an exclusive max in full pixels, computed when not
+    given: ``sam_backends.masks``) is
     sampled to display size, by nearest neighbour, and written as a 1-bit PNG: a few KB and
     about a millisecond for a typical object.
     """
     mask = np.asarray(mask, dtype=bool)
     if bbox is None:
-        from workbench.objects import mask_bbox
-
-        bbox = mask_bbox(mask)
-    bx, by, bw, bh = bbox
+        bbox = mask_box(mask) or (0, 0, 0, 0)
+    bx, by, bw, bh = bbox[0], bbox[1], bbox[2] - bbox[0], bbox[3] - bbox[1]
     if bw <= 0 or bh <= 0:
         return None
     height, width = mask.shape

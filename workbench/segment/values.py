@@ -10,9 +10,10 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.drawing import SPEC
 from workbench.inference import candidates_differ
 from workbench.objects import SegObject
-from workbench.render import Layer, Preview, color_hex, data_url, object_color
+from workbench.render import Layer, Preview, data_url
 from workbench.segment.masks import display_size, mask_payload
 from workbench.session import Session
 
@@ -49,7 +50,7 @@ def preview_of(session: Session) -> Preview:
 def layers_of(session: Session) -> list[Layer]:
     active = session.workspace.active_id
     return [
-        Layer(o.result.mask(), object_color(o.object_id), o.object_id == active)
+        Layer(o.result.mask(), SPEC.colour_for(o.object_id), o.object_id == active)
         for o in session.workspace.with_masks()
     ]
 
@@ -72,7 +73,7 @@ def canvas_value(session: Session, hint: str | None = None) -> dict[str, Any]:
         "r": round(max(width, height) / 110, 2),
         "points": [[x, y, label] for (x, y), label in zip(prompts.points, prompts.labels)],
         "box": list(prompts.box) if prompts.box is not None else None,
-        "color": color_hex(object_color(active.object_id)),
+        "color": SPEC.hex_for(active.object_id),
         "alt": html.escape(f"{picture.name} with {count} mask(s)", quote=True),
         "hint": html.escape(hint) if hint else _hint(active),
         "n": session.render_count,
@@ -127,7 +128,7 @@ def live_canvas_value(session: Session, ctx: Any, hint: str | None = None,
         "name": html.escape(picture.name),
         "alt": html.escape(f"{picture.name} with {len(ws.with_masks())} mask(s)", quote=True),
         "objects": [
-            {"id": o.object_id, "color": color_hex(object_color(o.object_id)),
+            {"id": o.object_id, "color": SPEC.hex_for(o.object_id),
              "active": o.object_id == ws.active_id,
              "mask": mask_payload(session, o.result) if not o.is_empty else None}
             for o in ws.objects
@@ -135,7 +136,7 @@ def live_canvas_value(session: Session, ctx: Any, hint: str | None = None,
         "active": active.object_id,
         "points": [[x, y, label] for (x, y), label in zip(prompts.points, prompts.labels)],
         "box": list(prompts.box) if prompts.box is not None else None,
-        "color": color_hex(object_color(active.object_id)),
+        "color": SPEC.hex_for(active.object_id),
         "hint": html.escape(hint) if hint else object_hint(active, session.model_id),
         "busy": html.escape(busy) if busy else "",
         "max_points": int(getattr(getattr(ctx, "config", None), "max_points", 64)),
@@ -159,7 +160,7 @@ def objects_value(session: Session) -> dict[str, Any]:
     ws = session.workspace
     return {"items": [
         {"id": o.object_id, "name": html.escape(o.label, quote=True),
-         "color": color_hex(object_color(o.object_id)), "meta": _meta(o, pixels),
+         "color": SPEC.hex_for(o.object_id), "meta": _meta(o, pixels),
          "active": o.object_id == ws.active_id}
         for o in ws.objects
     ]}
@@ -177,7 +178,7 @@ def candidates_value(session: Session, always: bool = False) -> dict[str, Any]:
     if not always and not candidates_differ(step.candidates):
         return {"items": [], "similar": len(step.candidates)}
     preview = preview_of(session)
-    color = object_color(active.object_id)
+    color = SPEC.colour_for(active.object_id)
     items = [
         {"src": data_url(preview.thumbnail(c.mask(), color), quality=80),
          "label": score_label(c.model_id, c.score) + (" · shown" if i == step.chosen else ""),

@@ -15,13 +15,12 @@ from typing import Any
 import numpy as np
 
 from sam_backends.video import MaskTrack, Video
+from workbench.drawing import SPEC
 from workbench.render import (
     Layer,
-    color_hex,
     compose,
     data_url,
     fit_size,
-    object_color,
     resize_image,
     resize_nearest,
 )
@@ -44,7 +43,7 @@ def render_frame(frame: np.ndarray, masks: dict[int, np.ndarray], active: int | 
     """The frame (RGB uint8) at preview size with every object's mask drawn in its colour."""
     size = fit_size(*frame.shape[:2], max_side)
     base = resize_image(frame, size)
-    layers = [Layer(resize_nearest(mask, size), object_color(object_id), object_id == active)
+    layers = [Layer(resize_nearest(mask, size), SPEC.colour_for(object_id), object_id == active)
               for object_id, mask in sorted(masks.items())]
     return compose(base, layers)
 
@@ -75,7 +74,7 @@ def canvas_value(session: VideoSession, hint: str | None = None) -> dict[str, An
         "r": round(max(width, height) / 110, 2),
         "points": [[x, y, label] for (x, y), label in zip(prompts.points, prompts.labels)],
         "box": list(prompts.box) if prompts.box is not None else None,
-        "color": color_hex(object_color(active.object_id)),
+        "color": SPEC.hex_for(active.object_id),
         "alt": html.escape(f"{name} frame {index} with {len(masks)} mask(s)", quote=True),
         "hint": html.escape(hint) if hint else _hint(session, index),
         "n": session.render_count,
@@ -147,7 +146,7 @@ def objects_value(session: VideoSession) -> dict[str, Any]:
                 shown = sum(1 for f in track if track.rle(f, obj.object_id) is not None)
             meta = f"prompts on frame {frames} · masks on {shown}/{session.video.num_frames}"
         items.append({"id": obj.object_id, "name": html.escape(obj.name),
-                      "color": color_hex(object_color(obj.object_id)), "meta": meta,
+                      "color": SPEC.hex_for(obj.object_id), "meta": meta,
                       "active": obj.object_id == session.active_id})
     return {"items": items}
 
