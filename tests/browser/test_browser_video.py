@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 from app_harness import app_config, running_app
+from canvas_pixels import close, fill_of, image_to_screen
 from test_browser_segment import CHROMIUM, CHROMIUM_ARGS, artifacts
 from test_video_ui import make_clip
+
+from workbench.drawing import SPEC
 
 pytestmark = pytest.mark.browser
 
@@ -111,8 +114,15 @@ def upload(page, clip: Path) -> None:
 
 
 def screen(page, x: float, y: float) -> tuple[float, float]:
-    box = page.locator("#video-canvas [data-testid=prompt-canvas]").bounding_box()
-    return box["x"] + x / W * box["width"], box["y"] + y / H * box["height"]
+    return image_to_screen(page, "#video-canvas", x, y, W, H)
+
+
+def assert_drawn_as_specified(page) -> None:
+    """The browser canvas (not the server) draws object 1's mask, in its spec colour."""
+    colour, alpha = fill_of(page, "#video-canvas")
+    assert close(colour, SPEC.colour_for(1)) and abs(alpha - round(255 * SPEC.fill_opacity)) <= 1
+    assert page.locator("#video-canvas img.pcl-img").get_attribute("src").startswith(
+        "data:image/jpeg;base64,")
 
 
 def drag_box(page, x0, y0, x1, y1) -> None:
@@ -154,12 +164,16 @@ def test_upload_scrub_click_track_and_export(browser, server, clips):
     expect(page.locator("#video-canvas rect.pc-box")).to_have_count(1)
     expect(page.locator("#video-objects .ol-row")).to_contain_text("prompts on frame 0")
     shot(page, "02-box")
+    assert_drawn_as_specified(page)
 
     page.locator("#video-track").click()
     expect(page.locator("#video-status")).to_contain_text("Tracking:", timeout=TIMEOUT)
     expect(page.locator("#video-status")).to_contain_text("Tracked 4 frames", timeout=TIMEOUT)
     expect(page.locator("#video-objects .ol-row")).to_contain_text("masks on 4/4")
     shot(page, "03-tracked")
+    scrub(page, 3)
+    assert_drawn_as_specified(page)  # a tracked frame's mask, drawn in the browser
+    scrub(page, 0)
 
     page.locator("#video-export").click()
     player = page.locator("#video-player video")

@@ -1,21 +1,23 @@
-// The live PromptCanvas (ui/widgets/canvas.py, live=True). Runs as gr.HTML's js_on_load, with
-// `element`, `trigger`, `props` and `watch` in scope.
+// The PromptCanvas of every view (ui/widgets/canvas.py). Runs as gr.HTML's js_on_load, with
+// `element`, `trigger`, `props` and `watch` in scope. Its value: workbench/canvas.py.
 //
 // The image and every object's mask are drawn here: the masks on a <canvas> over the <img>,
-// prompts in an SVG in image pixels. Clicks, boxes and hover previews go to the live route
-// (server/live_route.py) with the page's session token, not through Gradio's queue; the
-// answer is the one changed mask (a cropped 1-bit PNG at display size). After drawing it the
-// canvas fires `synced`, a normal Gradio event that refreshes the side panels.
+// prompts in an SVG in image pixels. How a mask looks (palette, fill opacity, outline) comes
+// from the value's `spec` (workbench/drawing.py); nothing about it is decided here.
+// With `value.live` (Segment), clicks, boxes and hover previews go to the live route
+// (server/live_route.py) with the page's session token, not through Gradio's queue; the answer
+// is the one changed mask (a cropped 1-bit PNG at display size), and after drawing it the
+// canvas fires `synced`, a normal Gradio event that refreshes the side panels. Without it
+// (Compare, Video), a click fires `point` and a drag fires `box`; the new value redraws.
 // Latency marks for benchmarks/bench_browser.py: window.__samwb_marks.
 const MIN_DRAG = 6;
-const HOVER_ALPHA = 0.32;
 const marks = (window.__samwb_marks = window.__samwb_marks || []);
 const base = ((window.gradio_config && window.gradio_config.root) || '').replace(/\/$/, '');
 const S = {
-  v: null, fit: 1, z: 1, tx: 0, ty: 0, layers: new Map(), opacity: 0.45, outline: false,
+  v: null, fit: 1, z: 1, tx: 0, ty: 0, layers: new Map(), opacity: null, outline: false,
   hover: true, queue: [], sending: false, hoverBusy: false, hoverWant: null, hoverSeq: 0,
   drag: null, pan: null, space: false, draws: 0, src: null, inside: false, pointers: new Map(),
-  pinch: null, points: [], box: null, ready: false,
+  pinch: null, points: [], box: null, ready: false, pending: [], spec: null,
 };
 element.innerHTML = `
 <div class="pcl-root" data-render="0">
@@ -29,10 +31,10 @@ element.innerHTML = `
         <button class="pcl-btn pcl-zoom-out" title="Zoom out (wheel)">−</button>
         <button class="pcl-btn pcl-zoom-in" title="Zoom in (wheel)">+</button>
         <label class="pcl-ctl" title="Mask opacity">Opacity
-          <input type="range" class="pcl-opacity" min="0" max="100" value="45"></label>
+          <input type="range" class="pcl-opacity" min="0" max="100"></label>
         <label class="pcl-ctl" title="Only outline the masks (O)">
           <input type="checkbox" class="pcl-outline"> Outline</label>
-        <label class="pcl-ctl" title="Preview the mask under the pointer (H)">
+        <label class="pcl-ctl pcl-hover-ctl" title="Preview the mask under the pointer (H)">
           <input type="checkbox" class="pcl-hover" checked> Hover preview</label>
         <button class="pcl-btn pcl-help-btn" title="Keyboard shortcuts" aria-label="Help">?</button>
       </span>
@@ -132,8 +134,11 @@ async function makeLayer(obj, active) {
     c.globalCompositeOperation = 'source-in';
     c.fillStyle = obj.color;
     c.fillRect(0, 0, v.dw, v.dh);
-    // edge = mask minus its erosion (the mask ANDed with four shifted copies of itself)
-    const t = Math.max(1, Math.round(v.dw / 640)) + (active ? 1 : 0);
+    // edge = mask minus its erosion (the mask ANDed with four shifted copies of itself), as
+    // workbench/render.py's boundary() draws it; its width is the spec's
+    const spec = S.spec;
+    const t = Math.max(1, Math.round(Math.max(v.dw, v.dh) / spec.outline_divisor))
+      + (active ? spec.active_extra : 0);
     const eroded = canvasOf(v.dw, v.dh), e = eroded.getContext('2d');
     e.drawImage(fill, 0, 0);
     e.globalCompositeOperation = 'destination-in';
@@ -163,7 +168,7 @@ async function drawPreview(obj) {
   const c = prevCv.getContext('2d');
   c.clearRect(0, 0, S.v.dw, S.v.dh);
   if (layer.empty) return;
-  c.globalAlpha = HOVER_ALPHA;
+  c.globalAlpha = S.spec.hover_opacity;
   c.drawImage(layer.fill, 0, 0);
   c.globalAlpha = 0.8;
   c.drawImage(layer.edge, 0, 0);
@@ -182,7 +187,7 @@ function drawPrompts(pending) {
   for (const [x, y, label] of S.points) {
     out += `<circle class="pc-pt ${label ? 'fg' : 'bg'}" cx="${x}" cy="${y}" r="${r}" vector-effect="non-scaling-stroke"></circle>`;
   }
-  for (const p of S.queue.concat(pending || [])) {
+  for (const p of S.queue.concat(pending || [], S.pending)) {
     if (p.kind === 'point') out += `<circle class="pc-pt pending" cx="${p.data.x}" cy="${p.data.y}" r="${r}" vector-effect="non-scaling-stroke"></circle>`;
   }
   out += `<rect class="pcl-drag" vector-effect="non-scaling-stroke" style="display: none"></rect>`;
@@ -205,8 +210,18 @@ function setBusy(text) {
 }
 
 // --- values from Gradio ----------------------------------------------------------------------
+function takeSpec(spec) {
+  if (!spec) return;
+  S.spec = spec;
+  if (S.opacity === null) { // the person's slider wins over later values
+    S.opacity = spec.fill_opacity;
+    $('.pcl-opacity').value = String(Math.round(spec.fill_opacity * 100));
+  }
+}
 async function render(v) {
   S.v = v;
+  S.pending = [];
+  takeSpec(v && v.spec);
   const has = !!(v && v.src);
   $('.pcl-empty').hidden = has;
   $('.pcl-main').hidden = !has;
@@ -217,6 +232,7 @@ async function render(v) {
     return;
   }
   $('.pcl-name').innerHTML = v.name || '';
+  $('.pcl-hover-ctl').hidden = !v.live;
   if (S.src !== v.src) {
     S.src = v.src; S.z = 1; S.queue = []; S.hoverWant = null;
     for (const cv of [maskCv, prevCv]) { cv.width = v.dw; cv.height = v.dh; }
@@ -224,7 +240,7 @@ async function render(v) {
     svg.setAttribute('viewBox', `0 0 ${v.w} ${v.h}`);
     const t0 = performance.now();
     img.onload = () => requestAnimationFrame(() => marks.push({kind: 'image', t0, t1: performance.now()}));
-    img.src = base + v.src;
+    img.src = v.src.startsWith('data:') ? v.src : base + v.src;
     img.alt = v.alt || '';
   }
   img.alt = v.alt || '';
@@ -347,7 +363,7 @@ vp.addEventListener('pointerdown', (event) => {
   const [x, y, inside] = imagePoint(event);
   if (!inside) return;
   S.drag = {x0: x, y0: y, sx: event.clientX, sy: event.clientY, button: event.button,
-            label: labelFor(event), moved: false};
+            label: labelFor(event), shift: event.shiftKey, moved: false};
 });
 vp.addEventListener('pointermove', (event) => {
   if (!S.v || !S.v.src) return;
@@ -394,7 +410,13 @@ function endPointer(event) {
   if (d.moved && d.button === 0) {
     S.box = [Math.min(d.x0, x), Math.min(d.y0, y), Math.max(d.x0, x), Math.max(d.y0, y)];
     setHint('Segmenting the box…');
-    enqueue('box', {box: [d.x0, d.y0, x, y]}, t0);
+    if (S.v.live) enqueue('box', {box: [d.x0, d.y0, x, y]}, t0);
+    else { drawPrompts(); trigger('box', {box: [d.x0, d.y0, x, y]}); }
+  } else if (!d.moved && !S.v.live) { // Compare, Video: a Gradio event; the new value redraws
+    S.pending.push({kind: 'point', data: {x: d.x0, y: d.y0}});
+    drawPrompts();
+    setHint('Segmenting…');
+    trigger('point', {x: d.x0, y: d.y0, button: d.button, shift: d.shift});
   } else if (!d.moved) {
     const cap = (S.v && S.v.max_points) || 64;
     if (S.points.length + S.queue.length >= cap) {
@@ -433,6 +455,8 @@ document.addEventListener('keydown', (event) => {
   if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)) && t.type !== 'checkbox' && t.type !== 'range' && t.type !== 'radio') return;
   const mod = event.ctrlKey || event.metaKey, key = event.key;
   let done = true;
+  // the Segment view's buttons (by id) are only the live canvas's to press
+  if (!S.v.live && (mod || /^[nNbBxX\[\]]$|^(Delete|Backspace|ArrowLeft|ArrowRight)$/.test(key))) return;
   if (mod && (key === 'z' || key === 'Z')) clickId(event.shiftKey ? '#redo' : '#undo');
   else if (mod && (key === 'y' || key === 'Y')) clickId('#redo');
   else if (mod || event.altKey) done = false;
