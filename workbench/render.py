@@ -1,11 +1,11 @@
 """Drawing masks over images (as ``workbench.drawing.SPEC`` says), previews and data URLs.
 
-NumPy and Pillow only. Two resolutions are used:
-
-* full resolution (the uploaded image's pixels) for exports and the API;
-* a preview at most ``PREVIEW_SIDE`` pixels on its longer side for the page: the browser scales
-  it anyway, and a smaller JPEG keeps each click's response small and fast. Masks are sampled
-  to preview size by nearest neighbour (``resize_nearest``), which keeps them crisp.
+NumPy and Pillow only. The page's canvas draws masks in the browser (``workbench.canvas``);
+what is composed here is what leaves as a picture: the REST overlay and video export at full
+resolution, and small previews (candidate thumbnails, Compare's cards, proposal reviews) at
+most ``PREVIEW_SIDE`` pixels on their longer side, masks sampled by nearest neighbour
+(``resize_nearest``), which keeps them crisp. ``compose`` and ``boundary`` are the server's half
+of the drawing spec; ``ui/widgets/canvas.js`` draws the same fill and outline.
 """
 
 from __future__ import annotations
@@ -117,7 +117,8 @@ def data_url(image: np.ndarray, fmt: str = "JPEG", quality: int = 88) -> str:
 class Preview:
     """A downscaled copy of one image plus the mapping from full-resolution masks onto it.
 
-    Built once per uploaded image (per session); every click then composes on the small copy.
+    Built once per uploaded image (per session); candidate thumbnails compose on the small
+    copy.
     """
 
     def __init__(self, image: np.ndarray, max_side: int = PREVIEW_SIDE) -> None:

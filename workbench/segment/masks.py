@@ -6,9 +6,9 @@ answer is one small mask, not a re-rendered overlay. A mask travels as::
     {"png": "data:image/png;base64,...",   # palette PNG: index 0 transparent, 1 white
      "x": 12, "y": 40, "w": 300, "h": 200}  # its place in display pixels
 
-Display pixels are those of the session's ``Preview`` (longer side at most
-``render.PREVIEW_SIDE``); the browser scales them with the image. The browser colours the white
-pixels with the object's colour (``source-in``), so colours stay a browser concern.
+Display pixels are those of ``display_size`` (longer side at most ``DISPLAY_SIDE``); the browser
+scales them with the image. It colours the white pixels with the object's colour from the
+value's drawing spec (``source-in``; ``workbench.drawing``), so a payload carries no colour.
 """
 
 from __future__ import annotations
