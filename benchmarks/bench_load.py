@@ -207,7 +207,7 @@ def verify(outcomes: list[Outcome], images: list[Path], backend) -> tuple[int, i
     """(masks equal to the engine's on the session's own image, masks checked)."""
     from sam_backends import Prompts
     from sam_backends.images import load_image
-    from workbench.exports import rle_to_mask
+    from sam_backends.masks import decode_rle
 
     equal = checked = 0
     by_session: dict[int, list[Outcome]] = {}
@@ -222,7 +222,7 @@ def verify(outcomes: list[Outcome], images: list[Path], backend) -> tuple[int, i
             prompts = Prompts(points=p.get("points", []), labels=p.get("labels", []),
                               box=p.get("box"))
             expected = backend.predict(embedding, prompts)
-            got = rle_to_mask(outcome.result["masks"][outcome.result["best"]]["segmentation"])
+            got = decode_rle(outcome.result["masks"][outcome.result["best"]]["segmentation"])
             checked += 1
             equal += bool(np.array_equal(got, expected.mask(expected.best_index)))
     return equal, checked

@@ -156,7 +156,8 @@ def run_clicks(runner: Any, embedding: Any, image: np.ndarray, rounds: int,
                timings: dict[str, list[float]], cpu: dict[str, list[float]],
                overlays: list[float]) -> None:
     """Time every click kind ``rounds`` times (wall and CPU); also click-to-overlay."""
-    from workbench.render import Layer, Preview, data_url, object_color
+    from workbench.drawing import SPEC
+    from workbench.render import Layer, Preview, data_url
 
     preview = Preview(image)  # built once per uploaded image in the UI, not per click
     clicks = click_prompts(*image.shape[:2])
@@ -168,7 +169,7 @@ def run_clicks(runner: Any, embedding: Any, image: np.ndarray, rounds: int,
             clicked, cpu_end = time.perf_counter(), time.process_time()
             best = _best(scores)
             shown = np.asarray(masks[best], dtype=bool)  # SAM 2's predictor returns 0/1 floats
-            data_url(preview.render([Layer(shown, object_color(1), True)]))
+            data_url(preview.render([Layer(shown, SPEC.colour_for(1), True)]))
             done = time.perf_counter()
             timings.setdefault(click.kind, []).append(clicked - start)
             cpu.setdefault(click.kind, []).append(cpu_end - cpu_start)

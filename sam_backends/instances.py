@@ -83,23 +83,3 @@ class Instances:
     def above(self, threshold: float) -> Instances:
         """The instances scoring at least ``threshold``."""
         return self.select(self.scores >= threshold)
-
-
-def mask_boxes(masks: np.ndarray) -> np.ndarray:
-    """Tight XYXY boxes (float32, N x 4) of bool N x H x W masks; an empty mask gives zeros.
-
-    x1/y1 are exclusive (one past the last pixel), matching how a box is drawn and prompted.
-    """
-    masks = np.asarray(masks, dtype=bool)
-    n = masks.shape[0]
-    boxes = np.zeros((n, 4), np.float32)
-    if n == 0:
-        return boxes
-    rows = masks.any(axis=2)
-    cols = masks.any(axis=1)
-    for i in range(n):
-        ys = np.flatnonzero(rows[i])
-        xs = np.flatnonzero(cols[i])
-        if len(ys):
-            boxes[i] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
-    return boxes

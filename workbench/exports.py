@@ -20,6 +20,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from sam_backends.masks import Box, coco_bbox, encode_rle, mask_box
+
+CROP_MARGIN = 0.05  # cropped cut-outs: the mask's box plus 5 % of its size on each side
+
 
 @dataclass(frozen=True)
 class ExportObject:
@@ -51,19 +55,19 @@ def cutout_rgba(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return rgba
 
 
-def crop_box(mask: np.ndarray, margin: float = 0.05) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) of the mask's box grown by ``margin`` of its size on each side, within
-    the image; the whole image for an empty mask."""
+def crop_box(mask: np.ndarray, margin: float = CROP_MARGIN) -> Box:
+    """The mask's box (``sam_backends.masks.mask_box``, XYXY, exclusive max) grown by
+    ``margin`` of its width and height on each side, within the image; the whole image for an
+    empty mask. The one crop rule of cropped cut-outs (page downloads and REST alike)."""
     mask = np.asarray(mask, dtype=bool)
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
     height, width = mask.shape
-    if rows.size == 0:
+    box = mask_box(mask)
+    if box is None:
         return 0, 0, width, height
-    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    x0, y0, x1, y1 = box
     grow_x, grow_y = round(margin * (x1 - x0)), round(margin * (y1 - y0))
-    return (int(max(0, x0 - grow_x)), int(max(0, y0 - grow_y)),
-            int(min(width, x1 + grow_x)), int(min(height, y1 + grow_y)))
+    return (max(0, x0 - grow_x), max(0, y0 - grow_y),
+            min(width, x1 + grow_x), min(height, y1 + grow_y))
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -79,34 +83,12 @@ def mask_png(mask: np.ndarray) -> bytes:
     return png_bytes(np.asarray(mask, dtype=bool).astype(np.uint8) * 255)
 
 
-def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
-    """COCO RLE of an H x W bool mask, JSON-ready: {"size": [H, W], "counts": str}."""
-    from pycocotools import mask as mask_utils
-
-    rle = mask_utils.encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
-    """Inverse of ``mask_to_rle`` (accepts counts as str or bytes)."""
-    from pycocotools import mask as mask_utils
-
-    counts = rle["counts"]
-    coded = {"size": list(rle["size"]),
-             "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    return mask_utils.decode(coded).astype(bool)
-
-
 def mask_record(mask: np.ndarray, score: float) -> dict[str, Any]:
-    """RLE, bbox [x, y, w, h], area and score of one mask (the API's per-mask record)."""
-    from pycocotools import mask as mask_utils
-
-    rle = mask_to_rle(mask)
-    coded = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+    """RLE, bbox [x, y, w, h] (COCO's form of ``mask_box``), area and score of one mask."""
     return {
-        "segmentation": rle,
-        "bbox": [float(v) for v in mask_utils.toBbox(coded)],
-        "area": int(mask_utils.area(coded)),
+        "segmentation": encode_rle(mask),
+        "bbox": coco_bbox(mask_box(mask)),
+        "area": int(np.count_nonzero(mask)),
         "score": round(float(score), 6),
     }
 

@@ -22,6 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from sam_backends.masks import mask_box
+
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
 
@@ -88,7 +90,8 @@ class MaskResult:
         logits: 1 x 256 x 256 float32 low-res logits, fed back to refine this mask; None when
             the model cannot refine.
         model_id: the model that produced it (a result from another model is re-run).
-        area: number of mask pixels. bbox: (x, y, w, h) in pixels, COCO style.
+        area: number of mask pixels. bbox: the tight box, XYXY with an exclusive max
+            (``sam_backends.masks.mask_box``); (0, 0, 0, 0) for an empty mask.
     """
 
     bits: np.ndarray = field(repr=False)
@@ -125,12 +128,8 @@ class MaskResult:
 
 
 def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """Tight (x, y, w, h) of the True pixels; (0, 0, 0, 0) for an empty mask."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return (0, 0, 0, 0)
-    cols = np.flatnonzero(mask.any(axis=0))
-    return (int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
+    """``sam_backends.masks.mask_box`` (XYXY, exclusive max), (0, 0, 0, 0) when empty."""
+    return mask_box(mask) or (0, 0, 0, 0)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""Drawing masks over images: colours, overlays, downscaled previews and data URLs.
+"""Drawing masks over images (as ``workbench.drawing.SPEC`` says), previews and data URLs.
 
-NumPy and Pillow only. Two resolutions are used:
-
-* full resolution (the uploaded image's pixels) for exports and the API;
-* a preview at most ``PREVIEW_SIDE`` pixels on its longer side for the page: the browser scales
-  it anyway, and a smaller JPEG keeps each click's response small and fast. Masks are sampled
-  to preview size by nearest neighbour (``resize_nearest``), which keeps them crisp.
+NumPy and Pillow only. The page's canvas draws masks in the browser (``workbench.canvas``);
+what is composed here is what leaves as a picture: the REST overlay and video export at full
+resolution, and small previews (candidate thumbnails, Compare's cards, proposal reviews) at
+most ``PREVIEW_SIDE`` pixels on their longer side, masks sampled by nearest neighbour
+(``resize_nearest``), which keeps them crisp. ``compose`` and ``boundary`` are the server's half
+of the drawing spec; ``ui/widgets/canvas.js`` draws the same fill and outline.
 """
 
 from __future__ import annotations
@@ -16,20 +16,11 @@ from typing import Iterable, NamedTuple
 
 import numpy as np
 
+from workbench.drawing import RGB, SPEC
+
 PREVIEW_SIDE = 1280
 THUMB_SIDE = 240
-FILL_ALPHA = 0.45
-# Distinct, saturated colours that read well over photos; object n gets PALETTE[(n-1) % 8].
-PALETTE: tuple[tuple[int, int, int], ...] = (
-    (255, 59, 107),   # raspberry
-    (47, 128, 237),   # blue
-    (39, 174, 96),    # green
-    (242, 201, 76),   # amber
-    (155, 81, 224),   # purple
-    (242, 153, 74),   # orange
-    (0, 194, 199),    # teal
-    (235, 87, 200),   # magenta
-)
+THUMB_ALPHA = 0.55  # candidate thumbnails: a stronger fill, as they are small
 
 
 class Layer(NamedTuple):
@@ -37,16 +28,8 @@ class Layer(NamedTuple):
     is the object being refined (drawn with a thicker outline)."""
 
     mask: np.ndarray
-    color: tuple[int, int, int]
+    color: RGB
     active: bool = False
-
-
-def object_color(object_id: int) -> tuple[int, int, int]:
-    return PALETTE[(object_id - 1) % len(PALETTE)]
-
-
-def color_hex(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 def fit_size(height: int, width: int, max_side: int) -> tuple[int, int]:
@@ -77,44 +60,44 @@ def resize_nearest(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def boundary(mask: np.ndarray, thickness: int = 1) -> np.ndarray:
-    """Pixels of ``mask`` within ``thickness`` pixels of its edge (4-neighbour erosion)."""
-    inner = mask.copy()
-    for _ in range(max(1, thickness)):
-        eroded = inner.copy()
-        eroded[1:, :] &= inner[:-1, :]
-        eroded[:-1, :] &= inner[1:, :]
-        eroded[:, 1:] &= inner[:, :-1]
-        eroded[:, :-1] &= inner[:, 1:]
-        eroded[0, :] = eroded[-1, :] = False
-        eroded[:, 0] = eroded[:, -1] = False
-        inner = eroded
+    """Pixels of ``mask`` within ``thickness`` pixels of its edge: the mask minus the pixels whose
+    neighbours ``thickness`` away left, right, above and below are all in the mask (beyond the
+    picture counts as outside). The browser canvas draws the same edge (``canvas.js``)."""
+    t = max(1, int(thickness))
+    height, width = mask.shape
+    padded = np.zeros((height + 2 * t, width + 2 * t), bool)
+    padded[t:t + height, t:t + width] = mask
+    inner = (padded[t:t + height, :width] & padded[t:t + height, 2 * t:]
+             & padded[:height, t:t + width] & padded[2 * t:, t:t + width])
     return mask & ~inner
 
 
-def compose(image: np.ndarray, layers: Iterable[Layer], alpha: float = FILL_ALPHA,
+def compose(image: np.ndarray, layers: Iterable[Layer], alpha: float = SPEC.fill_opacity,
             outline: int | None = None) -> np.ndarray:
-    """Colour fill plus outline of each layer over an RGB uint8 image (returns a new array).
+    """Colour fill plus outline of each layer over an RGB uint8 image (returns a new array), as
+    the drawing spec says (``workbench.drawing``): fills in order, then every outline opaque.
 
-    Blending is integer arithmetic on the masked pixels only (``alpha`` in 1/256 steps), so the
-    cost follows the objects' area rather than the image's.
+    Blending is integer arithmetic on the masked pixels only (``alpha`` in 1/255 steps, as an
+    8-bit canvas stores it), so the cost follows the objects' area rather than the image's.
 
     Args:
-        outline: outline thickness in pixels; default scales with the image (about 0.2 % of
-            the longer side, at least 1). The active layer's outline is one pixel thicker.
+        outline: outline thickness in pixels; default ``SPEC.outline_width`` of the image. The
+            active layer's outline is ``SPEC.active_extra`` pixels thicker.
     """
     out = image.copy()
     if outline is None:
-        outline = max(1, round(max(image.shape[:2]) / 500))
-    weight = int(round(alpha * 256))
+        outline = SPEC.outline_width(*image.shape[:2])
+    weight = int(round(alpha * 255))
     edges = []
     for layer in layers:
         mask = layer.mask
         if not mask.any():
             continue
-        color = np.asarray(layer.color, np.uint16)
-        pixels = out[mask].astype(np.uint16)
-        out[mask] = ((pixels * (256 - weight) + color * weight + 128) >> 8).astype(np.uint8)
-        edges.append((boundary(mask, outline + (1 if layer.active else 0)), layer.color))
+        color = np.asarray(layer.color, np.uint32)
+        pixels = out[mask].astype(np.uint32)
+        out[mask] = ((pixels * (255 - weight) + color * weight + 127) // 255).astype(np.uint8)
+        extra = SPEC.active_extra if layer.active else 0
+        edges.append((boundary(mask, outline + extra), layer.color))
     for edge, color in edges:  # outlines last, so a neighbour's fill never hides them
         out[edge] = color
     return out
@@ -134,7 +117,8 @@ def data_url(image: np.ndarray, fmt: str = "JPEG", quality: int = 88) -> str:
 class Preview:
     """A downscaled copy of one image plus the mapping from full-resolution masks onto it.
 
-    Built once per uploaded image (per session); every click then composes on the small copy.
+    Built once per uploaded image (per session); candidate thumbnails compose on the small
+    copy.
     """
 
     def __init__(self, image: np.ndarray, max_side: int = PREVIEW_SIDE) -> None:
@@ -148,11 +132,12 @@ class Preview:
                  for layer in layers]
         return compose(self.base, small)
 
-    def thumbnail(self, mask: np.ndarray, color: tuple[int, int, int],
+    def thumbnail(self, mask: np.ndarray, color: RGB,
                   side: int = THUMB_SIDE) -> np.ndarray:
         """A small preview of one candidate mask (for "pick the mask you meant")."""
         size = fit_size(*self.size, side)
         if size not in self._thumb_bases:
             self._thumb_bases[size] = resize_image(self.base, size)
         base = self._thumb_bases[size]
-        return compose(base, [Layer(resize_nearest(mask, size), color, True)], alpha=0.55)
+        return compose(base, [Layer(resize_nearest(mask, size), color, True)],
+                       alpha=THUMB_ALPHA)

@@ -63,6 +63,7 @@ class Session:
         self.released = False
         self.timings: dict[str, float | bool] = {}
         self.preview: Any = None  # (digest, render.Preview) of the image, built lazily
+        self.display_src: Any = None  # (key, data URL) of the image the canvas shows
         self.render_count = 0  # changes every view, so the page always re-renders the canvas
         self._export_dir: Path | None = None
         self.token = secrets.token_urlsafe(24)  # the page's key to the live route

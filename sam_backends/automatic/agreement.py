@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..instances import mask_boxes
+from ..masks import mask_boxes
 
 
 def best_ious(reference: np.ndarray, candidates: np.ndarray) -> np.ndarray:

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import PromptError, SamBackendError, UnsupportedPromptError
-from ..instances import Instances, mask_boxes
+from ..instances import Instances
+from ..masks import mask_boxes
 from ..types import Embedding
 from .decoding import LOW_RES, GridDecoder, grid_decoder
 from .filters import low_res_boxes, nms, remove_small_regions, stability_scores

@@ -27,7 +27,8 @@ import numpy as np
 
 from ..base import Backend
 from ..errors import PromptError, UnsupportedPromptError
-from ..instances import Instances, mask_boxes
+from ..instances import Instances
+from ..masks import mask_boxes
 from ..speed.torch_common import to_rgb
 from ..types import Embedding, Prompts
 from .detectors import DEFAULT_THRESHOLD, Detections

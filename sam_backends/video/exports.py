@@ -1,4 +1,4 @@
-"""Writing tracking results: overlay MP4, cut-out MP4, a ZIP of mask PNGs, COCO RLE JSON.
+"""Writing tracking results: rendered MP4 (e.g. an overlay), cut-out MP4, mask PNGs, COCO RLE.
 
 ``masks`` everywhere is a mapping ``frame index -> {object id: bool H x W}`` (a session's
 ``MaskTrack`` or a plain dict); frames missing from it are written without masks. Files are
@@ -19,27 +19,20 @@ import io
 import json
 import logging
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..masks import encode_rle
 from .errors import VideoError
-from .masks import encode_rle
 from .probe import OPEN_OPTIONS
 from .source import Video
 
 LOG = logging.getLogger(__name__)
-PALETTE = ((255, 64, 64), (64, 160, 255), (64, 220, 96), (255, 200, 0), (200, 80, 255),
-           (0, 220, 220), (255, 128, 0), (255, 96, 180))
 CHECKER = "checker"
-
-
-def object_color(object_id: int) -> tuple[int, int, int]:
-    """A stable colour per object id (RGB)."""
-    return PALETTE[int(object_id) % len(PALETTE)]
 
 
 @contextlib.contextmanager
@@ -64,16 +57,6 @@ def _rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
-def overlay_frame(frame: np.ndarray, masks: Mapping[int, np.ndarray], alpha: float = 0.5,
-                  colors: Mapping[int, tuple[int, int, int]] | None = None) -> np.ndarray:
-    """``frame`` (RGB uint8) with each object's mask tinted in its colour."""
-    out = frame.astype(np.float32)
-    for object_id, mask in masks.items():
-        color = np.asarray((colors or {}).get(object_id, object_color(object_id)), np.float32)
-        out[mask] = out[mask] * (1 - alpha) + color * alpha
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
 def cutout_frame(frame: np.ndarray, masks: Mapping[int, np.ndarray],
                  background: tuple[int, int, int] | str = CHECKER, square: int = 16) -> np.ndarray:
     """The masked pixels of ``frame`` on a solid colour or a grey chequerboard."""
@@ -93,13 +76,15 @@ def cutout_frame(frame: np.ndarray, masks: Mapping[int, np.ndarray],
     return np.where(keep[..., None], frame, back)
 
 
-def write_overlay_mp4(video: Video, masks: Mapping[int, Mapping[int, np.ndarray]],
-                      path: str | Path, *, alpha: float = 0.5, copy_audio: bool = True,
-                      colors: Mapping[int, tuple[int, int, int]] | None = None,
-                      crf: int = 20) -> Path:
-    """The video with every object's mask tinted over it (see the module docstring)."""
-    return _write_mp4(video, path, lambda i, frame: overlay_frame(
-        frame, masks.get(i, {}) if i in masks else {}, alpha, colors), copy_audio, crf)
+def write_rendered_mp4(video: Video, path: str | Path,
+                       render: Callable[[int, np.ndarray], np.ndarray], *,
+                       copy_audio: bool = True, crf: int = 20) -> Path:
+    """The video with each frame replaced by ``render(index, frame)`` (RGB uint8, same size).
+
+    How masks are drawn over a frame is the application's choice (its drawing spec:
+    ``workbench.video.exports.write_overlay_mp4``); the engine only encodes.
+    """
+    return _write_mp4(video, path, render, copy_audio, crf)
 
 
 def write_cutout_mp4(video: Video, masks: Mapping[int, Mapping[int, np.ndarray]],
@@ -114,7 +99,8 @@ def write_cutout_mp4(video: Video, masks: Mapping[int, Mapping[int, np.ndarray]]
     return _write_mp4(video, path, render, False, crf)
 
 
-def _write_mp4(video: Video, path: str | Path, render: Any, copy_audio: bool, crf: int) -> Path:
+def _write_mp4(video: Video, path: str | Path, render: Callable[[int, np.ndarray], np.ndarray],
+               copy_audio: bool, crf: int) -> Path:
     import av
 
     path = Path(path)

@@ -1,4 +1,5 @@
-"""``MaskTrack``: every object's mask on every tracked frame, stored compactly as COCO RLE.
+"""``MaskTrack``: every object's mask on every tracked frame, stored compactly as COCO RLE
+(``sam_backends.masks``, the one codec).
 
 A bool 720p mask is 0.9 MiB; its run-length encoding is typically a few KiB, so a session can
 keep the latest result of every frame and object for display and export at little cost.
@@ -7,30 +8,11 @@ keep the latest result of every frame and object for display and export at littl
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-
-def encode_rle(mask: np.ndarray) -> dict:
-    """A bool H x W mask as COCO RLE ``{"size": [H, W], "counts": str}``."""
-    from pycocotools import mask as mask_utils
-
-    rle = mask_utils.encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-def decode_rle(rle: Mapping) -> np.ndarray:
-    """COCO RLE (counts as str or bytes) -> bool H x W."""
-    from pycocotools import mask as mask_utils
-
-    counts = rle["counts"]
-    payload = {"size": list(rle["size"]),
-               "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    with warnings.catch_warnings():  # pycocotools 2.0 + numpy 2: a harmless copy= warning
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return mask_utils.decode(payload).astype(bool)
+from ..masks import decode_rle, encode_rle
 
 
 class MaskTrack(Mapping):

@@ -82,16 +82,19 @@ class SegmentRequest(Strict):
     # float (strict) takes JSON integers too (1 for 1.0) but not strings such as "0.5".
     threshold: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.0, description="drop objects whose best score is below this (see dropped)")
-    mask_color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] = "#1e90ff"
-    mask_opacity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    mask_color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] | None = Field(
+        default=None, description="one overlay colour for every mask; default: each object "
+                                  "its colour in the page's palette")
+    mask_opacity: Annotated[float, Field(ge=0.0, le=1.0)] | None = Field(
+        default=None, description="overlay fill opacity; default: the page's")
     overlay: StrictBool = True
     mask_only: StrictBool = Field(default=False,
                                   description="masks only: no overlay and no cut-outs")
     include_scores: StrictBool = True
     include_boxes: StrictBool = True
     cutout: Literal["none", "full", "cropped"] = Field(
-        default="full", description="full: the image's size; cropped: the mask's box plus a "
-                                    "2-pixel margin")
+        default="full", description="full: the image's size; cropped: the mask's box plus 5% "
+                                    "of its size on each side")
     output: Literal["data_uri", "url"] = Field(
         default="data_uri", description="data_uri: PNGs inline; url: GET /v1/files/{token} "
                                         "links (same key, expiring)")

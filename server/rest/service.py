@@ -35,6 +35,7 @@ from sam_backends import (
     Prompts,
 )
 from sam_backends.images import image_digest
+from sam_backends.masks import encode_rle, mask_box
 from server.rest import render
 from server.rest.image_input import ImageInput
 from server.rest.images import (
@@ -58,8 +59,9 @@ from server.rest.schemas import (
     SegmentResponse,
 )
 from workbench.context import AppContext
+from workbench.drawing import hex_colour
 from workbench.errors import Failure, Refusal, failure_of
-from workbench.exports import mask_to_rle, png_bytes
+from workbench.exports import png_bytes
 from workbench.lanes import Deadline
 from workbench.segment import use_case
 from workbench.segment.policy import Policy
@@ -316,7 +318,7 @@ class SegmentService:
                 continue
             mask = prediction.mask(best)
             masks.append(mask)
-            box = render.mask_box(mask)
+            box = mask_box(mask)
             cut = None
             if pictures and request.cutout != "none":
                 cut = self._picture(render.cutout(image, mask, request.cutout == "cropped"),
@@ -326,14 +328,14 @@ class SegmentService:
                 candidates = [_candidate(prediction.mask(i), prediction.scores[i], request)
                               for i in range(prediction.count)]
             objects.append(SegmentedObject(
-                index=index, mask=RleMask(**mask_to_rle(mask)), area=int(mask.sum()),
+                index=index, mask=RleMask(**encode_rle(mask)), area=int(mask.sum()),
                 score=_score(score) if request.include_scores else None,
                 box=[float(v) for v in box] if request.include_boxes and box else None,
                 cutout=cut, candidates=candidates))
         overlay = None
         if pictures and request.overlay:
-            picture = render.overlay(image, masks, render.hex_rgb(request.mask_color),
-                                     request.mask_opacity)
+            color = hex_colour(request.mask_color) if request.mask_color else None
+            picture = render.overlay(image, masks, color, request.mask_opacity)
             overlay = self._picture(picture, request, key)
         return objects, overlay, dropped
 
@@ -393,7 +395,7 @@ def _to_prompts(obj: ObjectPrompt, multimask: bool) -> Prompts:
 
 
 def _candidate(mask: np.ndarray, score: float, request: SegmentRequest) -> Candidate:
-    return Candidate(mask=RleMask(**mask_to_rle(mask)), area=int(mask.sum()),
+    return Candidate(mask=RleMask(**encode_rle(mask)), area=int(mask.sum()),
                      score=_score(score) if request.include_scores else None)
 
 

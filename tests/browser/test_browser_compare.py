@@ -15,7 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from app_harness import app_config, running_app
+from canvas_pixels import close, fill_of, image_to_screen
 from PIL import Image
+
+from workbench.drawing import SPEC
 
 pytestmark = pytest.mark.browser
 
@@ -100,16 +103,12 @@ def open_compare(page, url: str) -> None:
 def upload_image(page, path: Path) -> None:
     page.locator("#compare-upload input[type=file]").set_input_files(str(path))
     page.locator("#compare-canvas [data-testid=prompt-canvas]").wait_for()
-    page.locator("#compare-canvas img.pc-img").wait_for()
+    page.locator("#compare-canvas img.pcl-img").wait_for()
 
 
 def drag_box(page, box) -> None:
-    stage = page.locator("#compare-canvas [data-testid=prompt-canvas]")
-    bounds = stage.bounding_box()
-
     def at(x, y):  # image pixels -> page pixels
-        return (bounds["x"] + bounds["width"] * x / WIDTH,
-                bounds["y"] + bounds["height"] * y / HEIGHT)
+        return image_to_screen(page, "#compare-canvas", x, y, WIDTH, HEIGHT)
 
     x0, y0 = at(box[0], box[1])
     x1, y1 = at(box[2], box[3])
@@ -163,6 +162,11 @@ def test_three_models_answer_one_box(server, files, page):
         assert name in table.inner_text()
     assert re.search(r"[\d,]+ px \(\d+\.\d%\)", cards.nth(0).inner_text())
     shot(page, "compare_2_box_three_models.png")
+    # the canvas draws the shown model's mask in the browser, as the drawing spec says
+    colour, alpha = fill_of(page, "#compare-canvas")
+    assert close(colour, SPEC.colour_for(1)) and abs(alpha - round(255 * SPEC.fill_opacity)) <= 1
+    assert page.locator("#compare-canvas img.pcl-img").get_attribute("src").startswith(
+        "data:image/jpeg;base64,")  # the plain image: no overlay composited on the server
 
     # now every model's encode was measured: the estimates say so
     assert page.locator("#compare-estimates").inner_text().count("cached") == 3
@@ -220,9 +224,7 @@ VIEWPORTS = ((1366, 768), (1920, 1080))
 
 def click_image(page, x: float, y: float) -> None:
     """A left click at image pixel (x, y) on the compare canvas."""
-    bounds = page.locator("#compare-canvas [data-testid=prompt-canvas]").bounding_box()
-    page.mouse.click(bounds["x"] + bounds["width"] * x / WIDTH,
-                     bounds["y"] + bounds["height"] * y / HEIGHT)
+    page.mouse.click(*image_to_screen(page, "#compare-canvas", x, y, WIDTH, HEIGHT))
 
 
 def cutout_count(page, count: int) -> None:

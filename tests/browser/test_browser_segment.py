@@ -22,7 +22,7 @@ import pytest
 from app_harness import ROOT, app_config, running_app
 from PIL import Image
 
-from workbench.exports import rle_to_mask
+from sam_backends.masks import decode_rle
 
 pytestmark = pytest.mark.browser
 
@@ -294,7 +294,7 @@ def test_click_refine_box_objects_model_switch_and_cutout(browser, server):
     assert annotations[1]["prompts"]["box"] == pytest.approx([290, 160, 450, 350], abs=2)
     union = np.zeros((H, W), bool)
     for annotation in annotations:
-        union |= rle_to_mask(annotation["segmentation"])
+        union |= decode_rle(annotation["segmentation"])
     cutout = Image.open(cutout_file.path())
     assert cutout.format == "PNG" and cutout.mode == "RGBA" and cutout.size == (W, H)
     alpha = np.asarray(cutout)[:, :, 3]

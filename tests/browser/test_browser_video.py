@@ -9,12 +9,19 @@ frame i.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ui"))  # make_clip, run alone too
 from app_harness import app_config, running_app
+from canvas_pixels import close, drawn_colours, fill_of, image_to_screen
 from test_browser_segment import CHROMIUM, CHROMIUM_ARGS, artifacts
-from test_video_ui import make_clip
+from test_video_ui import make_clip  # noqa: E402
+
+from workbench.drawing import SPEC
 
 pytestmark = pytest.mark.browser
 
@@ -111,8 +118,31 @@ def upload(page, clip: Path) -> None:
 
 
 def screen(page, x: float, y: float) -> tuple[float, float]:
-    box = page.locator("#video-canvas [data-testid=prompt-canvas]").bounding_box()
-    return box["x"] + x / W * box["width"], box["y"] + y / H * box["height"]
+    return image_to_screen(page, "#video-canvas", x, y, W, H)
+
+
+def plant_square(server, frame: int) -> int:
+    """Put the red square of ``frame`` into the newest video session's track as object 1's
+    mask (the random-weight test model's masks are empty here); its pixel count."""
+    from workbench.video.state import VideoSession
+
+    ctx = server.ctx
+    sessions = [ctx.sessions.get(i) for i in ctx.sessions.ids()]
+    session = [s for s in sessions if isinstance(s, VideoSession) and s.clip is not None][-1]
+    mask = np.zeros((H, W), bool)
+    mask[20:44, 10 + 4 * frame:34 + 4 * frame] = True
+    session.track.set(frame, 1, mask)
+    return int(mask.sum())
+
+
+def assert_drawn_as_specified(page, pixels: int) -> None:
+    """The browser canvas (not the server) draws object 1's mask: every mask pixel, its fill
+    in the spec's colour at the spec's opacity, over the plain frame."""
+    colour, alpha = fill_of(page, "#video-canvas")
+    assert close(colour, SPEC.colour_for(1)) and abs(alpha - round(255 * SPEC.fill_opacity)) <= 1
+    assert sum(row[4] for row in drawn_colours(page, "#video-canvas")) == pixels
+    assert page.locator("#video-canvas img.pcl-img").get_attribute("src").startswith(
+        "data:image/jpeg;base64,")
 
 
 def drag_box(page, x0, y0, x1, y1) -> None:
@@ -160,6 +190,11 @@ def test_upload_scrub_click_track_and_export(browser, server, clips):
     expect(page.locator("#video-status")).to_contain_text("Tracked 4 frames", timeout=TIMEOUT)
     expect(page.locator("#video-objects .ol-row")).to_contain_text("masks on 4/4")
     shot(page, "03-tracked")
+    pixels = plant_square(server, 3)
+    scrub(page, 3)
+    assert_drawn_as_specified(page, pixels)  # a tracked frame's mask, drawn in the browser
+    shot(page, "03b-mask-on-canvas")
+    scrub(page, 0)
 
     page.locator("#video-export").click()
     player = page.locator("#video-player video")
@@ -230,7 +265,9 @@ def test_compare_two_models_on_the_clip(browser, server, clips):
     page.locator("#video-compare-run").click()
     text = page.locator("#video-compare-text")
     expect(text).to_contain_text("IoU between them: mean", timeout=TIMEOUT)
-    assert text.inner_text().count("4 frames") == 2 and "stopped early" not in text.inner_text()
+    # ": 4 frames," per model (a rate such as "0.14 frames/s" holds "4 frames" too)
+    assert text.inner_text().count(": 4 frames,") == 2
+    assert "stopped early" not in text.inner_text()
     for side in ("a", "b"):
         expect(page.locator(f"#video-compare-image-{side} img")).to_be_visible()
     expect(page.locator("#video-compare-iou")).not_to_contain_text("No data")

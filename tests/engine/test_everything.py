@@ -29,7 +29,7 @@ from sam_backends.automatic import (
 from sam_backends.automatic.agreement import best_ious, matched_share
 from sam_backends.automatic.decoding import GridDecoder
 from sam_backends.automatic.grid import grid_points, point_grid
-from sam_backends.instances import mask_boxes
+from sam_backends.masks import mask_boxes
 from sam_backends.testing.random_models import synthetic_image
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")

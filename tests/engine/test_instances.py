@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sam_backends import Instances
-from sam_backends.instances import mask_boxes
+from sam_backends.masks import mask_boxes
 
 
 def _two() -> Instances:

@@ -18,6 +18,7 @@ from app_harness import app_config, running_app
 from PIL import Image
 
 from sam_backends import Prompts, create_backend
+from sam_backends.masks import decode_rle, mask_box
 from sam_backends.testing.random_models import synthetic_image
 from server.rest import render
 from server.rest.images import (
@@ -30,7 +31,9 @@ from server.rest.images import (
 )
 from server.security.keys import new_key
 from workbench.config import AppConfig
-from workbench.exports import rle_to_mask
+from workbench.drawing import SPEC
+from workbench.exports import crop_box
+from workbench.render import Layer, compose
 
 H, W = 120, 160
 BOX = [30, 20, 140, 110]
@@ -191,17 +194,15 @@ def test_masks_match_the_engine_exactly_for_several_objects(client, scene, sam2_
             labels=prompt.get("labels", [1] * len(prompt.get("points", []))),
             box=tuple(prompt["box"]) if "box" in prompt else None, multimask=True))
         best = expected.masks[expected.best_index]
-        np.testing.assert_array_equal(rle_to_mask(obj["mask"]), best)
+        np.testing.assert_array_equal(decode_rle(obj["mask"]), best)
         assert obj["score"] == pytest.approx(float(expected.scores.max()), abs=1e-5)
         assert obj["area"] == int(best.sum())
-        assert obj["box"] == [float(v) for v in render.mask_box(best)]
+        assert obj["box"] == [float(v) for v in mask_box(best)]  # XYXY, exclusive max
         assert len(obj["candidates"]) == 3
         for candidate, mask in zip(obj["candidates"], expected.masks):
-            np.testing.assert_array_equal(rle_to_mask(candidate["mask"]), mask)
-        x0, y0, x1, y1 = render.mask_box(best)
-        cut = decode_png(obj["cutout"])
-        m = render.CROP_MARGIN_PX
-        assert cut.shape == (min(H, y1 + m) - max(0, y0 - m), min(W, x1 + m) - max(0, x0 - m), 4)
+            np.testing.assert_array_equal(decode_rle(candidate["mask"]), mask)
+        x0, y0, x1, y1 = crop_box(best)  # the one crop rule, page downloads and REST alike
+        assert decode_png(obj["cutout"]).shape == (y1 - y0, x1 - x0, 4)
     overlay = decode_png(body["overlay"])
     assert overlay.shape == (H, W, 3) and not np.array_equal(overlay, scene)
     assert body["cache"]["embedding"] == "miss" and body["cache"]["entries"] >= 1
@@ -239,7 +240,7 @@ def test_multipart_segment_mask_only_and_without_scores_or_boxes(client, scene):
     assert body["overlay"] is None
     obj = body["objects"][0]
     assert obj["cutout"] is None and obj["score"] is None and obj["box"] is None
-    assert rle_to_mask(obj["mask"]).shape == (H, W) and obj["area"] > 0
+    assert decode_rle(obj["mask"]).shape == (H, W) and obj["area"] > 0
     bad = client.post("v1/segment/upload", data={"request": '{"multimask": "false"}'},
                       files={"file": ("s.png", png(scene), "image/png")})
     assert error_of(bad, 422)["field"] == "request.multimask"
@@ -265,7 +266,7 @@ def test_output_urls_are_served_to_their_key_only(client, other, scene):
     overlay = client.get(body["overlay"].lstrip("/"))
     assert overlay.status_code == 200 and overlay.headers["content-type"] == "image/png"
     pixels = decode_png(overlay.content)
-    mask = rle_to_mask(body["objects"][0]["mask"])
+    mask = decode_rle(body["objects"][0]["mask"])
     assert pixels.shape == (H, W, 3) and (pixels[mask] == [255, 0, 0]).all()
     cutout = client.get(body["objects"][0]["cutout"].lstrip("/"))
     assert decode_png(cutout.content).shape == (H, W, 4)
@@ -357,7 +358,7 @@ def test_jobs_run_segments_in_the_background(client, scene):
             break
         threading.Event().wait(0.05)
     assert state["status"] == "succeeded", state
-    assert rle_to_mask(state["result"]["objects"][0]["mask"]).shape == (H, W)
+    assert decode_rle(state["result"]["objects"][0]["mask"]).shape == (H, W)
 
 
 def test_busy_answers_503_with_retry_after_and_deadlines_504(tmp_path, scene):
@@ -432,16 +433,22 @@ def test_image_store_is_bounded_and_bound_to_keys():
         store.add("c", image, "d5")
 
 
-def test_overlay_and_contour():
+def test_overlay_follows_the_drawing_spec():
     image = np.full((20, 20, 3), 100, np.uint8)
     mask = np.zeros((20, 20), bool)
     mask[5:15, 5:15] = True
     out = render.overlay(image, [mask], (200, 0, 0), 0.5)
     assert (out[~mask] == 100).all()
     assert (out[10, 10] == [150, 50, 50]).all()  # inside: blended
-    assert (out[5, 10] == [200, 0, 0]).all() and (out[6, 10] == [200, 0, 0]).all()  # 2-px edge
-    assert render.contour(mask).sum() == 100 - 36
-    assert render.cutout(image, mask, cropped=True).shape == (14, 14, 4)
+    assert (out[5, 10] == [200, 0, 0]).all() and not (out[6, 10] == [200, 0, 0]).all()
+    second = np.zeros((20, 20), bool)
+    second[16:19, 1:4] = True
+    default = render.overlay(image, [mask, second])  # each object its spec colour
+    assert tuple(default[5, 10]) == SPEC.colour_for(1)
+    assert tuple(default[16, 1]) == SPEC.colour_for(2)
+    np.testing.assert_array_equal(default, compose(image, [Layer(mask, SPEC.colour_for(1)),
+                                                           Layer(second, SPEC.colour_for(2))]))
+    assert render.cutout(image, mask, cropped=True).shape == (10, 10, 4)
     assert render.cutout(image, np.zeros((20, 20), bool), cropped=True).shape == (1, 1, 4)
 
 

@@ -12,8 +12,8 @@ from app_harness import app_config, running_app
 from PIL import Image
 
 from sam_backends import Prompts, create_backend
+from sam_backends.masks import decode_rle
 from sam_backends.testing.random_models import synthetic_image
-from workbench.exports import rle_to_mask
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -63,7 +63,7 @@ def test_segment_matches_the_engine_exactly(server, images, sam2_small):
     assert result["image"] == {"file_name": "scene.png", "height": 120, "width": 160}
     assert len(result["masks"]) == 3 and result["best"] == expected.best_index
     for record, mask, score in zip(result["masks"], expected.masks, expected.scores):
-        np.testing.assert_array_equal(rle_to_mask(record["segmentation"]), mask)
+        np.testing.assert_array_equal(decode_rle(record["segmentation"]), mask)
         assert record["score"] == pytest.approx(float(score), abs=1e-5)
         assert record["area"] == int(mask.sum())
     assert set(result["timings"]) == {"encode_s", "encode_cached", "decode_s", "total_s"}

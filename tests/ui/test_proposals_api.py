@@ -17,10 +17,9 @@ from app_harness import app_config, offline
 from PIL import Image
 
 from sam_backends import Instances, PromptError
-from sam_backends.instances import mask_boxes
+from sam_backends.masks import decode_rle, mask_boxes
 from ui.proposals.api import ProposalsApi, instances_json, parse_params
 from workbench.context import AppContext
-from workbench.exports import rle_to_mask
 from workbench.proposals import engines
 
 
@@ -84,7 +83,7 @@ def test_result_json_rle_decodes_to_the_masks():
     assert doc["count"] == 2 and doc["image"] == {"file_name": "a.png", "height": 30,
                                                   "width": 40}
     for i, row in enumerate(doc["instances"]):
-        np.testing.assert_array_equal(rle_to_mask(row["segmentation"]), masks[i])
+        np.testing.assert_array_equal(decode_rle(row["segmentation"]), masks[i])
         assert row["box"] == [float(v) for v in inst.boxes[i]]
         assert row["bbox"][2] == inst.boxes[i][2] - inst.boxes[i][0]
     assert [r["label"] for r in doc["instances"]] == ["dog", "cat"]
@@ -131,7 +130,7 @@ def test_everything_returns_rle_instances_and_an_overlay(ctx, image_file):
     result, overlay_path = api.segment_everything(image_file, "test-sam2-small", params)
     assert result["model_id"] == "test-sam2-small" and result["count"] > 0
     for row in result["instances"]:
-        mask = rle_to_mask(row["segmentation"])
+        mask = decode_rle(row["segmentation"])
         assert mask.shape == (96, 128) and mask.sum() == row["area"] > 0
         assert 0.0 <= row["score"] <= 1.0 and row["label"] == ""
     with Image.open(overlay_path) as picture:
@@ -176,7 +175,7 @@ def test_text_returns_labelled_rle_instances_and_an_overlay(ctx, image_file):
     assert result["pipeline"] == "owlv2+test-sam2-small"
     assert {row["label"] for row in result["instances"]} <= {"circle", "square"}
     for row in result["instances"]:
-        assert rle_to_mask(row["segmentation"]).shape == (96, 128)
+        assert decode_rle(row["segmentation"]).shape == (96, 128)
     assert {"detect_s", "decode_s", "encode_s", "total_s"} <= set(result["timings"])
     with Image.open(overlay_path) as picture:
         assert picture.format == "PNG" and picture.size == (128, 96)

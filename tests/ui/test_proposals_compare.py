@@ -17,7 +17,7 @@ from app_harness import app_config, offline
 
 from sam_backends import Instances
 from sam_backends.images import image_digest
-from sam_backends.instances import mask_boxes
+from sam_backends.masks import mask_boxes
 from sam_backends.testing.random_models import synthetic_image
 from ui.proposals import compare_panel
 from ui.proposals.compare_panel import (

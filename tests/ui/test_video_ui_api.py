@@ -10,7 +10,7 @@ import pytest
 from app_harness import app_config, running_app
 from test_video_ui import make_clip
 
-from workbench.exports import rle_to_mask
+from sam_backends.masks import decode_rle
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -46,7 +46,7 @@ def test_track_returns_coco_rle_and_an_h264_overlay(server, clips):
     assert coco["fps"] == pytest.approx(10.0) and coco["size"] == [64, 96]
     assert coco["objects"] == [{"id": 3, "name": "square"}]
     assert [f["frame"] for f in coco["frames"]] == [0, 1, 2]
-    mask = rle_to_mask(coco["frames"][1]["masks"]["3"])
+    mask = decode_rle(coco["frames"][1]["masks"]["3"])
     assert mask.shape == (64, 96)
     assert coco["timings"]["track_s"] > 0
     with av.open(overlay) as container:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sam_backends import Instances
-from sam_backends.instances import mask_boxes
+from sam_backends.masks import mask_boxes
 from workbench.errors import UserError
 from workbench.objects import SegObject, Workspace
 from workbench.proposals import logic

@@ -9,15 +9,14 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from sam_backends.masks import decode_rle, encode_rle
 from workbench.exports import (
     ExportObject,
     coco_document,
     cutout_rgba,
     mask_png,
     mask_record,
-    mask_to_rle,
     png_bytes,
-    rle_to_mask,
     safe_stem,
     write_exports,
 )
@@ -56,16 +55,19 @@ def test_mask_png_is_black_and_white():
 def test_rle_round_trip_and_record_match_pycocotools():
     _, first, second = image_and_masks()
     for mask in (first, second, np.zeros((40, 60), bool), np.ones((3, 5), bool)):
-        rle = mask_to_rle(mask)
+        rle = encode_rle(mask)
         assert isinstance(rle["counts"], str) and rle["size"] == list(mask.shape)
         json.dumps(rle)  # JSON-ready
-        np.testing.assert_array_equal(rle_to_mask(rle), mask)
+        np.testing.assert_array_equal(decode_rle(rle), mask)
     record = mask_record(second, 0.87654321)
     assert record["area"] == int(second.sum())
     rows, cols = np.nonzero(second)
     assert record["bbox"] == [cols.min(), rows.min(), cols.max() - cols.min() + 1,
                               rows.max() - rows.min() + 1]
     assert record["score"] == 0.876543
+    coded = {"size": record["segmentation"]["size"],
+             "counts": record["segmentation"]["counts"].encode("ascii")}
+    assert record["bbox"] == [float(v) for v in mask_utils.toBbox(coded)]
 
 
 def test_coco_document_lists_every_object():

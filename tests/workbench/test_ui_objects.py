@@ -45,7 +45,7 @@ def test_mask_result_round_trips_packed_bits_and_measures_bbox():
     assert res.logits.shape == (1, 256, 256) and res.logits.dtype == np.float32
     box = np.zeros((10, 12), bool)
     box[2:5, 3:9] = True
-    assert mask_bbox(box) == (3, 2, 6, 3)
+    assert mask_bbox(box) == (3, 2, 9, 5)  # XYXY, exclusive max
     assert mask_bbox(np.zeros((4, 4), bool)) == (0, 0, 0, 0)
 
 

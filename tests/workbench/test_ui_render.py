@@ -8,16 +8,14 @@ import io
 import numpy as np
 from PIL import Image
 
+from workbench.drawing import SPEC
 from workbench.render import (
-    FILL_ALPHA,
-    PALETTE,
     Layer,
     Preview,
     boundary,
     compose,
     data_url,
     fit_size,
-    object_color,
     resize_nearest,
 )
 
@@ -57,7 +55,7 @@ def test_compose_fills_outlines_and_leaves_the_rest():
     edge = boundary(mask, 1)
     assert (out[edge] == color).all()  # outline in the object's colour
     inside = mask & ~edge
-    expected = np.round(100 * (1 - FILL_ALPHA) + np.array(color) * FILL_ALPHA)
+    expected = np.round(100 * (1 - SPEC.fill_opacity) + np.array(color) * SPEC.fill_opacity)
     np.testing.assert_allclose(out[inside], np.broadcast_to(expected, out[inside].shape), atol=1)
     assert image.max() == 100  # input not modified
     assert (compose(image, [Layer(np.zeros((20, 30), bool), color)]) == image).all()
@@ -73,9 +71,10 @@ def test_active_layer_gets_thicker_outline():
 
 
 def test_palette_cycles_and_differs_between_neighbours():
-    assert object_color(1) == PALETTE[0]
-    assert object_color(len(PALETTE) + 1) == PALETTE[0]
-    assert len({object_color(i) for i in range(1, len(PALETTE) + 1)}) == len(PALETTE)
+    palette = SPEC.palette
+    assert SPEC.colour_for(1) == palette[0]
+    assert SPEC.colour_for(len(palette) + 1) == palette[0]
+    assert len({SPEC.colour_for(i) for i in range(1, len(palette) + 1)}) == len(palette)
 
 
 def test_data_url_decodes_to_the_same_picture():

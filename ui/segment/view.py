@@ -87,7 +87,7 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
                 clear = gr.Button("Clear prompts", interactive=False, size="sm",
                                   elem_id="clear", scale=0, min_width=110)
             canvas = PromptCanvas({"hint": "Upload an image or pick an example on the left."},
-                                  live=True, elem_id="canvas")
+                                  elem_id="canvas")
             status = gr.Markdown(elem_id="status")
             candidates = CandidateStrip({"items": []}, elem_id="candidates")
             with gr.Accordion("Downloads", open=True, elem_id="downloads-box"):

@@ -43,8 +43,8 @@ from workbench.errors import UserError, log
 from workbench.exports import safe_stem
 from workbench.lanes import CallerGoneError, Deadline
 from workbench.objects import PromptSet
-from workbench.render import object_color
 from workbench.video import values
+from workbench.video.exports import write_overlay_mp4
 from workbench.video.state import MAX_OBJECTS, Clip, VideoSession, to_prompts
 
 KEEP_OUTPUTS = 16  # result folders kept for Gradio to serve; older ones are deleted
@@ -224,9 +224,7 @@ class TrackApi:
         out = self._folder()
         names = {o.object_id: o.name for o in session.objects}
         overlay = out / f"{safe_stem(path.name)}_overlay.mp4"
-        colours = {object_id: object_color(object_id) for object_id in names}
-        exports.write_overlay_mp4(video, session.track, overlay, copy_audio=False,
-                                  colors=colours)
+        write_overlay_mp4(video, session.track, overlay, copy_audio=False)
         coco = exports.rle_document(video, session.track, object_names=names)
         coco["model_id"] = session.model_id
         coco["timings"] = {"track_s": round(track_s, 3),

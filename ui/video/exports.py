@@ -15,7 +15,7 @@ import gradio as gr
 from ui.feedback import guard
 from workbench.errors import UserError
 from workbench.exports import safe_stem
-from workbench.render import object_color
+from workbench.video.exports import write_overlay_mp4
 from workbench.video.state import VideoSession
 
 SOLID = "Solid colour"
@@ -104,9 +104,7 @@ def write_all(session: VideoSession, folder: Path, audio: bool, background: str,
         "masks": folder / f"{stem}_masks.zip",
         "coco": folder / f"{stem}_coco_rle.json",
     }
-    colours = {object_id: object_color(object_id) for object_id in names}
-    exports.write_overlay_mp4(clip.video, track, out["overlay"], copy_audio=audio,
-                              colors=colours)
+    write_overlay_mp4(clip.video, track, out["overlay"], copy_audio=audio)
     bg = exports.CHECKER if background == CHEQUERED else colour
     exports.write_cutout_mp4(clip.video, track, out["cutout"], background=bg)
     exports.write_mask_zip(track, out["masks"])

@@ -6,14 +6,14 @@ with ``js_on_load`` is Gradio's documented way to build custom components: the s
 component's ``element`` and ``props`` and calls ``trigger(name, data)``, which fires the Python
 listener registered as ``component.<name>(fn, ...)`` with ``data`` in ``gr.EventData``.
 
-* ``PromptCanvas``: the image with masks. A click (no movement) fires ``point`` with
-  original-image pixel coordinates and the mouse button; a drag fires ``box``. Right-click and
-  shift-click mean background. A pending marker (or the dragged box) stays visible until the
-  server's answer replaces the value, so clicks feel immediate.
-  ``PromptCanvas(live=True)`` (the Segment view) is the fast one, in ``canvas.js`` /
-  ``canvas.css``: it draws the masks itself, sends clicks, boxes and hover previews to the live
-  route (``server.live_route``) instead of firing ``point``/``box``, zooms and pans, and
-  fires ``synced`` after drawing each answer (its value: ``values.live_canvas_value``).
+* ``PromptCanvas``: the image with masks, one browser canvas for every view (``canvas.js``,
+  ``canvas_input.js``, ``canvas.css``). It draws the masks itself, as the value's drawing spec says
+  (``workbench.drawing``), zooms and pans. Its value is ``workbench.canvas.CanvasView``: with
+  ``live`` (the Segment view) clicks, boxes and hover previews go to the live route
+  (``server.live_route``) and ``synced`` fires after each answer is drawn; without it (Compare,
+  Video) a click (no movement) fires ``point`` with original-image pixel coordinates, the
+  mouse button and shift, and a drag fires ``box``. Right-click and shift-click mean
+  background. A pending marker (or the dragged box) stays until the next value replaces it.
 * ``ObjectList``: one row per object (colour, name, area, score); fires ``pick_object``,
   ``remove_object`` and (double-click the name, or the pencil) ``rename_object``.
 * ``CandidateStrip``: the candidate masks when the model is unsure; fires ``choose``.
@@ -29,118 +29,11 @@ from typing import Any
 import gradio as gr
 
 HERE = Path(__file__).resolve().parent
-_LIVE_TEMPLATE = '<div class="pcl-host"></div>'  # never changes: canvas.js owns the DOM
+_TEMPLATE = '<div class="pcl-host"></div>'  # never changes: canvas.js owns the DOM
 
 
 def _asset(name: str) -> str:
     return (HERE / name).read_text(encoding="utf-8")
-
-_CANVAS_HTML = """
-${value && value.src ? `
-<div class="pc-root" data-render="${value.n}">
-  <div class="pc-stage" data-testid="prompt-canvas" style="aspect-ratio: ${value.w} / ${value.h};
-       max-width: calc(72vh * ${value.w} / ${value.h});">
-    <img class="pc-img" src="${value.src}" alt="${value.alt}" draggable="false">
-    <svg class="pc-svg" viewBox="0 0 ${value.w} ${value.h}" preserveAspectRatio="none">
-      ${value.box ? `<rect class="pc-box" x="${value.box[0]}" y="${value.box[1]}"
-          width="${value.box[2] - value.box[0]}" height="${value.box[3] - value.box[1]}"
-          style="stroke: ${value.color}" vector-effect="non-scaling-stroke"></rect>` : ''}
-      ${(value.points || []).map(p => `<circle class="pc-pt ${p[2] ? 'fg' : 'bg'}" cx="${p[0]}"
-          cy="${p[1]}" r="${value.r}" vector-effect="non-scaling-stroke"></circle>`).join('')}
-      <rect class="pc-drag" x="0" y="0" width="0" height="0" vector-effect="non-scaling-stroke"
-          style="display: none"></rect>
-    </svg>
-  </div>
-  <div class="pc-hint" data-testid="canvas-hint">${value.hint || ''}</div>
-</div>` : `
-<div class="pc-empty" data-testid="canvas-empty" data-render="${(value && value.n) || 0}">
-  <div class="pc-empty-title">No image yet</div>
-  <div>${(value && value.hint) || 'Upload an image or pick an example on the left.'}</div>
-</div>`}
-"""
-
-_CANVAS_CSS = """
-.pc-root { display: flex; flex-direction: column; align-items: center; gap: 6px; }
-.pc-stage { position: relative; width: 100%; margin: 0 auto; cursor: crosshair;
-  touch-action: none; user-select: none; border-radius: 6px; overflow: hidden;
-  box-shadow: 0 1px 4px rgba(0,0,0,.25); }
-.pc-img { display: block; width: 100%; height: 100%; pointer-events: none; }
-.pc-svg { position: absolute; inset: 0; width: 100%; height: 100%; pointer-events: none; }
-.pc-pt { stroke: #fff; stroke-width: 2; }
-.pc-pt.fg { fill: #16a34a; }
-.pc-pt.bg { fill: #dc2626; }
-.pc-pt.pending { fill: rgba(255,255,255,.6); stroke: #111; animation: pc-pulse .8s infinite; }
-.pc-box { fill: none; stroke-width: 2.5; stroke-dasharray: 8 4; }
-.pc-drag { fill: rgba(255,255,255,.12); stroke: #fff; stroke-width: 2; stroke-dasharray: 6 4; }
-.pc-hint { font-size: .9em; opacity: .8; min-height: 1.3em; text-align: center; }
-.pc-empty { display: flex; flex-direction: column; align-items: center; justify-content: center;
-  min-height: 360px; border: 2px dashed var(--border-color-primary); border-radius: 8px;
-  opacity: .75; gap: 6px; text-align: center; padding: 16px; }
-.pc-empty-title { font-weight: 600; font-size: 1.1em; }
-@keyframes pc-pulse { 50% { opacity: .35; } }
-"""
-
-_CANVAS_JS = """
-const MIN_DRAG = 6;
-let drag = null;
-const imagePoint = (stage, event) => {
-  const r = stage.getBoundingClientRect();
-  const v = props.value;
-  const fx = Math.min(Math.max((event.clientX - r.left) / r.width, 0), 0.99999);
-  const fy = Math.min(Math.max((event.clientY - r.top) / r.height, 0), 0.99999);
-  return [fx * v.w, fy * v.h];
-};
-const busy = (stage, text) => {
-  const hint = element.querySelector('.pc-hint');
-  if (hint) hint.textContent = text;
-};
-element.addEventListener('contextmenu', (event) => {
-  if (event.target.closest('.pc-stage')) event.preventDefault();
-});
-element.addEventListener('pointerdown', (event) => {
-  const stage = event.target.closest('.pc-stage');
-  if (!stage || !props.value || !props.value.src) return;
-  if (event.button !== 0 && event.button !== 2) return;
-  event.preventDefault();
-  const [x, y] = imagePoint(stage, event);
-  drag = {stage, x0: x, y0: y, sx: event.clientX, sy: event.clientY, button: event.button,
-          shift: event.shiftKey, moved: false};
-  stage.setPointerCapture(event.pointerId);
-});
-element.addEventListener('pointermove', (event) => {
-  if (!drag) return;
-  if (Math.hypot(event.clientX - drag.sx, event.clientY - drag.sy) >= MIN_DRAG) drag.moved = true;
-  if (!drag.moved || drag.button !== 0) return;
-  const [x, y] = imagePoint(drag.stage, event);
-  const rect = drag.stage.querySelector('.pc-drag');
-  rect.setAttribute('x', Math.min(x, drag.x0));
-  rect.setAttribute('y', Math.min(y, drag.y0));
-  rect.setAttribute('width', Math.abs(x - drag.x0));
-  rect.setAttribute('height', Math.abs(y - drag.y0));
-  rect.style.display = '';
-});
-element.addEventListener('pointerup', (event) => {
-  if (!drag) return;
-  const d = drag;
-  drag = null;
-  const [x, y] = imagePoint(d.stage, event);
-  if (d.moved && d.button === 0) {
-    busy(d.stage, 'Segmenting the box…');
-    trigger('box', {box: [d.x0, d.y0, x, y]});
-  } else if (!d.moved) {
-    const svg = d.stage.querySelector('.pc-svg');
-    const dot = document.createElementNS('http://www.w3.org/2000/svg', 'circle');
-    dot.setAttribute('class', 'pc-pt pending');
-    dot.setAttribute('cx', d.x0);
-    dot.setAttribute('cy', d.y0);
-    dot.setAttribute('r', props.value.r);
-    svg.appendChild(dot);
-    busy(d.stage, 'Segmenting…');
-    trigger('point', {x: d.x0, y: d.y0, button: d.button, shift: d.shift});
-  }
-});
-element.addEventListener('pointercancel', () => { drag = null; });
-"""
 
 _OBJECTS_HTML = """
 <div class="ol-root" data-testid="object-list">
@@ -268,21 +161,13 @@ element.addEventListener('click', (event) => {
 
 
 class PromptCanvas(gr.HTML):
-    """The image to click on (see the module docstring).
+    """The image to click on (see the module docstring): ``point``, ``box`` and ``synced``."""
 
-    ``live=False``: ``point`` and ``box`` events through Gradio's queue (the Compare view).
-    ``live=True``: clicks go to the live route; ``synced`` fires after each answer is drawn.
-    """
-
-    def __init__(self, value: dict[str, Any] | None = None, live: bool = False,
-                 **kwargs: Any) -> None:
-        if live:
-            super().__init__(value=value, html_template=_LIVE_TEMPLATE,
-                             css_template=_asset("canvas.css"), js_on_load=_asset("canvas.js"),
-                             **kwargs)
-        else:
-            super().__init__(value=value, html_template=_CANVAS_HTML, css_template=_CANVAS_CSS,
-                             js_on_load=_CANVAS_JS, **kwargs)
+    def __init__(self, value: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(value=value, html_template=_TEMPLATE,
+                         css_template=_asset("canvas.css"),
+                         js_on_load=_asset("canvas.js") + "\n" + _asset("canvas_input.js"),
+                         **kwargs)
 
 
 class ObjectList(gr.HTML):

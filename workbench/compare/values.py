@@ -25,13 +25,13 @@ from sam_backends.evaluation.metrics import (
 )
 from workbench.compare.state import CompareSession, ModelOutcome
 from workbench.compare.timings import Estimate
+from workbench.drawing import SPEC
 from workbench.exports import cutout_rgba
 from workbench.render import (
     Layer,
     compose,
     data_url,
     fit_size,
-    object_color,
     resize_image,
     resize_nearest,
 )
@@ -152,7 +152,7 @@ class CardImages:
         return _data_url_rgba(cutout_rgba(self.base, resize_nearest(mask, self.size)))
 
     def overlay(self, masks: list[tuple[int, np.ndarray, float]]) -> str:
-        layers = [Layer(resize_nearest(m, self.size), object_color(i)) for i, m, _ in masks]
+        layers = [Layer(resize_nearest(m, self.size), SPEC.colour_for(i)) for i, m, _ in masks]
         return data_url(compose(self.base, layers), quality=82)
 
 

@@ -160,8 +160,7 @@ def from_instances(instances: Instances, *, digest: str, generation: int, query:
         result = MaskResult.from_mask(mask, float(instances.scores[i]), low_res, model_id)
         x0, y0, x1, y1 = (float(v) for v in instances.boxes[i])
         if x1 <= x0 or y1 <= y0:  # a detector box may be degenerate: use the mask's
-            bx, by, bw, bh = result.bbox
-            x0, y0, x1, y1 = float(bx), float(by), float(bx + bw), float(by + bh)
+            x0, y0, x1, y1 = (float(v) for v in result.bbox)
         small = resize_nearest(mask, small_size)
         proposals.append(Proposal(index, result, (x0, y0, x1, y1), instances.labels[i],
                                   _pack(small), small_size))
@@ -196,8 +195,8 @@ def proposal_at(proposals: ProposalSet, x: float, y: float) -> Proposal | None:
 
 
 def _covers(result: MaskResult, row: int, col: int) -> bool:
-    bx, by, bw, bh = result.bbox
-    if not (bx <= col < bx + bw and by <= row < by + bh):
+    x0, y0, x1, y1 = result.bbox
+    if not (x0 <= col < x1 and y0 <= row < y1):
         return False
     flat = row * result.shape[1] + col
     return bool((result.bits[flat >> 3] >> (7 - (flat & 7))) & 1)

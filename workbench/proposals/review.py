@@ -1,8 +1,8 @@
 """Pictures of proposals: the review image (outlines with scores) and the API's overlay.
 
 NumPy and Pillow only, pure functions of their inputs. Colours come from
-``workbench.render.PALETTE`` by proposal index, so a proposal keeps its colour while the
-person toggles others.
+``workbench.drawing.SPEC`` by proposal index (from 0, so ``colour_for(index + 1)``), so a
+proposal keeps its colour while the person toggles others.
 """
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from sam_backends import Instances
+from workbench.drawing import SPEC
 from workbench.proposals.logic import ProposalSet
-from workbench.render import PALETTE, Layer, boundary, compose, fit_size, resize_image
+from workbench.render import Layer, boundary, compose, fit_size, resize_image
 
 LABEL_TEXT_MAX = 24  # characters of a phrase drawn next to a score
 
 
 def proposal_color(index: int) -> tuple[int, int, int]:
-    return PALETTE[index % len(PALETTE)]
+    return SPEC.colour_for(index + 1)
 
 
 def _font(size: int):
@@ -42,7 +43,7 @@ def review_image(image: np.ndarray, proposals: ProposalSet) -> np.ndarray:
     base = resize_image(image, size)
     selected = [Layer(p.small_mask(), proposal_color(p.index), True)
                 for p in visible if p.index in proposals.selected]
-    out = compose(base, selected, alpha=0.45)
+    out = compose(base, selected)
     thickness = max(1, round(max(size) / 400))
     for p in visible:  # every outline, selected or not, so unselected ones are visible too
         out[boundary(p.small_mask(), thickness)] = proposal_color(p.index)

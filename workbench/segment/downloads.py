@@ -32,7 +32,6 @@ from workbench.exports import (
 )
 from workbench.segment.values import LIVE_ROUTE
 
-CROP_MARGIN = 0.05
 FILE_KEY = re.compile(r"(?:(?P<all>cutout)\.png|(?P<coco>coco)\.json"
                       r"|object(?P<id>\d{1,6})_(?P<kind>cutout|mask)\.png)")
 
@@ -97,6 +96,6 @@ def build_file(session: Any, name: str, crop: bool = False) -> tuple[bytes, str]
             return mask_png(mask), "image/png"
     rgba = cutout_rgba(image, mask)
     if crop:
-        x0, y0, x1, y1 = crop_box(mask, CROP_MARGIN)
+        x0, y0, x1, y1 = crop_box(mask)
         rgba = np.ascontiguousarray(rgba[y0:y1, x0:x1])
     return png_bytes(rgba), "image/png"

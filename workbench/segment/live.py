@@ -35,11 +35,11 @@ from typing import Any, Mapping
 
 from workbench import inference
 from workbench.context import AppContext
+from workbench.drawing import SPEC
 from workbench.errors import Failure, Refusal, UserError, failure_of
 from workbench.event_payloads import box_from_event, point_from_event
 from workbench.lanes import SupersededError
 from workbench.objects import PromptSet, SegObject, Step
-from workbench.render import color_hex, object_color
 from workbench.segment import use_case
 from workbench.segment.masks import mask_payload
 from workbench.segment.policy import Policy
@@ -253,7 +253,7 @@ class LiveSegment:
 
     @staticmethod
     def _object(session: Session, object_id: int, result: Any) -> dict[str, Any]:
-        return {"id": object_id, "color": color_hex(object_color(object_id)),
+        return {"id": object_id, "color": SPEC.hex_for(object_id),
                 "mask": mask_payload(session, result)}
 
     @staticmethod

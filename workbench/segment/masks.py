@@ -6,9 +6,9 @@ answer is one small mask, not a re-rendered overlay. A mask travels as::
     {"png": "data:image/png;base64,...",   # palette PNG: index 0 transparent, 1 white
      "x": 12, "y": 40, "w": 300, "h": 200}  # its place in display pixels
 
-Display pixels are those of the session's ``Preview`` (longer side at most
-``render.PREVIEW_SIDE``); the browser scales them with the image. The browser colours the white
-pixels with the object's colour (``source-in``), so colours stay a browser concern.
+Display pixels are those of ``display_size`` (longer side at most ``DISPLAY_SIDE``); the browser
+scales them with the image. It colours the white pixels with the object's colour from the
+value's drawing spec (``source-in``; ``workbench.drawing``), so a payload carries no colour.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from sam_backends.masks import mask_box
 from workbench.objects import MaskResult
 from workbench.render import fit_size
 
@@ -62,16 +63,15 @@ def encode_mask(mask: np.ndarray, bbox: tuple[int, int, int, int] | None = None
                 ) -> dict[str, Any] | None:
     """The browser payload of a bool H x W mask (full resolution); None when it is empty.
 
-    Only the mask's box (``bbox`` as (x, y, w, h) in full pixels, computed when not given) is
+    Only the mask's box (``bbox``, XYXY with an exclusive max in full pixels, computed when not
+    given: ``sam_backends.masks``) is
     sampled to display size, by nearest neighbour, and written as a 1-bit PNG: a few KB and
     about a millisecond for a typical object.
     """
     mask = np.asarray(mask, dtype=bool)
     if bbox is None:
-        from workbench.objects import mask_bbox
-
-        bbox = mask_bbox(mask)
-    bx, by, bw, bh = bbox
+        bbox = mask_box(mask) or (0, 0, 0, 0)
+    bx, by, bw, bh = bbox[0], bbox[1], bbox[2] - bbox[0], bbox[3] - bbox[1]
     if bw <= 0 or bh <= 0:
         return None
     height, width = mask.shape

@@ -6,15 +6,18 @@ them to the components. Text that includes user data (the file name) is HTML-esc
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.canvas import CanvasObject, CanvasView, display_src, empty_value
+from workbench.drawing import SPEC
 from workbench.inference import candidates_differ
 from workbench.limits import Limits
 from workbench.objects import SegObject
-from workbench.render import Layer, Preview, color_hex, data_url, object_color
-from workbench.segment.masks import display_size, mask_payload
+from workbench.render import Preview, data_url
+from workbench.segment.masks import mask_payload
 from workbench.session import Session
 
 DEFAULT_LIMITS = Limits()  # for contexts built without flags (tests)
@@ -22,6 +25,7 @@ DEFAULT_LIMITS = Limits()  # for contexts built without flags (tests)
 GRABCUT = "grabcut"
 LIVE_ROUTE = "/samwb/segment"  # ``server.live_route``
 
+EMPTY_HINT = "Upload an image or pick an example on the left."
 HELP_HINT = ("Click the object to add a point · drag to draw a box · right-click or "
              "shift-click marks background · hover to preview · ? lists the keys")
 
@@ -49,37 +53,43 @@ def preview_of(session: Session) -> Preview:
     return cached[1]
 
 
-def layers_of(session: Session) -> list[Layer]:
-    active = session.workspace.active_id
-    return [
-        Layer(o.result.mask(), object_color(o.object_id), o.object_id == active)
-        for o in session.workspace.with_masks()
-    ]
+def canvas_view(session: Session, hint: str | None, src: str) -> CanvasView:
+    """The browser canvas's view of the session (its image must be set): every object's mask
+    (``mask_payload``, cached per result), the active object's prompts and the hint."""
+    picture = session.picture
+    ws = session.workspace
+    active = ws.active
+    prompts = active.prompts
+    return CanvasView(
+        src=src, size=picture.image.shape[:2], name=html.escape(picture.name),
+        alt=html.escape(f"{picture.name} with {len(ws.with_masks())} mask(s)", quote=True),
+        objects=tuple(CanvasObject(o.object_id, mask_payload(session, o.result)
+                                   if not o.is_empty else None, o.object_id == ws.active_id)
+                      for o in ws.objects),
+        active=active.object_id,
+        points=tuple((x, y, label) for (x, y), label in zip(prompts.points, prompts.labels)),
+        box=tuple(prompts.box) if prompts.box is not None else None,
+        hint=html.escape(hint) if hint else object_hint(active, session.model_id),
+    )
+
+
+def display_src_of(session: Session) -> str:
+    """The session image at display size as a data URL, encoded once per image."""
+    picture = session.picture
+    cached = getattr(session, "display_src", None)
+    if cached is None or cached[0] != picture.digest:
+        cached = (picture.digest, display_src(picture.image))
+        session.display_src = cached
+    return cached[1]
 
 
 def canvas_value(session: Session, hint: str | None = None) -> dict[str, Any]:
+    """The browser canvas's value with clicks as Gradio events (the Compare view): the image as
+    a display-size data URL and every object's mask; the browser draws them (``canvas.js``)."""
     session.render_count += 1
     if not session.has_image:
-        return {"hint": hint or "Upload an image or pick an example on the left.",
-                "n": session.render_count}
-    picture = session.picture
-    height, width = picture.image.shape[:2]
-    active = session.workspace.active
-    prompts = active.prompts
-    rendered = preview_of(session).render(layers_of(session))
-    count = len(session.workspace.with_masks())
-    return {
-        "src": data_url(rendered),
-        "w": width,
-        "h": height,
-        "r": round(max(width, height) / 110, 2),
-        "points": [[x, y, label] for (x, y), label in zip(prompts.points, prompts.labels)],
-        "box": list(prompts.box) if prompts.box is not None else None,
-        "color": color_hex(object_color(active.object_id)),
-        "alt": html.escape(f"{picture.name} with {count} mask(s)", quote=True),
-        "hint": html.escape(hint) if hint else _hint(active),
-        "n": session.render_count,
-    }
+        return empty_value(hint or EMPTY_HINT, session.render_count)
+    return canvas_view(session, hint, display_src_of(session)).value(session.render_count)
 
 
 def score_label(model_id: str | None, score: float) -> str:
@@ -100,14 +110,10 @@ def object_hint(active: SegObject, model_id: str | None = None) -> str:
     return text + " · click again to refine"
 
 
-def _hint(active: SegObject) -> str:
-    return object_hint(active)
-
-
 def live_canvas_value(session: Session, ctx: Any, hint: str | None = None,
                       busy: str | None = None) -> dict[str, Any]:
-    """The live canvas's value (``PromptCanvas(live=True)``): the image by URL and every
-    object's mask as a display-size PNG; the browser composites them (``canvas.js``).
+    """The live canvas's value (the Segment view): as ``canvas_value``, with the image by URL
+    and clicks, boxes and hover sent to the live route (``server.live_route``).
 
     Args:
         busy: text of the one progress indicator on the canvas (e.g. "Encoding with ...");
@@ -115,35 +121,14 @@ def live_canvas_value(session: Session, ctx: Any, hint: str | None = None,
     """
     session.render_count += 1
     if not session.has_image:
-        return {"hint": hint or "Upload an image or pick an example on the left.",
-                "n": session.render_count}
-    picture = session.picture
-    height, width = picture.image.shape[:2]
-    dh, dw = display_size((height, width))
-    ws = session.workspace
-    active = ws.active
-    prompts = active.prompts
-    return {
-        "live": {"url": LIVE_ROUTE, "token": session.token, "gen": session.generation},
-        "src": f"{LIVE_ROUTE}/image/{session.token}/{session.generation}.jpg",
-        "w": width, "h": height, "dw": dw, "dh": dh,
-        "name": html.escape(picture.name),
-        "alt": html.escape(f"{picture.name} with {len(ws.with_masks())} mask(s)", quote=True),
-        "objects": [
-            {"id": o.object_id, "color": color_hex(object_color(o.object_id)),
-             "active": o.object_id == ws.active_id,
-             "mask": mask_payload(session, o.result) if not o.is_empty else None}
-            for o in ws.objects
-        ],
-        "active": active.object_id,
-        "points": [[x, y, label] for (x, y), label in zip(prompts.points, prompts.labels)],
-        "box": list(prompts.box) if prompts.box is not None else None,
-        "color": color_hex(object_color(active.object_id)),
-        "hint": html.escape(hint) if hint else object_hint(active, session.model_id),
-        "busy": html.escape(busy) if busy else "",
-        "max_points": getattr(ctx, "limits", DEFAULT_LIMITS).max_points,  # the canvas's cap
-        "n": session.render_count,
-    }
+        return empty_value(hint or EMPTY_HINT, session.render_count)
+    view = dataclasses.replace(
+        canvas_view(session, hint,
+                    f"{LIVE_ROUTE}/image/{session.token}/{session.generation}.jpg"),
+        busy=html.escape(busy) if busy else "",
+        live={"url": LIVE_ROUTE, "token": session.token, "gen": session.generation},
+        max_points=getattr(ctx, "limits", DEFAULT_LIMITS).max_points)  # the canvas's cap
+    return view.value(session.render_count)
 
 
 def _meta(obj: SegObject, pixels: int) -> str:
@@ -162,7 +147,7 @@ def objects_value(session: Session) -> dict[str, Any]:
     ws = session.workspace
     return {"items": [
         {"id": o.object_id, "name": html.escape(o.label, quote=True),
-         "color": color_hex(object_color(o.object_id)), "meta": _meta(o, pixels),
+         "color": SPEC.hex_for(o.object_id), "meta": _meta(o, pixels),
          "active": o.object_id == ws.active_id}
         for o in ws.objects
     ]}
@@ -180,7 +165,7 @@ def candidates_value(session: Session, always: bool = False) -> dict[str, Any]:
     if not always and not candidates_differ(step.candidates):
         return {"items": [], "similar": len(step.candidates)}
     preview = preview_of(session)
-    color = object_color(active.object_id)
+    color = SPEC.colour_for(active.object_id)
     items = [
         {"src": data_url(preview.thumbnail(c.mask(), color), quality=80),
          "label": score_label(c.model_id, c.score) + (" · shown" if i == step.chosen else ""),

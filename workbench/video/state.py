@@ -283,6 +283,7 @@ class VideoSession(Session):
         """Show ``clip`` from its first frame, with one empty object and no results."""
         self.drop_engine()
         self.clip = clip
+        self.display_src = None  # the canvas's frame of the previous clip
         self.generation += 1
         self.frame = 0
         self.playing = False

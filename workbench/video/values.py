@@ -1,9 +1,10 @@
 """What the video view shows for a session: plain values for the page's components.
 
-Pure functions of a ``VideoSession`` (no Gradio, no model), so they are unit-tested. Frames are
-shown as JPEG data URLs at most ``FRAME_SIDE`` pixels on their longer side; masks are sampled
-down to that size by nearest neighbour (``workbench.render``). Text that includes user data
-(file and object names) is HTML-escaped here.
+Pure functions of a ``VideoSession`` (no Gradio, no model), so they are unit-tested. The canvas
+gets the frame as a display-size JPEG and each object's mask as a 1-bit PNG, and draws them in
+the browser (``workbench.canvas``); only the two-model comparison images are composed here
+(``render_frame``, with the drawing spec). Text that includes user data (file and object names)
+is HTML-escaped here.
 """
 
 from __future__ import annotations
@@ -15,19 +16,19 @@ from typing import Any
 import numpy as np
 
 from sam_backends.video import MaskTrack, Video
+from workbench.canvas import CanvasObject, CanvasView, display_src, empty_value
+from workbench.drawing import SPEC
 from workbench.render import (
     Layer,
-    color_hex,
     compose,
-    data_url,
     fit_size,
-    object_color,
     resize_image,
     resize_nearest,
 )
+from workbench.segment.masks import encode_mask
 from workbench.video.state import CompareRun, VideoSession
 
-FRAME_SIDE = 960  # longest side of a frame on the page (the browser scales it anyway)
+COMPARE_SIDE = 640  # longest side of the two-model comparison images
 HELP_HINT = ("click the object to add a point · drag a box · right-click or shift-click marks "
              "background")
 EMPTY_HINT = "Upload a clip or pick the example on the left."
@@ -40,11 +41,11 @@ def frame_time(video: Video, index: int) -> float:
 
 
 def render_frame(frame: np.ndarray, masks: dict[int, np.ndarray], active: int | None = None,
-                 max_side: int = FRAME_SIDE) -> np.ndarray:
+                 max_side: int = COMPARE_SIDE) -> np.ndarray:
     """The frame (RGB uint8) at preview size with every object's mask drawn in its colour."""
     size = fit_size(*frame.shape[:2], max_side)
     base = resize_image(frame, size)
-    layers = [Layer(resize_nearest(mask, size), object_color(object_id), object_id == active)
+    layers = [Layer(resize_nearest(mask, size), SPEC.colour_for(object_id), object_id == active)
               for object_id, mask in sorted(masks.items())]
     return compose(base, layers)
 
@@ -56,30 +57,40 @@ def frame_masks(track: MaskTrack | None, frame: int) -> dict[int, np.ndarray]:
 
 
 def canvas_value(session: VideoSession, hint: str | None = None) -> dict[str, Any]:
-    """The ``PromptCanvas`` value for the session's current frame."""
+    """The browser canvas's value for the session's current frame: the frame as a display-size
+    JPEG and every object's mask on it; the browser draws the masks (``workbench.canvas``)."""
     session.render_count += 1
     video = session.video
     if video is None:
-        return {"hint": hint or EMPTY_HINT, "n": session.render_count}
+        return empty_value(hint or EMPTY_HINT, session.render_count)
     index = min(max(0, session.frame), video.num_frames - 1)
-    height, width = video.size
     active = session.active
     prompts = active.on(index)
     masks = frame_masks(session.track, index)
-    rendered = render_frame(video.frame(index), masks, active.object_id)
     name = session.clip.name
-    return {
-        "src": data_url(rendered, quality=85),
-        "w": width,
-        "h": height,
-        "r": round(max(width, height) / 110, 2),
-        "points": [[x, y, label] for (x, y), label in zip(prompts.points, prompts.labels)],
-        "box": list(prompts.box) if prompts.box is not None else None,
-        "color": color_hex(object_color(active.object_id)),
-        "alt": html.escape(f"{name} frame {index} with {len(masks)} mask(s)", quote=True),
-        "hint": html.escape(hint) if hint else _hint(session, index),
-        "n": session.render_count,
-    }
+    view = CanvasView(
+        src=frame_src(session, index), size=tuple(video.size),
+        name=html.escape(f"{name} · frame {index}"),
+        alt=html.escape(f"{name} frame {index} with {len(masks)} mask(s)", quote=True),
+        objects=tuple(CanvasObject(object_id, encode_mask(mask), object_id == active.object_id)
+                      for object_id, mask in sorted(masks.items())),
+        active=active.object_id,
+        points=tuple((x, y, label) for (x, y), label in zip(prompts.points, prompts.labels)),
+        box=tuple(prompts.box) if prompts.box is not None else None,
+        hint=html.escape(hint) if hint else _hint(session, index),
+    )
+    return view.value(session.render_count)
+
+
+def frame_src(session: VideoSession, index: int) -> str:
+    """Frame ``index`` at display size as a data URL; the last one is kept, so clicks on one
+    frame re-send it without encoding it again."""
+    key = (session.generation, index)
+    cached = session.display_src
+    if cached is None or cached[0] != key:
+        cached = (key, display_src(session.video.frame(index)))
+        session.display_src = cached
+    return cached[1]
 
 
 def _hint(session: VideoSession, index: int) -> str:
@@ -147,7 +158,7 @@ def objects_value(session: VideoSession) -> dict[str, Any]:
                 shown = sum(1 for f in track if track.rle(f, obj.object_id) is not None)
             meta = f"prompts on frame {frames} · masks on {shown}/{session.video.num_frames}"
         items.append({"id": obj.object_id, "name": html.escape(obj.name),
-                      "color": color_hex(object_color(obj.object_id)), "meta": meta,
+                      "color": SPEC.hex_for(obj.object_id), "meta": meta,
                       "active": obj.object_id == session.active_id})
     return {"items": items}
 
@@ -193,7 +204,7 @@ def compare_images(session: VideoSession, frame: int) -> tuple[np.ndarray | None
     if run is None or video is None or not 0 <= frame < video.num_frames:
         return None, None
     image = video.frame(frame)
-    return tuple(render_frame(image, frame_masks(track, frame), max_side=640)
+    return tuple(render_frame(image, frame_masks(track, frame), max_side=COMPARE_SIDE)
                  for track in run.tracks)
 
 

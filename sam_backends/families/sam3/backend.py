@@ -40,7 +40,8 @@ import numpy as np
 
 from ...base import Backend, array_nbytes
 from ...errors import PromptError, SamBackendError
-from ...instances import Instances, mask_boxes
+from ...instances import Instances
+from ...masks import mask_boxes
 from ...output_checks import feature_tensors, require_finite
 from ...registry import ModelSpec
 from ...speed.torch_common import check_capabilities, to_rgb

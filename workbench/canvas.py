@@ -1,0 +1,91 @@
+"""The browser canvas's value: one shape for Segment, Compare and Video.
+
+``ui/widgets/canvas.js`` draws whatever this describes: the image (by URL or as a display-size
+JPEG data URL), every object's mask as a cropped 1-bit PNG (``workbench.segment.masks``), the
+active object's prompts, a hint, and the drawing spec (``workbench.drawing.SPEC``) that says
+how masks look. The server never composites an overlay for the page; it sends masks.
+
+Two ways to send clicks back, chosen by ``live``:
+
+* ``live`` set (Segment): clicks, boxes and hover go to the live route (``server.live_route``).
+* ``live`` None (Compare, Video): clicks fire the component's ``point`` and boxes its ``box``
+  Gradio events (``ui.widgets.canvas.PromptCanvas``), with ``{x, y, button, shift}`` and
+  ``{box: [x0, y0, x1, y1]}`` in original-image pixels.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from workbench.drawing import SPEC
+from workbench.render import data_url, resize_image
+from workbench.segment.masks import display_size
+
+Point = tuple[float, float, int]  # (x, y, label) in original-image pixels; label 1 = object
+
+
+@dataclass(frozen=True)
+class CanvasObject:
+    """One object as the canvas draws it: its id (its colour is ``SPEC.colour_for(id)``), its
+    mask payload (``encode_mask``; None while it has none) and whether it is being refined."""
+
+    object_id: int
+    mask: dict[str, Any] | None
+    active: bool = False
+
+
+@dataclass(frozen=True)
+class CanvasView:
+    """Everything the canvas shows for one image or frame (see the module docstring).
+
+    ``size`` is (H, W) of the original image; masks and ``src`` are at ``display_size(size)``.
+    ``name``, ``alt`` and ``hint`` are HTML (escape user data before building this).
+    """
+
+    src: str
+    size: tuple[int, int]
+    name: str
+    alt: str
+    objects: tuple[CanvasObject, ...]
+    active: int | None
+    points: tuple[Point, ...] = ()
+    box: tuple[float, float, float, float] | None = None
+    hint: str = ""
+    busy: str = ""
+    live: dict[str, Any] | None = None
+    max_points: int | None = None
+
+    def value(self, render_count: int) -> dict[str, Any]:
+        """The component's JSON value; ``render_count`` makes every value new (a re-draw)."""
+        height, width = self.size
+        dh, dw = display_size(self.size)
+        value = {
+            "src": self.src, "w": width, "h": height, "dw": dw, "dh": dh,
+            "name": self.name, "alt": self.alt,
+            "objects": [{"id": o.object_id, "color": SPEC.hex_for(o.object_id),
+                         "active": o.active, "mask": o.mask} for o in self.objects],
+            "active": self.active,
+            "points": [[x, y, label] for x, y, label in self.points],
+            "box": list(self.box) if self.box is not None else None,
+            "color": SPEC.hex_for(self.active) if self.active is not None else None,
+            "hint": self.hint, "busy": self.busy, "spec": SPEC.as_value(), "n": render_count,
+        }
+        if self.live is not None:
+            value["live"] = self.live
+        if self.max_points is not None:
+            value["max_points"] = self.max_points
+        return value
+
+
+def empty_value(hint: str, render_count: int) -> dict[str, Any]:
+    """The canvas with nothing to show yet (``hint`` is plain text)."""
+    return {"hint": html.escape(hint), "n": render_count, "spec": SPEC.as_value()}
+
+
+def display_src(image: np.ndarray, quality: int = 85) -> str:
+    """The image at the canvas's display size as a JPEG data URL (masks line up with it)."""
+    return data_url(resize_image(image, display_size(image.shape[:2])), quality=quality)
