@@ -126,7 +126,10 @@ def test_cards(session):
     assert a["encode"] == "2.50 s" and a["decode"] == "50 ms"
     assert b["encode"] == "cached"
     assert a["cutout"].startswith("data:image/webp;base64,")
-    assert a["overlay"].startswith("data:image/jpeg;base64,")
+    # the overlay thumbnail is stacked by the browser: the plain image and one layer per object
+    assert a["overlay"]["base"].startswith("data:image/jpeg;base64,")
+    assert [u[:22] for u in a["overlay"]["layers"]] == ["data:image/png;base64,"] * len(
+        session.masks_of("a"))
     assert c["cutout"] is None and "not downloaded" in c["error"]
     assert c["error"].endswith("Run <code>get c</code>.")
     assert c["name"] == "Model &lt;C&gt;"  # user-visible text is escaped
@@ -223,3 +226,26 @@ def test_new_image_resets_every_model(session):
     assert all(ws == Workspace() for ws in session.workspaces.values())
     assert all(o == ModelOutcome() for o in session.outcomes.values())
     assert session.ground_truth is None and session.card_images is None
+
+
+def test_card_overlay_layers_follow_the_drawing_spec():
+    """Each card layer is the object's mask in the spec's colour and fill opacity with an
+    opaque outline, transparent elsewhere: the browser stacks it over the plain image."""
+    import base64
+
+    from workbench.compare.values import CardImages
+    from workbench.drawing import SPEC
+
+    image = np.full((60, 80, 3), 200, np.uint8)
+    mask = rect(20, 10, 60, 50)
+    images = CardImages(image, side=80)
+    url = images.layer_url(2, mask)
+    layer = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    assert layer.shape == (60, 80, 4)
+    assert (layer[~mask][:, 3] == 0).all()
+    inside = layer[25:35, 35:45]
+    assert (inside[..., :3] == SPEC.colour_for(2)).all()
+    assert (inside[..., 3] == round(255 * SPEC.fill_opacity)).all()
+    assert (layer[10, 20:60, 3] == 255).all()  # the outline, opaque
+    value = images.overlay([(1, mask, 0.9), (2, mask, 0.8)])
+    assert value["base"] == images.base_url and len(value["layers"]) == 2

@@ -32,9 +32,11 @@ ${value && value.items && value.items.length ? value.items.map(it => `
         <figure><div class="cc-checker"><img class="cc-zoom" data-testid="compare-cutout"
              src="${it.cutout}" alt="cut-out by ${it.name}" title="Click to enlarge"
              data-caption="${it.name}: cut-out"></div><figcaption>cut-out</figcaption></figure>
-        <figure><img class="cc-zoom" data-testid="compare-overlay" src="${it.overlay}"
-             alt="mask of ${it.name} over the image" title="Click to enlarge"
-             data-caption="${it.name}: mask overlay"><figcaption>mask overlay</figcaption></figure>
+        <figure><div class="cc-zoom cc-stack" data-testid="compare-overlay" role="img"
+             aria-label="mask of ${it.name} over the image" title="Click to enlarge"
+             data-caption="${it.name}: mask overlay"><img src="${it.overlay.base}" alt="">${
+             it.overlay.layers.map(l => `<img class="cc-layer" src="${l}" alt="">`).join('')}
+             </div><figcaption>mask overlay</figcaption></figure>
       </div>` : (it.error ? '' : '<div class="cc-none">No mask yet.</div>')}
     <dl class="cc-stats" data-testid="compare-stats">
       <dt>Score</dt><dd data-testid="compare-score">${it.score}</dd>
@@ -60,15 +62,24 @@ _CARDS_JS = """
 const box = () => element.querySelector('.cc-lightbox');
 function close() { const lb = box(); if (lb) { lb.hidden = true; } }
 element.addEventListener('click', (event) => {
-  const pic = event.target.closest('img.cc-zoom');
+  const pic = event.target.closest('.cc-zoom');
   const lb = box();
   if (!lb) return;
   if (pic) {
-    const img = lb.querySelector('img');
-    img.src = pic.src;
-    img.alt = pic.alt;
-    lb.querySelector('.cc-lb-pic').classList.toggle('cc-checker',
-                                                    !!pic.closest('.cc-checker'));
+    // A stacked overlay (the image and its mask layers) is shown large the same way: the
+    // browser composites it; a plain picture (the cut-out) is one image.
+    const holder = lb.querySelector('.cc-lb-pic');
+    const layers = pic.classList.contains('cc-stack')
+      ? [...pic.querySelectorAll('img')].map(i => i.src) : [pic.src];
+    holder.replaceChildren(...layers.map((src, i) => {
+      const img = document.createElement('img');
+      img.src = src;
+      img.alt = i ? '' : (pic.alt || pic.getAttribute('aria-label') || '');
+      if (i) { img.className = 'cc-layer'; } else { img.dataset.testid = 'compare-lightbox-img'; }
+      return img;
+    }));
+    holder.classList.add('cc-stack');
+    holder.classList.toggle('cc-checker', !!pic.closest('.cc-checker'));
     lb.querySelector('figcaption').textContent = pic.dataset.caption || '';
     lb.hidden = false;
     lb.querySelector('.cc-lb-close').focus();
@@ -88,6 +99,8 @@ _CARDS_CSS = """
 .cc-pics { display: grid; grid-template-columns: 1fr 1fr; gap: 6px; }
 .cc-pics figure { margin: 0; display: flex; flex-direction: column; gap: 2px; }
 .cc-pics img { width: 100%; display: block; border-radius: 4px; }
+.cc-stack { position: relative; }
+.cc-stack img.cc-layer { position: absolute; inset: 0; width: 100%; height: 100%; }
 .cc-pics figcaption { font-size: .75em; opacity: .7; text-align: center; }
 .cc-checker { border-radius: 4px; background-color: #fff;
   background-image: linear-gradient(45deg, #d4d4d4 25%, transparent 25%),
@@ -115,6 +128,7 @@ _CARDS_CSS = """
 .cc-lightbox figure { margin: 0; display: flex; flex-direction: column; align-items: center;
   gap: 8px; }
 .cc-lb-pic { border-radius: 6px; overflow: hidden; line-height: 0; }
+.cc-lb-pic.cc-stack img.cc-layer { min-width: 0; }
 .cc-lightbox img { display: block; max-width: 92vw; max-height: 84vh;
   min-width: min(880px, 92vw); object-fit: contain; }
 .cc-lightbox figcaption { color: #fff; font-size: .95em; background: rgb(0 0 0 / 60%);

@@ -28,8 +28,7 @@ from workbench.compare.timings import Estimate
 from workbench.drawing import SPEC
 from workbench.exports import cutout_rgba
 from workbench.render import (
-    Layer,
-    compose,
+    boundary,
     data_url,
     fit_size,
     resize_image,
@@ -142,18 +141,46 @@ def _data_url_rgba(rgba: np.ndarray) -> str:
 
 
 class CardImages:
-    """Downscaled copies of the session image for the cards, built once per image."""
+    """Downscaled copies of the session image for the cards, built once per image.
+
+    The "mask overlay" thumbnail is composited by the browser, as the canvas is: the card
+    gets the plain image once (``base_url``) and one transparent layer per object (the
+    drawing spec's colour, fill opacity and outline, ``layer_url``), stacked with CSS, so a
+    click re-encodes only small mask layers, never the photo with masks burnt in.
+    """
 
     def __init__(self, image: np.ndarray, side: int = CARD_SIDE) -> None:
         self.size = fit_size(*image.shape[:2], side)
         self.base = resize_image(image, self.size)
+        self._base_url: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self._base_url is None:
+            self._base_url = data_url(self.base, quality=82)
+        return self._base_url
 
     def cutout(self, mask: np.ndarray) -> str:
         return _data_url_rgba(cutout_rgba(self.base, resize_nearest(mask, self.size)))
 
-    def overlay(self, masks: list[tuple[int, np.ndarray, float]]) -> str:
-        layers = [Layer(resize_nearest(m, self.size), SPEC.colour_for(i)) for i, m, _ in masks]
-        return data_url(compose(self.base, layers), quality=82)
+    def layer_url(self, number: int, mask: np.ndarray) -> str:
+        """Object ``number``'s mask at card size as an RGBA PNG: its colour at the spec's fill
+        opacity, its outline opaque, transparent elsewhere."""
+        from PIL import Image
+
+        small = resize_nearest(mask, self.size)
+        rgba = np.zeros((*self.size, 4), np.uint8)
+        rgba[small, :3] = SPEC.colour_for(number)
+        rgba[small, 3] = round(255 * SPEC.fill_opacity)
+        rgba[boundary(small, SPEC.outline_width(*self.size)), 3] = 255
+        buffer = io.BytesIO()
+        Image.fromarray(rgba, "RGBA").save(buffer, format="PNG", compress_level=1)
+        return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+    def overlay(self, masks: list[tuple[int, np.ndarray, float]]) -> dict[str, Any]:
+        """The overlay thumbnail as the browser stacks it: the plain image and the layers."""
+        return {"base": self.base_url,
+                "layers": [self.layer_url(number, mask) for number, mask, _ in masks]}
 
 
 def card_images(session: CompareSession) -> CardImages:
