@@ -189,7 +189,8 @@ def _include_jobs(v1: FastAPI, service: SegmentService, security: Any) -> None:
                                deadline=Deadline(timeout, "The segment job"),
                                progress=progress, cancelled=cancelled)
 
-    manager = JobManager({"segment": run})
+    manager = JobManager({"segment": run}, checks={"segment": lambda job, key: (
+        service.precheck(job.request, key))})
     service.ctx.on_close(manager.close)
     v1.state.jobs = manager
     v1.include_router(jobs_router(manager, security))

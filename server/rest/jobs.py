@@ -138,19 +138,24 @@ class JobManager:
             first (each may hold a result of several MB: overlays and cut-outs as data: URIs);
             keys are the operator's, so memory is bounded by keys x ``max_history``.
         per_key_jobs: unfinished jobs one key may hold (default: a quarter of ``max_jobs``).
+        checks: per kind, ``check(request, key)`` run at submit time; what it raises refuses
+            the job at once (a job that cannot succeed is never accepted to fail later).
     """
 
     def __init__(self, run: Runner | Mapping[str, Runner], max_jobs: int = 100,
                  keep_s: float = 3600, workers: int = 1,
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time, max_history: int = 100,
-                 per_key_jobs: int | None = None) -> None:
+                 per_key_jobs: int | None = None,
+                 checks: Mapping[str, Callable[[JobRequest, KeyLike], None]] | None = None
+                 ) -> None:
         if max_jobs < 1 or workers < 1 or keep_s < 0 or max_history < 0:
             raise ValueError(
                 f"JobManager needs max_jobs >= 1, workers >= 1, keep_s >= 0 and max_history >= 0 "
                 f"(got max_jobs={max_jobs}, workers={workers}, keep_s={keep_s}, "
                 f"max_history={max_history}); fix the server's job settings.")
         self._run = run if callable(run) else dict(run)
+        self._checks = dict(checks or {})
         self.max_jobs = max_jobs
         self.keep_s = keep_s
         self.workers = workers
@@ -181,6 +186,9 @@ class JobManager:
             JobKindUnsupported: no runner for ``request.kind``.
         """
         runner = self._runner_for(request.kind)
+        check = self._checks.get(request.kind)
+        if check is not None:
+            check(request, key)
         with self._cond:
             if self._closed:
                 raise JobsClosedError("The server is shutting down and takes no new jobs. Retry "

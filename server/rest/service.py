@@ -241,6 +241,24 @@ class SegmentService:
 
     # --- the request's own consistency --------------------------------------------------------
 
+    def precheck(self, request: SegmentRequest, key: KeyLike) -> None:
+        """What can be refused before any work, for a job at submit time (rather than a job
+        that is accepted and fails later): the key's ``segment`` scope, the model, the
+        objects and their prompts, and that exactly one image is named.
+
+        Raises:
+            RestError: 403 without the segment scope; otherwise as ``segment`` would.
+        """
+        if not key_has_scope(key, "segment"):
+            raise RestError(403, "forbidden", (
+                "This API key may not segment: a segment job needs the 'segment' scope as well "
+                "as 'jobs'. Ask the operator for a key with --scopes segment,jobs."), "kind")
+        try:
+            self._prompts(request, self._model(request))
+            self._source(request, None)
+        except Exception as exc:  # noqa: BLE001 - refusals keep their own status and code
+            raise self.error(exc) from None
+
     def _model(self, request: SegmentRequest) -> str:
         model_id = use_case.resolve_model(self.ctx, request.model)
         spec = self.ctx.spec(model_id)
@@ -373,6 +391,12 @@ class Steps:
         self.deadline.check(step)
         if self.cancelled is not None and self.cancelled():
             raise RestError(409, "canceled", f"The work was canceled (while {step}).")
+
+
+def key_has_scope(key: KeyLike, scope: str) -> bool:
+    """Whether ``key`` (an ``ApiKey``, or a stand-in with ``scopes``) holds ``scope``."""
+    scopes = getattr(key, "scopes", None)
+    return scopes is None or scope in scopes
 
 
 def gone_message(what: str, reason: str, ttl_s: int, per_key: int, again: str) -> str:

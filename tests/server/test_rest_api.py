@@ -99,9 +99,15 @@ def image_server(scene):
 
 
 @pytest.fixture(scope="module")
-def other_token():
+def other_token(jobs_only_token):
     token, stored = new_key("other", frozenset({"segment"}))
-    return token, json.dumps({"version": 1, "keys": [stored.to_json()]})
+    keys = [stored.to_json(), jobs_only_token[1].to_json()]
+    return token, json.dumps({"version": 1, "keys": keys})
+
+
+@pytest.fixture(scope="module")
+def jobs_only_token():
+    return new_key("jobs-only", frozenset({"jobs"}))
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +132,13 @@ def client(server):
 @pytest.fixture(scope="module")
 def other(server, other_token):
     headers = {"Authorization": f"Bearer {other_token[0]}"}
+    with httpx.Client(base_url=server.url, timeout=60, headers=headers) as http_client:
+        yield http_client
+
+
+@pytest.fixture(scope="module")
+def jobs_only(server, jobs_only_token):
+    headers = {"Authorization": f"Bearer {jobs_only_token[0]}"}
     with httpx.Client(base_url=server.url, timeout=60, headers=headers) as http_client:
         yield http_client
 
@@ -470,3 +483,20 @@ def test_a_prompt_the_backend_cannot_take_names_the_object(client, scene):
             "objects": [{"box": BOX}, {"points": [[50, 50]], "labels": [0]}]}
     error = error_of(segment(client, **body), 422)
     assert error["field"] == "objects.1" and error["message"].startswith("Object 1:")
+
+
+def test_a_job_that_cannot_succeed_is_refused_at_submit(client, jobs_only, scene):
+    image = data_uri(png(scene))
+    refused = jobs_only.post("v1/jobs", json={"kind": "segment", "request": {
+        "image": image, "objects": [{"points": [[10, 10]]}]}})
+    assert error_of(refused, 403)["code"] == "forbidden"  # jobs scope alone cannot segment
+    for request, code, field in (
+            ({"image": image, "objects": []}, "no_prompt", "objects"),
+            ({"image": image, "model": "nope", "objects": [{"points": [[1, 1]]}]},
+             "unknown_model", "model"),
+            ({"objects": [{"points": [[1, 1]]}]}, "bad_image", "image"),
+            ({"image": image, "objects": [{"points": [[1, 1]] * 65}]}, "too_many_points",
+             "objects.0.points")):
+        answer = client.post("v1/jobs", json={"kind": "segment", "request": request})
+        error = error_of(answer, 422)
+        assert (error["code"], error.get("field")) == (code, field), error
