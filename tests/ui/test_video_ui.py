@@ -194,6 +194,10 @@ def test_text_values():
         selection(1, 5, 2, 0)
     with pytest.raises(Exception, match="0 or more"):
         selection(-1, 0, 0, 0)
+    for args in ((0, 1e308, 0, 0), (0, 0, 1e308, 0), (10**9, 0, 0, 0), (0, 0, 0, 1e12),
+                 (0, "1e999", 0, 0)):  # refused before the probe, naming the field
+        with pytest.raises(Exception, match="must be at most|must be 0 or more"):
+            selection(*args)
 
 
 # --- handlers with the random-weight model --------------------------------------------------

@@ -407,22 +407,29 @@ class VideoHandlers(CompareHandlers):
         return True
 
 
+SELECTION_MAX_SECONDS = 86_400.0  # a day: far beyond any clip the server accepts
+SELECTION_MAX_COUNT = 1_000_000  # frames (stride, max frames)
+
+
 def selection(stride: Any, start_s: Any, end_s: Any, max_frames: Any) -> Selection:
     """A ``Selection`` from the page's number fields (stride 0: automatic; end 0: the end;
     max frames 0: no cap beyond the server's limit)."""
-    def number(value: Any, what: str) -> float:
+    def number(value: Any, what: str, most: float) -> float:
         try:
             out = float(value if value not in (None, "") else 0)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise UserError(f"{what} must be a number.", "Check the frame selection") from None
         if out < 0 or out != out:
             raise UserError(f"{what} must be 0 or more.", "Check the frame selection")
+        if out > most:  # refused here, before the probe sees an absurd seek or count
+            raise UserError(f"{what} must be at most {most:,.0f}; got {out:g}.",
+                            "Check the frame selection")
         return out
 
-    stride_n = int(number(stride, "Stride"))
-    start = number(start_s, "Start")
-    end = number(end_s, "End")
-    cap = int(number(max_frames, "Max frames"))
+    stride_n = int(number(stride, "Stride", SELECTION_MAX_COUNT))
+    start = number(start_s, "Start", SELECTION_MAX_SECONDS)
+    end = number(end_s, "End", SELECTION_MAX_SECONDS)
+    cap = int(number(max_frames, "Max frames", SELECTION_MAX_COUNT))
     if end and end <= start:
         raise UserError(f"End ({end:g} s) must be later than start ({start:g} s), or 0 for the "
                         "end of the clip.", "Check the frame selection")
