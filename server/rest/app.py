@@ -304,6 +304,11 @@ def _add_error_handlers(v1: FastAPI) -> None:
 
     @v1.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI turns any body error into 400
+            return error_response(413, "payload_too_large", (
+                f"The request body is larger than the limit of "
+                f"{request.app.state.service.ctx.config.body_limit:,} bytes. "
+                "Send a smaller image, or upload it once with POST /v1/images/upload."))
         code = HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "The request failed."
         if exc.status_code == 404:

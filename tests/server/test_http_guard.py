@@ -66,6 +66,22 @@ def test_a_chunked_body_is_cut_off_at_the_limit(server):
     assert response.json()["error"]["code"] == "payload_too_large"
 
 
+@pytest.mark.parametrize("route", ["v1/segment", "v1/images"])
+def test_a_chunked_json_body_to_the_rest_api_is_413_not_400(server, route):
+    """FastAPI turns any error while reading a JSON body into 400; the limit must still read
+    as 413 with its own message."""
+    def chunks():
+        yield b'{"image": "data:image/png;base64,'
+        for _ in range(40):  # 4 MB, more than the limit, without a Content-Length
+            yield b"A" * 100_000
+        yield b'"}'
+
+    response = httpx.post(server.url + route, content=chunks(),
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
 def test_a_json_body_over_the_limit_is_refused_on_every_route(server):
     body = b'{"data": ["' + b"a" * (LIMIT + 10) + b'"], "fn_index": 0, "session_hash": "abc"}'
     for route in ("gradio_api/queue/join", "gradio_api/run/predict", "gradio_api/info"):
