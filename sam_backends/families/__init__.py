@@ -15,7 +15,7 @@ import importlib
 import re
 from types import ModuleType
 
-from .base import Everything, Family
+from .base import Everything, Family, facts_of_model
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -64,4 +64,4 @@ def get_family(name: str) -> Family:
     return family
 
 
-__all__ = ["Everything", "Family", "family_module", "get_family", "upstream_of"]
+__all__ = ["Everything", "Family", "facts_of_model", "family_module", "get_family", "upstream_of"]

@@ -43,6 +43,11 @@ class Family:
             ``create_backend`` then runs it on the CPU in its exact precision.
         everything: how it segments everything, or None when it cannot.
         video: True when the family's package offers ``load_video()`` (a video tracker model).
+        encodes: True when a model computes an image embedding once per image (cached and
+            reused by every click); False when it works on the pixels at each click (GrabCut),
+            so the page shows no "encoding" step for it.
+        score_name: what the family's mask score measures, as the page words it ("score" for
+            SAM's predicted IoU; GrabCut's is a colour separation).
         encoder_gmacs: multiply-adds (G) of each model's image encoder per 1024 x 1024 image,
             by model id; relative costs for encode-time estimates (models not listed get none).
             Within one family the speed per multiply-add is alike, across families ~2x apart.
@@ -53,8 +58,25 @@ class Family:
     runs_on_torch: bool = True
     everything: Everything | None = None
     video: bool = False
+    encodes: bool = True
+    score_name: str = "score"
     encoder_gmacs: tuple[tuple[str, float], ...] = ()
 
     def encoder_cost(self, model_id: str) -> float | None:
         """The encoder's G multiply-adds for ``model_id``, or None when not measured."""
         return dict(self.encoder_gmacs).get(model_id)
+
+
+def facts_of_model(model_id: str | None) -> Family | None:
+    """The family facts of a catalogue model id; None for an id the catalogue does not hold
+    (a model added at run time with its own spec), whose callers then assume SAM's defaults."""
+    from ..errors import UnknownModelError
+    from ..registry import get_spec
+    from . import get_family
+
+    if not model_id:
+        return None
+    try:
+        return get_family(get_spec(model_id).family)
+    except UnknownModelError:
+        return None

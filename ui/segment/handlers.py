@@ -36,7 +36,7 @@ from workbench.event_payloads import (
 )
 from workbench.objects import PromptSet
 from workbench.segment.downloads import downloads_value
-from workbench.segment.values import build_view
+from workbench.segment.values import build_view, encodes
 from workbench.session import Session
 
 VIEW_SIZE = 9  # state, canvas, objects, candidates, status, undo, redo, clear, downloads
@@ -155,7 +155,7 @@ class SegmentHandlers:
     def busy_text(self, session: Session) -> str | None:
         """The canvas's progress text while the image is being encoded (None: nothing to do)."""
         model_id = session.model_id
-        if model_id == "grabcut" or not session.has_image:
+        if not encodes(model_id) or not session.has_image:
             return None
         if self.ctx.cached(model_id, session.digest):
             return None

@@ -11,6 +11,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+from sam_backends.families import facts_of_model
 from workbench.canvas import CanvasObject, CanvasView, display_src, empty_value
 from workbench.drawing import SPEC
 from workbench.inference import candidates_differ
@@ -22,7 +23,6 @@ from workbench.session import Session
 
 DEFAULT_LIMITS = Limits()  # for contexts built without flags (tests)
 
-GRABCUT = "grabcut"
 LIVE_ROUTE = "/samwb/segment"  # ``server.live_route``
 
 EMPTY_HINT = "Upload an image or pick an example on the left."
@@ -93,10 +93,16 @@ def canvas_value(session: Session, hint: str | None = None) -> dict[str, Any]:
 
 
 def score_label(model_id: str | None, score: float) -> str:
-    """What a mask's score is: SAM's predicted IoU, or GrabCut's colour separation."""
-    if model_id == GRABCUT:
-        return f"colour separation {score:.2f}"
-    return f"score {score:.2f}"
+    """What a mask's score is, in the family's words (SAM's predicted IoU is a "score";
+    GrabCut's a colour separation)."""
+    facts = facts_of_model(model_id)
+    return f"{facts.score_name if facts else 'score'} {score:.2f}"
+
+
+def encodes(model_id: str | None) -> bool:
+    """Whether the model has an image embedding to compute (and to show as a step)."""
+    facts = facts_of_model(model_id)
+    return facts is None or facts.encodes
 
 
 def object_hint(active: SegObject, model_id: str | None = None) -> str:
@@ -187,8 +193,8 @@ def status_text(session: Session, display_name: str, ctx: Any = None) -> str:
     parts = [f"Model: **{display_name}**"]
     timings = session.timings
     loaded = ctx is None or ctx.pool.is_loaded(session.model_id)
-    if session.model_id == GRABCUT:
-        pass  # GrabCut works on the pixels at each click: nothing is encoded
+    if not encodes(session.model_id):
+        pass  # e.g. GrabCut works on the pixels at each click: nothing is encoded
     elif "encode_s" in timings and loaded:
         if timings.get("cached") and float(timings["encode_s"]) < 0.05:
             parts.append("image embedding from cache")

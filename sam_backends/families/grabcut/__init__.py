@@ -11,6 +11,8 @@ FAMILY = Family(
     name="grabcut",
     note="classic OpenCV GrabCut, no weights; works best with a box",
     runs_on_torch=False,
+    encodes=False,  # it works on the pixels at each click
+    score_name="colour separation",
 )
 
 
