@@ -217,13 +217,17 @@ def build_parser() -> argparse.ArgumentParser:
         model_id, path = model_id.strip(), path.strip()
         if not model_id or not path:
             raise argparse.ArgumentTypeError(f"expected ID=PATH (sam-vit-b=ft.pth), got {text!r}")
-        if model_id not in model_ids() or not get_spec(model_id).needs_checkpoint:
-            weighted = [m for m in model_ids() if get_spec(m).needs_checkpoint]
+        if model_id not in model_ids() or not get_spec(model_id).has_weights:
+            weighted = [m for m in model_ids() if get_spec(m).has_weights]
             raise argparse.ArgumentTypeError(
                 f"{model_id!r} is not a model with weights; use one of: {', '.join(weighted)}")
         file = Path(path).expanduser()
-        if not file.is_file():
+        if get_spec(model_id).needs_checkpoint and not file.is_file():
             raise argparse.ArgumentTypeError(f"custom checkpoint for {model_id} not found: {file}")
+        if not get_spec(model_id).needs_checkpoint and not (file / "config.json").is_file():
+            raise argparse.ArgumentTypeError(
+                f"custom model folder for {model_id} not found: {file} (a folder written by "
+                "transformers' save_pretrained, with config.json)")
         return model_id, file
 
     parser.add_argument("--checkpoint", dest="checkpoints", metavar="ID=PATH", action="append",

@@ -82,7 +82,7 @@ def format_table(rows: Sequence[ModelInfo]) -> str:
     header = ("ID", "NAME", "FAMILY", "PARAMS", "CHECKPOINT", "SIZE", "CAPABILITIES")
     lines = [header]
     for row in rows:
-        if row.checkpoint_file is None:
+        if row.checkpoint_path is None:  # neither a file nor a model folder to download
             status = "not needed"
         elif row.custom:
             status = "custom" if row.present else "custom (missing)"

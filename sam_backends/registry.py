@@ -86,7 +86,13 @@ class ModelSpec:
 
     @property
     def needs_checkpoint(self) -> bool:
+        """One checkpoint file (SAM 1, SAM 2.1); a Hugging Face model is a folder instead."""
         return self.checkpoint_file is not None
+
+    @property
+    def has_weights(self) -> bool:
+        """Weights to download or name: a checkpoint file, or a Hugging Face model folder."""
+        return self.checkpoint_file is not None or self.hf_repo is not None
 
     @property
     def runs_on_torch(self) -> bool:

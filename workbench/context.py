@@ -152,7 +152,7 @@ class BackendPool:
 def _catalogue_entry(spec: ModelSpec, config: AppConfig) -> ModelEntry:
     """The entry for a catalogue model: the user's own file when ``--checkpoint`` (first) or env
     ``SAM_CHECKPOINT_<MODEL ID>`` names one, else the official file (hash-checked on load)."""
-    if not spec.needs_checkpoint:
+    if not spec.has_weights:
         return ModelEntry(spec)
     given = dict(config.custom_checkpoints).get(spec.model_id)
     path = Path(given).expanduser() if given is not None else checkpoints.custom_checkpoint(spec)
@@ -257,6 +257,12 @@ class AppContext:
     def checkpoint_file(self, model_id: str) -> Path | None:
         """Where the model's weights are (or will be); None for models without weights."""
         entry = self.entry(model_id)
+        if entry.spec.hf_repo is not None:  # a model folder: present when its config is there
+            from sam_backends.text import hub
+
+            folder = entry.checkpoint or hub.local_folder(hub.for_spec(entry.spec),
+                                                          self.config.checkpoint_dir)
+            return Path(folder) / hub.CONFIG_FILE
         if entry.checkpoint is not None:
             return entry.checkpoint
         return checkpoints.checkpoint_path(entry.spec, self.config.checkpoint_dir)

@@ -43,6 +43,11 @@ def test_list_shows_every_model(tmp_path):
     assert " absent " in rows["sam-vit-h"] and "2.6 GB" in rows["sam-vit-h"]
     assert "641.1M" in rows["sam-vit-h"] and "SAM ViT-H" in rows["sam-vit-h"]
     assert "not needed" in rows["grabcut"]
+    assert " absent " in rows["sam3"]  # a Hugging Face model folder is weights too
+    (tmp_path / "sam3").mkdir()
+    (tmp_path / "sam3" / "config.json").write_text("{}")
+    again = table_rows(run_cli("list", "--checkpoint-dir", str(tmp_path)).stdout)
+    assert " present " in again["sam3"]
     assert "mask refinement" not in rows["grabcut"] and "box+points" in rows["grabcut"]
     assert rows["sam2.1-large"].rstrip().endswith("video")
 

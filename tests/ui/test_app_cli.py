@@ -172,3 +172,38 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path, stop):
         if child.poll() is None:
             child.kill()
             child.wait(10)
+
+
+def test_a_hugging_face_model_takes_a_folder_as_its_custom_checkpoint(tmp_path, monkeypatch):
+    """README: ``--checkpoint sam3=FOLDER`` names a folder written by save_pretrained."""
+    import app
+    from workbench.context import AppContext
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("SAM_CHECKPOINT_SAM3", raising=False)
+    folder = tmp_path / "my-sam3"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    config = app.config_from_args(["--models", "grabcut,sam3", "--checkpoint",
+                                   f"sam3={folder}", "--checkpoint-dir", str(tmp_path / "none")])
+    assert dict(config.custom_checkpoints)["sam3"] == folder
+    ctx = AppContext(config)
+    try:
+        assert ctx.status("sam3").present and ctx.status("sam3").custom
+    finally:
+        ctx.close()
+    with pytest.raises(SystemExit):  # not a model folder: refused at start, with the reason
+        app.config_from_args(["--models", "sam3", "--checkpoint", f"sam3={tmp_path}"])
+
+
+def test_an_absent_hugging_face_model_is_not_shown_as_present(tmp_path, monkeypatch):
+    from workbench.config import AppConfig
+    from workbench.context import AppContext
+
+    monkeypatch.delenv("SAM_CHECKPOINT_SAM3", raising=False)
+    ctx = AppContext(AppConfig(models=("grabcut", "sam3"), checkpoint_dir=tmp_path))
+    try:
+        assert not ctx.status("sam3").present
+        assert ctx.default_model() == "grabcut"
+    finally:
+        ctx.close()

@@ -41,7 +41,9 @@ def status_markdown(ctx: AppContext, model_id: str) -> str:
     if status.custom:
         path = ctx.checkpoint_file(model_id)
         state = "is ready" if status.present else "is missing its checkpoint file"
-        text = (f"**{spec.display_name}** (custom checkpoint `{path.name if path else '?'}`) "
+        named = (f" `{path.name if path else '?'}`" if ctx.config.shows_operator_details
+                 else "")  # a file name on the server is for the operator, not a visitor
+        text = (f"**{spec.display_name}** (custom checkpoint{named}) "
                 f"{state}: {note}; your own weights, not the official file.")
     elif status.present:
         text = f"**{spec.display_name}** is ready: {note}{params}."
