@@ -96,14 +96,14 @@ def prepare_environment(config: AppConfig) -> TempRoot:
     return temp
 
 
-def guard_middleware(config: AppConfig) -> Any:
+def guard_middleware(config: AppConfig, temp: TempRoot | None = None) -> Any:
     """The HTTP guard in front of every route (see ``server.middleware``)."""
     from starlette.middleware import Middleware
 
     from server.middleware import GuardMiddleware, GuardSettings
 
     settings = GuardSettings(max_body_bytes=config.body_limit,
-                             frame_ancestors=config.frame_policy)
+                             frame_ancestors=config.frame_policy, temp=temp)
     return Middleware(GuardMiddleware, settings=settings)
 
 
@@ -128,7 +128,7 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
     demo.queue(default_concurrency_limit=1, max_size=config.queue_max_size)
     options = dict(
         # FastAPI(routes=...) registers the REST routes before Gradio's own.
-        app_kwargs={"middleware": [guard_middleware(config)],
+        app_kwargs={"middleware": [guard_middleware(config, demo.ctx.temp)],
                     "routes": rest_api_routes(demo.ctx)},
         server_name=config.host,
         server_port=config.port,
@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--temp-dir", type=Path, default=None,
                         help="parent of this run's temp folder (default <system temp>/samwb-<uid>)")
     limits.add_argument("--temp-max-bytes", type=parse_bytes, default=2 << 30,
-                        help="bound of the temp folder, e.g. 2GiB (oldest files go first)")
+                        help="bound of the temp folder, e.g. 2GiB: writes past it are refused "
+                             "(507); files untouched for 15 min are cleared first")
     limits.add_argument("--operator-details", action=argparse.BooleanOptionalAction,
                         default=None,
                         help="show server paths and commands in messages (default: only when "

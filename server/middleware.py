@@ -30,6 +30,7 @@ SINGLE_RANGE = re.compile(r"bytes=(\d+-\d*|-\d+)")
 SESSION_HASH = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 FILE_ROUTE_MARK = "/file="
 QUEUE_JOIN_SUFFIX = "/queue/join"
+UPLOAD_SUFFIX = "/upload"  # Gradio's /gradio_api/upload; REST's /v1/images/upload, /segment/upload
 QUEUE_FULL_MARK = b"Queue is full"  # the detail of Gradio's own queue refusal
 CALL_ROUTE_MARK = "/call/"
 # What a served user file may do when opened directly: nothing active (no script, no frames).
@@ -47,11 +48,15 @@ class GuardSettings:
         frame_ancestors: CSP ``frame-ancestors`` sources for pages ("'self'" by default; a
             Hugging Face Space must allow huggingface.co, which embeds it).
         retry_after_s: the ``Retry-After`` sent with 503 when the queue is full.
+        temp: the run's temp folder (``workbench.temp_root.TempRoot``, or anything with
+            ``reserve(nbytes, what)``): an upload that would pass its byte bound gets 507
+            before it is read, instead of being stored and deleted a minute later.
     """
 
     max_body_bytes: int
     frame_ancestors: str = "'self'"
     retry_after_s: int = 5
+    temp: Any = None
 
 
 class BodyTooLarge(Exception):
@@ -182,6 +187,12 @@ class GuardMiddleware:
             if _bad_session_hash(value):
                 return 400, "bad_session_hash", ("session_hash must be 1-128 letters, digits, "
                                                  "'-' or '_'.")
+        if (self.settings.temp is not None and scope.get("method") == "POST"
+                and scope.get("path", "").endswith(UPLOAD_SUFFIX)):
+            try:  # an upload is stored in the temp folder: refuse it now if it cannot fit
+                self.settings.temp.reserve(int(length) if length else 0, "This upload")
+            except OSError as exc:
+                return 507, "storage_full", str(exc)
         return None
 
     # --- the body ----------------------------------------------------------------------------

@@ -149,7 +149,7 @@ class SegmentApi:
         return result, str(cutout)
 
     def _write(self, name: str, data: bytes) -> Path:
-        return write_kept(self.out_dir, name, data, KEEP_OUTPUTS)
+        return write_kept(self.out_dir, name, data, KEEP_OUTPUTS, self.ctx.temp.reserve)
 
     def models(self) -> list[dict[str, Any]]:
         """List the segmentation models this server offers; call it before segment.

@@ -9,6 +9,7 @@ server.
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from sam_backends import (
 )
 from sam_backends.errors import UnsupportedPromptError
 from workbench.lanes import RequestTimeoutError, ServerBusyError
+from workbench.temp_root import TempFullError
 
 log = logging.getLogger("samwb.ui")
 
@@ -84,6 +86,11 @@ def _describe(exc: BaseException) -> tuple[str, str, bool]:
     for kind, title in _TITLES:
         if isinstance(exc, kind):
             return title, _tidy(str(exc)), True
+    if isinstance(exc, TempFullError):
+        return "Server storage full", str(exc), True
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return ("Server disk full", "The server's disk is full, so nothing could be saved. "
+                "Try again later; if it persists, tell the person who runs the server.", True)
     if isinstance(exc, MemoryError):
         return ("Out of memory",
                 "The server ran out of memory. Try a smaller image or a smaller model.", True)
@@ -210,6 +217,9 @@ def failure_of(exc: BaseException, operator: bool = False, field: str | None = N
     if not expected:
         log_unexpected(exc)
         return Failure(500, "internal", message, None, title)
+    if isinstance(exc, OSError) and (isinstance(exc, TempFullError)
+                                     or exc.errno == errno.ENOSPC):
+        return Failure(507, "storage_full", message, field, title, 60)
     for kind, status, code, default_field in _FAILURES:
         if isinstance(exc, kind):
             retry = getattr(exc, "retry_after_s", None) if kind is ServerBusyError else None

@@ -16,7 +16,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -160,9 +160,15 @@ def write_exports(folder: Path, stem: str, image: np.ndarray,
     return paths
 
 
-def write_kept(out_dir: Path, name: str, data: bytes, keep: int) -> Path:
+def write_kept(out_dir: Path, name: str, data: bytes, keep: int,
+               reserve: Callable[[int, str], None] | None = None) -> Path:
     """Write ``data`` as ``out_dir/<random>/name`` for Gradio to serve, keeping only the newest
-    ``keep`` such folders (older ones are deleted), so API outputs cannot pile up."""
+    ``keep`` such folders (older ones are deleted), so API outputs cannot pile up.
+
+    ``reserve(nbytes, what)`` (the temp folder's ``TempRoot.reserve``) refuses the write first
+    when it would pass the folder's byte bound (``TempFullError``)."""
+    if reserve is not None:
+        reserve(len(data), "The result file")
     folder = out_dir / uuid.uuid4().hex[:12]
     folder.mkdir(parents=True)
     path = folder / name

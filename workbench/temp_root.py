@@ -4,8 +4,14 @@ Layout: ``<parent>/run-<pid>-<random>/`` (``parent``: ``<system temp>/samwb-<uid
 with ``gradio/`` (Gradio's upload and output cache: ``GRADIO_TEMP_DIR`` points there), ``api/`` and
 ``exports/``. A live run holds an exclusive ``flock`` on its ``.lock`` file; at start every run
 folder whose lock can be taken belongs to a process that is gone (killed, crashed) and is
-removed. A clean shutdown removes the run's own folder. ``enforce_bound`` deletes the oldest
-files when the folder grows past its byte bound (a janitor thread calls it every minute).
+removed. A clean shutdown removes the run's own folder.
+
+The byte bound acts when a write would pass it, not a minute later: ``reserve(n)`` (asked by
+the HTTP guard before an upload is read, and by the app's own writers) refuses with
+``TempFullError`` ("the server's temporary storage is full", HTTP 507) while the folder holds
+too much. Files are never deleted while they may be in use: the janitor (every minute) removes
+only files untouched for ``JANITOR_MIN_AGE_S`` (oldest first) when the folder is over its
+bound, and Gradio's own sweep removes its cache after an hour.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +31,13 @@ from pathlib import Path
 log = logging.getLogger("samwb.temp")
 RUN_PREFIX = "run-"
 LOCK_NAME = ".lock"
+JANITOR_MIN_AGE_S = 900.0  # a file written or read by the app in the last 15 min is in use
+USAGE_FRESH_S = 1.0  # how long a measured usage is trusted (a walk of the folder costs ms)
+
+
+class TempFullError(OSError):
+    """A write that would take the temp folder past its byte bound (an ``OSError`` like the
+    disk-full error it stands in for)."""
 
 
 def default_parent() -> Path:
@@ -100,6 +114,8 @@ class TempRoot:
         fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._stop = threading.Event()
         self._janitor: threading.Thread | None = None
+        self._usage_lock = threading.Lock()
+        self._usage_bytes, self._usage_at = 0, -1e9
         self.closed = False
 
     @property
@@ -115,9 +131,37 @@ class TempRoot:
     def usage(self) -> TempUsage:
         return usage(self.path)
 
-    def enforce_bound(self) -> int:
-        """Delete the oldest files until the folder holds at most ``max_bytes``; returns the
-        number of bytes freed. Files in use by a download are safe: the reader has them open."""
+    def reserve(self, nbytes: int, what: str = "This file") -> None:
+        """Refuse a write of ``nbytes`` that would take the folder past its bound.
+
+        Raises:
+            TempFullError: with a message for a visitor (no paths).
+        """
+        now = time.monotonic()
+        with self._usage_lock:
+            if now - self._usage_at > USAGE_FRESH_S:
+                self._usage_bytes, self._usage_at = usage(self.path).bytes, now
+            used = self._usage_bytes
+            if used + max(0, int(nbytes)) > self.max_bytes:
+                raise TempFullError(
+                    f"{what} cannot be stored now: the server's temporary storage is full "
+                    f"({used / 2**20:,.0f} of {self.max_bytes / 2**20:,.0f} MiB). Retry in a "
+                    "few minutes.")
+            self._usage_bytes = used + max(0, int(nbytes))  # counted until the next walk
+
+    def room(self) -> int:
+        """Bytes that may still be written now (0 when full)."""
+        with self._usage_lock:
+            if time.monotonic() - self._usage_at > USAGE_FRESH_S:
+                self._usage_bytes, self._usage_at = usage(self.path).bytes, time.monotonic()
+            return max(0, self.max_bytes - self._usage_bytes)
+
+    def enforce_bound(self, min_age_s: float = JANITOR_MIN_AGE_S) -> int:
+        """Delete the oldest files untouched for ``min_age_s`` until the folder holds at most
+        ``max_bytes``; returns the number of bytes freed. Newer files may be in use (an upload a
+        page still shows, a download not fetched yet) and are never deleted: writes are refused
+        instead (``reserve``)."""
+        cutoff = time.time() - min_age_s
         entries = []
         total = 0
         for dirpath, _, names in os.walk(self.path):
@@ -132,8 +176,8 @@ class TempRoot:
                 entries.append((stat.st_mtime, stat.st_size, full))
                 total += stat.st_size
         freed = 0
-        for _, size, full in sorted(entries):
-            if total - freed <= self.max_bytes:
+        for mtime, size, full in sorted(entries):
+            if total - freed <= self.max_bytes or mtime > cutoff:
                 break
             try:
                 os.unlink(full)

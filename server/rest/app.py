@@ -87,7 +87,7 @@ def build_service(ctx: AppContext) -> SegmentService:
                          max_bytes=config.upload_bytes,
                          timeout_s=config.url_fetch_timeout_s)
     return SegmentService(ctx, ImageStore(), UrlFetcher(policy),
-                          FileStore(ctx.temp.folder("rest")))
+                          FileStore(ctx.temp.folder("rest"), reserve=ctx.temp.reserve))
 
 
 def rest_routes(ctx: AppContext, security: Any) -> list[BaseRoute]:

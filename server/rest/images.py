@@ -232,8 +232,10 @@ class FileStore:
     """Output files by token, each in ``folder``, owned by a key; deleted when dropped."""
 
     def __init__(self, folder: Path, max_files: int = MAX_FILES, ttl_s: float = FILE_TTL_S,
-                 max_bytes: int = 1 << 30, per_key: int = MAX_FILES_PER_KEY) -> None:
+                 max_bytes: int = 1 << 30, per_key: int = MAX_FILES_PER_KEY,
+                 reserve: Callable[[int, str], None] | None = None) -> None:
         self.folder = Path(folder)
+        self._reserve = reserve  # the temp folder's bound, asked before each write
         self.ttl_s = int(ttl_s)
         self.per_key = min(per_key, max_files)
         self._store: OwnedStore[StoredFile] = OwnedStore(
@@ -243,6 +245,8 @@ class FileStore:
     def add(self, key_id: str, data: bytes, suffix: str = ".png",
             media_type: str = "image/png") -> str:
         """Write ``data`` and return its token (the file's name without the suffix)."""
+        if self._reserve is not None:
+            self._reserve(len(data), "The output file")
         token = self._store.new_id()
         path = self.folder / f"{token}{suffix}"
         path.write_bytes(data)

@@ -75,12 +75,67 @@ def test_the_bound_removes_the_oldest_files_first(tmp_path):
     for n in range(5):
         path = folder / f"file{n}.bin"
         path.write_bytes(b"x" * 1000)
-        os.utime(path, (time.time() - 100 + n, time.time() - 100 + n))
+        os.utime(path, (time.time() - 2000 + n, time.time() - 2000 + n))
     freed = temp.enforce_bound()
     assert freed == 3000
     assert sorted(p.name for p in folder.iterdir()) == ["file3.bin", "file4.bin"]
     assert temp.usage().bytes <= 2500
     temp.close()
+
+
+def test_the_janitor_never_deletes_a_file_that_may_be_in_use(tmp_path):
+    temp = TempRoot(tmp_path, max_bytes=1500)
+    folder = temp.folder("exports")
+    old, fresh = folder / "old.bin", folder / "fresh.bin"
+    old.write_bytes(b"x" * 1000)
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    fresh.write_bytes(b"x" * 1000)  # just written: a page may still show it
+    assert temp.enforce_bound() == 1000
+    assert fresh.exists() and not old.exists()
+    (folder / "fresh2.bin").write_bytes(b"x" * 1000)
+    assert temp.enforce_bound() == 0  # over the bound, but nothing old enough to go
+    temp.close()
+
+
+def test_a_write_that_would_pass_the_bound_is_refused_at_once(tmp_path):
+    from workbench.errors import failure_of
+    from workbench.temp_root import TempFullError
+
+    temp = TempRoot(tmp_path, max_bytes=3000)
+    temp.reserve(1000)
+    (temp.folder("api") / "a.bin").write_bytes(b"x" * 1000)
+    temp.reserve(1500)
+    with pytest.raises(TempFullError, match="temporary storage is full") as full:
+        temp.reserve(1000, "This upload")
+    assert str(tmp_path) not in str(full.value)  # nothing of the server's paths
+    failure = failure_of(full.value)
+    assert (failure.status, failure.code) == (507, "storage_full")
+    disk = failure_of(OSError(28, "No space left on device"))
+    assert (disk.status, disk.code) == (507, "storage_full") and "disk is full" in disk.message
+    temp.close()
+
+
+def test_uploads_past_the_temp_bound_are_refused_when_they_are_made(tmp_path):
+    """--temp-max-bytes acts at the upload: 507 with a reason, earlier files kept."""
+    import httpx
+
+    config = AppConfig(models=("grabcut",), default_model="grabcut", temp_dir=tmp_path,
+                       temp_max_bytes=5 << 20, max_file_size="3mb")
+    data = os.urandom(2 << 20)
+    with running_app(config) as running:
+        kept, refused = [], []
+        for n in range(4):
+            response = httpx.post(running.url + "gradio_api/upload",
+                                  files={"files": (f"f{n}.bin", data)}, timeout=60)
+            if response.status_code == 200:
+                kept.append(Path(response.json()[0]))
+            else:
+                refused.append(response)
+        assert len(kept) == 2 and [r.status_code for r in refused] == [507, 507]
+        assert "temporary storage is full" in refused[0].json()["error"]["message"]
+        assert all(path.exists() for path in kept)  # nothing in use was deleted
+        running.ctx.temp.enforce_bound()
+        assert all(path.exists() for path in kept)
 
 
 def test_the_apps_uploads_outputs_and_exports_live_in_its_temp_folder(tmp_path):

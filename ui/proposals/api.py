@@ -239,7 +239,7 @@ class ProposalsApi:
         return result, str(picture)
 
     def _write(self, name: str, data: bytes) -> Path:
-        return write_kept(self.out_dir, name, data, KEEP_OUTPUTS)
+        return write_kept(self.out_dir, name, data, KEEP_OUTPUTS, self.ctx.temp.reserve)
 
 
 def register_proposals_api(ctx: AppContext, blocks: gr.Blocks | None = None) -> ProposalsApi:
