@@ -44,6 +44,7 @@ from sam_backends.prompts.prompt_parsing import (
 from ui.disconnects import caller_gone_check
 from ui.feedback import api_error
 from ui.proposals.api import register_proposals_api
+from ui.sessions import caller_of
 from ui.video.api import register_track_api
 from workbench.context import AppContext
 from workbench.errors import UserError, log
@@ -100,7 +101,7 @@ class SegmentApi:
         gone = caller_gone_check(self.blocks, getattr(request, "session_hash", None))
         try:
             model, parsed = self._parse(prompts, model_id)  # bad input never waits in line
-            with self.ctx.api_lane.admit(deadline, gone):
+            with self.ctx.api_lane.admit(deadline, gone, client=caller_of(request)):
                 return self._segment(image, model, parsed, deadline)
         except CallerGoneError:
             self.abandoned += 1

@@ -27,3 +27,13 @@ def client_address(request: Any) -> str | None:
     """The address of the client behind a ``gr.Request`` (None when Gradio gives none), for
     the registry's per-address limit on new sessions."""
     return getattr(getattr(request, "client", None), "host", None)
+
+
+def caller_of(request: Any) -> str:
+    """Who a Gradio API call is, for the lanes' round-robin: the page or client session
+    (``session_hash``), else the address; calls without either share one turn."""
+    session = getattr(request, "session_hash", None)
+    if session:
+        return f"session:{session}"
+    address = client_address(request)
+    return f"address:{address}" if address else "anonymous"

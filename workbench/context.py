@@ -186,6 +186,10 @@ class AppContext:
         # Back-pressure: API calls run one at a time with a few waiting (the rest are refused
         # at once); encoders run one at a time whoever asks, so clicks keep a core.
         self.api_lane = WorkLane("the API", 1, config.api_max_waiting, self._typical_encode_s)
+        # Many-object runs (segment everything, text prompts) take seconds to minutes: a lane
+        # of their own, so a long run never holds up the short calls of the API lane.
+        self.proposals_lane = WorkLane("many-object runs", 1, config.api_max_waiting,
+                                       lambda: 30.0)
         self.encoder_lane = WorkLane("the image encoder", 1,
                                      config.queue_max_size + config.api_max_waiting,
                                      self._typical_encode_s)

@@ -137,21 +137,26 @@ class WorkLane:
     @contextlib.contextmanager
     def admit(self, deadline: Deadline | None = None,
               caller_gone: Callable[[], bool] | None = None,
-              client: str | None = None, slot: str | None = None) -> Iterator[None]:
+              client: str | None = None, slot: str | None = None,
+              patient: bool = False) -> Iterator[None]:
         """Run the ``with`` body in a slot: refuse at once when the lane (or this client's
         share of it) is full, wait at most until ``deadline`` otherwise, and give up the wait
         when ``caller_gone()`` turns True.
 
+        ``patient``: wait for a turn even when ``max_waiting`` others already wait (for
+        callers bounded elsewhere, e.g. the REST job workers, so a queued job waits for its
+        turn instead of failing "busy").
+
         Raises:
             ServerBusyError: ``max_waiting`` jobs are already waiting, or ``client`` already
-                has ``per_client_waiting`` waiting.
+                has ``per_client_waiting`` waiting (never when ``patient``).
             SupersededError: a newer job of the same ``client`` and ``slot`` replaced this one
                 while it waited.
             RequestTimeoutError: the deadline passed while waiting.
             CallerGoneError: the caller disconnected while waiting.
         """
         with self._condition:
-            ticket = self._enqueue_locked(client, slot)
+            ticket = self._enqueue_locked(client, slot, patient)
             try:
                 self._wait_locked(ticket, deadline, caller_gone)
             except BaseException:
@@ -168,7 +173,8 @@ class WorkLane:
                 self._running -= 1
                 self._grant_locked()
 
-    def _enqueue_locked(self, client: str | None, slot: str | None) -> _Ticket:
+    def _enqueue_locked(self, client: str | None, slot: str | None,
+                        patient: bool = False) -> _Ticket:
         if client is not None and slot is not None:
             for older in [t for t in self._queue if t.client == client and t.slot == slot]:
                 older.superseded = True
@@ -176,7 +182,7 @@ class WorkLane:
                 self.superseded += 1
             self._condition.notify_all()
         mine = sum(1 for t in self._queue if client is not None and t.client == client)
-        if (client is not None and self.per_client_waiting is not None
+        if (not patient and client is not None and self.per_client_waiting is not None
                 and mine >= self.per_client_waiting
                 and self._running + len(self._queue) >= self.max_running):
             self.refused += 1
@@ -184,7 +190,8 @@ class WorkLane:
             raise ServerBusyError(
                 f"This page or key already has {mine} request(s) waiting for {self.name}; "
                 f"wait for them to finish. Retry in about {retry} s.", retry)
-        if self._running + len(self._queue) >= self.max_running + self.max_waiting:
+        if not patient and self._running + len(self._queue) >= self.max_running + \
+                self.max_waiting:
             self.refused += 1
             retry = self._retry_locked(client)
             raise ServerBusyError(

@@ -152,7 +152,8 @@ class SegmentService:
             prompts = self._prompts(request, model_id)
             source = self._source(request, image_bytes)
             data = self.input.fetch(request.image, deadline) if source == "url" else None
-            with self.ctx.api_lane.admit(deadline):
+            with self.ctx.api_lane.admit(deadline, client=f"key:{key.key_id}",
+                                         patient=progress is not None):  # a job waits its turn
                 queued = time.perf_counter()
                 steps.check("waiting for its turn")
                 decoded = self._decoded(request, key, image_bytes, data, source)
@@ -195,7 +196,7 @@ class SegmentService:
         try:
             if image_bytes is None:
                 image_bytes = self.input.text_bytes(image or "", deadline)
-            with self.ctx.api_lane.admit(deadline):
+            with self.ctx.api_lane.admit(deadline, client=f"key:{key.key_id}"):
                 deadline.check("waiting for its turn")
                 array = self.input.load(image_bytes, field)
                 stored = self.images.add(key.key_id, array, image_digest(array))

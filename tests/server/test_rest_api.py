@@ -403,6 +403,47 @@ def test_busy_answers_503_with_retry_after_and_deadlines_504(tmp_path, scene):
             holder.join(5)
 
 
+def test_a_long_many_object_run_never_holds_up_short_calls_and_jobs_wait_their_turn(
+        tmp_path, scene):
+    """An everything run (its own lane) does not block /v1/segment; a job submitted while the
+    API lane is full waits for its turn instead of failing "busy"."""
+    config = AppConfig(models=("grabcut",), default_model="grabcut", api_max_waiting=0,
+                       api_open_local=True, rate_limit_per_min=0, checkpoint_dir=tmp_path)
+    request = {"image": data_uri(png(scene)), "objects": [{"box": BOX}]}
+    with running_app(config) as running, httpx.Client(base_url=running.url,
+                                                      timeout=60) as http_client:
+        for lane, answer in ((running.ctx.proposals_lane, 200), (running.ctx.api_lane, None)):
+            release, entered = threading.Event(), threading.Event()
+
+            def hold(lane=lane, release=release, entered=entered):
+                with lane.admit():
+                    entered.set()
+                    release.wait(20)
+
+            holder = threading.Thread(target=hold)
+            holder.start()
+            try:
+                assert entered.wait(5)
+                if answer is not None:  # a long run holds its lane: a short call goes on
+                    assert http_client.post("v1/segment", json=request).status_code == 200
+                    continue
+                job = http_client.post("v1/jobs", json={"kind": "segment", "request": request})
+                assert job.status_code == 202, job.text
+                threading.Event().wait(1.0)  # the job's worker is now waiting for the lane
+                state = http_client.get(f"v1/jobs/{job.json()['id']}").json()
+                assert state["status"] in ("starting", "processing"), state
+                release.set()
+                for _ in range(400):
+                    state = http_client.get(f"v1/jobs/{job.json()['id']}").json()
+                    if state["status"] in ("succeeded", "failed", "canceled"):
+                        break
+                    threading.Event().wait(0.05)
+                assert state["status"] == "succeeded", state
+            finally:
+                release.set()
+                holder.join(5)
+
+
 # --- the pieces, without a server -------------------------------------------------------------
 
 

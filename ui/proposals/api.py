@@ -38,6 +38,7 @@ from sam_backends.images import load_image
 from sam_backends.prompts.prompt_parsing import loads_bounded
 from ui.disconnects import caller_gone_check
 from ui.feedback import api_error
+from ui.sessions import caller_of
 from workbench.context import AppContext
 from workbench.errors import UserError, log
 from workbench.exports import mask_record, png_bytes, safe_stem, write_kept
@@ -173,7 +174,7 @@ class ProposalsApi:
 
         try:
             parsed = parse()  # bounded and typed: bad input never waits in line
-            with self.ctx.api_lane.admit(deadline, gone):
+            with self.ctx.proposals_lane.admit(deadline, gone, client=caller_of(request)):
                 try:
                     return run(parsed, deadline, cancel)
                 except engines.Cancelled:
