@@ -13,6 +13,8 @@ import asyncio
 import base64
 import io
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -93,7 +95,10 @@ def test_tools_are_listed_with_descriptions_for_a_model(mcp_url):
         return (await session.list_tools()).tools
 
     tools = {tool.name: tool for tool in with_session(mcp_url, work)}
-    assert {"segment", "models"} <= set(tools)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    mcp_part = readme[readme.index("**MCP**"):readme.index("## Evaluate models")]
+    listed = set(re.findall(r"`(\w+)`", mcp_part.split("(video)")[0].split("sse`):")[1]))
+    assert set(tools) == listed, "README lists the MCP tools that exist"
     segment = tools["segment"]
     for phrase in ("pixels", "top-left", "data URI", "COCO RLE", "[x0, y0, x1, y1]"):
         assert phrase in segment.description, phrase
