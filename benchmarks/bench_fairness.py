@@ -9,8 +9,9 @@ on weight values). Two page sessions are opened on it, each with its own photo a
 and both talk to the page's click route (``/samwb/segment/*``) exactly as the canvas does:
 
 * **polite**: one click every ``--every`` seconds (a person), timed from request to answer;
-* **flood**: ``--in-flight`` requests at once for ``--seconds``, first hovers that all carry the
-  same ``seq`` (so "older than the newest" never drops them), then boxes.
+* **flood**: ``--in-flight`` requests at once for ``--seconds`` from a process of its own,
+  first hovers that all carry the same ``seq`` (so "older than the newest" never drops them),
+  then boxes.
 
 The polite side is measured quiet (no flood), then under each flood, in one run. Printed: p50
 and p95 of the polite clicks, how many were refused, and what the flood got (answers, refusals
@@ -21,13 +22,14 @@ session flooding, the polite click p50 stays within 2x its quiet p50 and none is
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,18 +102,21 @@ def polite_clicks(url: str, session, count: int, every: float, stop: threading.E
     return times, refused
 
 
-def flood(url: str, session, op: str, in_flight: int, seconds: float) -> dict[str, int]:
+def flood(url: str, token: str, gen: int, size: tuple[int, int], op: str, in_flight: int,
+          seconds: float) -> dict[str, int]:
+    """``in_flight`` requests at once for ``seconds`` (run in a process of its own, so the
+    flood's client threads do not share the server's interpreter lock)."""
     import httpx
 
     counts = {"answered": 0, "busy": 0, "stale": 0, "other": 0}
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
-    h, w = session.image.shape[:2]
+    h, w = size
 
     def worker(n: int) -> None:
         with httpx.Client(base_url=url, timeout=60) as client:
             while time.monotonic() < deadline:
-                body = {"token": session.token, "gen": session.generation}
+                body = {"token": token, "gen": gen}
                 if op == "hover":
                     body.update(x=w * (0.3 + 0.01 * (n % 30)), y=h / 2, label=1, seq=7)
                 else:
@@ -133,8 +138,9 @@ def measure(url: str, polite, flooder, op: str | None, args) -> dict:
     stop = threading.Event()
     count = max(3, int(args.seconds / args.every))
     result: dict = {}
-    with ThreadPoolExecutor(2) as pool:
-        flooding = (pool.submit(flood, url, flooder, op, args.in_flight, args.seconds)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        flooding = (pool.submit(flood, url, flooder.token, flooder.generation,
+                                flooder.image.shape[:2], op, args.in_flight, args.seconds)
                     if op else None)
         if op:
             time.sleep(0.5)  # the flood is under way before the first polite click
