@@ -149,13 +149,6 @@ class TempRoot:
                     "few minutes.")
             self._usage_bytes = used + max(0, int(nbytes))  # counted until the next walk
 
-    def room(self) -> int:
-        """Bytes that may still be written now (0 when full)."""
-        with self._usage_lock:
-            if time.monotonic() - self._usage_at > USAGE_FRESH_S:
-                self._usage_bytes, self._usage_at = usage(self.path).bytes, time.monotonic()
-            return max(0, self.max_bytes - self._usage_bytes)
-
     def enforce_bound(self, min_age_s: float = JANITOR_MIN_AGE_S) -> int:
         """Delete the oldest files untouched for ``min_age_s`` until the folder holds at most
         ``max_bytes``; returns the number of bytes freed. Newer files may be in use (an upload a
