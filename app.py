@@ -50,6 +50,7 @@ log = logging.getLogger("samwb")
 # Gradio deletes its cached uploads and outputs older than 15 min every 5 min (the session
 # keeps its image in memory; downloads are written when asked for).
 GRADIO_CACHE_SWEEP = (300, 900)
+PROJECT_COMMANDS = ("export", "import")  # ``samwb export ...``: see workbench.projects.cli
 
 
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
@@ -58,6 +59,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
 
     from ui.api import build_api
     from ui.compare.view import build_compare_tab
+    from ui.projects.view import build_projects_tab
     from ui.segment.view import build_segment_tab
     from ui.sessions import unload_handler
     from ui.video.view import build_video_tab
@@ -69,9 +71,11 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     with gr.Blocks(title=TITLE, delete_cache=GRADIO_CACHE_SWEEP,
                    analytics_enabled=config.analytics) as demo:
         gr.Markdown(f"# {TITLE}")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Segment", id="segment"):
-                build_segment_tab(ctx, demo)
+                segment = build_segment_tab(ctx, demo)
+            with gr.Tab("Projects", id="projects"):
+                build_projects_tab(ctx, demo, segment, tabs)
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(ctx, demo)
             with gr.Tab("Video", id="video"):
@@ -120,8 +124,10 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
     """Start the server for ``demo`` with its config (keyword ``overrides`` go to launch)."""
     import gradio as gr
 
+    from ui.projects.view import CSS as PROJECTS_CSS
     from ui.proposals.compare_panel import CSS as COMPARE_PROPOSALS_CSS
     from ui.proposals.panel import CSS as PROPOSALS_CSS
+    from ui.segment.project_bar import CSS as PROJECT_BAR_CSS
     from ui.segment.view import CSS as SEGMENT_CSS
 
     config: AppConfig = demo.ctx.config
@@ -136,7 +142,8 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
         max_file_size=config.max_file_size,
         state_session_capacity=config.max_sessions,
         theme=gr.themes.Soft(primary_hue="indigo"),
-        css=CSS + SEGMENT_CSS + PROPOSALS_CSS + COMPARE_PROPOSALS_CSS,
+        css=(CSS + SEGMENT_CSS + PROPOSALS_CSS + COMPARE_PROPOSALS_CSS + PROJECT_BAR_CSS
+             + PROJECTS_CSS),
         # None (not False) lets Gradio's env GRADIO_MCP_SERVER=true turn it on, e.g. on a Space.
         mcp_server=config.mcp_server or None,
         auth=list(config.ui_auth) or None,
@@ -317,6 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--video-timeout", type=float, default=600.0, metavar="S",
                        help="seconds after which a /track call stops at its next frame "
                             "(default 600)")
+    projects = parser.add_argument_group("projects (a folder of images annotated end to end)")
+    projects.add_argument("--project", type=Path, default=None, metavar="DIR",
+                          help="open the folder DIR as a project (made on first use; images "
+                               "are referenced, never copied or changed): every page of this "
+                               "app works in it and every change is saved at once")
+    projects.add_argument("--projects-root", type=Path, default=None, metavar="ROOT",
+                          help="let the Projects view open the folders under ROOT as "
+                               "projects (by name; a trusted team's server only)")
     parser.add_argument("--mcp", action="store_true",
                         help="also serve /segment and /models as MCP tools for agents at "
                              "/gradio_api/mcp/ (off by default; env GRADIO_MCP_SERVER=true too)")
@@ -358,6 +373,8 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         request_timeout_s=args.request_timeout,
         temp_dir=args.temp_dir,
         temp_max_bytes=args.temp_max_bytes,
+        project_dir=args.project,
+        projects_root=args.projects_root,
         operator_details=args.operator_details,
         frame_ancestors=args.frame_ancestors,
         analytics=args.analytics,
@@ -405,10 +422,24 @@ def stop_on_sigterm() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """``samwb [options]`` serves the app; ``samwb export|import ...`` works on a project
+    without a browser (``workbench.projects.cli``)."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in PROJECT_COMMANDS:
+        from workbench.projects.cli import main as project_main
+
+        raise SystemExit(project_main(args))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     stop_on_sigterm()
-    config = config_from_args(argv)
-    demo = build_demo(config)
+    config = config_from_args(args)
+    from workbench.projects.model import ProjectError
+
+    try:
+        demo = build_demo(config)
+    except ProjectError as exc:  # locked, newer, unreadable: say so and stop
+        raise SystemExit(f"samwb: {exc}") from None
     if config.fetch_default_on_start:
         start_prefetch(demo.ctx, config.default_model)
     try:

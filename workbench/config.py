@@ -78,6 +78,11 @@ class AppConfig:
             caller gets "busy, retry" at once.
         api_max_waiting: API calls waiting behind the one that runs; more are refused at once.
         request_timeout_s: an API call still unfinished after this is stopped at its next step.
+        project_dir: the operator's project folder (``--project DIR``), opened at start-up and
+            shared by every page of this app (``workbench.projects.service``); None: pages
+            make their own projects from uploads.
+        projects_root: folders under it may be opened as projects from the Projects view
+            (``--projects-root ROOT``; by name only); None: none.
         temp_dir: parent of this run's temp folder (None: <system temp>/samwb-<uid>).
         temp_max_bytes: bound of the temp folder (oldest files are deleted beyond it).
         analytics: Gradio's usage analytics (off unless asked for).
@@ -138,6 +143,8 @@ class AppConfig:
     request_timeout_s: float = 120.0
     temp_dir: Path | None = None
     temp_max_bytes: int = 2 << 30
+    project_dir: Path | None = None
+    projects_root: Path | None = None
     analytics: bool = False
     ui_auth: tuple[tuple[str, str], ...] = ()
     operator_details: bool | None = None

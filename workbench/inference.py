@@ -63,8 +63,8 @@ def rerun_object(backend: Backend, embedding: Embedding, obj: SegObject) -> SegO
     """Re-run an object's current prompts on ``backend`` (after a model switch or an undo to a
     step computed by another model). The step is replaced in place, so undo history stays."""
     step = obj.current
-    if step.prompts.is_empty:
-        return obj if step.result is None else obj.replace_current(Step())
+    if step.prompts.is_empty:  # nothing to re-run: an imported or drawn mask stays as it is
+        return obj
     return obj.replace_current(decode(backend, embedding, step.prompts))
 
 
@@ -78,9 +78,8 @@ def refresh(backend: Backend, embedding: Embedding, workspace: Workspace
     problems = []
     for obj in workspace.objects:
         result = obj.result
-        stale = (result is None and not obj.is_empty) or (
-            result is not None and result.model_id != backend.model_id
-        )
+        stale = not obj.prompts.is_empty and (
+            result is None or result.model_id != backend.model_id)
         if not stale:
             continue
         try:
@@ -118,7 +117,7 @@ def stale_objects(workspace: Workspace, model_id: str) -> int:
     """How many objects show a mask from another model (or none while having prompts)."""
     return sum(
         1 for o in workspace.objects
-        if not o.is_empty and (o.result is None or o.result.model_id != model_id)
+        if not o.prompts.is_empty and (o.result is None or o.result.model_id != model_id)
     )
 
 

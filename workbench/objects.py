@@ -159,6 +159,8 @@ class SegObject:
     history: tuple[Step, ...] = (Step(),)
     cursor: int = 0
     name: str = ""  # the user's label (COCO category); empty: "Object <id>"
+    class_id: int | None = None  # the project's class (``workbench.projects``); None: no project
+    source: str = "person"  # "model" for an object a batch run proposed, until a person edits it
 
     @property
     def label(self) -> str:
@@ -167,7 +169,11 @@ class SegObject:
     def renamed(self, name: str) -> SegObject:
         """The same object with a new label (trimmed, at most MAX_NAME characters)."""
         name = " ".join(str(name).split())[:MAX_NAME]
-        return dataclasses.replace(self, name=name)
+        return dataclasses.replace(self, name=name, source="person")
+
+    def classed(self, class_id: int | None) -> SegObject:
+        """The same object in another class (a person's choice: it is theirs from now on)."""
+        return dataclasses.replace(self, class_id=class_id, source="person")
 
     @property
     def current(self) -> Step:
@@ -183,7 +189,9 @@ class SegObject:
 
     @property
     def is_empty(self) -> bool:
-        return self.current.prompts.is_empty
+        """No prompts and no mask. An imported (or hand-drawn) mask has no prompts but is not
+        empty: it is kept, shown and exported like any other."""
+        return self.current.prompts.is_empty and self.current.result is None
 
     @property
     def can_undo(self) -> bool:
@@ -194,10 +202,12 @@ class SegObject:
         return self.cursor < len(self.history) - 1
 
     def record(self, step: Step) -> SegObject:
-        """Append ``step`` after the cursor (dropping any redo steps), keeping MAX_HISTORY."""
+        """Append ``step`` after the cursor (dropping any redo steps), keeping MAX_HISTORY.
+        A recorded step is a person's edit, so a model's proposal becomes the person's."""
         history = self.history[: self.cursor + 1] + (step,)
         history = history[-MAX_HISTORY:]
-        return dataclasses.replace(self, history=history, cursor=len(history) - 1)
+        return dataclasses.replace(self, history=history, cursor=len(history) - 1,
+                                   source="person")
 
     def replace_current(self, step: Step) -> SegObject:
         """Swap the current step in place (a candidate pick, or a re-run on another model)."""
@@ -222,6 +232,7 @@ class Workspace:
     objects: tuple[SegObject, ...] = (SegObject(1),)
     active_id: int = 1
     next_id: int = 2
+    class_id: int | None = None  # the class new objects get (a project's current class)
 
     @property
     def active(self) -> SegObject:
@@ -245,8 +256,16 @@ class Workspace:
         """Start another object and make it active; an empty active object is reused."""
         if self.active.is_empty:
             return self
-        obj = SegObject(self.next_id)
-        return Workspace(self.objects + (obj,), obj.object_id, self.next_id + 1)
+        obj = SegObject(self.next_id, class_id=self.class_id)
+        return Workspace(self.objects + (obj,), obj.object_id, self.next_id + 1, self.class_id)
+
+    def with_class(self, class_id: int | None) -> Workspace:
+        """Pick the class for new objects; an active object that is still empty takes it too."""
+        ws = dataclasses.replace(self, class_id=class_id)
+        active = ws.active
+        if active.is_empty and active.class_id != class_id:
+            ws = ws.update(dataclasses.replace(active, class_id=class_id))
+        return ws
 
     def select(self, object_id: int) -> Workspace:
         """Make ``object_id`` the one the next click refines; unknown ids are ignored."""
@@ -260,10 +279,10 @@ class Workspace:
         if len(objects) == len(self.objects):
             return self
         if not objects:
-            fresh = SegObject(self.next_id)
-            return Workspace((fresh,), fresh.object_id, self.next_id + 1)
+            fresh = SegObject(self.next_id, class_id=self.class_id)
+            return Workspace((fresh,), fresh.object_id, self.next_id + 1, self.class_id)
         active = self.active_id if self.active_id != object_id else objects[-1].object_id
-        return Workspace(objects, active, self.next_id)
+        return Workspace(objects, active, self.next_id, self.class_id)
 
     def restore(self, obj: SegObject, index: int) -> Workspace:
         """Put a deleted object back at ``index`` and make it active (undo of ``delete``)."""
@@ -272,7 +291,8 @@ class Workspace:
             objects = ()  # the fresh object ``delete`` made when the last one went
         index = max(0, min(index, len(objects)))
         objects = objects[:index] + (obj,) + objects[index:]
-        return Workspace(objects, obj.object_id, max(self.next_id, obj.object_id + 1))
+        return Workspace(objects, obj.object_id, max(self.next_id, obj.object_id + 1),
+                         self.class_id)
 
     def with_masks(self) -> list[SegObject]:
         """Objects that currently show a mask, in creation order."""

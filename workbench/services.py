@@ -21,9 +21,11 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable, Hashable
 
 from workbench.proposals.detector_cache import BoundedDetectorCache
+from workbench.temp_root import KEPT_FOLDER
 
 if TYPE_CHECKING:
     from workbench.context import AppContext
+    from workbench.projects.service import ProjectsService
     from workbench.video.services import VideoServices
 
 MAX_DETECTORS = 2  # a process serves one configuration: in practice one entry
@@ -36,6 +38,7 @@ class Services:
         self._ctx = ctx
         self._lock = threading.Lock()
         self._video: VideoServices | None = None
+        self._projects: ProjectsService | None = None
         self.detectors = BoundedDetectorCache(max_entries=MAX_DETECTORS)
 
     def detector(self, key: Hashable, load: Callable[[], Any]) -> Any:
@@ -52,10 +55,27 @@ class Services:
                 self._video = VideoServices(self._ctx)
             return self._video
 
+    @property
+    def projects(self) -> ProjectsService:
+        """The app's projects (``--project``, ``--projects-root``, per-session ones); made on
+        first use, which opens the operator's project (``app.main`` does it at start-up, so a
+        locked or damaged project stops the start with its message)."""
+        with self._lock:
+            if self._projects is None:
+                from workbench.projects.service import ProjectsService
+
+                config = self._ctx.config
+                self._projects = ProjectsService(config.project_dir, config.projects_root,
+                                                 self._ctx.temp.path / KEPT_FOLDER)
+            return self._projects
+
     def close(self) -> None:
-        """Drop the loaded detectors and trackers (at shutdown)."""
+        """Drop the loaded detectors and trackers, close the projects (at shutdown)."""
         self.detectors.clear()
         with self._lock:
             video, self._video = self._video, None
+            projects, self._projects = self._projects, None
+        if projects is not None:
+            projects.close()
         if video is not None:
             video.trackers.clear()

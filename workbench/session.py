@@ -58,7 +58,10 @@ class Session:
         self.session_id = session_id
         self.model_id = model_id
         self.picture: Picture | None = None
-        self.workspace = Workspace()
+        self.link: Any = None  # ``workbench.projects.link.ImageLink`` while a project image is open
+        self.project: Any = None  # the ``ProjectStore`` this page works in (None: single images)
+        self.release_hooks: list[Callable[[], None]] = []  # run once by ``release``
+        self._workspace = Workspace()
         self.generation = 0
         self.released = False
         self.timings: dict[str, float | bool] = {}
@@ -78,6 +81,25 @@ class Session:
         self.revision = 0  # bumped by every change the live route makes
         self.deleted: list[Any] = []  # workspaces before a delete, for undo (newest last)
         self.undo_restores_delete = False  # the last edit was a delete: undo brings it back
+
+    @property
+    def workspace(self) -> Workspace:
+        return self._workspace
+
+    @workspace.setter
+    def workspace(self, workspace: Workspace) -> None:
+        """Every change of the objects goes through here, so a project image saves it at once
+        (``workbench.projects.link``)."""
+        self._workspace = workspace
+        link = self.link
+        if link is not None:
+            link.save(workspace)
+
+    def attach(self, link: Any, workspace: Workspace) -> None:
+        """Show a project image's stored objects and save every later change to it."""
+        self.link = None
+        self._workspace = workspace
+        self.link = link
 
     @property
     def has_image(self) -> bool:
@@ -102,7 +124,8 @@ class Session:
         image = np.ascontiguousarray(image)
         image.setflags(write=False)
         self.picture = Picture(image, digest, name)
-        self.workspace = Workspace()
+        self.link = None  # a new image leaves the project image (``attach`` binds one again)
+        self.workspace = Workspace().with_class(self._workspace.class_id)
         self.generation += 1
         self.timings = {}
         self.preview = None
@@ -123,6 +146,16 @@ class Session:
         """Drop the image, masks and exported files; the session object stays usable (empty)."""
         self.picture = None
         self.preview = None
+        self.link = None
+        self.project = None
+        hooks, self.release_hooks = self.release_hooks, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - one failed clean-up must not stop the others
+                import logging
+
+                logging.getLogger("samwb.session").exception("a release hook failed")
         self.workspace = Workspace()
         self.generation += 1
         self.released = True

@@ -32,6 +32,7 @@ log = logging.getLogger("samwb.temp")
 RUN_PREFIX = "run-"
 LOCK_NAME = ".lock"
 JANITOR_MIN_AGE_S = 900.0  # a file written or read by the app in the last 15 min is in use
+KEPT_FOLDER = "projects"  # per-session projects: removed with their session, not by age
 USAGE_FRESH_S = 1.0  # how long a measured usage is trusted (a walk of the folder costs ms)
 
 
@@ -153,11 +154,14 @@ class TempRoot:
         """Delete the oldest files untouched for ``min_age_s`` until the folder holds at most
         ``max_bytes``; returns the number of bytes freed. Newer files may be in use (an upload a
         page still shows, a download not fetched yet) and are never deleted: writes are refused
-        instead (``reserve``)."""
+        instead (``reserve``). Per-session projects (``KEPT_FOLDER``) count but are never
+        deleted here: a page works in them until its session ends, which removes them."""
         cutoff = time.time() - min_age_s
         entries = []
         total = 0
+        kept = str(self.path / KEPT_FOLDER)
         for dirpath, _, names in os.walk(self.path):
+            in_use = dirpath == kept or dirpath.startswith(kept + os.sep)
             for name in names:
                 if name == LOCK_NAME:
                     continue
@@ -166,7 +170,8 @@ class TempRoot:
                     stat = os.lstat(full)
                 except OSError:
                     continue
-                entries.append((stat.st_mtime, stat.st_size, full))
+                if not in_use:
+                    entries.append((stat.st_mtime, stat.st_size, full))
                 total += stat.st_size
         freed = 0
         for mtime, size, full in sorted(entries):

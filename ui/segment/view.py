@@ -17,6 +17,12 @@ import gradio as gr
 from ui.proposals.panel import build_proposals_panel
 from ui.segment.downloads_panel import DownloadsPanel
 from ui.segment.handlers import BACKGROUND, FOREGROUND, SegmentHandlers
+from ui.segment.project_bar import (
+    KEYS_JS,
+    ProjectBarHandlers,
+    ProjectBarParts,
+    build_project_bar,
+)
 from ui.widgets import models_panel
 from ui.widgets.canvas import CandidateStrip, ObjectList, PromptCanvas
 from workbench.context import AppContext
@@ -38,6 +44,10 @@ class SegmentTab:
     state: gr.State
     model: gr.Dropdown
     canvas: PromptCanvas
+    view: list  # the outputs every segment handler returns (``handlers.VIEW_SIZE``)
+    bar: ProjectBarParts
+    handlers: SegmentHandlers
+    project: ProjectBarHandlers
 
 
 def list_examples(folder: Path | None) -> list[Path]:
@@ -76,6 +86,7 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
             objects = ObjectList({"items": []}, elem_id="object-list")
             new_btn = gr.Button("+ New object (N)", size="sm", elem_id="new-object")
         with gr.Column(scale=3):
+            bar = build_project_bar()
             with gr.Row(equal_height=False, elem_id="toolbar"):
                 gr.Radio([FOREGROUND, BACKGROUND], value=FOREGROUND,
                                 label="A left click adds (B toggles)", elem_id="click-mode",
@@ -134,4 +145,21 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
         return models_panel.panel_updates(ctx, ctx.default_model())
 
     demo.load(refresh_models, None, panel, api_visibility="private")
-    return SegmentTab(state=state, model=model, canvas=canvas)
+    project = wire_project_bar(demo, h, state, view, bar, heavy, quiet)
+    return SegmentTab(state=state, model=model, canvas=canvas, view=view, bar=bar,
+                      handlers=h, project=project)
+
+
+def wire_project_bar(demo: gr.Blocks, h: SegmentHandlers, state: gr.State, view: list,
+                     bar: ProjectBarParts, heavy: dict, quiet: dict) -> ProjectBarHandlers:
+    """The project bar's events: moving to another image is two events like an upload."""
+    p = ProjectBarHandlers(h)
+    both = view + bar.outputs
+    for button, handler in ((bar.prev, p.previous), (bar.next, p.next),
+                            (bar.unfinished, p.unfinished), (bar.done, p.done)):
+        button.click(handler, [state], both, **heavy).then(h.encode, [state], view, **heavy)
+    bar.status.select(p.set_status, [state, bar.status], both, **quiet)
+    bar.klass.select(p.pick_class, [state, bar.klass], both, **quiet)
+    demo.load(p.restore, [state], both, **heavy).then(h.encode, [state], view, **heavy)
+    demo.load(None, None, None, js=KEYS_JS)
+    return p

@@ -146,13 +146,30 @@ def _meta(obj: SegObject, pixels: int) -> str:
     return f"{share:.1f}% · {score_label(obj.result.model_id, obj.result.score)}"
 
 
+def class_names(session: Session) -> dict[int, str]:
+    """Class id -> name of the session's project ({} without one)."""
+    store = getattr(session, "project", None)
+    if store is None or getattr(session, "link", None) is None:
+        return {}
+    return {c.class_id: c.name for c in store.classes()}
+
+
+def _object_label(obj: SegObject, names: dict[int, str]) -> str:
+    """"car · left one" with a project (class, then the optional instance name)."""
+    if not names or obj.class_id not in names:
+        return obj.label
+    klass = names[obj.class_id]
+    return f"{klass} · {obj.name}" if obj.name else f"{klass} {obj.object_id}"
+
+
 def objects_value(session: Session) -> dict[str, Any]:
     if not session.has_image:
         return {"items": []}
     pixels = session.image.shape[0] * session.image.shape[1]
     ws = session.workspace
+    names = class_names(session)
     return {"items": [
-        {"id": o.object_id, "name": html.escape(o.label, quote=True),
+        {"id": o.object_id, "name": html.escape(_object_label(o, names), quote=True),
          "color": SPEC.hex_for(o.object_id), "meta": _meta(o, pixels),
          "active": o.object_id == ws.active_id}
         for o in ws.objects
@@ -202,7 +219,12 @@ def status_text(session: Session, display_name: str, ctx: Any = None) -> str:
             parts.append(f"image encoded in {timings['encode_s']:.2f} s")
     if "decode_s" in timings:
         parts.append(f"last mask in {1000 * timings['decode_s']:.0f} ms")
-    return " · ".join(parts) + "."
+    text = " · ".join(parts) + "."
+    link = getattr(session, "link", None)
+    if link is not None:
+        text += (f" ⚠ **Not saved**: {link.problem}." if link.problem
+                 else " Saved to the project.")
+    return text
 
 
 def build_view(session: Session, display_name: str, hint: str | None = None,

@@ -1,0 +1,1 @@
+"""The Projects view (Gradio): open or make a project, browse, classes, transfer."""
