@@ -352,3 +352,26 @@ def _one_click(image):
     from sam_backends import Prompts
 
     return Prompts(points=[(image.shape[1] // 2, image.shape[0] // 2)], labels=[1])
+
+
+def test_a_thread_may_run_on_fewer_threads_than_the_others():
+    from sam_backends.speed.accel import limit_this_thread
+
+    before = torch.get_num_threads()
+    seen = {}
+
+    def background():
+        seen["applied"] = limit_this_thread(1)
+        seen["threads"] = torch.get_num_threads()
+
+    worker = threading.Thread(target=background)
+    worker.start()
+    worker.join()
+    assert seen == {"applied": True, "threads": 1}
+    assert torch.get_num_threads() == before  # this thread keeps its count
+
+    later = {}
+    worker = threading.Thread(target=lambda: later.setdefault("n", torch.get_num_threads()))
+    worker.start()
+    worker.join()
+    assert later["n"] == before  # and so do threads started afterwards

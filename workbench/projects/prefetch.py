@@ -14,7 +14,9 @@ Lowest priority, never delaying a click:
 * a started encode pauses before each block of the image encoder while foreground work is in
   flight (``sam_backends.background.pausing``), so a click waits for at most one block;
 * a person who opens the very image being encoded waits for it: that encode stops pausing;
-* it runs outside the encoder lane and is not counted as a typical encode.
+* it runs outside the encoder lane and is not counted as a typical encode;
+* ``threads``: the worker thread's own intra-op thread count (None: the process's), set for
+  that thread alone (``accel.limit_this_thread``); see ``benchmarks/bench_prefetch.py``.
 
 It encodes only for models already loaded (a wish never loads or evicts a model) and never on
 ZeroGPU (GPU time is the visitor's quota). Failures (an unreadable image) are recorded in
@@ -102,8 +104,9 @@ def _signature(path: Path, model_id: str) -> tuple[Any, ...]:
 class Prefetcher:
     """See the module docstring."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, threads: int | None = None) -> None:
         self._ctx = ctx
+        self.threads = threads
         self._condition = threading.Condition()
         self._wishes: OrderedDict[str, _Wish] = OrderedDict()  # least recent wish first
         self._finished: OrderedDict[tuple[Any, ...], str | None] = OrderedDict()  # -> digest
@@ -187,6 +190,10 @@ class Prefetcher:
             return None
 
     def _work(self) -> None:
+        if self.threads is not None:
+            from sam_backends.speed.accel import limit_this_thread
+
+            limit_this_thread(self.threads)
         foreground = self._ctx.foreground
         while True:
             job = self._next_job()
