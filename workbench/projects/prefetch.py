@@ -14,7 +14,9 @@ Lowest priority, never delaying a click:
 * a started encode pauses before each block of the image encoder while foreground work is in
   flight (``sam_backends.background.pausing``), so a click waits for at most one block;
 * a person who opens the very image being encoded waits for it: that encode stops pausing;
-* it runs outside the encoder lane and is not counted as a typical encode;
+* it runs outside the encoder lane and is not counted as a typical encode; so a person's
+  encode may run while a background one is paused, and the paused one keeps its intermediate
+  tensors meanwhile (up to an encode's peak: ~1 GB for SAM 2.1 tiny, ~3 GB for ViT-B, fp32);
 * ``threads``: the worker thread's own intra-op thread count (None: the process's), set for
   that thread alone (``accel.limit_this_thread``); see ``benchmarks/bench_prefetch.py``.
 
