@@ -7,7 +7,10 @@ per-user data (that lives in each session's ``gr.State``), only things every use
   precision, so an image is encoded once per model whoever uploads it;
 * a bounded, thread-safe pool of loaded backends (``backend(model_id)``); backends are
   stateless, so one loaded model serves every session;
-* ``sessions``: the registry that releases a session's data when its tab closes.
+* ``sessions``: the registry that releases a session's data when its tab closes;
+* ``foreground``: the count of people's work in flight (every lane counts there), which
+  background work (``services.prefetcher``) gives way to;
+* optionally, embeddings kept on disk under the memory cache (``attach_disk_embeddings``).
 
 Typical use from a tab::
 
@@ -41,13 +44,15 @@ from sam_backends import (
     create_backend,
     get_spec,
 )
-from sam_backends.cache import cache_key
+from sam_backends.background import EncodeAbandoned
+from sam_backends.cache import CacheKey, cache_key
+from sam_backends.disk_cache import DiskEmbeddingStore
 from sam_backends.families import Family, get_family
 from sam_backends.images import image_digest
 from sam_backends.weights import checkpoints
 from workbench.compare.timings import EncodeTimings
 from workbench.config import AppConfig
-from workbench.lanes import WorkLane
+from workbench.lanes import Activity, WorkLane
 from workbench.limits import Limits
 from workbench.services import Services
 from workbench.session import SessionRegistry
@@ -183,16 +188,20 @@ class AppContext:
                                         new_per_minute=config.new_sessions_per_minute)
         self.startup_note = ""  # a status line about start-up work (model prefetch on a Space)
         self.encode_timings = EncodeTimings()  # measured encode seconds per model (estimates)
+        # People's work in flight, counted by every lane: background work waits for zero.
+        self.foreground = Activity()
+        self._disk: DiskEmbeddingStore | None = None  # attach_disk_embeddings
         # Back-pressure: API calls run one at a time with a few waiting (the rest are refused
         # at once); encoders run one at a time whoever asks, so clicks keep a core.
-        self.api_lane = WorkLane("the API", 1, config.api_max_waiting, self._typical_encode_s)
+        self.api_lane = WorkLane("the API", 1, config.api_max_waiting, self._typical_encode_s,
+                                 activity=self.foreground)
         # Many-object runs (segment everything, text prompts) take seconds to minutes: a lane
         # of their own, so a long run never holds up the short calls of the API lane.
         self.proposals_lane = WorkLane("many-object runs", 1, config.api_max_waiting,
-                                       lambda: 30.0)
+                                       lambda: 30.0, activity=self.foreground)
         self.encoder_lane = WorkLane("the image encoder", 1,
                                      config.queue_max_size + config.api_max_waiting,
-                                     self._typical_encode_s)
+                                     self._typical_encode_s, activity=self.foreground)
         # Clicks outside Gradio's queue (server.live_route): one lane per model, so one
         # model never decodes two clicks at once, and at most CLICK_MAX_WAITING wait for it.
         self._click_lanes: dict[str, WorkLane] = {}
@@ -212,7 +221,8 @@ class AppContext:
             lane = self._click_lanes.get(model_id)
             if lane is None:
                 lane = WorkLane(f"{model_id} (clicks)", 1, CLICK_MAX_WAITING, lambda: 0.05,
-                                per_client_waiting=CLICK_WAITING_PER_PAGE)
+                                per_client_waiting=CLICK_WAITING_PER_PAGE,
+                                activity=self.foreground)
                 self._click_lanes[model_id] = lane
             return lane
 
@@ -335,27 +345,76 @@ class AppContext:
     def encode(self, model_id: str, image: np.ndarray, digest: str | None = None
                ) -> EncodeResult:
         """The embedding of ``image`` (RGB uint8 H x W x 3) for ``model_id``, from the cache when
-        another session or an earlier call already computed it.
+        another session or an earlier call already computed it (or from the disk layer, when
+        one is attached), else encoded in the encoder lane.
 
         Args:
             digest: ``images.image_digest(image)`` if the caller has it (saves hashing again).
         """
         backend = self.backend(model_id)
-        digest = digest or image_digest(image)
-        key = cache_key(digest, model_id, backend.precision)
-        computed = []
-        start = time.perf_counter()
+        key = cache_key(digest or image_digest(image), model_id, backend.precision)
 
         def compute() -> Embedding:
-            computed.append(True)
             with self.encoder_lane.admit():
                 return self._encode_task(model_id, image)
 
-        embedding = self.cache.get_or_compute(key, compute)
+        # A person waits for this key: a background encode of it stops giving way.
+        with self.foreground.wanting(key):
+            try:
+                return self._layered_encode(key, backend, compute, record=True)
+            except EncodeAbandoned:  # waited for a background encode that was just dropped
+                return self._layered_encode(key, backend, compute, record=True)
+
+    def encode_in_background(self, model_id: str, image: np.ndarray, digest: str,
+                             run: Callable[[Backend], Embedding]) -> EncodeResult:
+        """``encode`` for work nobody asked for yet (``workbench.projects.prefetch``): the same
+        cache key and disk layer, but ``run(backend)`` encodes, outside the encoder lane (whose
+        jobs count as foreground work), and its time is not taken as a typical encode."""
+        backend = self.backend(model_id)
+        key = cache_key(digest, model_id, backend.precision)
+        return self._layered_encode(key, backend, lambda: run(backend), record=False)
+
+    def _layered_encode(self, key: CacheKey, backend: Backend,
+                        compute: Callable[[], Embedding], record: bool) -> EncodeResult:
+        """Memory cache, then the disk layer, then ``compute()`` (kept on disk afterwards)."""
+        computed = []
+        start = time.perf_counter()
+
+        def layered() -> Embedding:
+            disk = self._disk
+            if disk is not None:
+                device = "cpu" if self.zerogpu else backend.device
+                found = disk.get(key, device=device)
+                if found is not None:
+                    return found
+            computed.append(True)
+            embedding = compute()
+            if disk is not None:
+                disk.put(key, embedding)
+            return embedding
+
+        embedding = self.cache.get_or_compute(key, layered)
         seconds = time.perf_counter() - start
-        if computed:
-            self.encode_timings.record(model_id, seconds)
+        if computed and record:
+            self.encode_timings.record(key[1], seconds)
         return EncodeResult(embedding, not computed, seconds)
+
+    # --- embeddings kept on disk (a project's) -------------------------------------------
+
+    def attach_disk_embeddings(self, store: DiskEmbeddingStore | None) -> None:
+        """Keep embeddings in ``store`` too (None: stop): ``encode`` then looks in memory, then
+        on disk, then computes and writes the result there. Off by default.
+
+        The layer is app-wide: attach a project's store only where one project is open for
+        the whole app (``--project``), never a visitor's, or one visitor's images would be
+        written into another's folder.
+        """
+        self._disk = store
+
+    @property
+    def disk_embeddings(self) -> DiskEmbeddingStore | None:
+        """The attached disk layer, or None."""
+        return self._disk
 
     def _encode_now(self, model_id: str, image: np.ndarray) -> Embedding:
         """The encoder alone. On ZeroGPU this runs in the GPU worker (a fork of this process,
@@ -385,11 +444,14 @@ class AppContext:
                                      made.decode_seconds)
 
     def cached(self, model_id: str, digest: str) -> bool:
-        """True when an embedding for this image and model is in the cache (no encode needed)."""
+        """True when an embedding for this image and model is in the cache or the disk layer
+        (no encode needed)."""
         if not self.pool.is_loaded(model_id):
             return False
         precision = self.pool.get(model_id).precision
-        return cache_key(digest, model_id, precision) in self.cache
+        key = cache_key(digest, model_id, precision)
+        disk = self._disk
+        return key in self.cache or (disk is not None and key in disk)
 
 
 class GpuRoutedBackend:

@@ -13,6 +13,11 @@ sends. Each client may have only ``per_client_waiting`` jobs waiting (more are r
 client alone, never for the others), and a job admitted with a ``slot`` (e.g. "hover") replaces
 the same client's older waiting job of that slot, which ends with ``SupersededError`` before any
 model work is spent on it.
+
+Foreground first: every lane of the app shares one ``Activity``, a counter of the people's work
+in flight (waiting or running: clicks, hovers, encodes, API calls, tracking). Background work
+(``workbench.projects.prefetch``) starts only when it reads zero and pauses between encoder
+blocks while it is not.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ import itertools
 import math
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Hashable, Iterator
 
 
 class ServerBusyError(Exception):
@@ -77,6 +82,77 @@ class Deadline:
                 "less busy.")
 
 
+class Activity:
+    """How much foreground work is in flight in the app (one per ``AppContext``); cheap: a
+    counter under a condition variable.
+
+    ``active()`` counts the ``with`` body (a lane counts each job from the moment it asks for
+    a slot until it leaves, so a waiting click counts too). ``wanting(key)`` marks an embedding
+    a person is waiting for: background work on that key is no longer background, so it stops
+    pausing (a person who opens the image being prefetched waits for that encode, never for a
+    paused one).
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._count = 0
+        self._wanted: Counter[Hashable] = Counter()
+
+    @property
+    def count(self) -> int:
+        """Foreground jobs in flight now (0: the app is quiet)."""
+        with self._condition:
+            return self._count
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Count the ``with`` body as foreground work."""
+        with self._condition:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._count -= 1
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def wanting(self, key: Hashable) -> Iterator[None]:
+        """Mark ``key`` as wanted by a person during the ``with`` body (see the class)."""
+        with self._condition:
+            self._wanted[key] += 1
+            self._condition.notify_all()
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._wanted[key] -= 1
+                if self._wanted[key] <= 0:
+                    del self._wanted[key]
+
+    def is_wanted(self, key: Hashable) -> bool:
+        with self._condition:
+            return key in self._wanted
+
+    def wait_quiet(self, key: Hashable | None = None,
+                   stop: Callable[[], bool] | None = None, timeout: float | None = None
+                   ) -> bool:
+        """Block while foreground work is in flight, unless ``key`` is wanted by a person or
+        ``stop()`` turns True; True when it may go on (quiet or wanted), False on stop or
+        timeout. ``stop`` is polled every ``POLL_S`` (and at every change of the counter)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._condition:
+            while True:
+                if stop is not None and stop():
+                    return False
+                if self._count <= 0 or (key is not None and key in self._wanted):
+                    return True
+                wait = POLL_S if deadline is None else min(POLL_S, deadline - time.monotonic())
+                if wait <= 0:
+                    return False
+                self._condition.wait(wait)
+
+
 @dataclass
 class _Ticket:
     """One job waiting for a slot (``granted`` once the lane chose it)."""
@@ -95,11 +171,14 @@ class WorkLane:
     ``typical_s`` (a callable) estimates one job's duration, for the retry hint.
     ``per_client_waiting``: how many jobs one client may have waiting (None: no bound; jobs
     without a client are only bounded by ``max_waiting``, and share one turn).
+    ``activity``: the app's foreground counter; each admitted job counts there while it waits
+    and runs (refused jobs never count).
     """
 
     def __init__(self, name: str, max_running: int = 1, max_waiting: int = 8,
                  typical_s: Callable[[], float] | None = None,
-                 per_client_waiting: int | None = None) -> None:
+                 per_client_waiting: int | None = None,
+                 activity: Activity | None = None) -> None:
         if max_running < 1 or max_waiting < 0:
             raise ValueError("a lane needs max_running >= 1 and max_waiting >= 0")
         if per_client_waiting is not None and per_client_waiting < 1:
@@ -108,6 +187,7 @@ class WorkLane:
         self.max_running = max_running
         self.max_waiting = max_waiting
         self.per_client_waiting = per_client_waiting
+        self.activity = activity
         self._typical_s = typical_s or (lambda: 2.0)
         self._condition = threading.Condition()
         self._running = 0
@@ -157,6 +237,16 @@ class WorkLane:
         """
         with self._condition:
             ticket = self._enqueue_locked(client, slot, patient)
+        counted = self.activity.active() if self.activity is not None else contextlib.nullcontext()
+        with counted:
+            with self._admitted(ticket, deadline, caller_gone):
+                yield
+
+    @contextlib.contextmanager
+    def _admitted(self, ticket: _Ticket, deadline: Deadline | None,
+                  caller_gone: Callable[[], bool] | None) -> Iterator[None]:
+        """Wait for ``ticket``'s turn, hold the slot during the ``with`` body, pass it on."""
+        with self._condition:
             try:
                 self._wait_locked(ticket, deadline, caller_gone)
             except BaseException:

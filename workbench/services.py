@@ -11,6 +11,9 @@ them now, one per app, each bounded, each behind a typed accessor:
   least recently used dropped, one load per key).
 * ``video``: the ``workbench.video.services.VideoServices`` of this app (trackers, at most
   ``MAX_TRACKERS`` loaded; the tracking lane; the video limits), made on first use.
+* ``prefetcher``: the ``workbench.projects.prefetch.Prefetcher`` of this app (one background
+  thread encoding the images people will open next, at the lowest priority; at most
+  ``MAX_CLIENTS`` wishes of ``MAX_PATHS`` images), made on first use.
 
 Per-user data never lives here. ``close()`` (run by ``AppContext.close``) frees what is loaded.
 """
@@ -25,6 +28,7 @@ from workbench.temp_root import KEPT_FOLDER
 
 if TYPE_CHECKING:
     from workbench.context import AppContext
+    from workbench.projects.prefetch import Prefetcher
     from workbench.projects.service import ProjectsService
     from workbench.video.services import VideoServices
 
@@ -39,6 +43,7 @@ class Services:
         self._lock = threading.Lock()
         self._video: VideoServices | None = None
         self._projects: ProjectsService | None = None
+        self._prefetcher: Prefetcher | None = None
         self.detectors = BoundedDetectorCache(max_entries=MAX_DETECTORS)
 
     def detector(self, key: Hashable, load: Callable[[], Any]) -> Any:
@@ -69,8 +74,23 @@ class Services:
                                                  self._ctx.temp.path / KEPT_FOLDER)
             return self._projects
 
+    @property
+    def prefetcher(self) -> Prefetcher:
+        """The app's background encoder of the next images (made on first use)."""
+        with self._lock:
+            if self._prefetcher is None:
+                from workbench.projects.prefetch import Prefetcher
+
+                self._prefetcher = Prefetcher(self._ctx)
+            return self._prefetcher
+
     def close(self) -> None:
-        """Drop the loaded detectors and trackers, close the projects (at shutdown)."""
+        """Stop the background encoder; drop the loaded detectors and trackers; close the
+        projects (at shutdown)."""
+        with self._lock:
+            prefetcher, self._prefetcher = self._prefetcher, None
+        if prefetcher is not None:
+            prefetcher.close()
         self.detectors.clear()
         with self._lock:
             video, self._video = self._video, None

@@ -21,6 +21,11 @@ it when they load; ``SAM_THREADS`` overrides the count):
   PyTorch fast decoder (``fast_decoder``) about 30-36 ms, and a second runtime's thread pool
   only competes with PyTorch's.
 
+``limit_this_thread(count)`` gives the calling thread alone fewer intra-op threads (a
+background encode), where PyTorch runs on OpenMP: the OpenMP thread count is a per-thread
+setting, and ``torch.set_num_threads`` would also change the default of every thread started
+later.
+
 ``tune_allocator()`` raises glibc malloc's mmap threshold so the decoder's 1-16 MiB temporaries
 are reused from the heap instead of being mapped and page-faulted afresh on every click
 (about 15% of a click here). It only applies on Linux with glibc.
@@ -140,6 +145,26 @@ def configure_threads(num_threads: int | None = None) -> int:
     _POLICY_APPLIED["threads"] = count
     tune_allocator()
     return count
+
+
+def limit_this_thread(count: int) -> bool:
+    """Run this thread's PyTorch work on at most ``count`` threads (other threads keep theirs);
+    True when applied. Only where PyTorch's parallel backend is OpenMP (the CPU wheels): the
+    thread's OpenMP setting is changed directly, after PyTorch made its own for the thread."""
+    import ctypes
+
+    import torch
+
+    if "ATen parallel backend: OpenMP" not in torch.__config__.parallel_info():
+        return False
+    try:
+        set_threads = ctypes.CDLL(None).omp_set_num_threads
+    except (OSError, AttributeError):
+        return False
+    torch.get_num_threads()  # PyTorch's lazy per-thread set-up first, or it would undo ours
+    torch.ones(64).sum()
+    set_threads(ctypes.c_int(max(1, int(count))))
+    return torch.get_num_threads() == max(1, int(count))
 
 
 def tune_allocator() -> bool:

@@ -15,6 +15,7 @@ FAMILY = Family(
     name="sam1",
     note="Segment Anything (2023)",
     everything=Everything(pred_iou_thresh=0.88, sam_grid=True),
+    encoder_blocks="image_encoder.blocks",  # the ViT's blocks
     # Counted on the official architectures (see SPEED-NOTES.md).
     encoder_gmacs=(("sam-vit-b", 486.0), ("sam-vit-l", 1493.0), ("sam-vit-h", 2981.0)),
 )

@@ -17,6 +17,7 @@ FAMILY = Family(
     note="Segment Anything 2.1 (2024)",
     everything=Everything(pred_iou_thresh=0.8, sam_grid=True),
     video=True,
+    encoder_blocks="image_encoder.trunk.blocks",  # the Hiera trunk's blocks
     # Counted on the official architectures (see SPEED-NOTES.md).
     encoder_gmacs=(("sam2.1-tiny", 146.0), ("sam2.1-small", 180.0),
                    ("sam2.1-base-plus", 323.0), ("sam2.1-large", 911.0)),
