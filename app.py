@@ -329,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="open the folder DIR as a project (made on first use; images "
                                "are referenced, never copied or changed): every page of this "
                                "app works in it and every change is saved at once")
+    projects.add_argument("--project-cache-bytes", type=parse_bytes, default=2 << 30,
+                          metavar="SIZE",
+                          help="image embeddings of --project kept on disk in its "
+                               ".samwb-cache folder, so the next image and a restart need no "
+                               "encode (default 2GiB; 0: none)")
     projects.add_argument("--projects-root", type=Path, default=None, metavar="ROOT",
                           help="let the Projects view open the folders under ROOT as "
                                "projects (by name; a trusted team's server only)")
@@ -374,6 +379,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         temp_dir=args.temp_dir,
         temp_max_bytes=args.temp_max_bytes,
         project_dir=args.project,
+        project_cache_bytes=args.project_cache_bytes,
         projects_root=args.projects_root,
         operator_details=args.operator_details,
         frame_ancestors=args.frame_ancestors,

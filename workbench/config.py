@@ -81,6 +81,9 @@ class AppConfig:
         project_dir: the operator's project folder (``--project DIR``), opened at start-up and
             shared by every page of this app (``workbench.projects.service``); None: pages
             make their own projects from uploads.
+        project_cache_bytes: image embeddings of ``project_dir`` kept on disk
+            (``<project>/.samwb-cache/embeddings``, least recently used go beyond it), so the
+            next image and a restart need no encode; 0 keeps none (``--project-cache-bytes``).
         projects_root: folders under it may be opened as projects from the Projects view
             (``--projects-root ROOT``; by name only); None: none.
         temp_dir: parent of this run's temp folder (None: <system temp>/samwb-<uid>).
@@ -145,6 +148,7 @@ class AppConfig:
     temp_max_bytes: int = 2 << 30
     project_dir: Path | None = None
     projects_root: Path | None = None
+    project_cache_bytes: int = 2 << 30
     analytics: bool = False
     ui_auth: tuple[tuple[str, str], ...] = ()
     operator_details: bool | None = None

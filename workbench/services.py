@@ -72,6 +72,12 @@ class Services:
                 config = self._ctx.config
                 self._projects = ProjectsService(config.project_dir, config.projects_root,
                                                  self._ctx.temp.path / KEPT_FOLDER)
+                if config.project_dir is not None and config.project_cache_bytes > 0:
+                    from workbench.projects.prefetch import project_embedding_store
+
+                    # One project for the whole app: its embeddings may live in its folder.
+                    self._ctx.attach_disk_embeddings(project_embedding_store(
+                        config.project_dir, config.project_cache_bytes))
             return self._projects
 
     @property

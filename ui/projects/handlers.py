@@ -88,7 +88,8 @@ class ProjectsHandlers:
         picks = [(c.name, str(c.class_id)) for c in classes]
         current = klass if klass in {v for _, v in choices} else ALL
         return (gr.update(value=list(page_value.items), selected_index=None),
-                page_value.image_ids, page_value.page, page_value.label, summary(store),
+                page_value.image_ids, page_value.page, page_value.label,
+                summary(store, self.ctx.services.prefetcher.status()),
                 classes_html(classes), gr.update(choices=choices, value=current),
                 gr.update(choices=picks))
 

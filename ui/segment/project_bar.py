@@ -114,8 +114,8 @@ class ProjectBarHandlers:
         self.segment = segment
         self.ctx = segment.ctx
         fallback = guard(self._fallback, self.ctx.config.shows_operator_details)
-        self.previous = fallback(lambda s, r: self._step(s, r, -1))
-        self.next = fallback(lambda s, r: self._step(s, r, +1))
+        self.previous = fallback(self._previous)
+        self.next = fallback(self._next)
         self.unfinished = fallback(self._unfinished)
         self.done = fallback(self._done)
         self.set_status = fallback(self._set_status)
@@ -151,9 +151,7 @@ class ProjectBarHandlers:
 
     def want_next(self, session: Any, store: Any, image_id: int) -> None:
         """Ask the background encoder for the images after this one (when there is one)."""
-        prefetch = getattr(self.ctx.services, "prefetch", None)
-        if prefetch is None:
-            return
+        prefetch = self.ctx.services.prefetcher
         paths = []
         current = image_id
         for _ in range(2):
@@ -175,6 +173,12 @@ class ProjectBarHandlers:
             gr.Info("This is the " + ("last" if step > 0 else "first") + " image.")
             return self.outputs(session, busy=False)
         return self.open(session, store, entry.image_id)
+
+    def _previous(self, session: Any, request: gr.Request) -> tuple:
+        return self._step(session, request, -1)
+
+    def _next(self, session: Any, request: gr.Request) -> tuple:
+        return self._step(session, request, +1)
 
     def _unfinished(self, session: Any, request: gr.Request) -> tuple:
         session = self.segment.session_for(session, request)

@@ -51,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     status=args.status)
                 print(f"Exported {done.objects} objects on {done.images} images as "
                       f"{args.format} into {done.folder}")
-                for note in done.notes:
-                    print(f"  note: {note}")
+                for problem in done.problems:
+                    print(f"  problem: {problem}")
             else:
                 result, report = import_into(store, args.format, args.source)
                 added = getattr(report, "objects", None) or getattr(report, "added", 0)

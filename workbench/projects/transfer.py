@@ -20,7 +20,7 @@ class ExportDone:
     folder: Path
     images: int
     objects: int
-    notes: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
 
 
 def export_store(store: Any, fmt: str, out_dir: Path, *, polygons: bool = False,
@@ -28,17 +28,19 @@ def export_store(store: Any, fmt: str, out_dir: Path, *, polygons: bool = False,
     """Write ``store``'s labelled images in ``fmt`` into ``out_dir`` (streamed image by image).
 
     ``status``: only images with this status (None: every image that has a known size)."""
-    from workbench.projects.formats import FORMATS, export_project
+    from workbench.projects.formats import FORMATS, FormatError, export_project
 
     if fmt not in FORMATS:
         raise ProjectError(f"Unknown format {fmt!r}; pick one of: {', '.join(FORMATS)}.")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = export_project(fmt, store.iter_labelled(status=status), store.classes(), out_dir,
-                            polygons=polygons)
-    return ExportDone(out_dir, int(getattr(report, "images", 0)),
-                      int(getattr(report, "objects", 0)),
-                      tuple(getattr(report, "notes", ()) or ()))
+    try:
+        report = export_project(fmt, store.iter_labelled(status=status), store.classes(),
+                                out_dir, polygons=polygons)
+    except FormatError as exc:
+        raise ProjectError(str(exc)) from exc
+    return ExportDone(out_dir, report.images, report.objects,
+                      tuple(str(p) for p in report.problems))
 
 
 def zip_folder(folder: Path, target: Path) -> Path:
@@ -65,11 +67,14 @@ def export_zip(store: Any, fmt: str, work_dir: Path, *, polygons: bool = False) 
 
 def import_into(store: Any, fmt: str, path: Path) -> Any:
     """Read labels in ``fmt`` from ``path`` and add them to ``store`` as objects to review."""
-    from workbench.projects.formats import import_labels
+    from workbench.projects.formats import FormatError, import_labels
 
     def size_of(relative: str) -> tuple[int, int] | None:
         return store.image_size(relative)
 
-    result = import_labels(fmt, Path(path), size_of)
+    try:
+        result = import_labels(fmt, Path(path), size_of)
+    except FormatError as exc:
+        raise ProjectError(str(exc)) from exc
     report = store.import_objects(result.images, result.class_names, source="model")
     return result, report

@@ -84,10 +84,16 @@ def filter_class(value: Any) -> int | None:
         return None
 
 
-def summary(store: Any) -> str:
-    """One line of counts by status."""
+def summary(store: Any, prefetch: Any = None) -> str:
+    """Counts by status, and what the background encoder keeps ready (``PrefetchStatus``)."""
     parts = [f"{store.count(status=s):,} {STATUS_LABELS[s].lower()}" for s in STATUSES]
-    return (f"**{html.escape(store.name)}** · {store.count():,} images: " + ", ".join(parts))
+    text = f"**{html.escape(store.name)}** · {store.count():,} images: " + ", ".join(parts)
+    if prefetch is not None and prefetch.enabled:
+        text += f"  \nNext images encoded ahead: {prefetch.done:,} ready"
+        if prefetch.disk_max_bytes:
+            text += (f"; kept on disk {prefetch.disk_bytes / 2**20:,.0f} of "
+                     f"{prefetch.disk_max_bytes / 2**20:,.0f} MiB")
+    return text
 
 
 def caption(entry: ImageEntry) -> str:
