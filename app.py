@@ -109,11 +109,14 @@ def guard_middleware(config: AppConfig, temp: TempRoot | None = None) -> Any:
 
 def rest_api_routes(ctx: AppContext) -> list[Any]:
     """The routes beside the UI: the Segment canvas's fast path ``/samwb/segment``
-    (``server.live_route``) and the REST API ``/healthz``, ``/readyz``, ``/v1``."""
+    (``server.live_route``), the example images ``/samwb/examples`` and the REST API
+    ``/healthz``, ``/readyz``, ``/v1``."""
+    from server.examples_route import examples_routes
     from server.live_route import live_routes
     from server.rest.app import build_security, rest_routes
 
-    return live_routes(ctx) + rest_routes(ctx, build_security(ctx.config))
+    return (live_routes(ctx) + examples_routes(ctx)
+            + rest_routes(ctx, build_security(ctx.config)))
 
 
 def launch(demo: gr.Blocks, **overrides: Any) -> Any:
