@@ -58,6 +58,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
 
     from ui.api import build_api
     from ui.compare.view import build_compare_tab
+    from ui.mcp_tools import McpBlocks
     from ui.segment.view import build_segment_tab
     from ui.sessions import unload_handler
     from ui.video.view import build_video_tab
@@ -66,8 +67,9 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     config = config or AppConfig()
     temp = prepare_environment(config)
     ctx = AppContext(config, temp)
-    with gr.Blocks(title=TITLE, delete_cache=GRADIO_CACHE_SWEEP,
-                   analytics_enabled=config.analytics) as demo:
+    # McpBlocks: gr.Blocks whose MCP server (--mcp) gets the app's one file limit.
+    with McpBlocks(title=TITLE, delete_cache=GRADIO_CACHE_SWEEP,
+                   analytics_enabled=config.analytics, config=config) as demo:
         gr.Markdown(f"# {TITLE}")
         with gr.Tabs():
             with gr.Tab("Segment", id="segment"):
@@ -103,7 +105,8 @@ def guard_middleware(config: AppConfig, temp: TempRoot | None = None) -> Any:
     from server.middleware import GuardMiddleware, GuardSettings
 
     settings = GuardSettings(max_body_bytes=config.body_limit,
-                             frame_ancestors=config.frame_policy, temp=temp)
+                             frame_ancestors=config.frame_policy, temp=temp,
+                             mcp_max_body_bytes=config.mcp_body_limit)
     return Middleware(GuardMiddleware, settings=settings)
 
 

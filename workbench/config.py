@@ -191,6 +191,14 @@ class AppConfig:
         return self.upload_bytes + (1 << 20)
 
     @property
+    def mcp_body_limit(self) -> int:
+        """The request-body limit of the MCP transport (``/gradio_api/mcp``): a file argument
+        travels as a base64 data URI (4/3 of the file) inside JSON, so room for a file half as
+        large again as ``upload_bytes``: one somewhat over the limit reaches the tool, which
+        refuses it with a message that says the limit (``ui.mcp_tools``)."""
+        return self.upload_bytes * 3 // 2 + (1 << 20)
+
+    @property
     def shows_operator_details(self) -> bool:
         """True when messages may name server paths and commands (see ``operator_details``)."""
         if self.operator_details is not None:
