@@ -255,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--max-body-bytes", type=parse_bytes, default=None,
                         help="refuse request bodies above this with 413 (default: the upload "
                              "limit + 1 MiB)")
+    limits.add_argument("--click-rate", type=float, default=40.0, metavar="N",
+                        help="canvas clicks, boxes and hovers per client address per second "
+                             "(bursts of twice as many); more get 429 with Retry-After "
+                             "(default 40; a page sends at most 30 hovers a second; 0: off)")
     limits.add_argument("--queue-max-size", type=int, default=64,
                         help="events waiting in the queue, all users together (default 64)")
     limits.add_argument("--api-max-waiting", type=int, default=8,
@@ -371,6 +375,8 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         api_open_local=args.api_open_local,
         rate_limit_per_min=args.rate_limit,
         auth_failures_per_min=args.auth_failures_per_min,
+        click_rate_per_s=args.click_rate,
+        click_burst=max(1, round(2 * args.click_rate)),
         mcp_server=args.mcp,
         url_fetch_hosts=tuple(h.strip().lower() for h in args.url_fetch_hosts.split(",")
                               if h.strip()),

@@ -95,6 +95,10 @@ class AppConfig:
         rate_limit_per_min: REST requests per key per minute, bursts included (0: no limit).
         auth_failures_per_min: failed REST authentications per client address per minute;
             beyond it the address gets 429, even with a correct key, for a minute (0: no limit).
+        click_rate_per_s, click_burst: requests per client address to the canvas's click route
+            (``/samwb/segment``: clicks, boxes, hovers), a second sustained and in a burst; more
+            get 429 with ``Retry-After`` (``--click-rate``; 0: no limit). The page sends at most
+            30 hovers a second, so one polite page never reaches the default.
         mcp_server: also serve the ``/segment`` and ``/models`` endpoints as MCP tools at
             ``/gradio_api/mcp/`` (``--mcp``). Off by default so that an agent-facing endpoint
             is a choice; False leaves it to Gradio's own env ``GRADIO_MCP_SERVER``.
@@ -146,6 +150,8 @@ class AppConfig:
     api_open_local: bool = False
     rate_limit_per_min: int = 60
     auth_failures_per_min: int = 20
+    click_rate_per_s: float = 40.0
+    click_burst: int = 80
     mcp_server: bool = False
     url_fetch_hosts: tuple[str, ...] = ()
     url_fetch_allow_private: bool = False
