@@ -73,6 +73,14 @@ class BodyTooLarge(Exception):
     """Raised from ``receive`` when a streamed body passes the limit."""
 
 
+class StorageFull(Exception):
+    """Raised from ``receive`` when a streamed upload without a Content-Length (chunked) would
+    take the temp folder past its bound; the message is ``TempRoot.reserve``'s."""
+
+
+RESERVE_STEP = 256 * 1024  # a chunked upload is reserved in the temp folder this much at a time
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
@@ -207,19 +215,40 @@ class GuardMiddleware:
 
     # --- the body ----------------------------------------------------------------------------
 
-    def _counting(self, receive: Receive, limit: int) -> Receive:
+    def _counting(self, receive: Receive, limit: int,
+                  reserve: Callable[[int, str], None] | None = None) -> Receive:
+        """``receive``, counting the body against ``limit`` and, with ``reserve`` (a chunked
+        upload: its size was not known before), against the temp folder's bound as it
+        streams, ``RESERVE_STEP`` bytes ahead."""
         seen = 0
+        reserved = 0
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, reserved
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise BodyTooLarge()
+                if reserve is not None and seen > reserved:
+                    step = max(seen - reserved, RESERVE_STEP)
+                    try:
+                        reserve(step, "This upload")
+                    except OSError as exc:
+                        raise StorageFull(str(exc)) from exc
+                    reserved += step
             return message
 
         return counted
+
+    def _streamed_upload_reserve(self, scope: Scope) -> Callable[[int, str], None] | None:
+        """The temp folder's ``reserve`` for an upload whose size is not declared (chunked);
+        one with a Content-Length was reserved whole in ``_refuse_early``."""
+        if (self.settings.temp is None or scope.get("method") != "POST"
+                or not scope.get("path", "").endswith(UPLOAD_SUFFIX)
+                or _header(scope, b"content-length") is not None):
+            return None
+        return self.settings.temp.reserve
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.settings.body_limit(scope.get("path", ""))
@@ -233,12 +262,16 @@ class GuardMiddleware:
             await secured(message)
 
         try:
-            await self.app(scope, self._counting(receive, limit), tracking)
+            await self.app(scope, self._counting(receive, limit,
+                                                 self._streamed_upload_reserve(scope)), tracking)
         except BodyTooLarge:
             if not started:
                 await send_error(secured, 413, "payload_too_large",
                                  f"The request body is larger than the limit of "
                                  f"{limit:,} bytes. Send a smaller file.")
+        except StorageFull as exc:
+            if not started:
+                await send_error(secured, 507, "storage_full", str(exc))
         except Exception as exc:
             if not started:
                 raise
