@@ -255,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--max-body-bytes", type=parse_bytes, default=None,
                         help="refuse request bodies above this with 413 (default: the upload "
                              "limit + 1 MiB)")
+    limits.add_argument("--everything-max-bytes", type=parse_bytes, default=1 << 30,
+                        metavar="SIZE",
+                        help="memory one 'segment everything' run may hold at worst; larger "
+                             "grids run in smaller batches or are refused with the largest "
+                             "grid allowed (default 1GiB)")
     limits.add_argument("--click-rate", type=float, default=40.0, metavar="N",
                         help="canvas clicks, boxes and hovers per client address per second "
                              "(bursts of twice as many); more get 429 with Retry-After "
@@ -375,6 +380,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         api_open_local=args.api_open_local,
         rate_limit_per_min=args.rate_limit,
         auth_failures_per_min=args.auth_failures_per_min,
+        everything_max_bytes=args.everything_max_bytes,
         click_rate_per_s=args.click_rate,
         click_burst=max(1, round(2 * args.click_rate)),
         mcp_server=args.mcp,

@@ -99,6 +99,11 @@ class AppConfig:
             (``/samwb/segment``: clicks, boxes, hovers), a second sustained and in a burst; more
             get 429 with ``Retry-After`` (``--click-rate``; 0: no limit). The page sends at most
             30 hovers a second, so one polite page never reaches the default.
+        everything_max_bytes: the memory one "segment everything" run may hold at worst
+            (``sam_backends.automatic.fit_memory``): its grid points are decoded in batches
+            small enough to fit, and a grid whose candidates alone cannot is refused with the
+            largest grid allowed (``--everything-max-bytes``; None: no bound). 1 GiB allows
+            52 x 52 with three candidates a point (in smaller batches), 64 x 64 with one.
         mcp_server: also serve the ``/segment`` and ``/models`` endpoints as MCP tools at
             ``/gradio_api/mcp/`` (``--mcp``). Off by default so that an agent-facing endpoint
             is a choice; False leaves it to Gradio's own env ``GRADIO_MCP_SERVER``.
@@ -152,6 +157,7 @@ class AppConfig:
     auth_failures_per_min: int = 20
     click_rate_per_s: float = 40.0
     click_burst: int = 80
+    everything_max_bytes: int | None = 1 << 30
     mcp_server: bool = False
     url_fetch_hosts: tuple[str, ...] = ()
     url_fetch_allow_private: bool = False
