@@ -59,6 +59,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
 
     from ui.api import build_api
     from ui.compare.view import build_compare_tab
+    from ui.mcp_tools import McpBlocks
     from ui.projects.view import build_projects_tab
     from ui.segment.view import build_segment_tab
     from ui.sessions import unload_handler
@@ -68,8 +69,9 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     config = config or AppConfig()
     temp = prepare_environment(config)
     ctx = AppContext(config, temp)
-    with gr.Blocks(title=TITLE, delete_cache=GRADIO_CACHE_SWEEP,
-                   analytics_enabled=config.analytics) as demo:
+    # McpBlocks: gr.Blocks whose MCP server (--mcp) gets the app's one file limit.
+    with McpBlocks(title=TITLE, delete_cache=GRADIO_CACHE_SWEEP,
+                   analytics_enabled=config.analytics, config=config) as demo:
         gr.Markdown(f"# {TITLE}")
         with gr.Tabs() as tabs:
             with gr.Tab("Segment", id="segment"):
@@ -107,17 +109,21 @@ def guard_middleware(config: AppConfig, temp: TempRoot | None = None) -> Any:
     from server.middleware import GuardMiddleware, GuardSettings
 
     settings = GuardSettings(max_body_bytes=config.body_limit,
-                             frame_ancestors=config.frame_policy, temp=temp)
+                             frame_ancestors=config.frame_policy, temp=temp,
+                             mcp_max_body_bytes=config.mcp_body_limit)
     return Middleware(GuardMiddleware, settings=settings)
 
 
 def rest_api_routes(ctx: AppContext) -> list[Any]:
     """The routes beside the UI: the Segment canvas's fast path ``/samwb/segment``
-    (``server.live_route``) and the REST API ``/healthz``, ``/readyz``, ``/v1``."""
+    (``server.live_route``), the example images ``/samwb/examples`` and the REST API
+    ``/healthz``, ``/readyz``, ``/v1``."""
+    from server.examples_route import examples_routes
     from server.live_route import live_routes
     from server.rest.app import build_security, rest_routes
 
-    return live_routes(ctx) + rest_routes(ctx, build_security(ctx.config))
+    return (live_routes(ctx) + examples_routes(ctx)
+            + rest_routes(ctx, build_security(ctx.config)))
 
 
 def launch(demo: gr.Blocks, **overrides: Any) -> Any:
@@ -256,6 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--max-body-bytes", type=parse_bytes, default=None,
                         help="refuse request bodies above this with 413 (default: the upload "
                              "limit + 1 MiB)")
+    limits.add_argument("--everything-max-bytes", type=parse_bytes, default=1 << 30,
+                        metavar="SIZE",
+                        help="memory one 'segment everything' run may hold at worst; larger "
+                             "grids run in smaller batches or are refused with the largest "
+                             "grid allowed (default 1GiB)")
+    limits.add_argument("--click-rate", type=float, default=40.0, metavar="N",
+                        help="canvas clicks, boxes and hovers per client address per second "
+                             "(bursts of twice as many); more get 429 with Retry-After "
+                             "(default 40; a page sends at most 30 hovers a second; 0: off)")
     limits.add_argument("--queue-max-size", type=int, default=64,
                         help="events waiting in the queue, all users together (default 64)")
     limits.add_argument("--api-max-waiting", type=int, default=8,
@@ -388,6 +403,9 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         api_open_local=args.api_open_local,
         rate_limit_per_min=args.rate_limit,
         auth_failures_per_min=args.auth_failures_per_min,
+        everything_max_bytes=args.everything_max_bytes,
+        click_rate_per_s=args.click_rate,
+        click_burst=max(1, round(2 * args.click_rate)),
         mcp_server=args.mcp,
         url_fetch_hosts=tuple(h.strip().lower() for h in args.url_fetch_hosts.split(",")
                               if h.strip()),

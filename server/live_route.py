@@ -10,7 +10,9 @@ Routes (registered in ``app.launch`` before Gradio's own, behind the same guard 
                                                   (``workbench.segment.downloads``)
 
 Answers are JSON (see ``LiveSegment``); refusals are ``{"ok": false, "error": {"code",
-"title", "message"}}`` with 400/403/404/409/413/422/503 (503 carries ``Retry-After``). The
+"title", "message"}}`` with 400/403/404/409/413/422/429/503 (429 and 503 carry
+``Retry-After``). 429: the address passed ``--click-rate`` operations a second (a token bucket
+per address, ``click_limiter``), whatever the number of its sessions. The
 token is the page's secret (``Session.token``), so no one can decode another visitor's image
 by guessing an id. Bodies above ``MAX_BODY_BYTES`` are refused before parsing.
 """
@@ -26,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from server.security.rate_limits import RateLimiter, address_key
 from workbench.context import AppContext
 from workbench.segment.live import LiveError, LiveSegment
 from workbench.segment.values import LIVE_ROUTE, preview_of
@@ -73,12 +76,32 @@ def _jpeg(session: Any) -> bytes:
     return session.display_jpeg[1]
 
 
+def click_limiter(config: Any) -> RateLimiter:
+    """The per-address token bucket of the click route (``AppConfig.click_rate_per_s`` and
+    ``click_burst``): the lanes bound each session, this bounds an address however many
+    sessions it opens."""
+    return RateLimiter.per_second(max(0.0, float(config.click_rate_per_s)),
+                                  max(1, int(config.click_burst)))
+
+
+def _check_rate(limiter: RateLimiter, request: Request) -> None:
+    wait = limiter.take(address_key(request.client.host if request.client else None))
+    if wait is not None:
+        rate = limiter.per_min / 60
+        raise LiveError(429, "rate_limited",
+                        f"This address sent more than {rate:g} clicks, boxes or hovers a "
+                        f"second (bursts of {limiter.burst:g}). Retry in {wait} s.",
+                        "Too many requests", retry_after_s=wait)
+
+
 def live_routes(ctx: AppContext) -> list[Route]:
     """The Starlette routes of the live canvas for ``FastAPI(routes=...)``."""
     live = LiveSegment(ctx)
+    limiter = click_limiter(ctx.config)
 
     async def operate(request: Request) -> Response:
         try:
+            _check_rate(limiter, request)  # before the body is read: a flood costs little
             body = await _json_body(request)
             answer = await run_in_threadpool(live.handle, request.path_params["op"], body)
         except LiveError as exc:

@@ -33,6 +33,7 @@ QUEUE_JOIN_SUFFIX = "/queue/join"
 UPLOAD_SUFFIX = "/upload"  # Gradio's /gradio_api/upload; REST's /v1/images/upload, /segment/upload
 QUEUE_FULL_MARK = b"Queue is full"  # the detail of Gradio's own queue refusal
 CALL_ROUTE_MARK = "/call/"
+MCP_ROUTE = "/gradio_api/mcp"  # Gradio's MCP transport: files arrive base64 inside JSON
 # What a served user file may do when opened directly: nothing active (no script, no frames).
 FILE_POLICY = "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src " \
               "'unsafe-inline'; sandbox"
@@ -51,16 +52,33 @@ class GuardSettings:
         temp: the run's temp folder (``workbench.temp_root.TempRoot``, or anything with
             ``reserve(nbytes, what)``): an upload that would pass its byte bound gets 507
             before it is read, instead of being stored and deleted a minute later.
+        mcp_max_body_bytes: the body limit under ``/gradio_api/mcp`` (None: ``max_body_bytes``);
+            ``AppConfig.mcp_body_limit``, larger because files travel there as base64.
     """
 
     max_body_bytes: int
     frame_ancestors: str = "'self'"
     retry_after_s: int = 5
     temp: Any = None
+    mcp_max_body_bytes: int | None = None
+
+    def body_limit(self, path: str) -> int:
+        """The body limit of a request to ``path``."""
+        if self.mcp_max_body_bytes is not None and path.startswith(MCP_ROUTE):
+            return self.mcp_max_body_bytes
+        return self.max_body_bytes
 
 
 class BodyTooLarge(Exception):
     """Raised from ``receive`` when a streamed body passes the limit."""
+
+
+class StorageFull(Exception):
+    """Raised from ``receive`` when a streamed upload without a Content-Length (chunked) would
+    take the temp folder past its bound; the message is ``TempRoot.reserve``'s."""
+
+
+RESERVE_STEP = 256 * 1024  # a chunked upload is reserved in the temp folder this much at a time
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -169,7 +187,7 @@ class GuardMiddleware:
     # --- checks that need no body -------------------------------------------------------------
 
     def _refuse_early(self, scope: Scope) -> tuple[int, str, str] | None:
-        limit = self.settings.max_body_bytes
+        limit = self.settings.body_limit(scope.get("path", ""))
         length = _header(scope, b"content-length")
         if length is not None:
             if not length.strip().isdigit():
@@ -197,22 +215,43 @@ class GuardMiddleware:
 
     # --- the body ----------------------------------------------------------------------------
 
-    def _counting(self, receive: Receive) -> Receive:
-        limit = self.settings.max_body_bytes
+    def _counting(self, receive: Receive, limit: int,
+                  reserve: Callable[[int, str], None] | None = None) -> Receive:
+        """``receive``, counting the body against ``limit`` and, with ``reserve`` (a chunked
+        upload: its size was not known before), against the temp folder's bound as it
+        streams, ``RESERVE_STEP`` bytes ahead."""
         seen = 0
+        reserved = 0
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, reserved
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise BodyTooLarge()
+                if reserve is not None and seen > reserved:
+                    step = max(seen - reserved, RESERVE_STEP)
+                    try:
+                        reserve(step, "This upload")
+                    except OSError as exc:
+                        raise StorageFull(str(exc)) from exc
+                    reserved += step
             return message
 
         return counted
 
+    def _streamed_upload_reserve(self, scope: Scope) -> Callable[[int, str], None] | None:
+        """The temp folder's ``reserve`` for an upload whose size is not declared (chunked);
+        one with a Content-Length was reserved whole in ``_refuse_early``."""
+        if (self.settings.temp is None or scope.get("method") != "POST"
+                or not scope.get("path", "").endswith(UPLOAD_SUFFIX)
+                or _header(scope, b"content-length") is not None):
+            return None
+        return self.settings.temp.reserve
+
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.settings.body_limit(scope.get("path", ""))
         started = False
         secured = self._secured(send, scope)
 
@@ -223,12 +262,16 @@ class GuardMiddleware:
             await secured(message)
 
         try:
-            await self.app(scope, self._counting(receive), tracking)
+            await self.app(scope, self._counting(receive, limit,
+                                                 self._streamed_upload_reserve(scope)), tracking)
         except BodyTooLarge:
             if not started:
                 await send_error(secured, 413, "payload_too_large",
                                  f"The request body is larger than the limit of "
-                                 f"{self.settings.max_body_bytes:,} bytes. Send a smaller file.")
+                                 f"{limit:,} bytes. Send a smaller file.")
+        except StorageFull as exc:
+            if not started:
+                await send_error(secured, 507, "storage_full", str(exc))
         except Exception as exc:
             if not started:
                 raise
@@ -244,7 +287,7 @@ class GuardMiddleware:
         reference outside the upload folder, then replay the body to Gradio."""
         secured = self._secured(send, scope)
         chunks: list[bytes] = []
-        counted = self._counting(receive)
+        counted = self._counting(receive, self.settings.max_body_bytes)
         try:
             while True:
                 message = await counted()

@@ -103,6 +103,15 @@ class AppConfig:
         rate_limit_per_min: REST requests per key per minute, bursts included (0: no limit).
         auth_failures_per_min: failed REST authentications per client address per minute;
             beyond it the address gets 429, even with a correct key, for a minute (0: no limit).
+        click_rate_per_s, click_burst: requests per client address to the canvas's click route
+            (``/samwb/segment``: clicks, boxes, hovers), a second sustained and in a burst; more
+            get 429 with ``Retry-After`` (``--click-rate``; 0: no limit). The page sends at most
+            30 hovers a second, so one polite page never reaches the default.
+        everything_max_bytes: the memory one "segment everything" run may hold at worst
+            (``sam_backends.automatic.fit_memory``): its grid points are decoded in batches
+            small enough to fit, and a grid whose candidates alone cannot is refused with the
+            largest grid allowed (``--everything-max-bytes``; None: no bound). 1 GiB allows
+            52 x 52 with three candidates a point (in smaller batches), 64 x 64 with one.
         mcp_server: also serve the ``/segment`` and ``/models`` endpoints as MCP tools at
             ``/gradio_api/mcp/`` (``--mcp``). Off by default so that an agent-facing endpoint
             is a choice; False leaves it to Gradio's own env ``GRADIO_MCP_SERVER``.
@@ -157,6 +166,9 @@ class AppConfig:
     api_open_local: bool = False
     rate_limit_per_min: int = 60
     auth_failures_per_min: int = 20
+    click_rate_per_s: float = 40.0
+    click_burst: int = 80
+    everything_max_bytes: int | None = 1 << 30
     mcp_server: bool = False
     url_fetch_hosts: tuple[str, ...] = ()
     url_fetch_allow_private: bool = False
@@ -200,6 +212,14 @@ class AppConfig:
         if self.max_body_bytes is not None:
             return int(self.max_body_bytes)
         return self.upload_bytes + (1 << 20)
+
+    @property
+    def mcp_body_limit(self) -> int:
+        """The request-body limit of the MCP transport (``/gradio_api/mcp``): a file argument
+        travels as a base64 data URI (4/3 of the file) inside JSON, so room for a file half as
+        large again as ``upload_bytes``: one somewhat over the limit reaches the tool, which
+        refuses it with a message that says the limit (``ui.mcp_tools``)."""
+        return self.upload_bytes * 3 // 2 + (1 << 20)
 
     @property
     def shows_operator_details(self) -> bool:

@@ -13,6 +13,7 @@ upscaled (``generator``), which is what makes it an order of magnitude faster on
 """
 
 from .generator import EverythingCancelledError, segment_everything
+from .memory import fit_memory, largest_grid, peak_bytes
 from .params import (
     MAX_POINTS_PER_BATCH,
     MAX_POINTS_PER_SIDE,
@@ -26,5 +27,8 @@ __all__ = [
     "EverythingParams",
     "MAX_POINTS_PER_BATCH",
     "MAX_POINTS_PER_SIDE",
+    "fit_memory",
+    "largest_grid",
+    "peak_bytes",
     "segment_everything",
 ]

@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Route
 
-from server.middleware import BodyTooLarge
+from server.middleware import BodyTooLarge, StorageFull
 from server.rest.docs import add_docs
 from server.rest.images import FetchPolicy, FileStore, ImageStore, UrlFetcher
 from server.rest.schemas import (
@@ -309,6 +309,8 @@ def _add_error_handlers(v1: FastAPI) -> None:
                 f"The request body is larger than the limit of "
                 f"{request.app.state.service.ctx.config.body_limit:,} bytes. "
                 "Send a smaller image, or upload it once with POST /v1/images/upload."))
+        if isinstance(exc.__cause__, StorageFull):  # a chunked upload past the temp bound
+            return error_response(507, "storage_full", str(exc.__cause__))
         code = HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "The request failed."
         if exc.status_code == 404:
@@ -342,8 +344,8 @@ class CatchAll:
 
         try:
             await self.app(scope, receive, tracking)
-        except BodyTooLarge:
-            raise  # the guard middleware outside answers 413
+        except (BodyTooLarge, StorageFull):
+            raise  # the guard middleware outside answers 413 / 507
         except Exception:
             log.exception("REST %s %s failed", scope.get("method"), scope.get("path"))
             if started:

@@ -1,4 +1,5 @@
-"""The REST API's two limiters: requests per key, and failed authentications per address.
+"""The REST API's two limiters (requests per key, failed authentications per address), and the
+token bucket that also bounds the canvas's click route per address (``server.live_route``).
 
 Both are bounded tables (at most ``max_entries`` keys or addresses; the least recently seen are
 forgotten first), guarded by a lock, with an injectable clock so tests need no sleeping. Each
@@ -17,7 +18,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 WINDOW_S = 60.0
 MAX_ENTRIES = 10_000
@@ -47,16 +48,20 @@ class _Bucket:
 
 
 class RateLimiter:
-    """A token bucket per key: ``per_min`` requests a minute, with bursts of up to ``per_min``.
+    """A token bucket per key: ``per_min`` requests a minute, with bursts of up to ``burst``
+    (default ``per_min``).
 
     ``per_min == 0`` turns the limit off.
     """
 
-    def __init__(self, per_min: int, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, per_min: float, *, burst: int | None = None,
+                 clock: Callable[[], float] = time.monotonic,
                  max_entries: int = MAX_ENTRIES) -> None:
-        if per_min < 0 or max_entries < 1:
-            raise ValueError(f"a rate limit needs per_min >= 0 (0: off), got {per_min}")
+        if per_min < 0 or max_entries < 1 or (burst is not None and burst < 1):
+            raise ValueError(f"a rate limit needs per_min >= 0 (0: off) and a burst >= 1, got "
+                             f"{per_min} and {burst}")
         self.per_min = per_min
+        self.burst = float(burst if burst is not None else per_min)
         self._rate = per_min / WINDOW_S  # tokens per second
         self._clock = clock
         self._max = max_entries
@@ -69,8 +74,8 @@ class RateLimiter:
             return None
         now = self._clock()
         with self._lock:
-            bucket = self._buckets.pop(key, None) or _Bucket(float(self.per_min), now)
-            bucket.tokens = min(float(self.per_min),
+            bucket = self._buckets.pop(key, None) or _Bucket(self.burst, now)
+            bucket.tokens = min(self.burst,
                                 bucket.tokens + max(0.0, now - bucket.at) * self._rate)
             bucket.at = now
             self._buckets[key] = bucket
@@ -80,6 +85,11 @@ class RateLimiter:
                 bucket.tokens -= 1.0
                 return None
             return max(1, math.ceil((1.0 - bucket.tokens) / self._rate))
+
+    @classmethod
+    def per_second(cls, rate: float, burst: int, **kwargs: Any) -> RateLimiter:
+        """``rate`` requests a second sustained, bursts of up to ``burst`` (rate 0: off)."""
+        return cls(rate * WINDOW_S, burst=burst, **kwargs)
 
     def __len__(self) -> int:
         return len(self._buckets)

@@ -17,12 +17,14 @@ from PIL import Image
 from workbench.config import AppConfig
 
 LIMIT = 1_000_000 + (1 << 20)  # max_file_size 1mb + the multipart envelope allowance
+CLICK_RATE, CLICK_BURST = 0.05, 5  # the click route's per-address bucket: a token per 20 s
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     config = AppConfig(models=("grabcut",), default_model="grabcut", max_file_size="1mb",
-                       temp_dir=tmp_path_factory.mktemp("temp-parent"))
+                       temp_dir=tmp_path_factory.mktemp("temp-parent"),
+                       click_rate_per_s=CLICK_RATE, click_burst=CLICK_BURST)
     with running_app(config) as running:
         yield running
 
@@ -237,3 +239,23 @@ def test_other_503s_keep_their_own_code_and_message(path, method):
     assert response.status_code == 503
     assert response.json() == body
     assert "retry-after" not in response.headers
+
+
+def test_many_sessions_from_one_address_share_one_click_budget(server):
+    """Issue 19 item 1: a client that opens many sessions still has one address. Raw requests
+    on new connections, each with another (unknown) page token: the first ``CLICK_BURST`` are
+    answered by the route (403: no such page), the next gets 429 with Retry-After before its
+    body is read."""
+    statuses, last = [], None
+    for i in range(CLICK_BURST + 2):
+        payload = json.dumps({"token": f"{i:032d}", "gen": 1, "x": 1, "y": 1, "label": 1,
+                              "seq": 1}).encode()
+        last = raw_request(server.url, b"POST /samwb/segment/hover HTTP/1.1\r\n"
+                           b"Host: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                           b"Connection: close\r\nContent-Length: "
+                           + str(len(payload)).encode() + b"\r\n\r\n" + payload, timeout=10)
+        statuses.append(last.status)
+    assert statuses == [403] * CLICK_BURST + [429, 429]
+    assert int(last.headers["retry-after"]) >= 1
+    error = json.loads(last.body)["error"]
+    assert error["code"] == "rate_limited" and "Retry in" in error["message"]

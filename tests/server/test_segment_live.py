@@ -66,7 +66,8 @@ class FakeContext:
 
     def __init__(self, max_waiting: int = 16) -> None:
         self.sessions = SessionRegistry()
-        self.config = SimpleNamespace(max_points=5, shows_operator_details=True)
+        self.config = SimpleNamespace(max_points=5, shows_operator_details=True,
+                                      click_rate_per_s=40.0, click_burst=80)
         self.limits = Limits(max_points=5)
         self.backends = {"fake": FakeBackend("fake"), "other": FakeBackend("other")}
         self.encoded: set[tuple[str, str]] = set()
@@ -313,3 +314,50 @@ def test_a_hover_flood_with_a_constant_seq_keeps_one_waiting_and_never_refuses_a
         answers = [h.result() for h in hovers]
     assert [a["stale"] for a in answers] == [True] * 5 + [False]
     assert backend.calls == 3  # the blocker, the polite click, the newest hover
+
+
+def test_a_polite_page_never_reaches_the_default_address_limit():
+    """The page paces hovers (``HOVER_INTERVAL_MS`` in canvas_input.js) below the route's
+    default per-address rate: a minute of continuous hovering plus a click a second is never
+    refused (a fake clock: no sleeping)."""
+    import re
+    from pathlib import Path
+
+    from server.live_route import click_limiter
+    from workbench.config import AppConfig
+
+    script = (Path(__file__).resolve().parents[2] / "ui/widgets/canvas_input.js").read_text()
+    interval_ms = int(re.search(r"HOVER_INTERVAL_MS = (\d+);", script).group(1))
+    now = [0.0]
+    limiter = click_limiter(AppConfig(models=("grabcut",), default_model="grabcut"))
+    limiter._clock = lambda: now[0]
+    refused = 0
+    for step in range(60_000 // interval_ms):
+        now[0] = step * interval_ms / 1000
+        refused += limiter.take("203.0.113.7") is not None  # a hover
+        if step % (1000 // interval_ms) == 0:
+            refused += limiter.take("203.0.113.7") is not None  # and a click a second
+    assert refused == 0
+    for _ in range(200):  # a flood from the same address is refused, with a time to wait
+        wait = limiter.take("203.0.113.7")
+    assert wait is not None and wait >= 1
+    assert limiter.take("198.51.100.1") is None  # another address is not
+
+
+def test_the_route_answers_an_address_over_its_rate_with_429_and_retry_after():
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from server.live_route import live_routes
+
+    ctx = FakeContext()
+    ctx.config.click_rate_per_s, ctx.config.click_burst = 0.01, 3  # a token per 100 s
+    session = open_session(ctx)
+    client = TestClient(Starlette(routes=live_routes(ctx)))
+    answers = [client.post("/samwb/segment/hover", json=body(session, x=20, y=20, label=1,
+                                                                  seq=i)) for i in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    refused = answers[-1]
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert "Retry in" in refused.json()["error"]["message"]
+    assert int(refused.headers["retry-after"]) >= 1

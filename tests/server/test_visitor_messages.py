@@ -89,3 +89,38 @@ def test_the_api_of_a_public_app_hides_paths(tmp_path):
     text = str(failure.value)
     assert "not on the server" in text
     assert str(tmp_path) not in text and "python -m" not in text
+
+
+def test_a_public_page_and_its_config_carry_no_server_path(tmp_path):
+    """Issue 19 item 8: with ``operator_details=False`` neither the page HTML nor ``GET
+    /config`` names the examples' folder, Gradio's cache in the temp folder, the repository,
+    or a custom checkpoint's file; the examples still load, by name, from their own route."""
+    import httpx
+
+    from workbench.config import ASSETS_DIR
+
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    Image.new("RGB", (32, 24), (200, 10, 10)).save(examples / "red.png")
+    custom = tmp_path / "weights" / "my-private-finetune.pt"
+    custom.parent.mkdir()
+    custom.write_bytes(b"not read: the status only names it")
+    config = AppConfig(models=("grabcut", "sam2.1-tiny"), default_model="sam2.1-tiny",
+                       checkpoint_dir=tmp_path / "checkpoints", operator_details=False,
+                       temp_dir=tmp_path / "temp", examples_dir=examples,
+                       custom_checkpoints=(("sam2.1-tiny", custom),))
+    with running_app(config) as running, httpx.Client(base_url=running.url,
+                                                      timeout=30) as http:
+        page, settings = http.get("/"), http.get("config")
+        assert page.status_code == 200 and settings.status_code == 200
+        gallery = [c for c in settings.json()["components"] if c["type"] == "gallery"]
+        urls = [item["image"]["url"] for c in gallery for item in c["props"]["value"]]
+        assert urls and all(url.endswith("/samwb/examples/red.png") for url in urls)
+        served = http.get(urls[0])
+        missing = http.get("samwb/examples/..%2Fapp.py")
+    for text in (page.text, settings.text):
+        for secret in (str(tmp_path), str(ASSETS_DIR.parent), "my-private-finetune"):
+            assert secret not in text, secret
+        assert "custom checkpoint" in text  # the status still says whose weights these are
+    assert served.status_code == 200 and served.content == (examples / "red.png").read_bytes()
+    assert missing.status_code == 404

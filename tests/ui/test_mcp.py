@@ -32,6 +32,7 @@ from workbench.config import AppConfig  # noqa: E402
 CALL_TIMEOUT_S = 60
 HEIGHT, WIDTH = 40, 60
 BOX = [15, 5, 45, 35]  # around the bright square at x 20..39, y 10..29
+MAX_FILE_MB = 8  # the app's upload limit here: above the MCP library's own 4 MiB messages
 
 
 def png_data_uri() -> str:
@@ -46,7 +47,7 @@ def png_data_uri() -> str:
 @pytest.fixture(scope="module")
 def mcp_url():
     config = AppConfig(models=("grabcut",), default_model="grabcut", examples_dir=None,
-                       mcp_server=True)
+                       mcp_server=True, max_file_size=f"{MAX_FILE_MB}mb")
     with running_app(config) as running:
         assert running.demo.mcp_server, getattr(running.demo, "mcp_error", "MCP server is off")
         yield running.url + "gradio_api/mcp/"
@@ -174,3 +175,70 @@ def test_bad_calls_are_tool_errors(mcp_url, arguments, words):
     answer = with_session(mcp_url, work)
     assert answer.isError
     assert words in " ".join(item.text for item in answer.content).lower()
+
+
+def png_with_padding(padding: int) -> bytes:
+    """The test image as a PNG of about ``padding`` bytes more: a private ancillary chunk
+    (``prVt``) that decoders skip, so the picture stays 60x40 however large the file is."""
+    import struct
+    import zlib
+
+    data = base64.b64decode(png_data_uri().split(",", 1)[1])
+    chunk = b"prVt" + bytes(padding)
+    extra = struct.pack(">I", padding) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    return data[:33] + extra + data[33:]  # after the signature (8) and IHDR (25)
+
+
+def data_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def test_every_file_tool_states_the_one_limit(mcp_url):
+    async def work(session):
+        return (await session.list_tools()).tools
+
+    tools = {tool.name: tool for tool in with_session(mcp_url, work)}
+    for name in ("segment", "segment_everything", "segment_text", "track"):
+        assert f"at most {MAX_FILE_MB}.0 MB" in tools[name].description, name
+        assert "data URI" in tools[name].description, name
+    assert "Returns:" in tools["segment"].description  # Gradio's own part is kept
+
+
+def test_an_image_over_the_mcp_library_s_4_mib_is_taken(mcp_url):
+    """5 MB: over the MCP library's default message limit, within the app's upload limit."""
+    image = png_with_padding(5_000_000)
+
+    async def work(session):
+        return await session.call_tool("segment", {
+            "image": data_uri(image), "model_id": "grabcut",
+            "prompts": json.dumps({"box": BOX})})
+
+    answer = with_session(mcp_url, work)
+    assert not answer.isError, answer.content
+    assert find_result(answer.content)["image"]["width"] == WIDTH
+
+
+def test_an_image_over_the_limit_is_a_tool_error_that_says_the_limit(mcp_url):
+    image = png_with_padding((MAX_FILE_MB + 1) * 1_000_000)
+
+    async def work(session):
+        return await session.call_tool("segment", {
+            "image": data_uri(image), "model_id": "grabcut",
+            "prompts": json.dumps({"box": BOX})})
+
+    answer = with_session(mcp_url, work)
+    assert answer.isError
+    text = " ".join(item.text for item in answer.content)
+    assert f"at most {MAX_FILE_MB}.0 MB" in text and "JPEG" in text, text
+
+
+def test_an_image_url_is_refused_with_the_reason(mcp_url):
+    async def work(session):
+        return await session.call_tool("segment_everything", {
+            "image": "http://127.0.0.1:9/dog.png", "model_id": "grabcut"})
+
+    answer = with_session(mcp_url, work)
+    assert answer.isError
+    text = " ".join(item.text for item in answer.content)
+    assert "fetches nothing" in text and "data URI" in text, text
+    assert "queue/join" not in text

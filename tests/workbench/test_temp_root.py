@@ -133,9 +133,30 @@ def test_uploads_past_the_temp_bound_are_refused_when_they_are_made(tmp_path):
                 refused.append(response)
         assert len(kept) == 2 and [r.status_code for r in refused] == [507, 507]
         assert "temporary storage is full" in refused[0].json()["error"]["message"]
+        # Chunked (no Content-Length): counted as it streams. 100 KB still fits; 2 MiB does not.
+        small = chunked_upload(running.url, os.urandom(100_000))
+        assert small.status == 200, small.body
+        big = chunked_upload(running.url, data)
+        assert big.status == 507, big.body
+        assert "temporary storage is full" in json.loads(big.body)["error"]["message"]
         assert all(path.exists() for path in kept)  # nothing in use was deleted
         running.ctx.temp.enforce_bound()
         assert all(path.exists() for path in kept)
+
+
+def chunked_upload(url: str, data: bytes, chunk: int = 64 * 1024):
+    """POST ``data`` to Gradio's upload route as a multipart file in a chunked body (no
+    Content-Length), over a raw loopback socket."""
+    from http_raw import raw_request
+
+    body = (b'--b\r\nContent-Disposition: form-data; name="files"; filename="c.bin"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n" + data + b"\r\n--b--\r\n")
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + chunk]), body[i:i + chunk])
+                      for i in range(0, len(body), chunk))
+    head = (b"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    return raw_request(url, head + chunks + b"0\r\n\r\n", timeout=30)
 
 
 def test_the_apps_uploads_outputs_and_exports_live_in_its_temp_folder(tmp_path):

@@ -31,12 +31,13 @@ from ui.compare.handlers import (
     model_choices,
 )
 from ui.proposals.compare_panel import build_compare_proposals
-from ui.segment.view import list_examples
 from ui.sessions import unload_handler
 from ui.widgets import models_panel
 from ui.widgets.canvas import ObjectList, PromptCanvas
+from ui.widgets.examples_gallery import examples_gallery
 from workbench.compare.values import TABLE_HEADERS
 from workbench.context import AppContext
+from workbench.examples import list_examples
 
 INTRO = """
 **Which model should I use?** Pick 2 to 6 models, upload an image, then click the object or
@@ -69,9 +70,9 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
                              height=120, elem_id="compare-upload")
             gallery = None
             if examples:
-                gallery = gr.Gallery([str(p) for p in examples], label="…or pick an example",
-                                     columns=3, height=150, allow_preview=False,
-                                     object_fit="cover", elem_id="compare-examples")
+                gallery = examples_gallery(examples, label="…or pick an example",
+                                           columns=3, height=150, allow_preview=False,
+                                           object_fit="cover", elem_id="compare-examples")
             gr.Markdown("#### 3 · Objects")
             objects = ObjectList({"items": []}, elem_id="compare-objects")
             new_btn = gr.Button("+ New object", size="sm", elem_id="compare-new-object")

@@ -59,6 +59,9 @@ def parse_params(text: str | None, max_chars: int, allowed: tuple[str, ...]) -> 
         PromptError: too long, not JSON, not an object, or an unknown key (the message lists
             the known ones).
     """
+    if text is not None and not isinstance(text, str):
+        raise PromptError("The parameters must be JSON text such as {\"points_per_side\": 16}, "
+                          f"got a {type(text).__name__}.")
     text = (text or "").strip()
     if not text:
         return {}

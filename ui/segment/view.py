@@ -10,7 +10,6 @@ indicator on the canvas (every output's own progress display is hidden).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 
@@ -25,9 +24,10 @@ from ui.segment.project_bar import (
 )
 from ui.widgets import models_panel
 from ui.widgets.canvas import CandidateStrip, ObjectList, PromptCanvas
+from ui.widgets.examples_gallery import examples_gallery
 from workbench.context import AppContext
+from workbench.examples import EXAMPLE_SUFFIXES, list_examples  # noqa: F401 - re-exported
 
-EXAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 CSS = """
 #examples .grid-container { grid-template-columns: repeat(3, minmax(0, 1fr)) !important; }
 #status { min-height: 1.4em; }
@@ -50,13 +50,6 @@ class SegmentTab:
     project: ProjectBarHandlers
 
 
-def list_examples(folder: Path | None) -> list[Path]:
-    if folder is None or not Path(folder).is_dir():
-        return []
-    return sorted(p for p in Path(folder).iterdir()
-                  if p.suffix.lower() in EXAMPLE_SUFFIXES and p.is_file())
-
-
 def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
     """Lay out the segment view inside the current Blocks context and wire its events."""
     examples = list_examples(ctx.config.examples_dir)
@@ -71,10 +64,10 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
             gallery = None
             if examples:
                 gr.Markdown("…or pick an example:")
-                gallery = gr.Gallery([str(p) for p in examples], label="Examples",
-                                     show_label=False, columns=3, rows=1, height=110,
-                                     allow_preview=False,
-                                     object_fit="cover", elem_id="examples")
+                gallery = examples_gallery(examples, label="Examples",
+                                           show_label=False, columns=3, rows=1, height=110,
+                                           allow_preview=False,
+                                           object_fit="cover", elem_id="examples")
             gr.Markdown("#### 2 · Model")
             model = gr.Dropdown(models_panel.choices(ctx), value=default, label="Model",
                                 elem_id="model-select")

@@ -61,10 +61,19 @@ async function applyAnswer(res) {
   drawMasks(); drawPrompts(); setHint(res.hint); setBusy('');
   bump();
 }
+// At most 30 hover previews a second: well under the route's per-address limit (--click-rate,
+// 40 a second by default), however fast the server answers.
+const HOVER_INTERVAL_MS = 34;
 async function sendHover() {
+  const wait = (S.hoverAt || 0) + HOVER_INTERVAL_MS - performance.now();
+  if (wait > 0) {
+    if (!S.hoverTimer) S.hoverTimer = setTimeout(() => { S.hoverTimer = null; sendHover(); }, wait);
+    return;
+  }
   const want = S.hoverWant;
   S.hoverWant = null;
   if (!want || !S.v || !S.v.live || !S.hover || S.drag || S.pan || S.sending || S.queue.length) return;
+  S.hoverAt = performance.now();
   S.hoverBusy = true;
   const seq = ++S.hoverSeq;
   try {

@@ -82,7 +82,9 @@ def everything(ctx: AppContext, model_id: str, picture: Any, points_per_side: in
 def everything_with(ctx: AppContext, model_id: str, picture: Any, params: dict[str, Any], *,
                     cancel: Cancel | None = None, progress: Report | None = None) -> Instances:
     """``segment_everything`` on the picture's cached embedding (encoded here when needed)."""
-    parsed = everything_params_from(params)
+    # Within the run's memory budget: smaller batches, or a refusal naming the largest grid.
+    parsed = _automatic().fit_memory(everything_params_from(params),
+                                     getattr(ctx.config, "everything_max_bytes", None))
     image, digest = _image(picture)
     report = progress or (lambda *args, **kwargs: None)
     spec = ctx.spec(model_id)
