@@ -65,6 +65,15 @@ def test_create_writes_the_files_and_settings(tmp_path: Path):
         assert (tmp_path / ".samwb-cache" / "lock").exists()
 
 
+def test_a_lost_database_is_made_again_and_the_classes_stay(tmp_path: Path):
+    make_images(tmp_path, ["a.png", "b.png"])
+    with ProjectStore.open(tmp_path, create=True) as store:
+        store.add_class("car")
+    (tmp_path / "samwb-project.sqlite").unlink()
+    with ProjectStore.open(tmp_path) as store:
+        assert store.count() == 2 and store.class_by_name("car") is not None
+
+
 def test_opening_a_folder_without_a_project_says_how_to_create_one(tmp_path: Path):
     with pytest.raises(ProjectError, match="create=True"):
         ProjectStore.open(tmp_path)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,56 @@ def new_project(name: str) -> ProjectFile:
     """A fresh project: one class, "object"."""
     return ProjectFile(name=name, classes=(LabelClass(1, "object", default_color(0)),),
                        next_class_id=2)
+
+
+def class_named(project: ProjectFile, name: str) -> LabelClass | None:
+    """The class of that name, ignoring case and extra spaces."""
+    key = " ".join(str(name).split()).casefold()
+    return next((c for c in project.classes if c.name.casefold() == key), None)
+
+
+def class_with_id(project: ProjectFile, class_id: int) -> LabelClass:
+    found = next((c for c in project.classes if c.class_id == class_id), None)
+    if found is None:
+        raise ProjectError(f"There is no class {class_id} in this project; add it first.")
+    return found
+
+
+def with_new_class(project: ProjectFile, name: str, color: str | None
+                   ) -> tuple[ProjectFile, LabelClass]:
+    """The project with one more class (a fresh id; the colour follows the id by default)."""
+    name = clean_class_name(name)
+    if class_named(project, name) is not None:
+        raise ProjectError(f"There is already a class named {name!r}.")
+    if len(project.classes) >= MAX_CLASSES:
+        raise ProjectError(f"A project has at most {MAX_CLASSES} classes.")
+    class_id = project.next_class_id
+    label = LabelClass(class_id, name, color or default_color(class_id - 1))
+    return replace(project, classes=(*project.classes, label), next_class_id=class_id + 1), label
+
+
+def with_changed_class(project: ProjectFile, class_id: int, name: str | None,
+                       color: str | None) -> tuple[ProjectFile, LabelClass]:
+    old = class_with_id(project, class_id)
+    new_name = old.name if name is None else clean_class_name(name)
+    other = class_named(project, new_name)
+    if other is not None and other.class_id != class_id:
+        raise ProjectError(f"There is already a class named {new_name!r}.")
+    label = LabelClass(class_id, new_name, color or old.color)
+    classes = tuple(label if c.class_id == class_id else c for c in project.classes)
+    return replace(project, classes=classes), label
+
+
+def with_classes_back(project: ProjectFile, class_ids) -> ProjectFile:
+    """The project with a class for each id objects use but the file lost (a hand edit)."""
+    known = {c.class_id for c in project.classes}
+    lost = [LabelClass(cid, f"class {cid}", default_color(cid - 1))
+            for cid in class_ids if cid not in known]
+    if not lost:
+        return project
+    classes = (*project.classes, *lost)
+    top = max(c.class_id for c in classes)
+    return replace(project, classes=classes, next_class_id=max(project.next_class_id, top + 1))
 
 
 def load(path: Path) -> ProjectFile:

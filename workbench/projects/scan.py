@@ -15,6 +15,10 @@ folders still to visit), so 100,000 files cost one folder listing at a time, not
 * names are any valid UTF-8 (spaces, unicode, quotes...); a name that is not valid UTF-8
   cannot be stored and is refused with the advice to rename it.
 
+``record_scan`` stores a walk in the project database inside the caller's transaction: new
+paths are inserted ``SCAN_BATCH`` at a time, the paths seen go to a temporary table (on disk,
+not in Python), and images not seen are marked missing with one ``UPDATE``.
+
 ``sort_key`` gives the natural order the lists use ("img2" before "img10", case-insensitive),
 made unique by the path itself.
 """
@@ -23,6 +27,8 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +36,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".
 OUTSIDE = "a link that leads outside the project folder"
 INNER_FOLDER_LINK = "a link to a folder inside the project (listed under its real path)"
 BAD_NAME = "the name is not valid UTF-8: rename the file"
+SCAN_BATCH = 1000
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -91,3 +98,44 @@ def walk(root: Path) -> Iterator[tuple[str, str | None]]:
                 elif is_image_name(name) and entry.is_file(follow_symlinks=True):
                     yield rel, None
         stack.extend(reversed(subfolders))
+
+
+def record_scan(conn: sqlite3.Connection, root: Path, missing_error: str,
+                max_refused: int) -> dict:
+    """Walk ``root`` into the ``images`` table; returns the ``ScanReport`` fields."""
+    now = time.time()
+    refused: list[tuple[str, str]] = []
+    refused_more = 0
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path TEXT PRIMARY KEY) WITHOUT ROWID")
+    conn.execute("DELETE FROM temp.seen")
+    before = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+    batch: list[str] = []
+
+    def flush() -> None:
+        conn.executemany("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)",
+                         [(p,) for p in batch])
+        conn.executemany(
+            "INSERT INTO images (path, sort_key, added_at, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (path) DO UPDATE SET error = '', updated_at = excluded.updated_at "
+            "WHERE error = ?", [(p, sort_key(p), now, now, missing_error) for p in batch])
+        batch.clear()
+
+    for rel, reason in walk(root):
+        if reason is None:
+            batch.append(rel)
+            if len(batch) >= SCAN_BATCH:
+                flush()
+        elif len(refused) < max_refused:
+            refused.append((rel, reason))
+        else:
+            refused_more += 1
+    flush()
+    after = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+    conn.execute("UPDATE images SET error = ?, updated_at = ? WHERE error != ? "
+                 "AND path NOT IN (SELECT path FROM temp.seen)",
+                 (missing_error, now, missing_error))
+    missing = conn.execute("SELECT COUNT(*) FROM images WHERE error = ?",
+                           (missing_error,)).fetchone()[0]
+    conn.execute("DELETE FROM temp.seen")
+    return {"added": after - before, "missing": missing, "refused": refused,
+            "refused_more": refused_more}

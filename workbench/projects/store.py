@@ -44,23 +44,18 @@ from pathlib import Path
 from . import navigation, project_file, records, schema
 from .lock import ProjectLock
 from .model import (
-    MAX_CLASSES,
     ImageEntry,
     LabelClass,
     LabelledImage,
     ProjectError,
     StoredObject,
-    clean_class_name,
-    default_color,
 )
-from .scan import sort_key as path_sort_key
-from .scan import walk
+from .scan import record_scan
 from .thumbnails import MAX_SIZE, MIN_SIZE, UnreadableImage, make_thumbnail
 from .thumbnails import write_atomic as write_cache_file
 
 CACHE_DIR = ".samwb-cache"
 MISSING = "The file is missing from the project folder."
-SCAN_BATCH = 1000
 MAX_REFUSED = 1000  # refusals listed by a scan (the rest are counted)
 
 
@@ -119,6 +114,7 @@ class ProjectStore:
         pf_path = root / project_file.FILE_NAME
         db_path = root / schema.DB_NAME
         exists = pf_path.exists()
+        new_db = not db_path.exists()
         if not exists and not create:
             raise ProjectError(
                 f"{root} is not a samwb project yet (no {project_file.FILE_NAME}). Create one "
@@ -158,7 +154,7 @@ class ProjectStore:
         try:
             if not reason:
                 store._adopt_orphan_classes()
-            if not exists:
+            if not exists or new_db:
                 store.scan()
         except BaseException:
             store.close()
@@ -246,65 +242,24 @@ class ProjectStore:
         """Objects whose class is not in the project file (a hand edit) get it back."""
         with self._read() as conn:
             used = [r[0] for r in conn.execute("SELECT DISTINCT class_id FROM objects")]
-        known = {c.class_id for c in self._project.classes}
-        orphans = [cid for cid in used if cid not in known]
-        if orphans:
-            classes = list(self._project.classes)
-            classes += [LabelClass(cid, f"class {cid}", default_color(cid - 1)) for cid in orphans]
-            top = max(c.class_id for c in classes)
-            self._save_project(replace(self._project, classes=tuple(classes),
-                                       next_class_id=max(self._project.next_class_id, top + 1)))
+        project = project_file.with_classes_back(self._project, used)
+        if project is not self._project:
+            self._save_project(project)
 
     def _check_image(self, conn, image_id: int) -> None:
         if conn.execute("SELECT 1 FROM images WHERE id = ?", (int(image_id),)).fetchone() is None:
             raise ProjectError(f"There is no image {image_id} in this project.")
 
     def _check_class(self, class_id: int) -> None:
-        if not any(c.class_id == class_id for c in self._project.classes):
-            raise ProjectError(f"There is no class {class_id} in this project; add it first.")
+        project_file.class_with_id(self._project, class_id)
 
     # -- images ---------------------------------------------------------------------------
 
     def scan(self) -> ScanReport:
         """Add the folder's new images; mark those whose file is gone (see the module doc)."""
-        now = time.time()
-        refused: list[tuple[str, str]] = []
-        refused_more = 0
         with self._write() as conn:
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path TEXT PRIMARY KEY) "
-                         "WITHOUT ROWID")
-            conn.execute("DELETE FROM temp.seen")
-            before = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-            batch: list[str] = []
-
-            def flush() -> None:
-                conn.executemany("INSERT OR IGNORE INTO temp.seen (path) VALUES (?)",
-                                 [(p,) for p in batch])
-                conn.executemany(
-                    "INSERT INTO images (path, sort_key, added_at, updated_at) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET error = '', "
-                    "updated_at = excluded.updated_at WHERE error = ?",
-                    [(p, path_sort_key(p), now, now, MISSING) for p in batch])
-                batch.clear()
-
-            for rel, reason in walk(self.folder):
-                if reason is None:
-                    batch.append(rel)
-                    if len(batch) >= SCAN_BATCH:
-                        flush()
-                elif len(refused) < MAX_REFUSED:
-                    refused.append((rel, reason))
-                else:
-                    refused_more += 1
-            flush()
-            after = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-            conn.execute("UPDATE images SET error = ?, updated_at = ? WHERE error != ? "
-                         "AND path NOT IN (SELECT path FROM temp.seen)", (MISSING, now, MISSING))
-            missing = conn.execute("SELECT COUNT(*) FROM images WHERE error = ?",
-                                   (MISSING,)).fetchone()[0]
-            conn.execute("DELETE FROM temp.seen")
-        return ScanReport(added=after - before, missing=missing, refused=refused,
-                          refused_more=refused_more)
+            found = record_scan(conn, self.folder, MISSING, MAX_REFUSED)
+        return ScanReport(**found)
 
     def image_path(self, image_id: int) -> Path:
         """The image's file: absolute, links resolved, inside the folder (else ProjectError)."""
@@ -389,35 +344,21 @@ class ProjectStore:
 
     def class_by_name(self, name: str) -> LabelClass | None:
         """The class of that name, ignoring case and extra spaces."""
-        key = " ".join(str(name).split()).casefold()
         with self._lock:
-            return next((c for c in self._project.classes if c.name.casefold() == key), None)
+            return project_file.class_named(self._project, name)
 
     def add_class(self, name: str, color: str | None = None) -> LabelClass:
-        name = clean_class_name(name)
         with self._lock:
-            if self.class_by_name(name) is not None:
-                raise ProjectError(f"There is already a class named {name!r}.")
-            if len(self._project.classes) >= MAX_CLASSES:
-                raise ProjectError(f"A project has at most {MAX_CLASSES} classes.")
-            class_id = self._project.next_class_id
-            label = LabelClass(class_id, name, color or default_color(class_id - 1))
-            self._save_project(replace(self._project, classes=(*self._project.classes, label),
-                                       next_class_id=class_id + 1))
+            project, label = project_file.with_new_class(self._project, name, color)
+            self._save_project(project)
             return label
 
     def update_class(self, class_id: int, name: str | None = None,
                      color: str | None = None) -> LabelClass:
         with self._lock:
-            self._check_class(class_id)
-            old = next(c for c in self._project.classes if c.class_id == class_id)
-            new_name = old.name if name is None else clean_class_name(name)
-            other = self.class_by_name(new_name)
-            if other is not None and other.class_id != class_id:
-                raise ProjectError(f"There is already a class named {new_name!r}.")
-            label = LabelClass(class_id, new_name, color or old.color)
-            classes = tuple(label if c.class_id == class_id else c for c in self._project.classes)
-            self._save_project(replace(self._project, classes=classes))
+            project, label = project_file.with_changed_class(self._project, class_id, name,
+                                                             color)
+            self._save_project(project)
             return label
 
     def remove_class(self, class_id: int, reassign_to: int | None) -> None:
