@@ -51,7 +51,8 @@ def safe_file_name(name: str) -> str:
     """An uploaded file's name as stored in a per-session project: letters, digits, ``._- ``."""
     stem, dot, suffix = Path(name).name.rpartition(".")
     stem = re.sub(r"[^\w .-]+", "_", stem if dot else suffix).strip(" ._") or "image"
-    return f"{stem[:80]}.{suffix.lower()}" if dot else stem[:80]
+    suffix = re.sub(r"[^\w]+", "", suffix).lower() if dot else ""
+    return f"{stem[:80]}.{suffix}" if suffix else stem[:80]
 
 
 class ProjectsService:
@@ -69,9 +70,16 @@ class ProjectsService:
 
     @staticmethod
     def _open(folder: Path, create: bool) -> Any:
+        """Open (or make) the project and pick up images added to the folder since."""
         from workbench.projects.store import ProjectStore
 
-        return ProjectStore.open(folder, create=create)
+        store = ProjectStore.open(folder, create=create)
+        if not store.read_only:
+            report = store.scan()
+            if report.added or report.missing or report.refused:
+                log.info("project %s: %d new images, %d missing, %d refused", store.name,
+                         report.added, report.missing, len(report.refused))
+        return store
 
     def folders(self) -> list[str]:
         """Names of the folders under ``--projects-root`` a visitor may open (sorted)."""

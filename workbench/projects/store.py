@@ -51,7 +51,7 @@ from .model import (
     StoredObject,
 )
 from .scan import record_scan
-from .thumbnails import MAX_SIZE, MIN_SIZE, UnreadableImage, make_thumbnail
+from .thumbnails import MAX_SIZE, MIN_SIZE, UnreadableImage, make_thumbnail, probe_size
 from .thumbnails import write_atomic as write_cache_file
 
 CACHE_DIR = ".samwb-cache"
@@ -271,6 +271,51 @@ class ProjectStore:
         if not path.is_relative_to(self.folder):
             raise ProjectError(f"{row[0]} leads outside the project folder; it is not opened.")
         return path
+
+    def image_id_of(self, relative: str) -> int | None:
+        """The id of the image at ``relative`` (``/`` separators), or None."""
+        with self._read() as conn:
+            row = conn.execute("SELECT id FROM images WHERE path = ?",
+                               (str(relative).replace("\\", "/").removeprefix("./"),)
+                               ).fetchone()
+        return None if row is None else int(row[0])
+
+    def image_size(self, relative: str) -> tuple[int, int] | None:
+        """(width, height) of the image at ``relative`` (read from its header and recorded
+        when not known yet); None for a path the project does not have or cannot read."""
+        image_id = self.image_id_of(relative)
+        if image_id is None:
+            return None
+        entry = self.entry(image_id)
+        if entry.width and entry.height:
+            return entry.width, entry.height
+        try:
+            width, height = probe_size(self.image_path(image_id))
+        except (UnreadableImage, ProjectError, OSError):
+            return None
+        self.set_image_size(image_id, width, height)
+        return width, height
+
+    @property
+    def project_file(self) -> Path:
+        return self.folder / project_file.FILE_NAME
+
+    @property
+    def database_file(self) -> Path:
+        return self.folder / schema.DB_NAME
+
+    def backup(self, target: Path) -> Path:
+        """A consistent copy of the database at ``target`` (SQLite's online backup: pages
+        keep saving meanwhile), e.g. for a download of the whole project."""
+        target = Path(target)
+        target.unlink(missing_ok=True)
+        copy = sqlite3.connect(target)
+        try:
+            with self._read() as conn:
+                conn.backup(copy)
+        finally:
+            copy.close()
+        return target
 
     def set_image_size(self, image_id: int, width: int, height: int) -> None:
         """Record the size found when the image was read (clears an earlier read error)."""
