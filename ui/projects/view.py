@@ -12,7 +12,7 @@ import gradio as gr
 from ui.projects.handlers import ProjectsHandlers
 from ui.segment.view import SegmentTab
 from workbench.context import AppContext
-from workbench.projects.values import ALL, status_choices
+from workbench.projects.values import ALL, status_choices, status_legend
 
 CSS = """
 #pj-gallery .thumbnail-item { min-height: 0; }
@@ -87,9 +87,9 @@ def build_projects_tab(ctx: AppContext, demo: gr.Blocks, segment: SegmentTab,
                                     elem_id="pj-class-filter", scale=1)
                 unfinished = gr.Button("Open the next unfinished image", size="sm",
                                        elem_id="pj-next-unfinished", scale=1)
-            gallery = gr.Gallery(label="Images (click one to annotate it)", columns=8,
-                                 height=520, allow_preview=False, object_fit="cover",
-                                 elem_id="pj-gallery", show_label=True)
+            gallery = gr.Gallery(label="Images (click one to annotate it) · " + status_legend(),
+                                 columns=6, height=560, allow_preview=False,
+                                 object_fit="cover", elem_id="pj-gallery", show_label=True)
             with gr.Row(elem_id="pj-pager"):
                 prev_page = gr.Button("◀ Page", size="sm", scale=0, min_width=90,
                                       elem_id="pj-prev-page")

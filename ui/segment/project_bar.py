@@ -121,6 +121,8 @@ class ProjectBarHandlers:
         self.set_status = fallback(self._set_status)
         self.pick_class = fallback(self._pick_class)
         self.restore = fallback(self._restore)
+        self.sync = guard(lambda *a: tuple(gr.skip() for _ in range(VIEW_SIZE - 1)),
+                          self.ctx.config.shows_operator_details)(self._sync)
         self.refresh = fallback(self._refresh)
 
     # --- helpers ---------------------------------------------------------------------------
@@ -248,6 +250,13 @@ class ProjectBarHandlers:
             session.project = store
             return self.outputs(session, busy=False)
         return self.open(session, store, image_id)
+
+    def _sync(self, session: Any, request: gr.Request) -> tuple:
+        """``SegmentHandlers.sync`` (the side panels after a live click) plus the status."""
+        panels = self.segment.sync(session, request)
+        link = session.link if session is not None else None
+        status = gr.update(value=link.status) if link is not None else gr.skip()
+        return tuple(panels) + (status,)
 
     def _refresh(self, session: Any, request: gr.Request) -> tuple:
         if session is None:

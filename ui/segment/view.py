@@ -114,7 +114,11 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
     if gallery is not None:
         gallery.select(h.example, [state, model], view, **heavy).then(
             h.encode, [state], view, **heavy)
-    canvas.synced(h.sync, [state], panels, trigger_mode="always_last", **quiet)
+    project = ProjectBarHandlers(h)
+    # After a live click: the side panels, and the image's status (a first object moves it
+    # from "new" to "in review") in the same event.
+    canvas.synced(project.sync, [state], panels + [bar.status], trigger_mode="always_last",
+                  **quiet)
     candidates.choose(h.choose, [state], view, **quiet)
     candidates.show_all(h.show_candidates, [state], view, **quiet)
     objects.pick_object(h.pick_object, [state], view, **quiet)
@@ -138,15 +142,15 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
         return models_panel.panel_updates(ctx, ctx.default_model())
 
     demo.load(refresh_models, None, panel, api_visibility="private")
-    project = wire_project_bar(demo, h, state, view, bar, heavy, quiet)
+    wire_project_bar(demo, project, state, view, bar, heavy, quiet)
     return SegmentTab(state=state, model=model, canvas=canvas, view=view, bar=bar,
                       handlers=h, project=project)
 
 
-def wire_project_bar(demo: gr.Blocks, h: SegmentHandlers, state: gr.State, view: list,
-                     bar: ProjectBarParts, heavy: dict, quiet: dict) -> ProjectBarHandlers:
+def wire_project_bar(demo: gr.Blocks, p: ProjectBarHandlers, state: gr.State, view: list,
+                     bar: ProjectBarParts, heavy: dict, quiet: dict) -> None:
     """The project bar's events: moving to another image is two events like an upload."""
-    p = ProjectBarHandlers(h)
+    h = p.segment
     both = view + bar.outputs
     for button, handler in ((bar.prev, p.previous), (bar.next, p.next),
                             (bar.unfinished, p.unfinished), (bar.done, p.done)):
@@ -155,4 +159,3 @@ def wire_project_bar(demo: gr.Blocks, h: SegmentHandlers, state: gr.State, view:
     bar.klass.select(p.pick_class, [state, bar.klass], both, **quiet)
     demo.load(p.restore, [state], both, **heavy).then(h.encode, [state], view, **heavy)
     demo.load(None, None, None, js=KEYS_JS)
-    return p

@@ -96,11 +96,20 @@ def summary(store: Any, prefetch: Any = None) -> str:
     return text
 
 
+STATUS_MARKS = {"new": "○", "auto": "◐", "review": "●", "done": "✓", "skipped": "–"}
+
+
 def caption(entry: ImageEntry) -> str:
+    """"● 3 · dog.jpg": the status mark first (captions are cut at the tile's width), then
+    the object count, then the file name; ⚠ for an image that could not be read."""
     name = entry.path.rsplit("/", 1)[-1]
-    tail = f" · {entry.object_count}" if entry.object_count else ""
-    flag = " · ⚠" if entry.error else ""
-    return f"{name} · {STATUS_LABELS.get(entry.status, entry.status)}{tail}{flag}"
+    mark = "⚠" if entry.error else STATUS_MARKS.get(entry.status, "?")
+    count = f"{entry.object_count} · " if entry.object_count else ""
+    return f"{mark} {count}{name}"
+
+
+def status_legend() -> str:
+    return " ".join(f"{STATUS_MARKS[s]} {STATUS_LABELS[s].lower()}" for s in STATUSES)
 
 
 def gallery_page(store: Any, page: int, status: str | None, class_id: int | None,
