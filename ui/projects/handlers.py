@@ -206,7 +206,7 @@ class ProjectsHandlers:
         if not path:
             raise UserError("Pick a label file to import.", "No file")
         try:
-            result, report = import_into(store, fmt, Path(path))
+            result, report = import_into(store, fmt, Path(path), self._work_dir(session))
         except ProjectError as exc:
             raise UserError(str(exc), "Import failed") from exc
         added = getattr(report, "objects", None) or getattr(report, "added", 0)

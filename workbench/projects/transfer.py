@@ -65,9 +65,20 @@ def export_zip(store: Any, fmt: str, work_dir: Path, *, polygons: bool = False) 
     return target
 
 
-def import_into(store: Any, fmt: str, path: Path) -> Any:
-    """Read labels in ``fmt`` from ``path`` and add them to ``store`` as objects to review."""
+def import_into(store: Any, fmt: str, path: Path, work_dir: Path | None = None) -> Any:
+    """Read labels in ``fmt`` from ``path`` (a file, a folder, or a ZIP of either, unpacked
+    into ``work_dir`` within bounds) and add them to ``store`` as objects to review."""
     from workbench.projects.formats import FormatError, import_labels
+
+    path = Path(path)
+    if path.suffix.lower() == ".zip":
+        from workbench.projects.archive import extract_labels_zip
+
+        unpacked = extract_labels_zip(path, Path(work_dir or path.parent) / "labels-import")
+        try:
+            return import_into(store, fmt, _label_root(unpacked, fmt))
+        finally:
+            shutil.rmtree(unpacked, ignore_errors=True)
 
     def size_of(relative: str) -> tuple[int, int] | None:
         return store.image_size(relative)
@@ -78,3 +89,16 @@ def import_into(store: Any, fmt: str, path: Path) -> Any:
         raise ProjectError(str(exc)) from exc
     report = store.import_objects(result.images, result.class_names, source="model")
     return result, report
+
+
+def _label_root(folder: Path, fmt: str) -> Path:
+    """The folder (or file) inside an unpacked ZIP the reader should start from: a ZIP often
+    wraps everything in one top folder."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(entries) == 1 and entries[0].is_dir():
+        folder = entries[0]
+    if fmt == "coco":
+        jsons = sorted(folder.rglob("*.json"))
+        if len(jsons) == 1:
+            return jsons[0]
+    return folder
