@@ -79,7 +79,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
             with gr.Tab("Projects", id="projects"):
                 build_projects_tab(ctx, demo, segment, tabs)
             with gr.Tab("Compare", id="compare"):
-                build_compare_tab(ctx, demo)
+                build_compare_tab(ctx, demo, segment.state)
             with gr.Tab("Video", id="video"):
                 build_video_tab(ctx, demo)
         demo.segment_api = build_api(ctx, demo)

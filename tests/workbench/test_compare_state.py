@@ -335,3 +335,21 @@ def test_an_absent_model_is_downloaded_from_the_compare_view(ctx, monkeypatch):
     assert choice["visible"] is False and button["visible"] is False
     assert reports and reports[-1].startswith("Downloading SAM ViT-H")
     assert "SAM ViT-H" in estimates
+
+
+def test_the_segment_tabs_image_comes_over_with_its_digest(ctx, session):
+    from ui.compare.handlers import CompareHandlers
+    from workbench.session import Session
+
+    handlers = CompareHandlers(ctx, [])
+    segment = Session("seg", "grabcut")
+    image = scene()[::-1].copy()
+    segment.set_image(image, "segment-digest", "from segment.png")
+    views = list(handlers._from_segment(session, segment, list(session.models), None,
+                                        progress=lambda *a, **k: None))
+    assert views and session.digest == "segment-digest" and session.image_name == (
+        "from segment.png")
+    assert np.array_equal(session.image, image)
+    empty = list(handlers.from_segment(session, Session("x", "grabcut"), list(session.models),
+                                       None))
+    assert len(empty) == 1 and session.digest == "segment-digest"  # refused, unchanged

@@ -124,6 +124,7 @@ class CompareHandlers:
         stream = stream_guard(self._fallback, operator)
         self.upload = stream(self._upload)
         self.example = stream(self._example)
+        self.from_segment = stream(self._from_segment)
         self.change_models = stream(self._change_models)
         self.point = stream(self._point)
         self.box = stream(self._box)
@@ -226,10 +227,24 @@ class CompareHandlers:
             raise UserError("That example does not exist any more; pick another one.")
         yield from self._open(session, self.examples[index], progress)
 
+    def _from_segment(self, session: CompareSession | None, segment: Any, models: list[str],
+                      request: gr.Request, progress=gr.Progress()) -> Iterator[tuple]:
+        """The Segment view's image (same pixels, same digest: its embeddings are shared)."""
+        session = self.session_for(session, request, models)
+        picture = getattr(segment, "picture", None)
+        if picture is None:
+            raise UserError("The Segment tab has no image yet: open one there first.",
+                            "No image")
+        session.set_image(picture.image, picture.digest, picture.name)
+        yield from self._shown(session, progress)
+
     def _open(self, session: CompareSession, path: Path, progress: Any) -> Iterator[tuple]:
         progress(0.02, desc="Reading the image…")
         image = load_image(path, max_pixels=self.ctx.config.max_image_pixels)
         session.set_image(image, image_digest(image), path.name)
+        yield from self._shown(session, progress)
+
+    def _shown(self, session: CompareSession, progress: Any) -> Iterator[tuple]:
         hint = "Click the object or drag a box: every model answers."
         yield self.view(session, hint)  # the image at once; each card fills in as it encodes
         for _ in encode_steps(self.ctx, session, progress):

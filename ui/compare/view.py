@@ -46,8 +46,11 @@ see where they disagree, and optionally upload a ground-truth mask to score them
 """
 
 
-def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
-    """Lay out the compare view inside the current Blocks context and wire its events."""
+def build_compare_tab(ctx: AppContext, demo: gr.Blocks,
+                      segment_state: gr.State | None = None) -> None:
+    """Lay out the compare view inside the current Blocks context and wire its events.
+    ``segment_state``: the Segment view's state, whose image "Use the Segment tab's image"
+    brings over (a project image included)."""
     examples = list_examples(ctx.config.examples_dir)
     h = CompareHandlers(ctx, examples)
     chosen = default_models(ctx)
@@ -68,6 +71,10 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
             gr.Markdown("#### 2 · Image")
             upload = gr.File(label="Upload an image", file_types=["image"], type="filepath",
                              height=120, elem_id="compare-upload")
+            from_segment = None
+            if segment_state is not None:
+                from_segment = gr.Button("Use the Segment tab's image", size="sm",
+                                         elem_id="compare-from-segment")
             gallery = None
             if examples:
                 gallery = examples_gallery(examples, label="…or pick an example",
@@ -132,6 +139,9 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks) -> None:
     heavy = {"concurrency_id": "encode", "api_visibility": "private"}
 
     upload.upload(h.upload, [state, upload, models], view, show_progress="full", **heavy)
+    if from_segment is not None:
+        from_segment.click(h.from_segment, [state, segment_state, models], view,
+                           show_progress="full", **heavy)
     if gallery is not None:
         gallery.select(h.example, [state, models], view, show_progress="full", **heavy)
     models.input(h.change_models, [state, models], view, show_progress="full", **heavy)
