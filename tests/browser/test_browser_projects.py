@@ -286,3 +286,50 @@ def test_label_close_reopen_and_kill9(browser, sam2_small, tmp_path):
         assert len(on_first) >= 2 and {o.class_id for o in on_first} == {classes["person"]}
         assert len(on_second) == 2 and {o.class_id for o in on_second} == {classes["car"]}
         assert all(o.mask().any() for o in on_first + on_second)
+
+
+def test_a_visitors_project_from_uploads_comes_back_after_a_reload_and_is_theirs_only(
+        browser, sam2_small, tmp_path):
+    from app_harness import running_app
+
+    from workbench.config import AppConfig, ExtraModel
+
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    for i in range(3):
+        image = Image.new("RGB", (W, H), (236, 232, 224))
+        ImageDraw.Draw(image).ellipse((100 + 40 * i, 150, 260 + 40 * i, 310), fill=(220, 40, 40))
+        image.save(uploads / f"upload {i}.png")
+    config = AppConfig(models=("grabcut",), extra_models=(
+        ExtraModel(sam2_small.spec, sam2_small.path),), default_model=sam2_small.spec.model_id,
+        device="cpu", precision="fp32", examples_dir=None, temp_dir=tmp_path / "temp")
+    with running_app(config) as running:
+        context = browser.new_context(viewport={"width": 1366, "height": 768})
+        page = context.new_page()
+        page.goto(running.url)
+        page.get_by_role("tab", name="Projects").click()
+        page.locator("#pj-uploads input[type=file]").set_input_files(
+            [str(p) for p in sorted(uploads.iterdir())])
+        expect(page.locator("#pj-uploads")).to_contain_text("upload 2 .png", timeout=TIMEOUT)
+        page.locator("#pj-create").click()
+        expect(page.locator("#pj-page-info")).to_contain_text("3 images", timeout=TIMEOUT)
+        page.screenshot(path=str(artifacts() / "projects-visitor-1366.png"))
+        page.locator("#pj-gallery .thumbnail-item").nth(1).click()
+        wait_info(page, "image 2 of 3")
+        click_image(page, 220, 230)
+        wait_objects(page, 1)
+        page.reload()  # the same browser: its secret key finds the project again
+        page.wait_for_selector("#project-bar", state="visible", timeout=TIMEOUT)
+        wait_info(page, "image 2 of 3")
+        assert len(wait_objects(page, 1)) == 1
+        context.close()
+
+        stranger = browser.new_context(viewport={"width": 1366, "height": 768})
+        other = stranger.new_page()
+        other.goto(running.url)
+        other.get_by_role("tab", name="Projects").click()
+        expect(other.locator("#pj-page-info")).to_contain_text("No project open",
+                                                              timeout=TIMEOUT)
+        assert other.locator("#pj-gallery img").count() == 0
+        assert not other.locator("#project-bar").is_visible()
+        stranger.close()

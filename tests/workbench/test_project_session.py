@@ -196,3 +196,34 @@ def test_prompts_survive_the_store(service):
     click(session, disc())
     row = store.objects(first_id(store))[0]
     assert row.prompts == PromptSet(((20.0, 20.0),), (1,)).to_json()
+
+
+def test_a_visitor_project_is_found_by_its_secret_key_only(tmp_path, monkeypatch):
+    import workbench.projects.service as service_module
+
+    uploads = write_images(tmp_path / "uploads", 2)
+    service = ProjectsService(None, None, tmp_path / "temp")
+    try:
+        key, store = service.create_visitor_project(sorted(uploads.iterdir()))
+        assert len(key) >= 24 and service.visitor_project(key) is store
+        for wrong in (None, "", key[:-1] + ("A" if key[-1] != "A" else "B"), 42, [key]):
+            assert service.visitor_project(wrong) is None
+        service.release(store)  # a page's end does not remove a project kept by key
+        assert service.visitor_project(key) is store and store.folder.exists()
+
+        monkeypatch.setattr(service_module, "MAX_VISITOR_PROJECTS", 2)
+        monkeypatch.setattr(service_module, "VISITOR_PROTECT_S", 3600.0)
+        second_key, second = service.create_visitor_project(sorted(uploads.iterdir()))
+        with pytest.raises(UserError, match="Too many projects"):  # both in use: refused
+            service.create_visitor_project(sorted(uploads.iterdir()))
+        monkeypatch.setattr(service_module, "VISITOR_PROTECT_S", 0.0)
+        service.visitor_project(key)  # used just now: the other is the least recently used
+        third_key, third = service.create_visitor_project(sorted(uploads.iterdir()))
+        assert service.visitor_project(second_key) is None and not second.folder.exists()
+        assert service.visitor_project(key) is store
+
+        monkeypatch.setattr(service_module, "VISITOR_IDLE_S", 0.0)
+        assert service.visitor_project(third_key) is None  # idle too long: removed
+        assert not third.folder.exists() and not store.folder.exists()
+    finally:
+        service.close()

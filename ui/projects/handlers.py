@@ -42,7 +42,8 @@ class ProjectsHandlers:
         self.open_picked = view(self._open_picked)
         self.open_unfinished = view(self._open_unfinished)
         self.open_folder = view(self._open_folder)
-        self.create = view(self._create)
+        self.create = guard(lambda s, *a: self.bar._fallback(s) + (gr.skip(),),
+                            operator)(self._create)
         self.listing = listing(self._listing)
         self.add_class = listing(self._add_class)
         self.save_class = listing(self._save_class)
@@ -60,10 +61,13 @@ class ProjectsHandlers:
         return ("Make a project from images: it lives in this page's private area until the "
                 "page's session ends; download it to keep it.")
 
-    def store_of(self, session: Any) -> Any:
+    def store_of(self, session: Any, key: Any = None) -> Any:
+        """The page's project: the session's, else the operator's, else the visitor project
+        of the secret ``key`` this browser keeps."""
         store = session.project if session is not None else None
         if store is None:
-            store = self.ctx.services.projects.shared
+            projects = self.ctx.services.projects
+            store = projects.shared or projects.visitor_project(key)
             if store is not None and session is not None:
                 session.project = store
         return store
@@ -76,9 +80,9 @@ class ProjectsHandlers:
 
     # --- the list --------------------------------------------------------------------------
 
-    def _listing(self, session: Any, page: int, status: str, klass: Any,
+    def _listing(self, session: Any, page: int, status: str, klass: Any, key: Any = None,
                  request: gr.Request | None = None) -> tuple:
-        store = self.store_of(session)
+        store = self.store_of(session, key)
         if store is None:
             return (gr.update(value=[]), (), 0, "No project open.", self.intro(), "",
                     gr.skip(), gr.skip())
@@ -131,17 +135,14 @@ class ProjectsHandlers:
         return self._open_first(session, store)
 
     def _create(self, session: Any, files: list[str] | None, request: gr.Request) -> tuple:
+        """A visitor project of the uploaded images; its secret key goes to this browser
+        (``SegmentTab.project_key``), so a reload finds it again."""
         session = self.segment.handlers.session_for(session, request)
         paths = [Path(f) for f in (files or [])]
         total = sum(p.stat().st_size for p in paths if p.is_file())
         self.ctx.temp.reserve(total, "These images")
-        projects = self.ctx.services.projects
-        store = projects.create_from_uploads(paths)
-        old = session.project
-        if old is not None and old is not projects.shared:
-            projects.release(old)
-        session.release_hooks.append(lambda: projects.release(store))
-        return self._open_first(session, store)
+        key, store = self.ctx.services.projects.create_visitor_project(paths)
+        return self._open_first(session, store) + (key,)
 
     # --- classes ---------------------------------------------------------------------------
 

@@ -103,16 +103,20 @@ def build_projects_tab(ctx: AppContext, demo: gr.Blocks, segment: SegmentTab,
     view = segment.view + segment.bar.outputs
     seg = segment.handlers
 
+    key = segment.project_key
+
     def refresh_list(page_delta: int):
-        def run(session, at: int, status_value: str, class_value: str, request: gr.Request):
-            return h.listing(session, (at or 0) + page_delta, status_value, class_value, request)
+        def run(session, at: int, status_value: str, class_value: str, secret: str,
+                request: gr.Request):
+            return h.listing(session, (at or 0) + page_delta, status_value, class_value,
+                             secret, request)
         return run
 
-    status.change(refresh_list(0), [state, page, status, klass], listing, **quiet)
-    klass.change(refresh_list(0), [state, page, status, klass], listing, **quiet)
-    prev_page.click(refresh_list(-1), [state, page, status, klass], listing, **quiet)
-    next_page.click(refresh_list(+1), [state, page, status, klass], listing, **quiet)
-    demo.load(refresh_list(0), [state, page, status, klass], listing, **quiet)
+    status.change(refresh_list(0), [state, page, status, klass, key], listing, **quiet)
+    klass.change(refresh_list(0), [state, page, status, klass, key], listing, **quiet)
+    prev_page.click(refresh_list(-1), [state, page, status, klass, key], listing, **quiet)
+    next_page.click(refresh_list(+1), [state, page, status, klass, key], listing, **quiet)
+    demo.load(refresh_list(0), [state, page, status, klass, key], listing, **quiet)
 
     def to_segment():
         return gr.Tabs(selected="segment")
@@ -132,9 +136,11 @@ def build_projects_tab(ctx: AppContext, demo: gr.Blocks, segment: SegmentTab,
                      listing, **quiet)
     if projects.projects_root is not None:
         open_btn.click(h.open_folder, [state, folder], view, **heavy).then(
-            refresh_list(0), [state, page, status, klass], listing, **quiet).then(
+            refresh_list(0), [state, page, status, klass, key], listing, **quiet).then(
             seg.encode, [state], segment.view, **heavy)
     if projects.shared is None:
-        create_btn.click(h.create, [state, uploads], view, **heavy).then(
-            refresh_list(0), [state, page, status, klass], listing, **quiet).then(
+        created = create_btn.click(h.create, [state, uploads], view + [key], **heavy)
+        created.then(lambda: None, None, uploads, api_visibility="private")  # the next batch
+        created.then(
+            refresh_list(0), [state, page, status, klass, key], listing, **quiet).then(
             seg.encode, [state], segment.view, **heavy)

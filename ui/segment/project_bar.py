@@ -233,10 +233,11 @@ class ProjectBarHandlers:
             store.set_state(CLASS_KEY, str(class_id))
         return self.outputs(session, busy=False)
 
-    def _restore(self, session: Any, request: gr.Request) -> tuple:
-        """On page load: with the operator's project, come back to the image it was on."""
+    def _restore(self, session: Any, key: Any, request: gr.Request) -> tuple:
+        """On page load: come back to the image the project was on (the operator's project,
+        or the visitor project whose secret ``key`` this browser keeps)."""
         projects = self.ctx.services.projects
-        store = projects.shared
+        store = projects.shared or projects.visitor_project(key)
         if store is None:
             return (gr.skip(),) * (VIEW_SIZE + 4)
         session = self.segment.session_for(session, request)

@@ -48,6 +48,7 @@ class SegmentTab:
     bar: ProjectBarParts
     handlers: SegmentHandlers
     project: ProjectBarHandlers
+    project_key: gr.BrowserState  # the secret of this browser's visitor project ("": none)
 
 
 def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
@@ -56,6 +57,7 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
     h = SegmentHandlers(ctx, examples)
     default = ctx.default_model()
     state = gr.State(None, delete_callback=ctx.sessions.release_value)
+    project_key = gr.BrowserState("", storage_key="samwb-project-key")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=290):
             gr.Markdown("#### 1 · Image")
@@ -142,13 +144,14 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
         return models_panel.panel_updates(ctx, ctx.default_model())
 
     demo.load(refresh_models, None, panel, api_visibility="private")
-    wire_project_bar(demo, project, state, view, bar, heavy, quiet)
+    wire_project_bar(demo, project, state, project_key, view, bar, heavy, quiet)
     return SegmentTab(state=state, model=model, canvas=canvas, view=view, bar=bar,
-                      handlers=h, project=project)
+                      handlers=h, project=project, project_key=project_key)
 
 
-def wire_project_bar(demo: gr.Blocks, p: ProjectBarHandlers, state: gr.State, view: list,
-                     bar: ProjectBarParts, heavy: dict, quiet: dict) -> None:
+def wire_project_bar(demo: gr.Blocks, p: ProjectBarHandlers, state: gr.State,
+                     project_key: gr.BrowserState, view: list, bar: ProjectBarParts,
+                     heavy: dict, quiet: dict) -> None:
     """The project bar's events: moving to another image is two events like an upload."""
     h = p.segment
     both = view + bar.outputs
@@ -157,5 +160,6 @@ def wire_project_bar(demo: gr.Blocks, p: ProjectBarHandlers, state: gr.State, vi
         button.click(handler, [state], both, **heavy).then(h.encode, [state], view, **heavy)
     bar.status.select(p.set_status, [state, bar.status], both, **quiet)
     bar.klass.select(p.pick_class, [state, bar.klass], both, **quiet)
-    demo.load(p.restore, [state], both, **heavy).then(h.encode, [state], view, **heavy)
+    demo.load(p.restore, [state, project_key], both, **heavy).then(
+        h.encode, [state], view, **heavy)
     demo.load(None, None, None, js=KEYS_JS)

@@ -6,9 +6,11 @@ Two kinds, one interface (``ProjectStore``):
   page of this app (it is the operator's own folder, on their machine or a private server);
 * projects under ``--projects-root ROOT``: the Projects view lists ROOT's folders and opens them
   by name only (a visitor never types a path);
-* per-session projects (no ``--project``): made from uploaded images inside this run's temp
-  folder, visible to that page only (the session holds the store; no other page can name it),
-  downloaded whole as a ZIP, removed when the page's session ends.
+* visitor projects (no ``--project``): made from uploaded images inside this run's temp
+  folder and found again by a random secret key that only the visitor's browser keeps
+  (``gr.BrowserState``), so a reload comes back to them and no other visitor can name them;
+  downloaded whole as a ZIP; removed after ``VISITOR_IDLE_S`` without use, when more than
+  ``MAX_VISITOR_PROJECTS`` exist (the least recently used idle one), or when the app stops.
 
 A project image is opened by ``open_image``: the pixels are read (within the app's pixel
 limit), the stored objects become the session's workspace, and from then on every change is
@@ -18,9 +20,12 @@ saved at once (``workbench.projects.link``).
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import threading
+import time
 import zipfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,9 @@ from workbench.projects.workspace_io import workspace_from_stored
 
 MAX_OPEN_STORES = 16  # folders under --projects-root open at once (least recently used close)
 MAX_SESSION_PROJECT_IMAGES = 500  # images in a project made from uploads
+MAX_VISITOR_PROJECTS = 32  # visitor projects kept at once (each in the bounded temp folder)
+VISITOR_IDLE_S = 6 * 3600.0  # a visitor project unused this long is removed
+VISITOR_PROTECT_S = 600.0  # one used in the last 10 minutes is never removed to make room
 LAST_IMAGE_KEY = "last_image_id"
 CLASS_KEY = "current_class_id"  # the class the person picked last (kept over reloads)
 UPLOAD_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -64,6 +72,8 @@ class ProjectsService:
         self._temp_parent = Path(temp_parent)
         self._lock = threading.Lock()
         self._stores: dict[Path, Any] = {}  # folder -> open store (under projects_root)
+        self._visitors: OrderedDict[str, tuple[Any, float]] = OrderedDict()  # key -> (store,
+        # last use), least recently used first
         self.shared = self._open(Path(project_dir), create=True) if project_dir else None
 
     # --- opening ---------------------------------------------------------------------------
@@ -109,8 +119,52 @@ class ProjectsService:
                 self._stores[folder] = store
             return store
 
+    def visitor_project(self, key: Any) -> Any:
+        """The visitor project of ``key`` (the secret the visitor's browser keeps), or None."""
+        if not isinstance(key, str) or len(key) < 16:
+            return None
+        with self._lock:
+            self._drop_idle_locked()
+            found = self._visitors.get(key)
+            if found is None:
+                return None
+            self._visitors[key] = (found[0], time.monotonic())
+            self._visitors.move_to_end(key)
+            return found[0]
+
+    def _drop_idle_locked(self) -> None:
+        now = time.monotonic()
+        for key, (store, used) in list(self._visitors.items()):
+            if now - used > VISITOR_IDLE_S:
+                del self._visitors[key]
+                self._remove(store)
+
+    def _make_room_locked(self) -> None:
+        if len(self._visitors) < MAX_VISITOR_PROJECTS:
+            return
+        now = time.monotonic()
+        for key, (store, used) in self._visitors.items():  # least recently used first
+            if now - used > VISITOR_PROTECT_S:
+                del self._visitors[key]
+                self._remove(store)
+                return
+        raise UserError("Too many projects are open on this server right now; try again in a "
+                        "few minutes.", "Server busy")
+
+    def create_visitor_project(self, paths: list[Path], name: str = "My project"
+                               ) -> tuple[str, Any]:
+        """A visitor project of uploaded images: (its secret key, its store)."""
+        with self._lock:
+            self._drop_idle_locked()
+            self._make_room_locked()
+        store = self.create_from_uploads(paths, name)
+        key = secrets.token_urlsafe(24)
+        with self._lock:
+            self._visitors[key] = (store, time.monotonic())
+        return key, store
+
     def create_from_uploads(self, paths: list[Path], name: str = "My project") -> Any:
-        """A per-session project of uploaded images (copied into a private temp folder)."""
+        """A project of uploaded images (copied into a private temp folder)."""
         images = [Path(p) for p in paths if Path(p).suffix.lower() in UPLOAD_SUFFIXES]
         if not images:
             raise UserError("Upload some images (JPEG, PNG, WebP, BMP or TIFF) to make a "
@@ -142,9 +196,16 @@ class ProjectsService:
             raise UserError(str(exc), "Project not made") from exc
 
     def release(self, store: Any) -> None:
-        """Close a per-session project and delete its temp folder (its page is gone)."""
+        """Close a project made from uploads and delete its temp folder (not a visitor project
+        kept by key, the operator's, or a folder under the projects root)."""
         if store is None or store is self.shared or store in self._stores.values():
             return
+        with self._lock:
+            if any(kept is store for kept, _ in self._visitors.values()):
+                return
+        self._remove(store)
+
+    def _remove(self, store: Any) -> None:
         folder = store.folder
         store.close()
         if folder.is_relative_to(self._temp_parent):
@@ -153,8 +214,11 @@ class ProjectsService:
     def close(self) -> None:
         with self._lock:
             stores, self._stores = list(self._stores.values()), {}
+            visitors, self._visitors = [s for s, _ in self._visitors.values()], OrderedDict()
         for store in stores:
             store.close()
+        for store in visitors:
+            self._remove(store)
         if self.shared is not None:
             self.shared.close()
 
