@@ -2,28 +2,21 @@
 engine and the app, and installed outside the repository it imports, lists models and keeps its
 checkpoints in the user's cache rather than in site-packages.
 
-The wheel is built from a copy of the sources (an in-tree build would leave ``build/`` and
-``*.egg-info`` in the shared checkout) and installed with ``--target`` into a temporary folder,
-never into the real site-packages.
+The wheel (``wheel``) and a venv it is installed in (``installed``) are tests/project/conftest.py's
+session fixtures, shared with the README's runs (test_readme_runs.py); never the real
+site-packages.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import tomllib
 import zipfile
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
-SOURCES = ("pyproject.toml", "README.md", "app.py", "sam_backends", "workbench", "server", "ui")
 PACKAGES = ("sam_backends", "workbench", "server", "ui")
 
 
@@ -57,43 +50,6 @@ def test_extras_and_console_scripts_are_declared():
     assert callable(app.main) and callable(cli.main)
 
 
-def _copy_sources(dest: Path) -> Path:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyi")
-    for name in SOURCES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, dest / name, ignore=ignore)
-        else:
-            shutil.copy2(source, dest / name)
-    return dest
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """The wheel ``pip wheel`` builds from a copy of the sources (a few seconds)."""
-    src = _copy_sources(tmp_path_factory.mktemp("src"))
-    out = tmp_path_factory.mktemp("wheel")
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "-q", str(src), "-w", str(out)],
-        capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    (built,) = out.glob("segment_anything_workbench-0.1.0-*.whl")
-    return built
-
-
-@pytest.fixture(scope="module")
-def installed(wheel, tmp_path_factory) -> Path:
-    """The wheel installed with ``--target`` (no dependencies: those come from this Python)."""
-    target = tmp_path_factory.mktemp("target")
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check",
-         "-q", "--target", str(target), str(wheel)],
-        capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return target
-
-
 def test_wheel_holds_the_app_the_engine_and_the_ui_subpackages(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "app.py" in names
@@ -108,16 +64,6 @@ def test_wheel_holds_the_app_the_engine_and_the_ui_subpackages(wheel):
     assert "samwb = app:main" in text
     assert "samwb-models = sam_backends.__main__:main" in text
     assert "samwb-keys = server.security.keys:main" in text
-
-
-def _run_installed(target: Path, cwd: Path, args: list[str], **env: str
-                   ) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items()
-               if k not in ("SAM_CHECKPOINT_DIR", "XDG_CACHE_HOME", "PYTHONPATH")}
-    environ.update(PYTHONPATH=str(target), SAM_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
-                   **env)
-    return subprocess.run(args, cwd=cwd, env=environ, capture_output=True, text=True,
-                          timeout=180)
 
 
 def test_installed_engine_and_app_work_outside_the_repository(installed, tmp_path):
@@ -143,11 +89,11 @@ print("--host" in app.build_parser().format_help())
 app.build_demo(AppConfig(models=("grabcut",), default_model="grabcut")).ctx.close()
 print("built")
 """
-    result = _run_installed(installed, elsewhere, [sys.executable, "-c", code],
-                            HOME=str(home), XDG_CACHE_HOME=str(cache))
+    result = installed.run([installed.python, "-c", code], elsewhere,
+                           HOME=str(home), XDG_CACHE_HOME=str(cache))
     assert result.returncode == 0, result.stderr
     module, folder, shape, examples, has_host, built = result.stdout.split("\n")[-7:-1]
-    assert Path(module).is_relative_to(installed)
+    assert Path(module).is_relative_to(installed.venv)
     assert Path(folder) == cache / "sam-workbench" / "checkpoints"
     assert shape == "(40, 60)"
     assert examples == "[]"  # example images stay in the repository
@@ -157,9 +103,9 @@ print("built")
 def test_installed_cli_lists_models_with_the_home_cache_folder(installed, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    for args in ([sys.executable, "-m", "sam_backends", "list"],
-                 [sys.executable, str(installed / "bin" / "samwb-models"), "list"]):
-        result = _run_installed(installed, tmp_path, args, HOME=str(home))
+    for args in ([installed.python, "-m", "sam_backends", "list"],
+                 [installed.bin("samwb-models"), "list"]):
+        result = installed.run(args, tmp_path, HOME=str(home))
         assert result.returncode == 0, result.stderr
         assert str(home / ".cache" / "sam-workbench" / "checkpoints") in result.stdout
         assert "sam2.1-tiny" in result.stdout and "grabcut" in result.stdout
@@ -176,8 +122,8 @@ def test_source_checkout_keeps_checkpoints_in_the_project_folder(monkeypatch):
 def test_installed_keys_command_creates_a_key_file(installed, tmp_path):
     """``samwb-keys`` (README, SECURITY.md) works from anywhere once installed."""
     keys = tmp_path / "keys.json"
-    result = _run_installed(installed, tmp_path, [str(installed / "bin" / "samwb-keys"),
-                                                  "create", "--name", "me", "--file", str(keys)])
+    result = installed.run([installed.bin("samwb-keys"), "create", "--name", "me",
+                            "--file", str(keys)], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "samwb_" in result.stdout
     stored = json.loads(keys.read_text())
