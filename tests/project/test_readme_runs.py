@@ -101,7 +101,16 @@ NOT_RUN = {
     "python -m pytest -q": "the whole test run, this test among it",
     "python benchmarks/bench_load.py": "a benchmark of many minutes, not part of the tests",
     "python benchmarks/bench_memory.py": "a benchmark of many minutes, not part of the tests",
+    "python app.py --project ~/data/street": SERVES + "; tests/browser/test_browser_projects.py "
+        "serves a project the same way",
 }
+PROJECT_LINES = (  # run in this order on a generated ~/data/street (``test_project_commands``)
+    "samwb export ~/data/street --format coco --out ~/data/street-coco",
+    "samwb export ~/data/street --format yolo --out ~/data/street-yolo --status done",
+    "samwb import ~/data/street --format labelme ~/data/street-labelme",
+)
+BY_FIXTURE.update({line: "`test_project_commands` runs it on a generated project in ~/data"
+                   for line in PROJECT_LINES})
 
 
 def test_every_bash_line_is_accounted_for():
@@ -359,3 +368,49 @@ def test_sh_snippet(installed, workdir, app_server):
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["objects"][0]["mask"]["counts"], answer
+
+
+@pytest.mark.slow
+def test_project_commands(installed, tmp_path):
+    """README's ``samwb export`` / ``samwb import`` lines, as written, with HOME a temp folder
+    holding ``data/street``: two images, one done with two objects, one new with one."""
+    from PIL import Image
+
+    from sam_backends.masks import encode_rle
+    from workbench.projects.model import StoredObject
+    from workbench.projects.store import ProjectStore
+
+    street = tmp_path / "data" / "street"
+    street.mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg"):
+        Image.new("RGB", (80, 60), (120, 130, 140)).save(street / name)
+    masks = [np.zeros((60, 80), bool) for _ in range(3)]
+    masks[0][5:20, 5:30] = masks[1][30:55, 40:70] = masks[2][10:40, 10:40] = True
+    with ProjectStore.open(street, create=True, name="street") as store:
+        car = store.classes()[0]
+        a, b = store.page(0, 2)
+        store.sync_objects(a.image_id, [StoredObject(a.image_id, i + 1, car.class_id,
+                                                     encode_rle(m)) for i, m in
+                                        enumerate(masks[:2])], [])
+        store.sync_objects(b.image_id, [StoredObject(b.image_id, 1, car.class_id,
+                                                     encode_rle(masks[2]))], [])
+        store.set_status(a.image_id, "done")
+    made = installed.run("samwb export ~/data/street --format labelme --out "
+                         "~/data/street-labelme", tmp_path, HOME=str(tmp_path))
+    assert made.returncode == 0, made.stderr
+    coco, yolo, imported = (installed.run(line, tmp_path, HOME=str(tmp_path))
+                            for line in PROJECT_LINES)
+    for result in (coco, yolo, imported):
+        assert result.returncode == 0, result.stderr
+    assert "Exported 3 objects on 2 images" in coco.stdout
+    assert "Exported 2 objects on 1 image " in yolo.stdout  # --status done: image a only
+    from pycocotools.coco import COCO
+
+    annotations = COCO(str(next((tmp_path / "data" / "street-coco").glob("*.json"))))
+    assert len(annotations.getAnnIds()) == 3
+    assert sorted(p.name for p in (tmp_path / "data" / "street-yolo").rglob("*.txt")) == [
+        "a.txt"]
+    assert "Imported 3 objects" in imported.stdout
+    with ProjectStore.open(street) as store:
+        a = store.page(0, 1)[0]
+        assert len(store.objects(a.image_id)) == 4  # its two, and two imported to review

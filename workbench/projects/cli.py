@@ -49,14 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "export":
                 done = export_store(store, args.format, args.out, polygons=args.polygons,
                                     status=args.status)
-                print(f"Exported {done.objects} objects on {done.images} images as "
-                      f"{args.format} into {done.folder}")
+                print(f"Exported {_count(done.objects, 'object')} on "
+                      f"{_count(done.images, 'image')} as {args.format} into {done.folder}")
                 for problem in done.problems:
                     print(f"  problem: {problem}")
             else:
                 result, report = import_into(store, args.format, args.source)
                 added = getattr(report, "objects", None) or getattr(report, "added", 0)
-                print(f"Imported {added} objects into {store.name} (status: in review)")
+                print(f"Imported {_count(added, 'object')} into {store.name} (status: in review)")
                 for problem in list(getattr(result, "problems", ())) + list(
                         getattr(report, "problems", ())):
                     print(f"  skipped: {problem}")
@@ -64,3 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"samwb: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
