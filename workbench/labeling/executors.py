@@ -45,8 +45,9 @@ class LocalExecutor:
     """This machine: ``workers`` model replicas, each on ``threads`` PyTorch threads.
 
     Args:
-        workers: 1 runs in this process (a background thread decodes the next images); more
-            start that many worker processes (``spawn``), each loading the models once.
+        workers: 1 runs in this process (a background thread decodes the next images; the
+            models stay loaded for the executor's next run); more start that many worker
+            processes (``spawn``), each loading the models once per run.
         threads: PyTorch threads per worker; None: this process's default for one worker,
             else the cores divided among the workers.
         chunk: images per task sent to a worker process (decoded ahead within the chunk);
@@ -63,6 +64,9 @@ class LocalExecutor:
         self.chunk = max(1, int(chunk))
         self.prefetch = max(1, int(prefetch))
         self.name = f"local, {self.workers} worker{'s' if self.workers > 1 else ''}"
+        # workers=1: the models of the last run, kept for the next (the page runs again)
+        self._loaded: tuple | None = None
+        self._lock = threading.Lock()
 
     def run(self, items: Sequence[WorkItem], run: LabelRun, models: Models,
             cancel: threading.Event) -> Iterator[ImageResult]:
@@ -74,7 +78,11 @@ class LocalExecutor:
         return self._processes(items, run, models.with_threads(threads), cancel)
 
     def _in_process(self, items, run, models, cancel) -> Iterator[ImageResult]:
-        loaded = load_models(models, run)
+        key = (models, run.mode == "text")
+        with self._lock:
+            if self._loaded is None or self._loaded[0] != key:
+                self._loaded = (key, load_models(models, run))
+            loaded = self._loaded[1]
         yield from label_stream(loaded, _until(items, cancel), run, self.prefetch)
 
     def _processes(self, items, run, models, cancel) -> Iterator[ImageResult]:

@@ -107,15 +107,11 @@ class LoadedModels:
 
 def load_models(models: Models, run: LabelRun) -> LoadedModels:
     """Load what ``run`` needs, as ``models`` says (weights, device, precision, threads)."""
-    import os
-
     from sam_backends import create_backend
 
-    if models.threads:
-        os.environ["SAM_THREADS"] = str(int(models.threads))  # read by the backends' load()
     backend = create_backend(models.spec, checkpoint=models.checkpoint, device=models.device,
                              precision=models.precision, checkpoint_dir=models.checkpoint_dir)
-    if models.threads:
+    if models.threads:  # after load(), which applies the process's default policy
         from sam_backends.speed.accel import configure_threads
 
         configure_threads(int(models.threads))
