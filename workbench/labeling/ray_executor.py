@@ -22,6 +22,7 @@ this project's code: on this machine (or a shared file system) its folder is put
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -94,12 +95,15 @@ class RayExecutor:
         num_gpus: GPUs per actor; None: 1 when the cluster has GPUs, else 0.
         runtime_env: Ray's runtime environment for the workers (default: this project's folder
             on their PYTHONPATH).
+        num_cpus: the CPUs of a local cluster started for the run (default: all cores).
     """
 
     def __init__(self, address: str | None = None, *, workers: int | None = None,
                  threads: int = 1, batch_size: int = 2, num_gpus: float | None = None,
-                 runtime_env: dict | None = None, crash_token: str | None = None) -> None:
+                 runtime_env: dict | None = None, num_cpus: int | None = None,
+                 crash_token: str | None = None) -> None:
         self.address = address
+        self.num_cpus = num_cpus
         self.workers = workers
         self.threads = max(1, int(threads))
         self.batch_size = max(1, int(batch_size))
@@ -119,8 +123,12 @@ class RayExecutor:
         started_here = not ray.is_initialized()
         if started_here:
             env = self.runtime_env or {"env_vars": {"PYTHONPATH": str(PROJECT_ROOT)}}
-            ray.init(address=self.address, runtime_env=env, include_dashboard=False,
-                     log_to_driver=False, configure_logging=False)
+            # "local": a new cluster, never one someone else started with ``ray start`` here
+            address = self.address or os.environ.get("RAY_ADDRESS", "").strip() or "local"
+            ray.init(address=address, runtime_env=env, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False,
+                     **({"num_cpus": self.num_cpus} if address == "local" and self.num_cpus
+                        else {}))
         try:
             yield from self._stream(ray, items, run, models, cancel)
         finally:
