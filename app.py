@@ -50,7 +50,7 @@ log = logging.getLogger("samwb")
 # Gradio deletes its cached uploads and outputs older than 15 min every 5 min (the session
 # keeps its image in memory; downloads are written when asked for).
 GRADIO_CACHE_SWEEP = (300, 900)
-PROJECT_COMMANDS = ("export", "import")  # ``samwb export ...``: see workbench.projects.cli
+PROJECT_COMMANDS = ("export", "import", "label")  # ``samwb export ...``: see workbench.projects.cli
 
 
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:

@@ -3,6 +3,7 @@
     samwb export PROJECT --format coco|yolo|labelme|voc|cutouts --out DIR [--polygons]
                          [--status done]
     samwb import PROJECT --format coco|yolo|labelme FILE_OR_FOLDER
+    samwb label PROJECT --text "car, person" --model sam2.1-tiny ...  (workbench.labeling.cli)
 
 Both open the project like the app does (so they refuse, with the app's message, a project
 another samwb has open) and print what they did. Exit status 0 on success, 2 on a refusal.
@@ -36,11 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("project", type=Path, help="the project folder")
     imp.add_argument("--format", required=True, choices=IMPORT_FORMATS)
     imp.add_argument("source", type=Path, help="the label file or folder")
+    from workbench.labeling.cli import add_parser as add_label
+
+    add_label(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "label":
+        from workbench.labeling.cli import run
+
+        return run(args)
     from workbench.projects.store import ProjectStore
     from workbench.projects.transfer import export_store, import_into
 

@@ -472,11 +472,16 @@ class ProjectStore:
                 conn.execute("UPDATE images SET updated_at = ? WHERE id = ?", (now, image_id))
 
     def replace_run_objects(self, image_id: int, run_key_prefix: str,
-                            objects: Sequence[StoredObject]) -> list[StoredObject]:
+                            objects: Sequence[StoredObject], *,
+                            state: Mapping[str, object] | None = None) -> list[StoredObject]:
         """A batch run's result for one image: its earlier objects (model-made, unedited, run
         key starting with the prefix) are replaced; new local ids follow the image's highest
         (never reusing one a canvas may still show). A "new" image becomes "auto". Returns the
-        objects as stored."""
+        objects as stored.
+
+        ``state``: values (as ``set_state``) written in the same transaction, e.g. the run's
+        "this image is done" marker, so a crash leaves both or neither."""
+        state_rows = [(str(k), _state_json(v)) for k, v in (state or {}).items()]
         if not run_key_prefix:
             raise ProjectError("A batch run needs a run key prefix, e.g. \"text:car:\".")
         now = time.time()
@@ -500,6 +505,7 @@ class ProjectStore:
                 status_sql = ", status = 'auto'" if stored else ""
                 conn.execute(f"UPDATE images SET updated_at = ?{status_sql} WHERE id = ? "
                              "AND status = 'new'", (now, image_id))
+                conn.executemany(_UPSERT_STATE, state_rows)
         return stored
 
     # -- state ------------------------------------------------------------------------------
@@ -513,17 +519,24 @@ class ProjectStore:
         return default if row is None else json.loads(row[0])
 
     def set_state(self, key: str, value) -> None:
-        try:
-            text = json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ProjectError(f"A state value must be plain JSON data ({exc}).") from None
+        text = _state_json(value)
         if self.read_only:
             with self._lock:
                 self._memory_state[str(key)] = json.loads(text)
             return
         with self._write() as conn:
-            conn.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) "
-                         "DO UPDATE SET value = excluded.value", (str(key), text))
+            conn.execute(_UPSERT_STATE, (str(key), text))
+
+    def state_with_prefix(self, prefix: str) -> dict[str, object]:
+        """Every stored state value whose key starts with ``prefix`` (e.g. a batch run's
+        per-image markers), by key."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT key, value FROM state WHERE key >= ? AND key < ?",
+                                (prefix, prefix + "\U0010ffff")).fetchall()
+        found = {key: json.loads(value) for key, value in rows}
+        with self._lock:
+            found.update({k: v for k, v in self._memory_state.items() if k.startswith(prefix)})
+        return found
 
     # -- thumbnails ---------------------------------------------------------------------------
 
@@ -571,6 +584,17 @@ class ProjectStore:
         from .exchange import import_objects
 
         return import_objects(self, images, class_names, source)
+
+
+_UPSERT_STATE = ("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                 "DO UPDATE SET value = excluded.value")
+
+
+def _state_json(value) -> str:
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ProjectError(f"A state value must be plain JSON data ({exc}).") from None
 
 
 def _is_sqlite_error(exc: BaseException) -> bool:
