@@ -28,6 +28,7 @@ from workbench.temp_root import KEPT_FOLDER
 
 if TYPE_CHECKING:
     from workbench.context import AppContext
+    from workbench.labeling.page_runs import PageRuns
     from workbench.projects.prefetch import Prefetcher
     from workbench.projects.service import ProjectsService
     from workbench.video.services import VideoServices
@@ -44,6 +45,7 @@ class Services:
         self._video: VideoServices | None = None
         self._projects: ProjectsService | None = None
         self._prefetcher: Prefetcher | None = None
+        self._label_runs: PageRuns | None = None
         self.detectors = BoundedDetectorCache(max_entries=MAX_DETECTORS)
 
     def detector(self, key: Hashable, load: Callable[[], Any]) -> Any:
@@ -90,11 +92,24 @@ class Services:
                 self._prefetcher = Prefetcher(self._ctx)
             return self._prefetcher
 
+    @property
+    def label_runs(self) -> PageRuns:
+        """Auto-labelling runs started from the page (made on first use)."""
+        with self._lock:
+            if self._label_runs is None:
+                from workbench.labeling.page_runs import PageRuns
+
+                self._label_runs = PageRuns(self._ctx)
+            return self._label_runs
+
     def close(self) -> None:
-        """Stop the background encoder; drop the loaded detectors and trackers; close the
-        projects (at shutdown)."""
+        """Stop the background encoder and the page's labelling runs; drop the loaded
+        detectors and trackers; close the projects (at shutdown)."""
         with self._lock:
             prefetcher, self._prefetcher = self._prefetcher, None
+            runs, self._label_runs = self._label_runs, None
+        if runs is not None:
+            runs.close()
         if prefetcher is not None:
             prefetcher.close()
         self.detectors.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ui.projects.autolabel import AutoLabelHandlers, build_autolabel_panel
 from ui.projects.handlers import ProjectsHandlers
 from ui.segment.view import SegmentTab
 from workbench.context import AppContext
@@ -77,6 +78,8 @@ def build_projects_tab(ctx: AppContext, demo: gr.Blocks, segment: SegmentTab,
                                       elem_id="pj-import-file")
                 import_btn = gr.Button("Import as objects to review", size="sm",
                                        elem_id="pj-import")
+            with gr.Accordion("Auto-label the project", open=False, elem_id="pj-autolabel"):
+                auto = build_autolabel_panel(ctx)
             result = gr.File(label="Download", interactive=False, elem_id="pj-result",
                              visible=False)
         with gr.Column(scale=3):
@@ -130,6 +133,13 @@ def build_projects_tab(ctx: AppContext, demo: gr.Blocks, segment: SegmentTab,
                             (remove_btn, h.remove_class)):
         button.click(handler, class_inputs, listing, **quiet).then(
             segment.project.refresh, [state], view, **quiet)
+    a = AutoLabelHandlers(ctx, h.store_of)
+    auto.start.click(a.start, [state, key, auto.model, auto.mode, auto.phrases,
+                               auto.threshold], [auto.progress, auto.timer], **quiet)
+    auto.cancel.click(a.cancel, [state, key], auto.progress, **quiet)
+    polled = auto.timer.tick(a.poll, [state, key], [auto.progress, auto.timer], **quiet)
+    polled.then(refresh_list(0), [state, page, status, klass, key], listing, **quiet)
+    demo.load(a.poll, [state, key], [auto.progress, auto.timer], **quiet)  # a run in progress
     download_btn.click(h.download, [state], result, **quiet)
     export_btn.click(h.export, [state, fmt, polygons], result, **quiet)
     import_btn.click(h.import_labels, [state, import_fmt, import_file, page, status, klass],
