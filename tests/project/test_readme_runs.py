@@ -104,7 +104,9 @@ NOT_RUN = {
     "python app.py --project ~/data/street": SERVES + "; tests/browser/test_browser_projects.py "
         "serves a project the same way",
 }
+LABEL_LINE = 'samwb label ~/data/street --text "car, person" --model sam2.1-tiny'
 PROJECT_LINES = (  # run in this order on a generated ~/data/street (``test_project_commands``)
+    LABEL_LINE,
     "samwb export ~/data/street --format coco --out ~/data/street-coco",
     "samwb export ~/data/street --format yolo --out ~/data/street-yolo --status done",
     "samwb import ~/data/street --format labelme ~/data/street-labelme",
@@ -371,9 +373,10 @@ def test_sh_snippet(installed, workdir, app_server):
 
 
 @pytest.mark.slow
-def test_project_commands(installed, tmp_path):
-    """README's ``samwb export`` / ``samwb import`` lines, as written, with HOME a temp folder
-    holding ``data/street``: two images, one done with two objects, one new with one."""
+def test_project_commands(installed, tmp_path, sam2_tiny, text_models):
+    """README's ``samwb label`` / ``export`` / ``import`` lines, as written, with HOME a temp
+    folder holding ``data/street``: two images, one done with two objects, one new with one;
+    random-weight SAM 2.1 tiny (full size) and a reduced OWLv2 read the text."""
     from PIL import Image
 
     from sam_backends.masks import encode_rle
@@ -398,19 +401,27 @@ def test_project_commands(installed, tmp_path):
     made = installed.run("samwb export ~/data/street --format labelme --out "
                          "~/data/street-labelme", tmp_path, HOME=str(tmp_path))
     assert made.returncode == 0, made.stderr
-    coco, yolo, imported = (installed.run(line, tmp_path, HOME=str(tmp_path))
-                            for line in PROJECT_LINES)
-    for result in (coco, yolo, imported):
+    weights = dict(SAM_CHECKPOINT_SAM2_1_TINY=str(sam2_tiny), **text_models)
+    label, coco, yolo, imported = (installed.run(line, tmp_path, timeout=600,
+                                                 HOME=str(tmp_path), **weights)
+                                   for line in PROJECT_LINES)
+    for result in (label, coco, yolo, imported):
         assert result.returncode == 0, result.stderr
-    assert "Exported 3 objects on 2 images" in coco.stdout
-    assert "Exported 2 objects on 1 image " in yolo.stdout  # --status done: image a only
+    assert "Labelled 2 images, found" in label.stdout  # the summary (random weights: any count)
+    with ProjectStore.open(street) as store:
+        from_run = sum(1 for e in store.page(0, 2) for o in store.objects(e.image_id)
+                       if o.run_key)
+        assert {c.name for c in store.classes()} >= {"car", "person"}
+    assert f"Exported {3 + from_run} objects on 2 images" in coco.stdout
+    assert "on 1 image " in yolo.stdout  # --status done: image a only
     from pycocotools.coco import COCO
 
     annotations = COCO(str(next((tmp_path / "data" / "street-coco").glob("*.json"))))
-    assert len(annotations.getAnnIds()) == 3
+    assert len(annotations.getAnnIds()) == 3 + from_run
     assert sorted(p.name for p in (tmp_path / "data" / "street-yolo").rglob("*.txt")) == [
         "a.txt"]
-    assert "Imported 3 objects" in imported.stdout
+    assert "Imported 3 objects" in imported.stdout  # the labelme export made before the run
     with ProjectStore.open(street) as store:
         a = store.page(0, 1)[0]
-        assert len(store.objects(a.image_id)) == 4  # its two, and two imported to review
+        mine = [o for o in store.objects(a.image_id) if o.source == "person"]
+        assert len(mine) == 2  # the person's two, untouched by the run and the import
