@@ -101,3 +101,16 @@ class _NoModel:
 
     def predict(self, *a, **k):  # pragma: no cover - must not be called
         raise AssertionError("an object without prompts was re-run")
+
+
+def test_a_model_proposal_says_so_in_the_object_list_until_a_person_changes_it():
+    from workbench.segment.values import objects_value
+    from workbench.session import Session
+
+    session = Session("s", "m")
+    session.set_image(np.zeros((60, 80, 3), np.uint8), "d", "x.png")
+    proposal = masked(1, disc(), source="model")
+    session.workspace = Workspace((proposal,), 1, 2)
+    assert objects_value(session)["items"][0]["meta"].startswith("proposed · ")
+    session.workspace = session.workspace.update(proposal.renamed("mine"))
+    assert not objects_value(session)["items"][0]["meta"].startswith("proposed")

@@ -143,7 +143,8 @@ def _meta(obj: SegObject, pixels: int) -> str:
     if obj.result is None:
         return "no mask yet"
     share = 100.0 * obj.result.area / max(1, pixels)
-    return f"{share:.1f}% · {score_label(obj.result.model_id, obj.result.score)}"
+    proposed = "proposed · " if getattr(obj, "source", "person") == "model" else ""
+    return f"{proposed}{share:.1f}% · {score_label(obj.result.model_id, obj.result.score)}"
 
 
 def class_names(session: Session) -> dict[int, str]:
