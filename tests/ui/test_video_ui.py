@@ -360,9 +360,11 @@ def test_the_example_clip_is_made_by_the_project_and_opens(ctx):
 
 
 @pytest.fixture(scope="module")
-def second_sam2(random_checkpoint_dir):
-    """A second reduced SAM 2.1 (other random weights) so the two compared tracks differ."""
-    from conftest import RandomCheckpoint
+def second_sam2(random_checkpoint_dir, sam2_small):
+    """A second reduced SAM 2.1 (other random weights) so the two compared tracks differ.
+    (``RandomCheckpoint`` is taken from a fixture's value: ``from conftest import`` would pick
+    whichever conftest module pytest loaded last.)"""
+    RandomCheckpoint = type(sam2_small)
 
     from sam_backends.testing.random_models import small_sam2_spec, write_random_checkpoint
 
