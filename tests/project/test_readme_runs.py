@@ -410,7 +410,7 @@ def test_project_commands(installed, tmp_path, sam2_tiny, text_models):
     assert "Labelled 2 images, found" in label.stdout  # the summary (random weights: any count)
     with ProjectStore.open(street) as store:
         from_run = sum(1 for e in store.page(0, 2) for o in store.objects(e.image_id)
-                       if o.run_key)
+                       if o.run_key.startswith("run:") and o.mask().any())
         assert {c.name for c in store.classes()} >= {"car", "person"}
     assert f"Exported {3 + from_run} objects on 2 images" in coco.stdout
     assert "on 1 image " in yolo.stdout  # --status done: image a only
