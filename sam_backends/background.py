@@ -3,10 +3,11 @@
 An app may encode images nobody asked for yet (the next images of a project). Such an encode
 must never hold up a person's click, but a running encoder cannot be interrupted. So the
 encode runs in a thread of its own inside ``pausing(backend, wait)``, and ``wait()`` is called
-before each transformer block of the image encoder: the caller blocks there while foreground
-work is in flight, or raises ``EncodeAbandoned`` to drop the encode. A click then waits for at
-most the block that is running (SAM 2.1 tiny has 12, ViT-B 12; see ``Family.encoder_blocks``,
-the family's fact of where they are). A backend without such blocks runs whole.
+before each transformer block of the image encoder and before each layer inside one: the
+caller blocks there while foreground work is in flight, or raises ``EncodeAbandoned`` to drop
+the encode. A click then shares the cores with at most the one layer that is running (see
+``Family.encoder_blocks``, the family's fact of where the blocks are). A backend without such
+blocks runs whole.
 
 The hooks are installed once per loaded model and then stay: adding and removing hooks while
 another thread runs the same model would change what torch iterates. They do nothing outside a
@@ -57,14 +58,27 @@ def _pause_point(module: Any, args: Any) -> None:
 
 
 def install_pause_points(backend: Any) -> int:
-    """Hook every encoder block of ``backend`` once (idempotent); the number of blocks hooked."""
+    """Hook every encoder block of ``backend`` once (idempotent), and every leaf module inside
+    it (linear layers, norms, convolutions): a click then waits for one layer of a paused
+    encode, tens of milliseconds, not for a whole block. Returns the number of pause points
+    (0: the family names no blocks)."""
     blocks = encoder_blocks(backend)
+    points = 0
     with _install_lock:
         for block in blocks:
-            if not getattr(block, _HOOKED, False):
-                block.register_forward_pre_hook(_pause_point)
-                setattr(block, _HOOKED, True)
-    return len(blocks)
+            for module in (block, *_leaves(block)):
+                if not getattr(module, _HOOKED, False):
+                    module.register_forward_pre_hook(_pause_point)
+                    setattr(module, _HOOKED, True)
+                points += 1
+    return points
+
+
+def _leaves(block: Any) -> list[Any]:
+    modules = getattr(block, "modules", None)
+    if modules is None:
+        return []
+    return [m for m in modules() if m is not block and not any(True for _ in m.children())]
 
 
 @contextlib.contextmanager

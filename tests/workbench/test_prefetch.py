@@ -149,7 +149,7 @@ def test_unreadable_and_missing_images_are_recorded_not_raised(ctx, tmp_path, sa
 def test_foreground_work_pauses_a_started_encode_between_blocks(ctx, tmp_path, sam2_small):
     model = sam2_small.spec.model_id
     backend = ctx.backend(model)
-    assert install_pause_points(backend) == len(encoder_blocks(backend)) == 5
+    assert install_pause_points(backend) > len(encoder_blocks(backend)) == 5
     blocks = encoder_blocks(backend)
     first_started, person_arrived, second_ran = (threading.Event() for _ in range(3))
 
@@ -171,7 +171,7 @@ def test_foreground_work_pauses_a_started_encode_between_blocks(ctx, tmp_path, s
         assert first_started.wait(HANG_S)
         person.__enter__()  # a click arrives while block 0 runs
         person_arrived.set()
-        wait_for(lambda: prefetcher.status().paused, "the pause before block 1")
+        wait_for(lambda: prefetcher.status().paused, "a pause before block 1 (or a layer of 0)")
         assert not second_ran.is_set()
         assert prefetcher.status().running == "a.png"
         person.__exit__(None, None, None)
@@ -229,9 +229,12 @@ def test_pause_points_act_only_in_the_thread_that_asked(sam2_small):
         worker.join()
         assert calls == []  # another thread's encode passes the hooks untouched
         backend.encode(image)
-    assert len(calls) == points == 5
+    blocks = len(encoder_blocks(backend))
+    assert blocks == 5 and points > 4 * blocks  # each block and every layer inside it
+    assert len(calls) >= points  # a layer run twice (shared weights) pauses twice
+    seen = len(calls)
     backend.encode(image)  # outside the block: no call
-    assert len(calls) == 5
+    assert len(calls) == seen
 
 
 def test_a_backend_without_blocks_runs_whole(ctx):
