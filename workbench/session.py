@@ -60,7 +60,6 @@ class Session:
         self.picture: Picture | None = None
         self.link: Any = None  # ``workbench.projects.link.ImageLink`` while a project image is open
         self.project: Any = None  # the ``ProjectStore`` this page works in (None: single images)
-        self.release_hooks: list[Callable[[], None]] = []  # run once by ``release``
         self._workspace = Workspace()
         self.generation = 0
         self.released = False
@@ -148,14 +147,6 @@ class Session:
         self.preview = None
         self.link = None
         self.project = None
-        hooks, self.release_hooks = self.release_hooks, []
-        for hook in hooks:
-            try:
-                hook()
-            except Exception:  # noqa: BLE001 - one failed clean-up must not stop the others
-                import logging
-
-                logging.getLogger("samwb.session").exception("a release hook failed")
         self.workspace = Workspace()
         self.generation += 1
         self.released = True

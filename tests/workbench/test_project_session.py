@@ -125,15 +125,14 @@ def test_an_unreadable_project_image_is_marked_and_explained(service, tmp_path):
     assert store.entry(broken.image_id).error
 
 
-def test_a_project_made_from_uploads_is_private_and_removed_with_its_page(tmp_path):
+def test_a_project_made_from_uploads_is_private_and_removed_when_the_app_stops(tmp_path):
     uploads = write_images(tmp_path / "uploads", 2)
     (uploads / "notes.txt").write_text("not an image")
     service = ProjectsService(None, None, tmp_path / "temp")
-    store = service.create_from_uploads(sorted(uploads.iterdir()))
+    _, store = service.create_visitor_project(sorted(uploads.iterdir()))
     try:
         assert store.count() == 2 and store.folder.is_relative_to(tmp_path / "temp")
         session = Session("a", "m")
-        session.release_hooks.append(lambda: service.release(store))
         service.open_image(session, store, first_id(store), 10_000_000)
         click(session, disc())
         target = service.zip_project(store, tmp_path / "out")
@@ -144,10 +143,11 @@ def test_a_project_made_from_uploads_is_private_and_removed_with_its_page(tmp_pa
         assert {"img 0.png", "img 1.png", "samwb-project.json",
                 "samwb-project.sqlite"} <= names
         folder = store.folder
-        session.release()
-        assert not folder.exists()
+        session.release()  # the page's end: the project stays for its key (a reload)
+        assert folder.exists()
     finally:
         service.close()
+    assert not folder.exists()
     with pytest.raises(UserError, match="Upload some images"):
         service.create_from_uploads([uploads / "notes.txt"])
 
@@ -208,8 +208,7 @@ def test_a_visitor_project_is_found_by_its_secret_key_only(tmp_path, monkeypatch
         assert len(key) >= 24 and service.visitor_project(key) is store
         for wrong in (None, "", key[:-1] + ("A" if key[-1] != "A" else "B"), 42, [key]):
             assert service.visitor_project(wrong) is None
-        service.release(store)  # a page's end does not remove a project kept by key
-        assert service.visitor_project(key) is store and store.folder.exists()
+        assert store.folder.exists()
 
         monkeypatch.setattr(service_module, "MAX_VISITOR_PROJECTS", 2)
         monkeypatch.setattr(service_module, "VISITOR_PROTECT_S", 3600.0)

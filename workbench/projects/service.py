@@ -195,16 +195,6 @@ class ProjectsService:
             shutil.rmtree(folder, ignore_errors=True)
             raise UserError(str(exc), "Project not made") from exc
 
-    def release(self, store: Any) -> None:
-        """Close a project made from uploads and delete its temp folder (not a visitor project
-        kept by key, the operator's, or a folder under the projects root)."""
-        if store is None or store is self.shared or store in self._stores.values():
-            return
-        with self._lock:
-            if any(kept is store for kept, _ in self._visitors.values()):
-                return
-        self._remove(store)
-
     def _remove(self, store: Any) -> None:
         folder = store.folder
         store.close()
