@@ -13,12 +13,11 @@ file, never half of one. People may edit it by hand; ``load`` checks it and says
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .files import write_atomic
 from .model import MAX_CLASSES, LabelClass, ProjectError, clean_class_name, default_color
 
 FILE_NAME = "samwb-project.json"
@@ -158,32 +157,6 @@ def _parse_classes(items: Any, where: Any) -> tuple[LabelClass, ...]:
 
 
 def save(path: Path, project: ProjectFile) -> None:
-    """Write atomically: temp file in the same folder, fsync, ``os.replace``, fsync the folder."""
+    """Write atomically and durably (``files.write_atomic``: fsynced, then renamed)."""
     text = json.dumps(project.to_json(), indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".samwb-project.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    write_atomic(path, text.encode("utf-8"), durable=True, prefix=".samwb-project.")

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import navigation, project_file, records, schema
+from .files import write_atomic
 from .lock import ProjectLock
 from .model import (
     ImageEntry,
@@ -52,7 +53,6 @@ from .model import (
 )
 from .scan import record_scan
 from .thumbnails import MAX_SIZE, MIN_SIZE, UnreadableImage, make_thumbnail, probe_size
-from .thumbnails import write_atomic as write_cache_file
 
 CACHE_DIR = ".samwb-cache"
 MISSING = "The file is missing from the project folder."
@@ -563,7 +563,7 @@ class ProjectStore:
             self.set_image_size(image_id, width, height)
         if not self.read_only:
             with contextlib.suppress(OSError):
-                write_cache_file(cached, data)
+                write_atomic(cached, data)  # a cache: no fsync
         return data
 
     # -- exports and imports (exchange.py) ----------------------------------------------------

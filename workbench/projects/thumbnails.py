@@ -13,8 +13,6 @@ limit, and raise ``UnreadableImage`` with a short reason a list can show.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -86,19 +84,3 @@ def make_thumbnail(path: Path, size: int) -> tuple[bytes, tuple[int, int]]:
     out = io.BytesIO()
     small.save(out, "JPEG", quality=82)
     return out.getvalue(), seen
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Cache write: temp file + ``os.replace`` (no fsync: the cache can be rebuilt)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
