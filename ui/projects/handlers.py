@@ -9,7 +9,7 @@ the browser: folders are offered by name, uploads arrive through Gradio.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 
@@ -97,9 +97,6 @@ class ProjectsHandlers:
                 classes_html(classes), gr.update(choices=choices, value=current),
                 gr.update(choices=picks))
 
-    def _relist(self, session: Any, page: int, status: str, klass: Any) -> tuple:
-        return self._listing(session, page, status, klass)
-
     # --- opening images --------------------------------------------------------------------
 
     def _open_picked(self, session: Any, ids: tuple, evt: gr.SelectData,
@@ -148,36 +145,39 @@ class ProjectsHandlers:
 
     def _add_class(self, session: Any, name: str, color: str | None, pick: Any, page: int,
                    status: str, klass: Any) -> tuple:
-        store = self._need_store(session)
-        try:
-            store.add_class(name, color or None)
-        except ProjectError as exc:
-            raise UserError(str(exc), "Class not added") from exc
-        return self._relist(session, page, status, klass)
+        return self._change_class(session, (page, status, klass), "Class not added",
+                                  lambda store: store.add_class(name, color or None))
 
     def _save_class(self, session: Any, name: str, color: str | None, pick: Any, page: int,
                     status: str, klass: Any) -> tuple:
-        store = self._need_store(session)
-        class_id = filter_class(pick)
-        if class_id is None:
-            raise UserError("Pick the class to change first.", "No class picked")
-        try:
-            store.update_class(class_id, name=name or None, color=color or None)
-        except ProjectError as exc:
-            raise UserError(str(exc), "Class not changed") from exc
-        return self._relist(session, page, status, klass)
+        class_id = self._picked(pick, "change")
+        return self._change_class(
+            session, (page, status, klass), "Class not changed",
+            lambda store: store.update_class(class_id, name=name or None, color=color or None))
 
     def _remove_class(self, session: Any, name: str, color: str | None, pick: Any, page: int,
                       status: str, klass: Any) -> tuple:
-        store = self._need_store(session)
+        class_id = self._picked(pick, "remove")
+        return self._change_class(session, (page, status, klass), "Class not removed",
+                                  lambda store: store.remove_class(class_id, reassign_to=None))
+
+    @staticmethod
+    def _picked(pick: Any, verb: str) -> int:
         class_id = filter_class(pick)
         if class_id is None:
-            raise UserError("Pick the class to remove first.", "No class picked")
+            raise UserError(f"Pick the class to {verb} first.", "No class picked")
+        return class_id
+
+    def _change_class(self, session: Any, listed: tuple, title: str,
+                      change: Callable[[Any], Any]) -> tuple:
+        """Apply ``change`` to the page's project (its refusal becomes a toast titled
+        ``title``), then the list as it is now (``listed``: page, status, class filter)."""
+        store = self._need_store(session)
         try:
-            store.remove_class(class_id, reassign_to=None)
+            change(store)
         except ProjectError as exc:
-            raise UserError(str(exc), "Class not removed") from exc
-        return self._relist(session, page, status, klass)
+            raise UserError(str(exc), title) from exc
+        return self._listing(session, *listed)
 
     # --- transfer --------------------------------------------------------------------------
 
@@ -215,5 +215,5 @@ class ProjectsHandlers:
         gr.Info(f"Imported {added} objects to review." + (
             f" {len(problems)} problems: " + "; ".join(str(p) for p in problems[:3])
             if problems else ""))
-        return self._relist(session, page, status, klass)
+        return self._listing(session, page, status, klass)
 

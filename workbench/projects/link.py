@@ -52,7 +52,7 @@ class ImageLink:
                 if new_status is not None:
                     self.store.set_status(self.image_id, new_status)
                     self.status = new_status
-            except (ProjectError, OSError, Exception) as exc:  # sqlite3.Error included
+            except Exception as exc:  # noqa: BLE001 - ProjectError, OSError, sqlite3
                 self.problem = _describe(exc)
                 log.warning("project save failed for image %s: %s", self.image_id, exc)
                 return
