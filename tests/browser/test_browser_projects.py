@@ -22,27 +22,22 @@ from pathlib import Path
 import pytest
 from app_harness import ROOT, free_port
 from PIL import Image, ImageDraw
+from test_browser_segment import TIMEOUT, H, W, artifacts, launch_chromium
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
 MEDIA = ROOT.parent / "shared" / "media"
-TIMEOUT = 90_000
-W, H = 640, 448
 IMAGES = 30
 
 try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover - CI installs it
-    sync_playwright = None
+    from playwright.sync_api import expect
+except ImportError:  # pragma: no cover - CI installs it; ``browser`` then skips
+    expect = None
 
 
-def artifacts() -> Path:
-    folder = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "test-artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+@pytest.fixture(scope="module")
+def browser():
+    yield from launch_chromium()
 
 
 def make_project(folder: Path) -> list[str]:
@@ -110,18 +105,6 @@ class ProjectServer:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill9()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if sync_playwright is None:
-        pytest.skip("playwright is not installed (pip install -r tests/requirements.txt)")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_page(browser, server: ProjectServer, width: int = 1366, height: int = 768):

@@ -78,8 +78,9 @@ def server(sam1_small, sam2_small, tmp_path_factory):
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser():
+def launch_chromium():
+    """Debian's Chromium through Playwright, for a module's ``browser`` fixture to yield from
+    (skips with the reason when playwright or the browser is missing)."""
     if sync_playwright is None:
         pytest.skip("playwright is not installed (pip install -r tests/requirements.txt)")
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
@@ -88,6 +89,11 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from launch_chromium()
 
 
 def new_page(browser, server, width: int = 1400, height: int = 1100):

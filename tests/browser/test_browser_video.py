@@ -8,7 +8,6 @@ frame i.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ui"))  # make_clip, run alone too
 from app_harness import app_config, running_app
 from canvas_pixels import close, drawn_colours, fill_of, image_to_screen
-from test_browser_segment import CHROMIUM, CHROMIUM_ARGS, artifacts
+from test_browser_segment import artifacts, launch_chromium
 from test_video_ui import make_clip  # noqa: E402
 
 from workbench.drawing import SPEC
@@ -58,14 +57,7 @@ def clips(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if sync_playwright is None:
-        pytest.skip("playwright is not installed (pip install -r tests/requirements.txt)")
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from launch_chromium()
 
 
 def video_page(browser, server, width=1366, height=768):
