@@ -68,3 +68,17 @@ def test_an_unknown_model_is_refused_before_anything_runs(ctx, tmp_path):
         with pytest.raises(Exception, match="not-a-model"):
             ctx.services.label_runs.start(store, LabelRun("not-a-model", "everything"))
         assert ctx.services.label_runs.of(store) is None
+
+
+def test_phrases_are_read_and_bounded_as_the_pages_text_prompt_reads_them():
+    from workbench.labeling.spec import LabelRunError
+
+    assert LabelRun("m", phrases="car, person;car ").phrases == ("car", "person")
+    assert LabelRun("m", phrases=("red car", "bike, bus")).phrases == ("red car", "bike", "bus")
+    with pytest.raises(LabelRunError, match="max_phrases"):
+        LabelRun("m", phrases=", ".join(f"thing {i}" for i in range(40)))
+    with pytest.raises(LabelRunError, match="max_phrase_chars"):
+        LabelRun("m", phrases="x" * 200)
+    with pytest.raises(LabelRunError, match="max_chars"):
+        LabelRun("m", phrases="x" * 5000)
+    assert LabelRun("m", mode="everything", phrases=()).phrases == ()

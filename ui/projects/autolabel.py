@@ -75,9 +75,9 @@ class AutoLabelHandlers:
     def _start(self, session: Any, key: Any, model_id: str, mode: str, phrases: str,
                threshold: float) -> tuple:
         store = self._store(session, key)
-        names = tuple(p.strip() for p in str(phrases or "").split(",") if p.strip())
         try:
-            run = LabelRun(str(model_id), mode=str(mode), phrases=names if mode == "text" else (),
+            run = LabelRun(str(model_id), mode=str(mode),
+                           phrases=str(phrases or "") if mode == "text" else (),
                            threshold=float(threshold))
             handle = self.ctx.services.label_runs.start(store, run)
         except (LabelRunError, ProjectError) as exc:

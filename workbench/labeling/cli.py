@@ -66,8 +66,6 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 
 def build_run(args: argparse.Namespace):
-    from sam_backends.text.phrases import parse_phrases
-
     from .spec import LabelRun
 
     model = args.model.removeprefix(f"{DETECTOR}+")
@@ -77,7 +75,7 @@ def build_run(args: argparse.Namespace):
         return LabelRun(model, "everything", points_per_side=args.points, **common)
     if args.boxes is not None:
         return LabelRun(model, "boxes", boxes=str(args.boxes.resolve()), **common)
-    return LabelRun(model, "text", phrases=parse_phrases(args.text), **common)
+    return LabelRun(model, "text", phrases=args.text, **common)
 
 
 def make_executor(args: argparse.Namespace):

@@ -53,7 +53,7 @@ class LabelRun:
 
     model_id: str
     mode: str = "text"
-    phrases: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()  # a "car, person" string is split the same way
     threshold: float = DEFAULT_THRESHOLD
     points_per_side: int = DEFAULT_POINTS
     images: str = "**/*"
@@ -69,7 +69,21 @@ class LabelRun:
             raise LabelRunError("A boxes run needs the folder of box label files (--boxes DIR).")
         if not 0.0 <= float(self.threshold) <= 1.0:
             raise LabelRunError(f"The threshold is in [0, 1], got {self.threshold}.")
-        object.__setattr__(self, "phrases", tuple(self.phrases))
+        object.__setattr__(self, "phrases", self._checked_phrases())
+
+    def _checked_phrases(self) -> tuple[str, ...]:
+        """The phrases as the page's text prompt reads them (split at commas, trimmed, repeats
+        dropped) within its limits (``sam_backends.text.phrases``): every entrance, the page and
+        ``samwb label``, gets the same bounds and messages."""
+        if self.mode != "text":
+            return tuple(self.phrases)
+        from sam_backends.errors import PromptError
+        from sam_backends.text.phrases import parse_phrases
+
+        try:
+            return parse_phrases(self.phrases)
+        except PromptError as exc:
+            raise LabelRunError(str(exc)) from None
 
     @property
     def run_key(self) -> str:
