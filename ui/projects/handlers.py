@@ -119,17 +119,10 @@ class ProjectsHandlers:
             return self.bar.outputs(session, busy=False)
         return self.bar.open(session, store, entry.image_id)
 
-    def _open_first(self, session: Any, store: Any) -> tuple:
-        session.project = store
-        entry = store.next_unfinished(None) or next(iter(store.page(0, 1)), None)
-        if entry is None:
-            return self.bar.outputs(session, busy=False)
-        return self.bar.open(session, store, entry.image_id)
-
     def _open_folder(self, session: Any, name: str, request: gr.Request) -> tuple:
         session = self.segment.handlers.session_for(session, request)
         store = self.ctx.services.projects.open_folder(str(name or ""))
-        return self._open_first(session, store)
+        return self.bar.open_first(session, store)
 
     def _create(self, session: Any, files: list[str] | None, request: gr.Request) -> tuple:
         """A visitor project of the uploaded images; its secret key goes to this browser
@@ -139,7 +132,7 @@ class ProjectsHandlers:
         total = sum(p.stat().st_size for p in paths if p.is_file())
         self.ctx.temp.reserve(total, "These images")
         key, store = self.ctx.services.projects.create_visitor_project(paths)
-        return self._open_first(session, store) + (key,)
+        return self.bar.open_first(session, store) + (key,)
 
     # --- classes ---------------------------------------------------------------------------
 

@@ -245,12 +245,16 @@ class ProjectBarHandlers:
             return self.outputs(session)
         image_id = projects.last_image(store)
         if image_id is None:
-            entry = store.next_unfinished(None) or next(iter(store.page(0, 1)), None)
-            image_id = entry.image_id if entry is not None else None
-        if image_id is None:
-            session.project = store
-            return self.outputs(session, busy=False)
+            return self.open_first(session, store)
         return self.open(session, store, image_id)
+
+    def open_first(self, session: Any, store: Any) -> tuple:
+        """Work in ``store`` from its first unfinished image (else its first; none: the bar)."""
+        session.project = store
+        entry = store.next_unfinished(None) or next(iter(store.page(0, 1)), None)
+        if entry is None:
+            return self.outputs(session, busy=False)
+        return self.open(session, store, entry.image_id)
 
     def _sync(self, session: Any, request: gr.Request) -> tuple:
         """``SegmentHandlers.sync`` (the side panels after a live click) plus the status."""

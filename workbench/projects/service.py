@@ -26,7 +26,6 @@ import threading
 import time
 import zipfile
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from sam_backends import ImageError
 from sam_backends.images import image_digest, load_image
 from workbench.errors import UserError, log
 from workbench.projects.link import ImageLink
-from workbench.projects.model import ImageEntry, ProjectError
+from workbench.projects.model import ProjectError
 from workbench.projects.workspace_io import workspace_from_stored
 
 MAX_OPEN_STORES = 16  # folders under --projects-root open at once (least recently used close)
@@ -45,14 +44,6 @@ VISITOR_PROTECT_S = 600.0  # one used in the last 10 minutes is never removed to
 LAST_IMAGE_KEY = "last_image_id"
 CLASS_KEY = "current_class_id"  # the class the person picked last (kept over reloads)
 UPLOAD_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-
-
-@dataclass(frozen=True)
-class OpenedImage:
-    """What ``open_image`` showed: the entry (with its size now known) and its object count."""
-
-    entry: ImageEntry
-    objects: int
 
 
 def safe_file_name(name: str) -> str:
@@ -214,8 +205,7 @@ class ProjectsService:
 
     # --- images ----------------------------------------------------------------------------
 
-    def open_image(self, session: Any, store: Any, image_id: int, max_pixels: int
-                   ) -> OpenedImage:
+    def open_image(self, session: Any, store: Any, image_id: int, max_pixels: int) -> None:
         """Show project image ``image_id`` in ``session`` with its stored objects."""
         entry = store.entry(image_id)
         try:
@@ -254,7 +244,6 @@ class ProjectsService:
                 store.set_state(LAST_IMAGE_KEY, str(image_id))
             except ProjectError as exc:
                 log.warning("could not remember the last image: %s", exc)
-        return OpenedImage(store.entry(image_id), len(rows))
 
     @staticmethod
     def last_image(store: Any) -> int | None:
