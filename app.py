@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from sam_backends.cache import parse_bytes
+from sam_backends.device import PRECISIONS
 from sam_backends.prompts.prompt_parsing import DEFAULT_MAX_POINTS
 from workbench.config import (
     DEFAULT_MAX_FILE_SIZE,
@@ -202,9 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default sam2.1-tiny)")
     parser.add_argument("--device", default=None, choices=("auto", "cpu", "cuda", "mps"),
                         help="where models run (default: best available; env SAM_DEVICE)")
-    parser.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16", "fp16"),
-                        help="fp32 is exact; auto picks the fastest faithful mode "
-                             "(env SAM_PRECISION)")
+    parser.add_argument("--precision", default=None, choices=PRECISIONS,
+                        help="fp32 is exact; auto picks the fastest faithful mode: bf16 where "
+                             "it is native, else fp32-fast (env SAM_PRECISION)")
     parser.add_argument("--checkpoint-dir", type=Path, default=None,
                         help="folder holding checkpoints (default ./checkpoints; "
                              "env SAM_CHECKPOINT_DIR)")

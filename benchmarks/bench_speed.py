@@ -8,7 +8,8 @@ default ``../shared/media`` beside the repository) and the same fixed prompts:
 
 * ``upstream``: the official predictor in fp32, library defaults;
 * ``fp32``: our backend in the exact mode;
-* ``auto``: our backend in the default precision (bf16 where the hardware has it).
+* ``auto``: our backend in the default precision (bf16 where the hardware has it, else
+  fp32-fast: the fast path with fp32 matrices).
 
 Checkpoints are full-size random-weight models built with the upstream builders and cached
 outside the repository (``--cache``); compute time does not depend on weight values.

@@ -11,7 +11,10 @@ import os
 DEVICE_ENV = "SAM_DEVICE"
 PRECISION_ENV = "SAM_PRECISION"
 EXACT_PRECISION = "fp32"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# The fast path with fp32 arithmetic: the fast decoder, fused attention and OpenCV upscaling
+# (``families/sam1/fast.py``), for CPUs where bf16 is emulated. Close to exact, not identical.
+FAST_FP32_PRECISION = "fp32-fast"
+PRECISIONS = ("auto", "fp32", FAST_FP32_PRECISION, "bf16", "fp16")
 
 
 def resolve_device(requested: str | None = None) -> str:
@@ -45,11 +48,15 @@ def resolve_device(requested: str | None = None) -> str:
     return choice
 
 
-def resolve_precision(requested: str | None, device: str) -> str:
+def resolve_precision(requested: str | None, device: str,
+                      offered: tuple[str, ...] | None = None) -> str:
     """Return the concrete precision for ``device``.
 
     "fp32" is the exact mode whose masks equal the upstream predictors'. "auto" (the default)
-    picks the fastest faithful mode for the hardware; see ``accel.fastest_precision``.
+    picks the fastest faithful mode for the hardware (``accel.fastest_precision``) among
+    ``offered``, the precisions the model's family runs (``Family.precisions``): a family
+    without that fast path runs exact fp32 instead. An explicit precision is passed through
+    (the family's loader refuses one it does not run, with the ones it does).
     """
     choice = (requested or os.environ.get(PRECISION_ENV) or "auto").strip().lower()
     if choice not in PRECISIONS:
@@ -63,5 +70,8 @@ def resolve_precision(requested: str | None, device: str) -> str:
             from .speed.accel import fastest_precision
         except ImportError:  # fast paths not available: stay exact
             return EXACT_PRECISION
-        return fastest_precision(device)
+        fastest = fastest_precision(device)
+        if offered is not None and fastest not in offered:
+            return EXACT_PRECISION
+        return fastest
     return choice

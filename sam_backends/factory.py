@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .base import Backend
 from .device import EXACT_PRECISION, resolve_device, resolve_precision
-from .families import family_module
+from .families import family_module, get_family
 from .registry import Capabilities, ModelSpec, catalogue, get_spec
 from .weights import checkpoints
 
@@ -97,7 +97,8 @@ def create_backend(
     spec = model_id if isinstance(model_id, ModelSpec) else get_spec(model_id)
     if spec.runs_on_torch:
         resolved_device = resolve_device(device)
-        resolved_precision = resolve_precision(precision, resolved_device)
+        resolved_precision = resolve_precision(precision, resolved_device,
+                                               get_family(spec.family).precisions)
     else:
         resolved_device, resolved_precision = "cpu", EXACT_PRECISION
     path: Path | None = None

@@ -55,6 +55,9 @@ class Family:
             path from the loaded upstream model (the backend's ``model``), e.g.
             ``"image_encoder.blocks"``; background encodes pause between these blocks
             (``sam_backends.background``). Empty: the encoder runs whole.
+        precisions: the precisions its loader runs ("fp32" exact, and any fast ones:
+            "fp32-fast", "bf16"); ``precision="auto"`` resolves among these
+            (``device.resolve_precision``), so a family without a fast path runs exact fp32.
     """
 
     name: str
@@ -66,6 +69,7 @@ class Family:
     score_name: str = "score"
     encoder_gmacs: tuple[tuple[str, float], ...] = ()
     encoder_blocks: str = ""
+    precisions: tuple[str, ...] = ("fp32",)
 
     def encoder_cost(self, model_id: str) -> float | None:
         """The encoder's G multiply-adds for ``model_id``, or None when not measured."""

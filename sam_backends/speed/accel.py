@@ -6,8 +6,13 @@
   then runs bf16 matrix products several times faster than fp32; on this 2-core Sapphire
   Rapids machine a 4096x768x2304 product takes 15 ms in bf16 against 170 ms in fp32), or a
   CUDA GPU that supports bf16 without emulation (Ampere and newer).
-* ``"fp32"`` everywhere else. bf16 on a CPU without those instructions is emulated and slower
-  than fp32, and Apple MPS gains little; there the exact mode is also the fastest.
+* ``"fp32-fast"`` on any other CPU: bf16 there is emulated and slower than fp32, so the fast
+  path runs with fp32 arithmetic (``FastMaskDecoder``'s fused layouts and OpenCV upscaling for
+  clicks, fused relative-position attention for SAM 1's encoder). Measured on an AVX2-only
+  EPYC: a click 2.0-2.4x faster than exact fp32, mask IoU >= 0.9997 against it
+  (``benchmarks/bench_speed.py``). A family without that path runs "fp32".
+* ``"fp32"`` elsewhere (a GPU without native bf16, Apple MPS), where the exact mode is also
+  about the fastest.
 
 ``configure_threads()`` applies the thread policy once, at start-up (the PyTorch backends call
 it when they load; ``SAM_THREADS`` overrides the count):
@@ -83,14 +88,15 @@ def cuda_has_native_bf16() -> bool:
 
 
 def fastest_precision(device: str) -> str:
-    """The fastest precision that stays faithful to fp32 on ``device``: "bf16" or "fp32".
+    """The fastest precision that stays faithful to fp32 on ``device``: "bf16", "fp32-fast"
+    (a CPU without native bf16) or "fp32".
 
     Faithful: the fast path's masks agree with the exact path's (median IoU >= 0.99 on the
     benchmark's photos and prompts) and its embeddings have cosine similarity >= 0.999;
     ``benchmarks/bench_speed.py`` measures both.
     """
     if device == "cpu":
-        return "bf16" if cpu_has_native_bf16() else "fp32"
+        return "bf16" if cpu_has_native_bf16() else "fp32-fast"
     if device.startswith("cuda"):
         return "bf16" if cuda_has_native_bf16() else "fp32"
     return "fp32"

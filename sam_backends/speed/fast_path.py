@@ -1,4 +1,4 @@
-"""The pieces the fast precisions of the SAM families share (``precision="bf16"``).
+"""The pieces the fast precisions of the SAM families share (``"bf16"`` and ``"fp32-fast"``).
 
 ``families/sam1/fast.py`` and ``families/sam2/fast.py`` subclass their exact backends; what they
 share lives here: the precision's dtype, building a ``FastMaskDecoder`` for a model's decoder,
@@ -13,17 +13,20 @@ from ..errors import SamBackendError
 from ..output_checks import require_finite
 from .fast_decoder import FastMaskDecoder
 
-FAST_PRECISIONS = ("bf16",)
+FAST_PRECISIONS = ("bf16", "fp32-fast")
 
 
 def compute_dtype(precision: str, model_id: str) -> Any:
-    """The torch dtype of a fast precision; refuses anything else with a clear message."""
+    """The torch dtype of a fast precision's matrix work; refuses anything else clearly."""
     import torch
 
     if precision == "bf16":
         return torch.bfloat16
+    if precision == "fp32-fast":
+        return torch.float32
     raise SamBackendError(
-        f"Precision {precision!r} has no fast path for {model_id}; use 'bf16' or 'fp32'."
+        f"Precision {precision!r} has no fast path for {model_id}; use one of "
+        f"{', '.join(FAST_PRECISIONS)} or 'fp32'."
     )
 
 

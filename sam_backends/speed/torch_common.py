@@ -42,7 +42,7 @@ from ..types import Embedding, Prediction, Prompts
 from ..weights.checkpoint_loading import load_strict, read_state_dict
 
 # "bf16" runs the fast path (``families/<name>/fast.py``); "fp32" stays exact.
-SUPPORTED_PRECISIONS = (EXACT_PRECISION, "bf16")
+SUPPORTED_PRECISIONS = (EXACT_PRECISION, "fp32-fast", "bf16")
 
 
 def import_upstream(module: str, pip_name: str, model_id: str) -> ModuleType:

@@ -84,10 +84,11 @@ def load_owlv2(folder: str | Path | None = None, device: str | None = None,
         device, precision: as for ``create_backend`` (None: env / the best available; "auto").
     """
     from ..device import resolve_device, resolve_precision
+    from ..families import get_family
     from . import hub
 
     device = resolve_device(device)
-    precision = resolve_precision(precision, device)
+    precision = resolve_precision(precision, device, get_family("owlv2").precisions)
     hf_common.check_precision(precision, "OWLv2")
     folder = hub.resolve_folder(hub.OWLV2, folder, checkpoint_dir, download=download)
     hf_common.import_transformers("OWLv2")

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..device import EXACT_PRECISION, resolve_device, resolve_precision
+from ..device import EXACT_PRECISION, FAST_FP32_PRECISION, resolve_device, resolve_precision
 from ..families import family_module, get_family
 from ..registry import ModelSpec, catalogue, get_spec
 from ..weights import checkpoints
@@ -22,6 +22,7 @@ from .errors import VideoTrackingError
 from .source import Video
 
 DEFAULT_FEATURE_CACHE_FRAMES = 2
+VIDEO_PRECISIONS = (EXACT_PRECISION, "bf16")  # "bf16": the image encoder in bf16
 
 
 def can_track(spec: ModelSpec) -> bool:
@@ -48,8 +49,8 @@ def create_tracker(
 
     Args:
         precision: "fp32": masks equal upstream ``SAM2VideoPredictor``'s pixel for pixel;
-            "bf16": bf16 image encoder; "auto"/None: ``accel.fastest_precision`` (fp32 on a CPU
-            without native bf16).
+            "bf16": bf16 image encoder; "auto"/None: bf16 where it is native, else fp32;
+            "fp32-fast" (the clicks' fp32 fast path) tracks in exact fp32.
         feature_cache_frames: image features kept per session (about 16 MiB a frame).
 
     Raises:
@@ -65,8 +66,12 @@ def create_tracker(
             f"({', '.join(video_model_ids())})."
         )
     resolved_device = resolve_device(device)
-    resolved_precision = resolve_precision(precision, resolved_device)
-    if resolved_precision not in (EXACT_PRECISION, "bf16"):
+    resolved_precision = resolve_precision(precision, resolved_device, VIDEO_PRECISIONS)
+    if resolved_precision == FAST_FP32_PRECISION:
+        # The clicks' fp32 fast path (decoder layouts, OpenCV upscaling) has no video
+        # counterpart: a tracked frame's time is the encoder and the memory attention.
+        resolved_precision = EXACT_PRECISION
+    if resolved_precision not in VIDEO_PRECISIONS:
         raise VideoTrackingError(
             f"Precision {resolved_precision!r} is not available for video; use fp32 or bf16."
         )

@@ -24,7 +24,7 @@ def test_native_bf16_follows_cpu_flags(flags, expected):
 
 def test_cpu_precision_is_bf16_only_with_native_support(monkeypatch):
     monkeypatch.setattr(accel, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
-    assert accel.fastest_precision("cpu") == "fp32"
+    assert accel.fastest_precision("cpu") == "fp32-fast"
     monkeypatch.setattr(accel, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
     assert accel.fastest_precision("cpu") == "bf16"
 
@@ -51,6 +51,35 @@ def test_auto_and_default_precision_resolve_through_accel(monkeypatch):
     monkeypatch.setenv("SAM_PRECISION", "fp32")
     assert resolve_precision(None, "cpu") == "fp32"
     assert resolve_precision("bf16", "cpu") == "bf16"
+
+
+@pytest.mark.parametrize("family, without_bf16, with_bf16", [
+    ("sam1", "fp32-fast", "bf16"),
+    ("sam2", "fp32-fast", "bf16"),
+    ("sam3", "fp32", "bf16"),  # no fp32 fast path: exact
+    ("owlv2", "fp32", "bf16"),
+    ("grabcut", "fp32", "fp32"),
+])
+def test_auto_resolves_among_the_precisions_a_family_runs(monkeypatch, family, without_bf16,
+                                                           with_bf16):
+    from sam_backends.families import get_family
+
+    monkeypatch.delenv("SAM_PRECISION", raising=False)
+    offered = get_family(family).precisions
+    monkeypatch.setattr(accel, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert resolve_precision("auto", "cpu", offered) == without_bf16
+    monkeypatch.setattr(accel, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    assert resolve_precision("auto", "cpu", offered) == with_bf16
+    assert resolve_precision("fp32", "cpu", offered) == "fp32"  # explicit: passed through
+
+
+def test_video_tracks_fp32_fast_as_exact_fp32(monkeypatch):
+    """A CPU without native bf16: "auto" tracks in fp32 (the fp32 fast path is for clicks)."""
+    from sam_backends.video.tracker import VIDEO_PRECISIONS
+
+    monkeypatch.delenv("SAM_PRECISION", raising=False)
+    monkeypatch.setattr(accel, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert resolve_precision("auto", "cpu", VIDEO_PRECISIONS) == "fp32"
 
 
 def test_thread_count_from_environment(monkeypatch):

@@ -78,10 +78,13 @@ def assert_faithful(ious: list[float], cosines: dict[str, float]) -> None:
     assert min(cosines.values()) >= MIN_COSINE, summary
 
 
-def _backends(spec, path):
+FAST_PRECISIONS = ("bf16", "fp32-fast")
+
+
+def _backends(spec, path, fast="bf16"):
     """(exact, fast) backends of one checkpoint."""
     return [create_backend(spec, checkpoint=path, device="cpu", precision=p)
-            for p in ("fp32", "bf16")]
+            for p in ("fp32", fast)]
 
 
 def _photos() -> list[np.ndarray]:
@@ -92,27 +95,30 @@ def _photos() -> list[np.ndarray]:
     return [load_photo(p) for p in paths]
 
 
+@pytest.mark.parametrize("precision", FAST_PRECISIONS)
 @pytest.mark.parametrize("family", ["sam1", "sam2"])
-def test_fast_path_is_faithful_on_synthetic_images(family, sam1_small, sam2_small):
-    exact, fast = _backends(*(sam1_small if family == "sam1" else sam2_small))
+def test_fast_path_is_faithful_on_synthetic_images(family, precision, sam1_small, sam2_small):
+    exact, fast = _backends(*(sam1_small if family == "sam1" else sam2_small), fast=precision)
     images = [synthetic_image(360, 480, seed=11), synthetic_image(500, 300, seed=12)]
     assert_faithful(*measure(exact, fast, images))
 
 
+@pytest.mark.parametrize("precision", FAST_PRECISIONS)
 @pytest.mark.parametrize("family", ["sam1", "sam2"])
-def test_fast_path_is_faithful_on_real_photos(family, sam1_small, sam2_small):
+def test_fast_path_is_faithful_on_real_photos(family, precision, sam1_small, sam2_small):
     images = _photos()
-    exact, fast = _backends(*(sam1_small if family == "sam1" else sam2_small))
+    exact, fast = _backends(*(sam1_small if family == "sam1" else sam2_small), fast=precision)
     assert_faithful(*measure(exact, fast, images))
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("precision", FAST_PRECISIONS)
 @pytest.mark.parametrize("model_id", ["sam-vit-b", "sam2.1-tiny"])
-def test_fast_path_is_faithful_with_full_size_models(model_id, tmp_path):
+def test_fast_path_is_faithful_with_full_size_models(model_id, precision, tmp_path):
     spec = get_spec(model_id)
     path = write_random_checkpoint(spec, tmp_path / "model.pt")
     try:
         images = _photos()[:1]
     except pytest.skip.Exception:
         images = [synthetic_image(600, 800, seed=13)]
-    assert_faithful(*measure(*_backends(spec, path), images))
+    assert_faithful(*measure(*_backends(spec, path, fast=precision), images))

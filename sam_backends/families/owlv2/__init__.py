@@ -15,6 +15,7 @@ from ..base import Family
 FAMILY = Family(
     name="owlv2",
     note="OWLv2 open-vocabulary detector: boxes for text phrases, each segmented by a SAM model",
+    precisions=("fp32", "bf16"),  # bf16: autocast (text.hf_common)
 )
 
 

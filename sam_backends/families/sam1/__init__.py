@@ -1,7 +1,8 @@
 """SAM 1 (ViT-B/L/H), through the ``segment_anything`` package.
 
-``backend.Sam1Backend`` reproduces ``SamPredictor`` (fp32); ``fast.FastSam1Backend`` is the bf16
-precision. The image is resized so its long side is 1024 and padded (``ResizeLongestSide``).
+``backend.Sam1Backend`` reproduces ``SamPredictor`` (fp32); ``fast.FastSam1Backend`` runs the fast
+precisions (bf16, fp32-fast). The image is resized so its long side is 1024 and padded
+(``ResizeLongestSide``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ FAMILY = Family(
     note="Segment Anything (2023)",
     everything=Everything(pred_iou_thresh=0.88, sam_grid=True),
     encoder_blocks="image_encoder.blocks",  # the ViT's blocks
+    precisions=("fp32", "fp32-fast", "bf16"),
     # Counted on the official architectures (see SPEED-NOTES.md).
     encoder_gmacs=(("sam-vit-b", 486.0), ("sam-vit-l", 1493.0), ("sam-vit-h", 2981.0)),
 )

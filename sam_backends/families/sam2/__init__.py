@@ -1,8 +1,8 @@
 """SAM 2.1 (Hiera tiny/small/base+/large), through the ``sam2`` package.
 
-``backend.Sam2Backend`` reproduces ``SAM2ImagePredictor`` (fp32); ``fast.FastSam2Backend`` is the
-bf16 precision; ``video.load_video`` builds the video tracker model. The image is stretched to
-1024 x 1024.
+``backend.Sam2Backend`` reproduces ``SAM2ImagePredictor`` (fp32); ``fast.FastSam2Backend`` runs the
+fast precisions (bf16, fp32-fast); ``video.load_video`` builds the video tracker model. The image
+is stretched to 1024 x 1024.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ FAMILY = Family(
     everything=Everything(pred_iou_thresh=0.8, sam_grid=True),
     video=True,
     encoder_blocks="image_encoder.trunk.blocks",  # the Hiera trunk's blocks
+    precisions=("fp32", "fp32-fast", "bf16"),
     # Counted on the official architectures (see SPEED-NOTES.md).
     encoder_gmacs=(("sam2.1-tiny", 146.0), ("sam2.1-small", 180.0),
                    ("sam2.1-base-plus", 323.0), ("sam2.1-large", 911.0)),

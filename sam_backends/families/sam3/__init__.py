@@ -10,7 +10,11 @@ from typing import Any
 
 from ..base import Family
 
-FAMILY = Family(name="sam3", note="Segment Anything 3 (2025): text prompts, points and boxes")
+FAMILY = Family(
+    name="sam3",
+    note="Segment Anything 3 (2025): text prompts, points and boxes",
+    precisions=("fp32", "bf16"),  # bf16: autocast (text.hf_common)
+)
 
 
 def load(spec: Any, folder: Path, device: str, precision: str) -> Any:
