@@ -1,4 +1,4 @@
-"""Writing tracking results: rendered MP4 (e.g. an overlay), cut-out MP4, mask PNGs, COCO RLE.
+"""Writing tracking results: rendered MP4 (e.g. an overlay), cut-out MP4, mask PNGs, COCO JSON.
 
 ``masks`` everywhere is a mapping ``frame index -> {object id: bool H x W}`` (a session's
 ``MaskTrack`` or a plain dict); frames missing from it are written without masks. Files are
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..masks import encode_rle
+from .coco import coco_video_document
 from .errors import VideoError
 from .probe import OPEN_OPTIONS
 from .source import Video
@@ -183,38 +183,12 @@ def mask_png_name(frame_index: int, object_id: int) -> str:
     return f"frame_{frame_index:05d}_object_{object_id}.png"
 
 
-def rle_document(video: Video, masks: Mapping[int, Mapping[int, np.ndarray]],
-                 object_names: Mapping[int, str] | None = None) -> dict:
-    """The JSON document ``write_rle_json`` writes (COCO RLE, counts as text)."""
-    frames = []
-    object_ids: set[int] = set()
-    for index in sorted(masks):
-        row = masks[index]
-        object_ids.update(row)
-        frames.append({
-            "frame": int(index),
-            "source_index": int(video.frame_indices[index]),
-            "time_s": float(video.timestamps_s[index]),
-            "masks": {str(obj): encode_rle(mask) for obj, mask in sorted(row.items())},
-        })
-    names = object_names or {}
-    return {
-        "format": "coco_rle",
-        "fps": video.fps,
-        "size": list(video.size),
-        "num_frames": video.num_frames,
-        "frame_indices": [int(v) for v in video.frame_indices],
-        "objects": [{"id": obj, "name": names.get(obj, f"object {obj}")}
-                    for obj in sorted(object_ids)],
-        "frames": frames,
-    }
-
-
 def write_rle_json(video: Video, masks: Mapping[int, Mapping[int, np.ndarray]],
                    path: str | Path, object_names: Mapping[int, str] | None = None) -> Path:
-    """Per-frame COCO RLE masks per object, with fps, frame indices, ids, names and size."""
+    """The clip's masks as a standard COCO document (``coco.coco_video_document``: one image
+    per processed frame, RLE segmentations, the object id as ``track_id``)."""
     path = Path(path)
     with _atomic(path) as partial:
-        partial.write_text(json.dumps(rle_document(video, masks, object_names)),
+        partial.write_text(json.dumps(coco_video_document(video, masks, object_names)),
                            encoding="utf-8")
     return path

@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 from test_video_source import clip_frames, write_clip
 
-from sam_backends.masks import decode_rle
 from sam_backends.video import MaskTrack, open_video
 from sam_backends.video.exports import (
     cutout_frame,
@@ -101,14 +100,27 @@ def test_mask_zip(tmp_path):
     np.testing.assert_array_equal(png, masks[3][2])
 
 
-def test_rle_json(tmp_path):
+def test_coco_json_is_read_by_pycocotools(tmp_path):
+    """Every object on every frame is an annotation COCO's own reader finds, mask for mask."""
+    from pycocotools.coco import COCO
+
     video = open_video(clip_frames(5), fps=10, stride=2)
-    masks = fake_masks(video)
+    masks = {index: dict(row) for index, row in fake_masks(video).items()}
+    masks[1][2] = np.zeros(video.size, bool)  # an empty mask: no annotation on that frame
     path = write_rle_json(video, masks, tmp_path / "masks.json", object_names={1: "dog"})
     document = json.loads(path.read_text())
     assert document["fps"] == 5.0 and document["size"] == [48, 64]
     assert document["frame_indices"] == [0, 2, 4]
-    assert document["objects"] == [{"id": 1, "name": "dog"}, {"id": 2, "name": "object 2"}]
-    frame = document["frames"][2]
-    assert frame["frame"] == 2 and frame["source_index"] == 4
-    np.testing.assert_array_equal(decode_rle(frame["masks"]["2"]), masks[2][2])
+    assert document["objects"] == [{"id": 1, "name": "dog", "category_id": 1},
+                                   {"id": 2, "name": "object 2", "category_id": 2}]
+    coco = COCO(str(path))
+    assert sorted(coco.getImgIds()) == [1, 2, 3]
+    assert coco.loadImgs(3)[0]["source_index"] == 4
+    assert len(coco.getAnnIds()) == 5  # 3 frames x 2 objects, less the empty one
+    assert coco.getAnnIds(imgIds=[2], catIds=[2]) == []
+    for annotation in coco.loadAnns(coco.getAnnIds()):
+        frame = annotation["image_id"] - 1
+        expected = masks[frame][annotation["track_id"]]
+        np.testing.assert_array_equal(coco.annToMask(annotation).astype(bool), expected)
+        assert annotation["area"] == expected.sum()
+    assert {c["name"] for c in coco.loadCats(coco.getCatIds())} == {"dog", "object 2"}

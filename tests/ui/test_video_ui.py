@@ -333,8 +333,8 @@ def test_exports_write_playable_h264_and_masks(handlers, tmp_path):
     with zipfile.ZipFile(files["masks"]) as archive:
         assert len(archive.namelist()) == 3
     document = json.loads(files["coco"].read_text())
-    assert document["objects"] == [{"id": 1, "name": "square"}]
-    assert [f["frame"] for f in document["frames"]] == [0, 1, 2]
+    assert document["objects"] == [{"id": 1, "name": "square", "category_id": 1}]
+    assert [image["frame_index"] for image in document["images"]] == [0, 1, 2]
     assert parse_colour("#0f0") == (0, 255, 0)
     with pytest.raises(Exception, match="not understood"):
         parse_colour("green-ish")

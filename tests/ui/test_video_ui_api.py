@@ -41,13 +41,15 @@ def test_track_returns_coco_rle_and_an_h264_overlay(server, clips):
     prompts = {"objects": [{"id": 3, "name": "square", "frame": 1, "box": [12, 18, 40, 46],
                             "points": [[26, 32]], "labels": [1]}]}
     coco, overlay = call(server.url, clips["short"], prompts)
-    assert coco["format"] == "coco_rle" and coco["model_id"] == "test-sam2-small"
+    assert coco["format"] == "coco" and coco["model_id"] == "test-sam2-small"
     assert coco["num_frames"] == 3 and coco["frame_indices"] == [0, 1, 2]
     assert coco["fps"] == pytest.approx(10.0) and coco["size"] == [64, 96]
-    assert coco["objects"] == [{"id": 3, "name": "square"}]
-    assert [f["frame"] for f in coco["frames"]] == [0, 1, 2]
-    mask = decode_rle(coco["frames"][1]["masks"]["3"])
-    assert mask.shape == (64, 96)
+    assert coco["objects"] == [{"id": 3, "name": "square", "category_id": 1}]
+    assert [image["frame_index"] for image in coco["images"]] == [0, 1, 2]
+    on_frame_1 = [a for a in coco["annotations"] if a["image_id"] == 2]
+    assert [a["track_id"] for a in on_frame_1] == [3]
+    mask = decode_rle(on_frame_1[0]["segmentation"])
+    assert mask.shape == (64, 96) and mask.sum() == on_frame_1[0]["area"] > 0
     assert coco["timings"]["track_s"] > 0
     with av.open(overlay) as container:
         assert container.streams.video[0].codec_context.name == "h264"

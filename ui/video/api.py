@@ -13,8 +13,9 @@ keys ``points`` [[x, y], ...], ``labels`` [1 | 0, ...], ``box`` [x0, y0, x1, y1]
 the frame as displayed. An id may appear on several frames (corrections). The text is bounded
 and strictly typed before any work (``sam_backends.prompts.prompt_parsing``).
 
-Returns the COCO RLE JSON (every object on every tracked frame, with the clip's fps and frame
-indices, timings) and the overlay MP4 (H.264). The call runs as a job with progress
+Returns a standard COCO JSON (``sam_backends.video.coco``: one image per processed frame, each
+object's mask on it as an RLE annotation with ``track_id``; the clip's fps and frame indices;
+timings) and the overlay MP4 (H.264). The call runs as a job with progress
 (``job.status()`` in ``gradio_client``), in the tracking lane shared with the page (one at a
 time, a few waiting, "busy, retry in N s" beyond), each frame admitted through the encoder
 lane, and stops at its next frame after ``--video-timeout`` seconds. It deliberately does not
@@ -153,7 +154,8 @@ class TrackApi:
             max_frames: at most this many processed frames (0: the server's limit).
 
         Returns:
-            coco: JSON with the video's fps, frame indices and COCO RLE masks per frame/object.
+            coco: a COCO document: one image per processed frame, one RLE annotation per object
+                on it (``track_id`` = the object's id), with the clip's fps and frame indices.
             overlay: H.264 MP4 of the clip with every object's mask drawn in its colour.
         """
         config = self.ctx.config
@@ -181,7 +183,7 @@ class TrackApi:
 
     def _track(self, session: VideoSession, path: Path, entries: list, chosen: Any,
                deadline: Deadline, progress: Any) -> tuple[dict[str, Any], str]:
-        from sam_backends.video import exports
+        from sam_backends.video.coco import coco_video_document
 
         started = time.perf_counter()
         folder = session.video_dir(self.ctx.temp.path / "api-video-work")
@@ -225,7 +227,7 @@ class TrackApi:
         names = {o.object_id: o.name for o in session.objects}
         overlay = out / f"{safe_stem(path.name)}_overlay.mp4"
         write_overlay_mp4(video, session.track, overlay, copy_audio=False)
-        coco = exports.rle_document(video, session.track, object_names=names)
+        coco = coco_video_document(video, session.track, object_names=names)
         coco["model_id"] = session.model_id
         coco["timings"] = {"track_s": round(track_s, 3),
                            "frames_per_s": round(done / track_s, 3) if track_s > 0 else None,

@@ -46,10 +46,11 @@ def build_exports_panel() -> ExportsPanel:
     with gr.Accordion("Downloads", open=True, elem_id="video-exports"):
         gr.Markdown("The overlay video shows every object's mask in its colour (H.264, plays "
                     "in any browser); the cut-out video keeps only the objects; the ZIP holds "
-                    "one black/white PNG per frame and object; the JSON holds every mask as "
-                    "COCO RLE with the clip's fps and frame indices.")
+                    "one black/white PNG per frame and object; the JSON is standard COCO (one "
+                    "image per frame, each object's mask as an RLE annotation with its "
+                    "track id), readable by COCO tools.")
         with gr.Row(equal_height=False):
-            audio = gr.Checkbox(False, label="Keep the original audio (overlay)",
+            audio = gr.Checkbox(True, label="Keep the original audio (overlay)",
                                 elem_id="video-export-audio")
             background = gr.Radio([SOLID, CHEQUERED], value=SOLID,
                                   label="Cut-out background", elem_id="video-export-bg")
@@ -66,7 +67,7 @@ def build_exports_panel() -> ExportsPanel:
                                        elem_id="video-download-cutout")
             masks = gr.DownloadButton("↓ Mask PNGs (ZIP)", interactive=False,
                                       elem_id="video-download-masks")
-            coco = gr.DownloadButton("↓ COCO RLE JSON", interactive=False,
+            coco = gr.DownloadButton("↓ COCO JSON", interactive=False,
                                      elem_id="video-download-coco")
     return ExportsPanel(audio, background, colour, run, player, overlay, cutout, masks, coco)
 
