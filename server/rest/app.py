@@ -15,6 +15,7 @@ routes and sit behind the same guard middleware (body limit 413, security header
     GET  /v1/models               the models offered, their presence and capabilities
     GET  /v1/files/{token}        a PNG of an ``output: "url"`` response (same key, expiring)
     /v1/jobs...                   background jobs (``routes_jobs``), scope "jobs"
+    POST /v1/video[/upload]       a clip tracked as a job (``video``), scope "video"
     GET  /v1/openapi.json, /v1/docs
 
 Two routes per upload (JSON and multipart) rather than one that sniffs the content type, so
@@ -165,8 +166,10 @@ def build_v1(service: SegmentService, security: Any) -> FastAPI:
         return service.models()
 
     @v1.get("/files/{token}", response_class=FileResponse, responses=ERRORS, tags=["segment"])
-    def files(token: str, key: Any = key_dep) -> FileResponse:
-        """A PNG from an ``output: "url"`` response; only for the key that made it."""
+    def files(token: str, key: Any = Depends(security.require((SEGMENT_SCOPE, "video")))
+              ) -> FileResponse:
+        """An output file (a PNG of an ``output: "url"`` response, or a video job's file);
+        only for the key that made it."""
         stored = service.file(token, key)
         return FileResponse(stored.path, media_type=stored.media_type,
                             headers={"Cache-Control": "private, max-age=300"})
@@ -189,11 +192,17 @@ def _include_jobs(v1: FastAPI, service: SegmentService, security: Any) -> None:
                                deadline=Deadline(timeout, "The segment job"),
                                progress=progress, cancelled=cancelled)
 
-    manager = JobManager({"segment": run}, checks={"segment": lambda job, key: (
-        service.precheck(job.request, key))})
+    from server.rest.video import KIND as VIDEO
+    from server.rest.video import VideoJobs, video_router
+
+    videos = VideoJobs(service)
+    manager = JobManager({"segment": run, VIDEO: videos.run}, checks={
+        "segment": lambda job, key: service.precheck(job.request, key)},
+        on_release={VIDEO: VideoJobs.release})
     service.ctx.on_close(manager.close)
     v1.state.jobs = manager
     v1.include_router(jobs_router(manager, security))
+    v1.include_router(video_router(videos, manager, security))
 
 
 def _document_limits(v1: FastAPI, limits: Limits) -> None:

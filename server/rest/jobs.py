@@ -140,6 +140,9 @@ class JobManager:
         per_key_jobs: unfinished jobs one key may hold (default: a quarter of ``max_jobs``).
         checks: per kind, ``check(request, key)`` run at submit time; what it raises refuses
             the job at once (a job that cannot succeed is never accepted to fail later).
+        on_release: per kind, ``release(request)`` for a request dropped without running
+            (cancelled while queued, or the manager closed): a kind that holds files for its
+            runner (a video job's clip) removes them here; a runner cleans up after itself.
     """
 
     def __init__(self, run: Runner | Mapping[str, Runner], max_jobs: int = 100,
@@ -147,8 +150,8 @@ class JobManager:
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time, max_history: int = 100,
                  per_key_jobs: int | None = None,
-                 checks: Mapping[str, Callable[[JobRequest, KeyLike], None]] | None = None
-                 ) -> None:
+                 checks: Mapping[str, Callable[[JobRequest, KeyLike], None]] | None = None,
+                 on_release: Mapping[str, Callable[[Any], None]] | None = None) -> None:
         if max_jobs < 1 or workers < 1 or keep_s < 0 or max_history < 0:
             raise ValueError(
                 f"JobManager needs max_jobs >= 1, workers >= 1, keep_s >= 0 and max_history >= 0 "
@@ -156,6 +159,7 @@ class JobManager:
                 f"max_history={max_history}); fix the server's job settings.")
         self._run = run if callable(run) else dict(run)
         self._checks = dict(checks or {})
+        self._on_release = dict(on_release or {})
         self.max_jobs = max_jobs
         self.keep_s = keep_s
         self.workers = workers
@@ -237,6 +241,7 @@ class JobManager:
                 job.cancel.set()
                 if job.id in self._queue:
                     self._queue.remove(job.id)
+                    self._release_locked(job)
                 self._finish_locked(job, "canceled")
             return self._state_locked(job)
 
@@ -248,6 +253,8 @@ class JobManager:
             for job in self._jobs.values():
                 if job.status not in FINISHED:
                     job.cancel.set()
+                    if job.id in self._queue:
+                        self._release_locked(job)
                     self._finish_locked(job, "canceled")
             self._queue.clear()
             self._cond.notify_all()
@@ -363,6 +370,16 @@ class JobManager:
             raise JobNotFound(f"No job {job_id!r} for this API key: {why}. Submit it again "
                               "with POST /v1/jobs.", field="job_id")
         return job
+
+    def _release_locked(self, job: _Job) -> None:
+        """A queued job's request dropped unrun: its kind's ``on_release`` (quick: file
+        removal), failures logged, never raised into a cancel."""
+        release = self._on_release.get(job.kind)
+        if release is not None and job.request is not None:
+            try:
+                release(job.request)
+            except Exception:  # noqa: BLE001 - a cancel must still answer
+                log.exception("releasing job %s (%s) failed", job.id, job.kind)
 
     def _finish_locked(self, job: _Job, status: JobStatusWord) -> None:
         job.status, job.request = status, None

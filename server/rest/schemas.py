@@ -185,7 +185,7 @@ class JobState(Strict):
     kind: str
     status: JobStatusWord
     progress: float = Field(ge=0.0, le=1.0)
-    result: SegmentResponse | None = None
+    result: SegmentResponse | VideoResult | None = None
     error: ErrorBody | None = None
     created_s: float
     expires_in_s: int | None = None
@@ -200,5 +200,7 @@ class ErrorDetail(Strict):
 class ErrorBody(Strict):
     error: ErrorDetail
 
+
+from server.rest.video_schemas import VideoResult  # noqa: E402 - it builds on this module
 
 JobState.model_rebuild()

@@ -268,19 +268,25 @@ class RestSecurity:
             log.warning(NO_KEYS_MESSAGE)
         return security
 
-    def require(self, scope: str) -> Callable[[Request], ApiKey]:
-        """A FastAPI dependency: ``key: ApiKey = Depends(security.require("segment"))``."""
-        if scope not in SCOPES:
-            raise ValueError(f"Unknown scope {scope!r}; valid scopes: {', '.join(SCOPES)}.")
+    def require(self, scope: str | tuple[str, ...]) -> Callable[[Request], ApiKey]:
+        """A FastAPI dependency: ``key: ApiKey = Depends(security.require("segment"))``; a
+        tuple of scopes lets a key with any one of them in (``/v1/files`` serves the outputs of
+        segment and video calls alike)."""
+        scopes = (scope,) if isinstance(scope, str) else tuple(scope)
+        unknown = [s for s in scopes if s not in SCOPES]
+        if unknown or not scopes:
+            raise ValueError(f"Unknown scope {unknown!r}; valid scopes: {', '.join(SCOPES)}.")
 
         def dependency(request: Request) -> ApiKey:
-            return self.check(request, scope)
+            return self.check(request, scopes)
 
-        dependency.__name__ = f"require_{scope}"
+        dependency.__name__ = f"require_{'_or_'.join(scopes)}"
         return dependency
 
-    def check(self, request: Request, scope: str) -> ApiKey:
-        """The caller's key for a request needing ``scope``, or ``AuthError``."""
+    def check(self, request: Request, scope: str | tuple[str, ...]) -> ApiKey:
+        """The caller's key for a request needing ``scope`` (or one of several), or
+        ``AuthError``."""
+        scopes = (scope,) if isinstance(scope, str) else tuple(scope)
         host = request.client.host if request.client else None
         address = address_key(host)
         wait = self.failures.blocked(address)
@@ -297,11 +303,12 @@ class RestSecurity:
                             "for a minute", address, self.failures.per_min)
             log.info("API: refused %r from %s: %s", request.url.path, address, error.message)
             raise
-        if not key.allows(scope):
+        if not any(key.allows(s) for s in scopes):
+            needed = " or ".join(repr(s) for s in scopes)
             raise AuthError(403, "forbidden", f"This API key ({key.key_id}) lacks the "
-                            f"{scope!r} scope needed here; it has: "
+                            f"{needed} scope needed here; it has: "
                             f"{', '.join(sorted(key.scopes))}. Ask the operator for a key with "
-                            f"--scopes {scope}.")
+                            f"--scopes {scopes[0]}.")
         wait = self.rates.take(key.key_id)
         if wait is not None:
             raise AuthError(429, "rate_limited", f"This API key made more than "

@@ -32,7 +32,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-SCOPES = ("segment", "jobs")  # segment: /v1/segment and /v1/images; jobs: /v1/jobs
+# segment: /v1/segment and /v1/images; jobs: /v1/jobs; video: POST /v1/video (its job is then
+# read and cancelled through /v1/jobs, which needs the jobs scope too)
+SCOPES = ("segment", "jobs", "video")
 KEY_FILE_VERSION = 1
 TOKEN_RE = re.compile(r"samwb_([0-9a-f]{8})_[A-Za-z0-9_-]{43}")
 KEY_ID_RE = re.compile(r"[0-9a-f]{8}")
