@@ -35,6 +35,7 @@ from workbench.config import (
     parse_models,
     space_defaults,
 )
+from workbench.memory import budget_from_env
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -251,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "(env SAM_CHECKPOINT_<ID>, e.g. SAM_CHECKPOINT_SAM_VIT_B)")
     parser.add_argument("--cache-bytes", default=None,
                         help="embedding cache bound, e.g. 2GiB or 512MiB (env SAM_CACHE_BYTES)")
+    parser.add_argument("--memory-budget", type=parse_bytes, default=None, metavar="SIZE",
+                        help="one bound for the app's memory, e.g. 6GiB: the embedding cache, "
+                             "page sessions and the REST image store take shares of what the "
+                             "models' weights and one request's work leave (README, 'Memory'; "
+                             "env SAMWB_MEMORY_BUDGET; default: none)")
     parser.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE,
                         help=f"upload size limit (default {DEFAULT_MAX_FILE_SIZE})")
     parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
@@ -384,6 +390,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         precision=args.precision,
         checkpoint_dir=args.checkpoint_dir,
         cache_bytes=args.cache_bytes,
+        memory_budget=args.memory_budget if args.memory_budget is not None else budget_from_env(),
         max_file_size=args.max_file_size,
         max_image_pixels=args.max_image_pixels,
         max_points=args.max_points,
@@ -458,12 +465,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     stop_on_sigterm()
     config = config_from_args(args)
+    from workbench.memory import MemoryBudgetError
     from workbench.projects.model import ProjectError
 
     try:
         demo = build_demo(config)
-    except ProjectError as exc:  # locked, newer, unreadable: say so and stop
+    except (ProjectError, MemoryBudgetError) as exc:  # locked, too small...: say so and stop
         raise SystemExit(f"samwb: {exc}") from None
+    log.info(demo.ctx.memory.describe())
     if config.fetch_default_on_start:
         start_prefetch(demo.ctx, config.default_model)
     try:

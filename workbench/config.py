@@ -57,6 +57,9 @@ class AppConfig:
         device, precision: passed to ``sam_backends.create_backend`` (None: automatic).
         checkpoint_dir: where checkpoints live (None: the engine's default folder).
         cache_bytes: bound of the shared embedding cache ("2GiB", an int, or None: default).
+        memory_budget: the one bound of the app's memory ("6GiB", an int; ``--memory-budget``,
+            env ``SAMWB_MEMORY_BUDGET``), split by ``workbench.memory.plan_memory`` into the
+            cache's, the sessions' and the REST image store's bounds; None: no budget.
         max_loaded_models: loaded backends kept in memory at once (least recently used go).
         max_image_pixels: larger images are refused with a friendly message.
         max_file_size: Gradio's upload limit, e.g. "25mb".
@@ -139,6 +142,7 @@ class AppConfig:
     precision: str | None = None
     checkpoint_dir: Path | None = None
     cache_bytes: int | str | None = None
+    memory_budget: int | str | None = None
     max_loaded_models: int = 6  # the Compare tab runs up to 6 models side by side
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_file_size: str = DEFAULT_MAX_FILE_SIZE

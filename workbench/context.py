@@ -54,6 +54,7 @@ from workbench.compare.timings import EncodeTimings
 from workbench.config import AppConfig
 from workbench.lanes import Activity, WorkLane
 from workbench.limits import Limits
+from workbench.memory import MemoryPlan, plan_memory, weights_bytes
 from workbench.services import Services
 from workbench.session import SessionRegistry
 from workbench.temp_root import TempRoot
@@ -182,10 +183,18 @@ class AppContext:
         entries += [ModelEntry(e.spec, None if e.checkpoint is None else Path(e.checkpoint))
                     for e in config.extra_models]
         self._entries: dict[str, ModelEntry] = {e.model_id: e for e in entries}
-        self.cache = EmbeddingCache(config.cache_bytes)
+        # One budget (workbench.memory), when given, sets the bounds of what holds memory.
+        self.memory: MemoryPlan = plan_memory(
+            config.memory_budget,
+            weights_bytes([e.spec.size_bytes if e.spec.has_weights else 0 for e in entries],
+                          config.max_loaded_models),
+            config.everything_max_bytes, config.cache_bytes)
+        self.cache = EmbeddingCache(self.memory.cache_bytes if self.memory.budget is not None
+                                    else config.cache_bytes)
         self.pool = BackendPool(config.max_loaded_models, self._load)
         self.sessions = SessionRegistry(config.max_sessions,
-                                        new_per_minute=config.new_sessions_per_minute)
+                                        new_per_minute=config.new_sessions_per_minute,
+                                        max_bytes=self.memory.session_bytes)
         self.startup_note = ""  # a status line about start-up work (model prefetch on a Space)
         self.encode_timings = EncodeTimings()  # measured encode seconds per model (estimates)
         # People's work in flight, counted by every lane: background work waits for zero.

@@ -1,0 +1,124 @@
+"""One memory budget for the whole app, and the shares each holder of memory takes from it.
+
+Why: a CPU Space or a small server has a fixed amount of memory, and the app holds it in
+several places that each had their own bound (the embedding cache, page sessions, the REST
+image store) or none (the models' weights, a request's working memory). ``--memory-budget
+6GiB`` (env ``SAMWB_MEMORY_BUDGET``) is the one number; ``plan_memory`` splits it:
+
+    budget = base + weights + work + remainder
+    base      BASE_BYTES: the interpreter, PyTorch, Gradio and OpenCV, loaded and idle
+    weights   the offered models that can be loaded at once (``max_loaded_models`` largest
+              checkpoints; weights held in fp32 are about their file's size)
+    work      one request's working memory: a "segment everything" run's bound
+              (``--everything-max-bytes``) plus ENCODE_WORK_BYTES for an encoder's activations
+    remainder split: CACHE_SHARE for the embedding cache (its bound is the share divided by
+              CACHE_RESIDENT_FACTOR, what a counted byte costs resident), SESSION_SHARE for the
+              page sessions (images, masks, undo history; ``SessionRegistry.max_bytes``) and
+              STORE_SHARE for the REST API's stored images.
+
+A share given explicitly (``--cache-bytes``) is kept, the others take what is left; a budget too
+small for the fixed parts is refused at start with the numbers and what to change. Without a
+budget nothing changes: each holder keeps its own default bound.
+
+The factors are measurements (``benchmarks/bench_trim.py``, ``benchmarks/bench_soak.py``), not
+promises: the soak benchmark checks that resident memory stays under the budget.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sam_backends.cache import parse_bytes
+
+MEMORY_BUDGET_ENV = "SAMWB_MEMORY_BUDGET"
+MIB = 1 << 20
+BASE_BYTES = 900 * MIB  # measured: the app idle with GrabCut on a 2-core CPU (RSS ~0.8-0.9 GB)
+ENCODE_WORK_BYTES = 512 * MIB  # an encoder's activations at 1024 x 1024 (SAM 2.1 tiny: ~0.4 GB)
+UNKNOWN_WEIGHTS_BYTES = 1 << 30  # a model whose size the catalogue does not give
+CACHE_SHARE, SESSION_SHARE, STORE_SHARE = 0.5, 0.3, 0.2
+CACHE_RESIDENT_FACTOR = 1.1  # resident bytes per counted cache byte, with trimming
+MIN_REMAINDER = 256 * MIB  # below this the budget cannot hold a useful cache and sessions
+
+
+class MemoryBudgetError(ValueError):
+    """The budget cannot hold the fixed parts (base, weights, work); the message says which
+    number to change."""
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How a budget is split (bytes). ``budget`` None: no budget, every holder keeps its
+    default (then ``cache_bytes``, ``session_bytes`` and ``store_bytes`` are None)."""
+
+    budget: int | None
+    base: int = BASE_BYTES
+    weights: int = 0
+    work: int = 0
+    cache_bytes: int | None = None
+    session_bytes: int | None = None
+    store_bytes: int | None = None
+
+    def describe(self) -> str:
+        """One line for the log and the README's example."""
+        if self.budget is None:
+            return "no memory budget (--memory-budget): each cache keeps its own bound"
+
+        def mib(n: int | None) -> str:
+            return "-" if n is None else f"{n / MIB:,.0f} MiB"
+
+        return (f"memory budget {mib(self.budget)}: base {mib(self.base)}, weights "
+                f"{mib(self.weights)}, work {mib(self.work)}, embedding cache "
+                f"{mib(self.cache_bytes)} (counted), sessions {mib(self.session_bytes)}, "
+                f"REST images {mib(self.store_bytes)}")
+
+
+def budget_from_env() -> int | None:
+    """``SAMWB_MEMORY_BUDGET`` in bytes, or None when unset."""
+    raw = os.environ.get(MEMORY_BUDGET_ENV, "").strip()
+    return parse_bytes(raw) if raw else None
+
+
+def weights_bytes(sizes: list[int | None], loaded_at_once: int) -> int:
+    """The bytes of the ``loaded_at_once`` largest models (None: ``UNKNOWN_WEIGHTS_BYTES``;
+    models without weights, such as GrabCut, pass 0)."""
+    known = sorted((UNKNOWN_WEIGHTS_BYTES if s is None else int(s) for s in sizes), reverse=True)
+    return sum(known[:max(1, int(loaded_at_once))])
+
+
+def plan_memory(budget: int | str | None, weights: int, everything_max_bytes: int | None,
+                cache_bytes: int | str | None = None) -> MemoryPlan:
+    """Split ``budget`` (see the module docstring); ``cache_bytes`` given keeps its value.
+
+    Raises:
+        MemoryBudgetError: the budget minus base, weights and work leaves less than
+            ``MIN_REMAINDER``, or an explicit cache bound does not fit.
+    """
+    if budget is None:
+        return MemoryPlan(None)
+    total = parse_bytes(budget)
+    work = ENCODE_WORK_BYTES + int(everything_max_bytes or 1 << 30)
+    remainder = total - BASE_BYTES - weights - work
+    if remainder < MIN_REMAINDER:
+        raise MemoryBudgetError(
+            f"A memory budget of {total / MIB:,.0f} MiB cannot hold the app: "
+            f"{BASE_BYTES / MIB:,.0f} MiB base + {weights / MIB:,.0f} MiB of model weights + "
+            f"{work / MIB:,.0f} MiB for one request's work leave {remainder / MIB:,.0f} MiB, and "
+            f"at least {MIN_REMAINDER / MIB:,.0f} MiB are needed for the cache and sessions. "
+            "Give a larger --memory-budget, offer fewer or smaller models (--models), or lower "
+            "--everything-max-bytes.")
+    if cache_bytes is not None:
+        cache = parse_bytes(cache_bytes)
+        resident = int(cache * CACHE_RESIDENT_FACTOR)
+        if resident > remainder - MIN_REMAINDER // 2:
+            raise MemoryBudgetError(
+                f"--cache-bytes {cache / MIB:,.0f} MiB (about {resident / MIB:,.0f} MiB resident) "
+                f"does not fit the {remainder / MIB:,.0f} MiB the memory budget leaves after base, "
+                "weights and work; lower --cache-bytes or leave it out (the budget then sets it).")
+        rest = remainder - resident
+        others = SESSION_SHARE + STORE_SHARE
+        sessions, store = int(rest * SESSION_SHARE / others), int(rest * STORE_SHARE / others)
+    else:
+        cache = int(remainder * CACHE_SHARE / CACHE_RESIDENT_FACTOR)
+        sessions, store = int(remainder * SESSION_SHARE), int(remainder * STORE_SHARE)
+    return MemoryPlan(total, BASE_BYTES, int(weights), work, cache, sessions, store)
