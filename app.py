@@ -103,28 +103,40 @@ def prepare_environment(config: AppConfig) -> TempRoot:
     return temp
 
 
-def guard_middleware(config: AppConfig, temp: TempRoot | None = None) -> Any:
-    """The HTTP guard in front of every route (see ``server.middleware``)."""
+def guard_middleware(config: AppConfig, temp: TempRoot | None = None,
+                     on_refusal: Any = None) -> Any:
+    """The HTTP guard in front of every route (see ``server.middleware``); ``on_refusal``
+    counts the refusals for ``/metrics``."""
     from starlette.middleware import Middleware
 
     from server.middleware import GuardMiddleware, GuardSettings
 
     settings = GuardSettings(max_body_bytes=config.body_limit,
                              frame_ancestors=config.frame_policy, temp=temp,
-                             mcp_max_body_bytes=config.mcp_body_limit)
+                             mcp_max_body_bytes=config.mcp_body_limit, on_refusal=on_refusal)
     return Middleware(GuardMiddleware, settings=settings)
+
+
+def refusal_counter(ctx: AppContext) -> Any:
+    """``(status, path)`` -> counted in ``ctx.observe`` under the path's route family."""
+    from workbench.observe import route_family
+
+    return lambda status, path: ctx.observe.status(status, route_family(path))
 
 
 def rest_api_routes(ctx: AppContext) -> list[Any]:
     """The routes beside the UI: the Segment canvas's fast path ``/samwb/segment``
-    (``server.live_route``), the example images ``/samwb/examples`` and the REST API
-    ``/healthz``, ``/readyz``, ``/v1``."""
+    (``server.live_route``), the example images ``/samwb/examples``, the REST API
+    ``/healthz``, ``/readyz``, ``/v1``, and ``/metrics`` (``server.metrics_route``)."""
     from server.examples_route import examples_routes
     from server.live_route import live_routes
+    from server.metrics_route import metrics_routes
     from server.rest.app import build_security, rest_routes
 
-    return (live_routes(ctx) + examples_routes(ctx)
-            + rest_routes(ctx, build_security(ctx.config)))
+    security = build_security(ctx.config)
+    rest = rest_routes(ctx, security)
+    return (live_routes(ctx) + examples_routes(ctx) + rest
+            + metrics_routes(ctx, security, rest))
 
 
 def launch(demo: gr.Blocks, **overrides: Any) -> Any:
@@ -141,7 +153,8 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
     demo.queue(default_concurrency_limit=1, max_size=config.queue_max_size)
     options = dict(
         # FastAPI(routes=...) registers the REST routes before Gradio's own.
-        app_kwargs={"middleware": [guard_middleware(config, demo.ctx.temp)],
+        app_kwargs={"middleware": [guard_middleware(config, demo.ctx.temp,
+                                                     refusal_counter(demo.ctx))],
                     "routes": rest_api_routes(demo.ctx)},
         server_name=config.host,
         server_port=config.port,
@@ -358,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     projects.add_argument("--projects-root", type=Path, default=None, metavar="ROOT",
                           help="let the Projects view open the folders under ROOT as "
                                "projects (by name; a trusted team's server only)")
+    parser.add_argument("--metrics", default="loopback", choices=("loopback", "key", "off"),
+                        help="who may read GET /metrics (Prometheus): loopback (default: this "
+                             "machine only, never through a proxy or --share), key (a /v1 API "
+                             "key with the metrics scope) or off")
     parser.add_argument("--mcp", action="store_true",
                         help="also serve /segment and /models as MCP tools for agents at "
                              "/gradio_api/mcp/ (off by default; env GRADIO_MCP_SERVER=true too)")
@@ -414,6 +431,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         click_rate_per_s=args.click_rate,
         click_burst=max(1, round(2 * args.click_rate)),
         mcp_server=args.mcp,
+        metrics_access=args.metrics,
         url_fetch_hosts=tuple(h.strip().lower() for h in args.url_fetch_hosts.split(",")
                               if h.strip()),
         url_fetch_timeout_s=args.url_fetch_timeout,

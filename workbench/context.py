@@ -55,6 +55,7 @@ from workbench.config import AppConfig
 from workbench.lanes import Activity, WorkLane
 from workbench.limits import Limits
 from workbench.memory import MemoryPlan, plan_memory, weights_bytes
+from workbench.observe import Observations
 from workbench.services import Services
 from workbench.session import SessionRegistry
 from workbench.temp_root import TempRoot
@@ -149,6 +150,11 @@ class BackendPool:
         with self._lock:
             return list(self._loaded)
 
+    def loaded(self) -> dict[str, Backend]:
+        """The loaded backends by id, without touching their recency (for ``/metrics``)."""
+        with self._lock:
+            return dict(self._loaded)
+
     def clear(self) -> None:
         """Drop every loaded backend (at shutdown; a later ``get`` loads again)."""
         with self._lock:
@@ -197,6 +203,7 @@ class AppContext:
                                         max_bytes=self.memory.session_bytes)
         self.startup_note = ""  # a status line about start-up work (model prefetch on a Space)
         self.encode_timings = EncodeTimings()  # measured encode seconds per model (estimates)
+        self.observe = Observations()  # latencies and refusals for /metrics (server.metrics)
         # People's work in flight, counted by every lane: background work waits for zero.
         self.foreground = Activity()
         self._disk: DiskEmbeddingStore | None = None  # attach_disk_embeddings
@@ -223,6 +230,13 @@ class AppContext:
         self.zerogpu = zerogpu_active()
         self._encode_task = gpu_task(self._encode_now, ENCODE_GPU_SECONDS)
         self._predict_task = gpu_task(self._predict_now, PREDICT_GPU_SECONDS)
+
+    def lanes(self) -> dict[str, WorkLane]:
+        """Every lane of this app by name (for ``/metrics``)."""
+        with self._click_lanes_lock:
+            clicks = list(self._click_lanes.values())
+        lanes = [self.api_lane, self.proposals_lane, self.encoder_lane, *clicks]
+        return {lane.name: lane for lane in lanes}
 
     def click_lane(self, model_id: str) -> WorkLane:
         """The lane that serialises decodes (clicks, hover previews) on ``model_id``."""
@@ -406,6 +420,7 @@ class AppContext:
         seconds = time.perf_counter() - start
         if computed and record:
             self.encode_timings.record(key[1], seconds)
+            self.observe.latency("encode", key[1], seconds)
         return EncodeResult(embedding, not computed, seconds)
 
     # --- embeddings kept on disk (a project's) -------------------------------------------

@@ -122,3 +122,26 @@ def plan_memory(budget: int | str | None, weights: int, everything_max_bytes: in
         cache = int(remainder * CACHE_SHARE / CACHE_RESIDENT_FACTOR)
         sessions, store = int(remainder * SESSION_SHARE), int(remainder * STORE_SHARE)
     return MemoryPlan(total, BASE_BYTES, int(weights), work, cache, sessions, store)
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory (Linux; None elsewhere)."""
+    from sam_backends.speed.accel import process_rss_bytes
+
+    return process_rss_bytes()
+
+
+def loaded_weights_bytes(backend: object) -> int:
+    """Bytes of a loaded backend's parameters and buffers (0 for a model without weights, such
+    as GrabCut): what ``weights`` in the plan stands for, as it is in memory."""
+    model = getattr(backend, "model", None)
+    if model is None or not hasattr(model, "parameters"):
+        return 0
+    seen: set[int] = set()
+    total = 0
+    for tensor in [*model.parameters(), *getattr(model, "buffers", lambda: [])()]:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            total += int(storage.nbytes())
+    return total

@@ -32,7 +32,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-SCOPES = ("segment", "jobs")  # segment: /v1/segment and /v1/images; jobs: /v1/jobs
+SCOPES = ("segment", "jobs", "metrics")  # segment: /v1/segment and /v1/images; jobs: /v1/jobs;
+# metrics: GET /metrics when the app runs with --metrics key
 KEY_FILE_VERSION = 1
 TOKEN_RE = re.compile(r"samwb_([0-9a-f]{8})_[A-Za-z0-9_-]{43}")
 KEY_ID_RE = re.compile(r"[0-9a-f]{8}")
