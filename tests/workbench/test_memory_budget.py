@@ -65,3 +65,15 @@ def test_the_app_takes_its_bounds_from_the_budget(tmp_path):
         assert ctx.sessions.max_bytes == ctx.memory.session_bytes
     finally:
         ctx.close()
+
+
+def test_the_flag_and_the_env_variable_reach_the_config(monkeypatch):
+    import app
+
+    config = app.config_from_args(["--memory-budget", "6GiB", "--metrics", "key"])
+    assert config.memory_budget == 6 * GIB and config.metrics_access == "key"
+    monkeypatch.setenv(MEMORY_BUDGET_ENV, "5GiB")
+    assert app.config_from_args([]).memory_budget == 5 * GIB
+    assert app.config_from_args(["--memory-budget", "7GiB"]).memory_budget == 7 * GIB
+    with pytest.raises(ValueError, match="--metrics"):
+        AppConfig(models=("grabcut",), metrics_access="everyone")
