@@ -19,7 +19,8 @@ image store) or none (the models' weights, a request's working memory). ``--memo
 Not in a share: REST job results, bounded by count (``server.rest.jobs``: at most ``max_jobs``
 unfinished and ``max_history`` finished per key, forgotten after ``keep_s``; masks as RLE,
 overlays and cut-outs as PNG data URIs unless the request asks ``output: url``, whose files go
-to the temp folder under its own bound on disk), and the video trackers' weights (loaded on the first track; their sessions' state counts against the sessions' share).
+to the temp folder under its own bound on disk), and the video trackers' weights (loaded on
+the first track; their sessions' state counts against the sessions' share).
 
 A share given explicitly (``--cache-bytes``) is kept, the others take what is left; a budget too
 small for the fixed parts is refused at start with the numbers and what to change. Without a
