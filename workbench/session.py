@@ -200,8 +200,12 @@ class Session:
 
     def drop_history(self) -> int:
         """Forget the undo/redo history (the objects stay as they are); returns the bytes it
-        held. Not saved to a project: the objects did not change."""
-        with self.lock:
+        held, 0 when a request holds the session right now (it is in use: left alone, and
+        the budget check never waits for it). Not saved to a project: the objects did not
+        change."""
+        if not self.lock.acquire(blocking=False):
+            return 0
+        try:
             seen: set[int] = set()
             before = workspace_nbytes(self._workspace, seen)
             before += sum(_deleted_bytes(entry, seen) for entry in self.deleted)
@@ -210,6 +214,8 @@ class Session:
             self.undo_restores_delete = False
             self.display_cache = None
             return max(0, before - workspace_nbytes(self._workspace))
+        finally:
+            self.lock.release()
 
     def export_dir(self, parent: Path | None = None) -> Path:
         """A private temporary folder for this session's downloads (removed on release), made

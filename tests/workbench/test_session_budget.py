@@ -84,3 +84,25 @@ def test_without_a_bound_nothing_is_dropped():
     session = session_with_history("a", 4)
     registry.track(session)
     assert registry.stats().bytes == session.nbytes() and session.workspace.active.can_undo
+
+
+def test_a_session_held_by_a_request_keeps_its_history_and_the_check_does_not_wait():
+    import threading
+
+    session = session_with_history("a", 3)
+    held, done = threading.Event(), threading.Event()
+
+    def request() -> None:
+        with session.lock:
+            held.set()
+            done.wait(10)
+
+    worker = threading.Thread(target=request)
+    worker.start()
+    held.wait(10)
+    try:
+        assert session.drop_history() == 0 and session.workspace.active.can_undo
+    finally:
+        done.set()
+        worker.join()
+    assert session.drop_history() == 2 * STEP_BYTES
