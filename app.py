@@ -270,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "page sessions and the REST image store take shares of what the "
                              "models' weights and one request's work leave (README, 'Memory'; "
                              "env SAMWB_MEMORY_BUDGET; default: none)")
+    parser.add_argument("--max-loaded-models", type=int, default=6, metavar="N",
+                        help="models kept loaded at once, least recently used unloaded first "
+                             "(default 6; the memory budget counts the N largest offered)")
     parser.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE,
                         help=f"upload size limit (default {DEFAULT_MAX_FILE_SIZE})")
     parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
@@ -408,6 +411,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         checkpoint_dir=args.checkpoint_dir,
         cache_bytes=args.cache_bytes,
         memory_budget=args.memory_budget if args.memory_budget is not None else budget_from_env(),
+        max_loaded_models=args.max_loaded_models,
         max_file_size=args.max_file_size,
         max_image_pixels=args.max_image_pixels,
         max_points=args.max_points,
@@ -443,6 +447,8 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         ui_auth=ui_logins(args.ui_auth or ([os.environ["SAMWB_UI_AUTH"]]
                                            if os.environ.get("SAMWB_UI_AUTH") else [])),
     )
+    if args.max_loaded_models < 1:
+        raise ValueError(f"--max-loaded-models must be at least 1, got {args.max_loaded_models}.")
     if args.max_points < 1:
         raise ValueError(f"--max-points must be at least 1, got {args.max_points}.")
     if args.default_model:
