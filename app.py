@@ -169,6 +169,7 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
         auth=list(config.ui_auth) or None,
     )
     options.update(overrides)
+    demo.ctx.start_idle_trim()  # freed memory back to the system when quiet (workbench.memory)
     return demo.launch(**options)
 
 

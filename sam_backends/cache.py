@@ -32,7 +32,7 @@ from .speed.accel import release_free_memory
 CACHE_BYTES_ENV = "SAM_CACHE_BYTES"
 DEFAULT_MAX_BYTES = 2 * 1024**3  # 2 GiB: ~128 SAM 2 or ~512 SAM 1 embeddings at fp32
 # Evicted bytes after which malloc is asked to give free pages back: a few embeddings' worth,
-# so a trim (about 1 ms per 100 MB of heap) follows every few evictions, not every one.
+# so a trim (it costs what it returns: ~6 ms for 32 MiB here) follows every few evictions.
 TRIM_AFTER_BYTES = 32 * 1024**2
 
 _UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,

@@ -54,7 +54,7 @@ from workbench.compare.timings import EncodeTimings
 from workbench.config import AppConfig
 from workbench.lanes import Activity, WorkLane
 from workbench.limits import Limits
-from workbench.memory import MemoryPlan, plan_memory, weights_bytes
+from workbench.memory import IdleTrimmer, MemoryPlan, plan_memory, weights_bytes
 from workbench.observe import Observations
 from workbench.services import Services
 from workbench.session import SessionRegistry
@@ -230,6 +230,20 @@ class AppContext:
         self.zerogpu = zerogpu_active()
         self._encode_task = gpu_task(self._encode_now, ENCODE_GPU_SECONDS)
         self._predict_task = gpu_task(self._predict_now, PREDICT_GPU_SECONDS)
+
+    def work_done(self) -> int:
+        """A number that grows with every lookup of the cache and every timed click, encode and
+        track (the idle trimmer trims only after some work)."""
+        stats = self.cache.stats()
+        return stats.hits + stats.misses + self.observe.events
+
+    def start_idle_trim(self) -> IdleTrimmer:
+        """Start giving freed memory back when the app is quiet (``memory.IdleTrimmer``);
+        stopped at shutdown. ``app.launch`` starts it for a served app."""
+        trimmer = IdleTrimmer(lambda: self.foreground.count == 0, self.work_done)
+        trimmer.start()
+        self.on_close(trimmer.stop)
+        return trimmer
 
     def lanes(self) -> dict[str, WorkLane]:
         """Every lane of this app by name (for ``/metrics``)."""

@@ -42,6 +42,13 @@ class Observations:
         self._lock = threading.Lock()
         self._latency: dict[tuple[str, str], list[float]] = {}  # bucket counts + [sum, count]
         self._statuses: dict[tuple[int, str], int] = {}
+        self._events = 0
+
+    @property
+    def events(self) -> int:
+        """Latencies recorded so far, all kinds: a number that grows with the app's work."""
+        with self._lock:
+            return self._events
 
     def latency(self, kind: str, model_id: str, seconds: float) -> None:
         """Record one ``kind`` ("click", "encode" or "track") on ``model_id``."""
@@ -55,6 +62,7 @@ class Observations:
             row[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
             row[-2] += float(seconds)
             row[-1] += 1
+            self._events += 1
 
     def status(self, status: int, route: str) -> None:
         """Count a refusal answered with ``status`` on ``route`` (a route family, not a path)."""

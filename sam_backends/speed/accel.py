@@ -193,7 +193,8 @@ def _libc():
 def release_free_memory() -> bool:
     """Return the free pages of malloc's heaps to the system (glibc ``malloc_trim(0)``; also
     the free pages between live blocks). True when glibc released something; False where
-    there is no glibc. Takes about a millisecond per hundred MB of heap."""
+    there is no glibc. Costs what it returns (here 45 ms for 256 MiB of free pages, 0.3 ms
+    when there is nothing to return)."""
     libc = _libc()
     if libc is None:
         return False

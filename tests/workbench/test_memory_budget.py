@@ -77,3 +77,29 @@ def test_the_flag_and_the_env_variable_reach_the_config(monkeypatch):
     assert app.config_from_args(["--memory-budget", "7GiB"]).memory_budget == 7 * GIB
     with pytest.raises(ValueError, match="--metrics"):
         AppConfig(models=("grabcut",), metrics_access="everyone")
+
+
+def test_the_idle_trimmer_trims_only_when_quiet_and_after_new_work():
+    from workbench.memory import IdleTrimmer
+
+    state = {"quiet": False, "done": 0}
+    trimmer = IdleTrimmer(lambda: state["quiet"], lambda: state["done"])
+    assert not trimmer.tick()  # work in flight
+    state["quiet"] = True
+    assert trimmer.tick() and trimmer.trims == 1
+    assert not trimmer.tick()  # nothing ran since
+    state["done"] = 5
+    assert trimmer.tick() and trimmer.trims == 2
+
+
+def test_a_served_app_trims_when_quiet(tmp_path):
+    ctx = AppContext(AppConfig(models=("grabcut",), temp_dir=tmp_path))
+    try:
+        trimmer = ctx.start_idle_trim()
+        import numpy as np
+
+        ctx.encode("grabcut", np.zeros((32, 32, 3), np.uint8))
+        assert ctx.foreground.count == 0 and trimmer.tick()
+    finally:
+        ctx.close()
+    assert not trimmer._thread.is_alive()  # stopped at shutdown
