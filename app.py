@@ -36,6 +36,7 @@ from workbench.config import (
     parse_models,
     space_defaults,
 )
+from workbench.memory import budget_from_env
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -103,28 +104,40 @@ def prepare_environment(config: AppConfig) -> TempRoot:
     return temp
 
 
-def guard_middleware(config: AppConfig, temp: TempRoot | None = None) -> Any:
-    """The HTTP guard in front of every route (see ``server.middleware``)."""
+def guard_middleware(config: AppConfig, temp: TempRoot | None = None,
+                     on_refusal: Any = None) -> Any:
+    """The HTTP guard in front of every route (see ``server.middleware``); ``on_refusal``
+    counts the refusals for ``/metrics``."""
     from starlette.middleware import Middleware
 
     from server.middleware import GuardMiddleware, GuardSettings
 
     settings = GuardSettings(max_body_bytes=config.body_limit,
                              frame_ancestors=config.frame_policy, temp=temp,
-                             mcp_max_body_bytes=config.mcp_body_limit)
+                             mcp_max_body_bytes=config.mcp_body_limit, on_refusal=on_refusal)
     return Middleware(GuardMiddleware, settings=settings)
+
+
+def refusal_counter(ctx: AppContext) -> Any:
+    """``(status, path)`` -> counted in ``ctx.observe`` under the path's route family."""
+    from workbench.observe import route_family
+
+    return lambda status, path: ctx.observe.status(status, route_family(path))
 
 
 def rest_api_routes(ctx: AppContext) -> list[Any]:
     """The routes beside the UI: the Segment canvas's fast path ``/samwb/segment``
-    (``server.live_route``), the example images ``/samwb/examples`` and the REST API
-    ``/healthz``, ``/readyz``, ``/v1``."""
+    (``server.live_route``), the example images ``/samwb/examples``, the REST API
+    ``/healthz``, ``/readyz``, ``/v1``, and ``/metrics`` (``server.metrics_route``)."""
     from server.examples_route import examples_routes
     from server.live_route import live_routes
+    from server.metrics_route import metrics_routes
     from server.rest.app import build_security, rest_routes
 
-    return (live_routes(ctx) + examples_routes(ctx)
-            + rest_routes(ctx, build_security(ctx.config)))
+    security = build_security(ctx.config)
+    rest = rest_routes(ctx, security)
+    return (live_routes(ctx) + examples_routes(ctx) + rest
+            + metrics_routes(ctx, security, rest))
 
 
 def launch(demo: gr.Blocks, **overrides: Any) -> Any:
@@ -141,7 +154,8 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
     demo.queue(default_concurrency_limit=1, max_size=config.queue_max_size)
     options = dict(
         # FastAPI(routes=...) registers the REST routes before Gradio's own.
-        app_kwargs={"middleware": [guard_middleware(config, demo.ctx.temp)],
+        app_kwargs={"middleware": [guard_middleware(config, demo.ctx.temp,
+                                                     refusal_counter(demo.ctx))],
                     "routes": rest_api_routes(demo.ctx)},
         server_name=config.host,
         server_port=config.port,
@@ -156,6 +170,7 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
         auth=list(config.ui_auth) or None,
     )
     options.update(overrides)
+    demo.ctx.start_idle_trim()  # freed memory back to the system when quiet (workbench.memory)
     return demo.launch(**options)
 
 
@@ -252,6 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
                              "(env SAM_CHECKPOINT_<ID>, e.g. SAM_CHECKPOINT_SAM_VIT_B)")
     parser.add_argument("--cache-bytes", default=None,
                         help="embedding cache bound, e.g. 2GiB or 512MiB (env SAM_CACHE_BYTES)")
+    parser.add_argument("--memory-budget", type=parse_bytes, default=None, metavar="SIZE",
+                        help="one bound for the app's memory, e.g. 6GiB: the embedding cache, "
+                             "page sessions and the REST image store take shares of what the "
+                             "models' weights and one request's work leave (README, 'Memory'; "
+                             "env SAMWB_MEMORY_BUDGET; default: none)")
+    parser.add_argument("--max-loaded-models", type=int, default=6, metavar="N",
+                        help="models kept loaded at once, least recently used unloaded first "
+                             "(default 6; the memory budget counts the N largest offered)")
     parser.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE,
                         help=f"upload size limit (default {DEFAULT_MAX_FILE_SIZE})")
     parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
@@ -353,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     projects.add_argument("--projects-root", type=Path, default=None, metavar="ROOT",
                           help="let the Projects view open the folders under ROOT as "
                                "projects (by name; a trusted team's server only)")
+    parser.add_argument("--metrics", default="loopback", choices=("loopback", "key", "off"),
+                        help="who may read GET /metrics (Prometheus): loopback (default: this "
+                             "machine only, never through a proxy or --share), key (a /v1 API "
+                             "key with the metrics scope) or off")
     parser.add_argument("--mcp", action="store_true",
                         help="also serve /segment and /models as MCP tools for agents at "
                              "/gradio_api/mcp/ (off by default; env GRADIO_MCP_SERVER=true too)")
@@ -385,6 +412,8 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         precision=args.precision,
         checkpoint_dir=args.checkpoint_dir,
         cache_bytes=args.cache_bytes,
+        memory_budget=args.memory_budget if args.memory_budget is not None else budget_from_env(),
+        max_loaded_models=args.max_loaded_models,
         max_file_size=args.max_file_size,
         max_image_pixels=args.max_image_pixels,
         max_points=args.max_points,
@@ -408,6 +437,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         click_rate_per_s=args.click_rate,
         click_burst=max(1, round(2 * args.click_rate)),
         mcp_server=args.mcp,
+        metrics_access=args.metrics,
         url_fetch_hosts=tuple(h.strip().lower() for h in args.url_fetch_hosts.split(",")
                               if h.strip()),
         url_fetch_timeout_s=args.url_fetch_timeout,
@@ -419,6 +449,8 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         ui_auth=ui_logins(args.ui_auth or ([os.environ["SAMWB_UI_AUTH"]]
                                            if os.environ.get("SAMWB_UI_AUTH") else [])),
     )
+    if args.max_loaded_models < 1:
+        raise ValueError(f"--max-loaded-models must be at least 1, got {args.max_loaded_models}.")
     if args.max_points < 1:
         raise ValueError(f"--max-points must be at least 1, got {args.max_points}.")
     if args.default_model:
@@ -459,12 +491,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     stop_on_sigterm()
     config = config_from_args(args)
+    from workbench.memory import MemoryBudgetError
     from workbench.projects.model import ProjectError
 
     try:
         demo = build_demo(config)
-    except ProjectError as exc:  # locked, newer, unreadable: say so and stop
+    except (ProjectError, MemoryBudgetError) as exc:  # locked, too small...: say so and stop
         raise SystemExit(f"samwb: {exc}") from None
+    log.info(demo.ctx.memory.describe())
     if config.fetch_default_on_start:
         start_prefetch(demo.ctx, config.default_model)
     try:

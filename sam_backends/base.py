@@ -61,13 +61,34 @@ class Backend(abc.ABC):
 
 
 def array_nbytes(value: Any) -> int:
-    """Bytes held by a tensor, array, or a (nested) mapping/sequence of them."""
-    if hasattr(value, "element_size") and hasattr(value, "nelement"):
-        return int(value.element_size() * value.nelement())
+    """Bytes of memory held by a tensor, array, or a (nested) mapping/sequence of them.
+
+    What is held, not what is shown: a view keeps its whole storage alive (a slice of a batch
+    holds the batch), so each distinct storage counts once, in full. The embedding cache is
+    bounded by this number, so it must be the memory that evicting the value gives back.
+    """
+    return _held_nbytes(value, set())
+
+
+def _held_nbytes(value: Any, seen: set[tuple[str, int]]) -> int:
+    if hasattr(value, "untyped_storage") and hasattr(value, "element_size"):
+        storage = value.untyped_storage()
+        key = ("torch", int(storage.data_ptr()))
+        if key in seen:
+            return 0
+        seen.add(key)
+        return int(storage.nbytes())
     if isinstance(value, np.ndarray):
-        return int(value.nbytes)
+        owner = value
+        while isinstance(owner.base, np.ndarray):
+            owner = owner.base
+        key = ("numpy", id(owner))
+        if key in seen:
+            return 0
+        seen.add(key)
+        return int(owner.nbytes)
     if isinstance(value, dict):
-        return sum(array_nbytes(v) for v in value.values())
+        return sum(_held_nbytes(v, seen) for v in value.values())
     if isinstance(value, (list, tuple)):
-        return sum(array_nbytes(v) for v in value)
+        return sum(_held_nbytes(v, seen) for v in value)
     return 0

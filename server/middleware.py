@@ -33,6 +33,7 @@ QUEUE_JOIN_SUFFIX = "/queue/join"
 UPLOAD_SUFFIX = "/upload"  # Gradio's /gradio_api/upload; REST's /v1/images/upload, /segment/upload
 QUEUE_FULL_MARK = b"Queue is full"  # the detail of Gradio's own queue refusal
 CALL_ROUTE_MARK = "/call/"
+REFUSAL_STATUSES = frozenset({413, 429, 503, 504, 507})  # counted for /metrics
 MCP_ROUTE = "/gradio_api/mcp"  # Gradio's MCP transport: files arrive base64 inside JSON
 # What a served user file may do when opened directly: nothing active (no script, no frames).
 FILE_POLICY = "default-src 'none'; img-src 'self' data:; media-src 'self'; style-src " \
@@ -54,6 +55,9 @@ class GuardSettings:
             before it is read, instead of being stored and deleted a minute later.
         mcp_max_body_bytes: the body limit under ``/gradio_api/mcp`` (None: ``max_body_bytes``);
             ``AppConfig.mcp_body_limit``, larger because files travel there as base64.
+        on_refusal: called with (status, path) for every answer with a status in
+            ``REFUSAL_STATUSES`` (413, 429, 503, 504, 507), ours or Gradio's (``/metrics``
+            counts them); None: not counted.
     """
 
     max_body_bytes: int
@@ -61,6 +65,7 @@ class GuardSettings:
     retry_after_s: int = 5
     temp: Any = None
     mcp_max_body_bytes: int | None = None
+    on_refusal: Callable[[int, str], None] | None = None
 
     def body_limit(self, path: str) -> int:
         """The body limit of a request to ``path``."""
@@ -173,6 +178,8 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.settings.on_refusal is not None:
+            send = self._counted(send, scope.get("path", ""))
         refusal = self._refuse_early(scope)
         if refusal is not None:
             await send_error(self._secured(send, scope), *refusal)
@@ -360,6 +367,17 @@ class GuardMiddleware:
         return rewriting
 
     # --- response headers --------------------------------------------------------------------
+
+    def _counted(self, send: Send, path: str) -> Send:
+        on_refusal = self.settings.on_refusal
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start" and message.get(
+                    "status") in REFUSAL_STATUSES:
+                on_refusal(int(message["status"]), path)
+            await send(message)
+
+        return counted
 
     def _secured(self, send: Send, scope: Scope) -> Send:
         is_file = FILE_ROUTE_MARK in scope.get("path", "")

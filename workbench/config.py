@@ -25,6 +25,7 @@ DEFAULT_VIDEO_MAX_FRAMES = 300
 DEFAULT_VIDEO_MAX_PIXELS = 1920 * 1080
 DEFAULT_VIDEO_MAX_FILE_SIZE = "25mb"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+METRICS_ACCESS = ("loopback", "key", "off")  # who may read GET /metrics
 SPACE_FRAME_ANCESTORS = "'self' https://huggingface.co https://*.huggingface.co https://*.hf.space"
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
@@ -57,6 +58,9 @@ class AppConfig:
         device, precision: passed to ``sam_backends.create_backend`` (None: automatic).
         checkpoint_dir: where checkpoints live (None: the engine's default folder).
         cache_bytes: bound of the shared embedding cache ("2GiB", an int, or None: default).
+        memory_budget: the one bound of the app's memory ("6GiB", an int; ``--memory-budget``,
+            env ``SAMWB_MEMORY_BUDGET``), split by ``workbench.memory.plan_memory`` into the
+            cache's, the sessions' and the REST image store's bounds; None: no budget.
         max_loaded_models: loaded backends kept in memory at once (least recently used go).
         max_image_pixels: larger images are refused with a friendly message.
         max_file_size: Gradio's upload limit, e.g. "25mb".
@@ -127,6 +131,9 @@ class AppConfig:
             processed (after stride), width x height of a frame, size of the file (uploads
             are also bound by ``max_file_size``). Defaults suit a 2-core CPU Space.
         video_timeout_s: a ``/track`` call still unfinished after this stops at its next frame.
+        metrics_access: who may read ``GET /metrics`` (``--metrics``): "loopback" (default:
+            clients on this machine only, never through a proxy or ``--share``), "key" (a REST
+            API key with the ``metrics`` scope) or "off" (no route).
     """
 
     host: str = "127.0.0.1"
@@ -139,6 +146,7 @@ class AppConfig:
     precision: str | None = None
     checkpoint_dir: Path | None = None
     cache_bytes: int | str | None = None
+    memory_budget: int | str | None = None
     max_loaded_models: int = 6  # the Compare tab runs up to 6 models side by side
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_file_size: str = DEFAULT_MAX_FILE_SIZE
@@ -178,6 +186,7 @@ class AppConfig:
     video_max_pixels: int = DEFAULT_VIDEO_MAX_PIXELS
     video_max_file_size: int | str = DEFAULT_VIDEO_MAX_FILE_SIZE
     video_timeout_s: float = 600.0
+    metrics_access: str = "loopback"
 
     def __post_init__(self) -> None:
         valid = set(model_ids())
@@ -186,6 +195,9 @@ class AppConfig:
             raise ValueError(
                 f"Unknown model id(s) {', '.join(unknown)}; valid ids: {', '.join(sorted(valid))}."
             )
+        if self.metrics_access not in METRICS_ACCESS:
+            raise ValueError(f"--metrics must be one of {', '.join(METRICS_ACCESS)}, got "
+                             f"{self.metrics_access!r}.")
         if not self.models and not self.extra_models:
             raise ValueError("Offer at least one model (--models grabcut works offline).")
         if self.api_open_local and (self.host not in LOOPBACK_HOSTS or self.share):

@@ -54,6 +54,8 @@ from workbench.compare.timings import EncodeTimings
 from workbench.config import AppConfig
 from workbench.lanes import Activity, WorkLane
 from workbench.limits import Limits
+from workbench.memory import IdleTrimmer, MemoryPlan, plan_memory, weights_bytes
+from workbench.observe import Observations
 from workbench.services import Services
 from workbench.session import SessionRegistry
 from workbench.temp_root import TempRoot
@@ -148,6 +150,11 @@ class BackendPool:
         with self._lock:
             return list(self._loaded)
 
+    def loaded(self) -> dict[str, Backend]:
+        """The loaded backends by id, without touching their recency (for ``/metrics``)."""
+        with self._lock:
+            return dict(self._loaded)
+
     def clear(self) -> None:
         """Drop every loaded backend (at shutdown; a later ``get`` loads again)."""
         with self._lock:
@@ -182,12 +189,21 @@ class AppContext:
         entries += [ModelEntry(e.spec, None if e.checkpoint is None else Path(e.checkpoint))
                     for e in config.extra_models]
         self._entries: dict[str, ModelEntry] = {e.model_id: e for e in entries}
-        self.cache = EmbeddingCache(config.cache_bytes)
+        # One budget (workbench.memory), when given, sets the bounds of what holds memory.
+        self.memory: MemoryPlan = plan_memory(
+            config.memory_budget,
+            weights_bytes([e.spec.size_bytes if e.spec.has_weights else 0 for e in entries],
+                          config.max_loaded_models),
+            config.everything_max_bytes, config.cache_bytes)
+        self.cache = EmbeddingCache(self.memory.cache_bytes if self.memory.budget is not None
+                                    else config.cache_bytes)
         self.pool = BackendPool(config.max_loaded_models, self._load)
         self.sessions = SessionRegistry(config.max_sessions,
-                                        new_per_minute=config.new_sessions_per_minute)
+                                        new_per_minute=config.new_sessions_per_minute,
+                                        max_bytes=self.memory.session_bytes)
         self.startup_note = ""  # a status line about start-up work (model prefetch on a Space)
         self.encode_timings = EncodeTimings()  # measured encode seconds per model (estimates)
+        self.observe = Observations()  # latencies and refusals for /metrics (server.metrics)
         # People's work in flight, counted by every lane: background work waits for zero.
         self.foreground = Activity()
         self._disk: DiskEmbeddingStore | None = None  # attach_disk_embeddings
@@ -214,6 +230,27 @@ class AppContext:
         self.zerogpu = zerogpu_active()
         self._encode_task = gpu_task(self._encode_now, ENCODE_GPU_SECONDS)
         self._predict_task = gpu_task(self._predict_now, PREDICT_GPU_SECONDS)
+
+    def work_done(self) -> int:
+        """A number that grows with every lookup of the cache and every timed click, encode and
+        track (the idle trimmer trims only after some work)."""
+        stats = self.cache.stats()
+        return stats.hits + stats.misses + self.observe.events
+
+    def start_idle_trim(self) -> IdleTrimmer:
+        """Start giving freed memory back when the app is quiet (``memory.IdleTrimmer``);
+        stopped at shutdown. ``app.launch`` starts it for a served app."""
+        trimmer = IdleTrimmer(lambda: self.foreground.count == 0, self.work_done)
+        trimmer.start()
+        self.on_close(trimmer.stop)
+        return trimmer
+
+    def lanes(self) -> dict[str, WorkLane]:
+        """Every lane of this app by name (for ``/metrics``)."""
+        with self._click_lanes_lock:
+            clicks = list(self._click_lanes.values())
+        lanes = [self.api_lane, self.proposals_lane, self.encoder_lane, *clicks]
+        return {lane.name: lane for lane in lanes}
 
     def click_lane(self, model_id: str) -> WorkLane:
         """The lane that serialises decodes (clicks, hover previews) on ``model_id``."""
@@ -397,6 +434,7 @@ class AppContext:
         seconds = time.perf_counter() - start
         if computed and record:
             self.encode_timings.record(key[1], seconds)
+            self.observe.latency("encode", key[1], seconds)
         return EncodeResult(embedding, not computed, seconds)
 
     # --- embeddings kept on disk (a project's) -------------------------------------------

@@ -224,6 +224,13 @@ class SegObject:
         """Remove all prompts as one undoable step (no-op when already empty)."""
         return self if self.is_empty else self.record(Step())
 
+    def without_history(self) -> SegObject:
+        """The same object with its current step only (no undo, no redo): what the session
+        budget drops first, since the object itself is unchanged."""
+        if len(self.history) == 1:
+            return self
+        return dataclasses.replace(self, history=(self.current,), cursor=0)
+
 
 @dataclass(frozen=True)
 class Workspace:
@@ -293,6 +300,10 @@ class Workspace:
         objects = objects[:index] + (obj,) + objects[index:]
         return Workspace(objects, obj.object_id, max(self.next_id, obj.object_id + 1),
                          self.class_id)
+
+    def without_history(self) -> Workspace:
+        """Every object with its current step only (see ``SegObject.without_history``)."""
+        return dataclasses.replace(self, objects=tuple(o.without_history() for o in self.objects))
 
     def with_masks(self) -> list[SegObject]:
         """Objects that currently show a mask, in creation order."""

@@ -14,6 +14,14 @@ of a session (a click on the fast route, an event of its page) marks it active; 
 is reached the session idle the longest goes, and a session active in the last
 ``protect_s`` seconds is never taken: a newcomer is then refused ("busy, retry") instead. New
 sessions per client address are rate-limited, so one client cannot fill the registry.
+
+Bounded in bytes too (``max_bytes``, a share of ``--memory-budget``: ``workbench.memory``). Each
+session reports the bytes it holds (``Session.nbytes``: the image, its previews, masks and undo
+history); beyond the bound the registry drops undo history first (least recently used sessions
+first: the objects stay as they are), then releases idle sessions, least recently used first,
+and never an active one (used in the last ``protect_s`` seconds, which covers a request in
+flight: every request marks its session used). The check runs when a session is tracked and
+at most once a second on use (``BUDGET_CHECK_S``), so a click never walks every session.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from workbench.lanes import ServerBusyError
-from workbench.objects import Workspace
+from workbench.objects import MaskResult, Step, Workspace
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,36 @@ class Picture:
     image: np.ndarray
     digest: str
     name: str
+
+
+def _mask_bytes(result: MaskResult | None, seen: set[int]) -> int:
+    if result is None or id(result) in seen:
+        return 0
+    seen.add(id(result))
+    logits = result.logits
+    return int(result.bits.nbytes) + (0 if logits is None else int(logits.nbytes))
+
+
+def _step_bytes(step: Step, seen: set[int]) -> int:
+    return _mask_bytes(step.result, seen) + sum(_mask_bytes(c, seen) for c in step.candidates)
+
+
+def workspace_nbytes(workspace: Workspace, seen: set[int] | None = None) -> int:
+    """Bytes of the masks (bit-packed) and logits held by ``workspace``'s objects, every undo
+    and redo step included; a mask shared by several steps counts once."""
+    seen = set() if seen is None else seen
+    return sum(_step_bytes(step, seen) for obj in workspace.objects for step in obj.history)
+
+
+def _deleted_bytes(entry: Any, seen: set[int]) -> int:
+    """A deleted object kept for undo: ``(SegObject, index)``."""
+    obj = entry[0] if isinstance(entry, tuple) and entry else None
+    history = getattr(obj, "history", ())
+    return sum(_step_bytes(step, seen) for step in history if isinstance(step, Step))
+
+
+def _array_bytes(value: Any) -> int:
+    return int(value.nbytes) if isinstance(value, np.ndarray) else 0
 
 
 class Session:
@@ -132,6 +170,53 @@ class Session:
         self.deleted = []
         self.undo_restores_delete = False
 
+    def nbytes(self) -> int:
+        """Bytes this session holds in memory: the image, its preview and thumbnails, the
+        encoded display copies and masks sent to the page, the objects' masks with their undo
+        history, and deleted objects kept for undo (an estimate of its arrays and strings; the
+        Python objects around them are not counted)."""
+        total = _array_bytes(self.image)
+        preview = self.preview
+        if isinstance(preview, tuple) and len(preview) == 2:
+            preview = preview[1]
+        if preview is not None:
+            total += _array_bytes(getattr(preview, "base", None))
+            total += sum(_array_bytes(v) for v in getattr(preview, "_thumb_bases", {}).values())
+        for pair in (self.display_src, self.display_jpeg):
+            if isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], (str, bytes)):
+                total += len(pair[1])
+        seen: set[int] = set()
+        total += workspace_nbytes(self._workspace, seen)
+        total += sum(_deleted_bytes(entry, seen) for entry in list(self.deleted))
+        cache = self.display_cache
+        if isinstance(cache, dict):
+            for result, payload in list(cache.values()):
+                total += _mask_bytes(result, seen)
+                total += len(payload.get("png", "")) if isinstance(payload, dict) else 0
+        hover = self.hover
+        if hover is not None and isinstance(getattr(hover, "step", None), Step):
+            total += _step_bytes(hover.step, seen)
+        return total
+
+    def drop_history(self) -> int:
+        """Forget the undo/redo history (the objects stay as they are); returns the bytes it
+        held, 0 when a request holds the session right now (it is in use: left alone, and
+        the budget check never waits for it). Not saved to a project: the objects did not
+        change."""
+        if not self.lock.acquire(blocking=False):
+            return 0
+        try:
+            seen: set[int] = set()
+            before = workspace_nbytes(self._workspace, seen)
+            before += sum(_deleted_bytes(entry, seen) for entry in self.deleted)
+            self._workspace = self._workspace.without_history()
+            self.deleted = []
+            self.undo_restores_delete = False
+            self.display_cache = None
+            return max(0, before - workspace_nbytes(self._workspace))
+        finally:
+            self.lock.release()
+
     def export_dir(self, parent: Path | None = None) -> Path:
         """A private temporary folder for this session's downloads (removed on release), made
         inside ``parent`` (the app's temp folder; None: the system's temp folder)."""
@@ -164,7 +249,24 @@ class SessionsFullError(ServerBusyError):
     many in the last minute."""
 
 
+@dataclass(frozen=True)
+class SessionStats:
+    """The registry's numbers (for ``/metrics``): ``bytes`` as last measured (``nbytes`` of
+    every session, at the last budget check); ``history_drops``: undo histories dropped for
+    the byte bound; ``budget_releases``: idle sessions released for it; ``over_budget``:
+    checks that ended over the bound (every session left was active)."""
+
+    sessions: int
+    bytes: int
+    max_bytes: int | None
+    refused: int
+    history_drops: int
+    budget_releases: int
+    over_budget: int
+
+
 PROTECT_S = 300.0  # a session used in the last five minutes is never evicted
+BUDGET_CHECK_S = 1.0  # on use, the byte bound is checked at most this often
 NEW_PER_ADDRESS_PER_MINUTE = 60  # new sessions one client address may open in a minute
 _ADDRESSES_REMEMBERED = 4096  # bound on the per-address rate table
 
@@ -175,8 +277,14 @@ class SessionRegistry:
 
     def __init__(self, capacity: int = 200, protect_s: float = PROTECT_S,
                  new_per_minute: int = NEW_PER_ADDRESS_PER_MINUTE,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 max_bytes: int | None = None) -> None:
         self.capacity = max(1, int(capacity))
+        self.max_bytes = None if max_bytes is None else max(0, int(max_bytes))
+        self._bytes = 0
+        self._checked_at = float("-inf")
+        self._budget_lock = threading.Lock()  # one budget check at a time
+        self.history_drops = self.budget_releases = self.over_budget = 0
         self.protect_s = float(protect_s)
         self.new_per_minute = max(1, int(new_per_minute))
         self._clock = clock
@@ -221,12 +329,67 @@ class SessionRegistry:
                 evicted.append(self._forget_locked(victim))
         for old in evicted:
             old.release()
+        self.enforce_budget()
 
     def touch(self, session_id: str) -> None:
         """Mark a session as in use now (its place in the eviction order is refreshed)."""
         with self._lock:
             if session_id in self._sessions:
                 self._mark_active_locked(session_id, self._clock())
+            due = self.max_bytes is not None and self._clock() - self._checked_at >= BUDGET_CHECK_S
+        if due:
+            self.enforce_budget()
+
+    def enforce_budget(self) -> int:
+        """Measure every session and, beyond ``max_bytes``, drop undo history (least recently
+        used first), then release idle sessions (least recently used first), never an active
+        one. Returns the bytes held after the check."""
+        if not self._budget_lock.acquire(blocking=False):
+            return self._bytes  # another thread is checking right now
+        try:
+            with self._lock:
+                self._checked_at = self._clock()
+                order = list(self._sessions.values())  # least recently active first
+            sizes = {s.session_id: s.nbytes() for s in order}
+            total = sum(sizes.values())
+            if self.max_bytes is not None and total > self.max_bytes:
+                for session in order:
+                    if total <= self.max_bytes:
+                        break
+                    freed = session.drop_history()
+                    if freed:
+                        self.history_drops += 1
+                        now_bytes = session.nbytes()
+                        total -= sizes[session.session_id] - now_bytes
+                        sizes[session.session_id] = now_bytes
+                for session in order:
+                    if total <= self.max_bytes:
+                        break
+                    if self._release_if_idle(session.session_id):
+                        self.budget_releases += 1
+                        total -= sizes[session.session_id]
+                if total > self.max_bytes:
+                    self.over_budget += 1
+            self._bytes = total
+            return total
+        finally:
+            self._budget_lock.release()
+
+    def _release_if_idle(self, session_id: str) -> bool:
+        with self._lock:
+            now = self._clock()
+            if session_id not in self._sessions or now - self._active.get(
+                    session_id, now) < self.protect_s:
+                return False
+            session = self._forget_locked(session_id)
+        session.release()
+        return True
+
+    def stats(self) -> SessionStats:
+        with self._lock:
+            count = len(self._sessions)
+        return SessionStats(count, self._bytes, self.max_bytes, self.refused,
+                            self.history_drops, self.budget_releases, self.over_budget)
 
     def _mark_active_locked(self, session_id: str, now: float) -> None:
         self._active[session_id] = now

@@ -41,7 +41,13 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from server.middleware import BodyTooLarge, StorageFull
 from server.rest.docs import add_docs
-from server.rest.images import FetchPolicy, FileStore, ImageStore, UrlFetcher
+from server.rest.images import (
+    MAX_IMAGE_BYTES_PER_KEY,
+    FetchPolicy,
+    FileStore,
+    ImageStore,
+    UrlFetcher,
+)
 from server.rest.schemas import (
     ErrorBody,
     ImageFromUri,
@@ -87,7 +93,10 @@ def build_service(ctx: AppContext) -> SegmentService:
                          allow_private=config.url_fetch_allow_private,
                          max_bytes=config.upload_bytes,
                          timeout_s=config.url_fetch_timeout_s)
-    return SegmentService(ctx, ImageStore(), UrlFetcher(policy),
+    store = ImageStore() if ctx.memory.store_bytes is None else ImageStore(
+        max_bytes=ctx.memory.store_bytes,
+        per_key_bytes=min(MAX_IMAGE_BYTES_PER_KEY, ctx.memory.store_bytes))
+    return SegmentService(ctx, store, UrlFetcher(policy),
                           FileStore(ctx.temp.folder("rest"), reserve=ctx.temp.reserve))
 
 

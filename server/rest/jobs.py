@@ -266,6 +266,14 @@ class JobManager:
                 log.warning("job worker %s did not stop within %g s; its runner ignores "
                             "cancelled()", thread.name, timeout_s)
 
+    def counts(self) -> dict[str, int]:
+        """Jobs held now by status word (for ``/metrics``)."""
+        with self._cond:
+            found: dict[str, int] = {}
+            for job in self._jobs.values():
+                found[job.status] = found.get(job.status, 0) + 1
+            return found
+
     @property
     def alive_workers(self) -> int:
         """Worker threads running now (for tests and /readyz)."""

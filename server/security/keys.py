@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 # segment: /v1/segment and /v1/images; jobs: /v1/jobs; video: POST /v1/video (its job is then
-# read and cancelled through /v1/jobs, which needs the jobs scope too)
-SCOPES = ("segment", "jobs", "video")
+# read and cancelled through /v1/jobs, which needs the jobs scope too); metrics: GET /metrics
+# when the app runs with --metrics key
+SCOPES = ("segment", "jobs", "video", "metrics")
 KEY_FILE_VERSION = 1
 TOKEN_RE = re.compile(r"samwb_([0-9a-f]{8})_[A-Za-z0-9_-]{43}")
 KEY_ID_RE = re.compile(r"[0-9a-f]{8}")

@@ -54,7 +54,7 @@ def key_file(tmp_path: Path, *specs: tuple[str, frozenset[str]]) -> tuple[Path, 
     return path, tokens
 
 
-ALL = frozenset({"segment", "jobs"})
+ALL = frozenset({"segment", "jobs", "video", "metrics"})
 
 
 def request(authorization: str | bytes | None = None, *, host: str = "203.0.113.5",

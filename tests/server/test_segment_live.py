@@ -20,6 +20,7 @@ from sam_backends import Prediction
 from sam_backends.registry import Capabilities
 from workbench.lanes import ServerBusyError, WorkLane
 from workbench.limits import Limits
+from workbench.observe import Observations
 from workbench.segment.live import LiveError, LiveSegment
 from workbench.session import Session, SessionRegistry
 
@@ -76,6 +77,7 @@ class FakeContext:
         self.pool = SimpleNamespace(is_loaded=lambda model_id: True)
         self._lanes: dict[str, WorkLane] = {}
         self.max_waiting = max_waiting
+        self.observe = Observations()  # click latencies for /metrics
 
     def status(self, model_id):
         return SimpleNamespace(present=True)
@@ -125,6 +127,8 @@ def test_a_click_updates_the_session_and_answers_only_the_changed_mask():
     answer = LiveSegment(ctx).handle("box", body(session, box=[10, 10, 90, 70]))
     assert session.workspace.active.prompts.box == (10.0, 10.0, 90.0, 70.0)
     assert answer["box"] == [10.0, 10.0, 90.0, 70.0]
+    (clicks,) = ctx.observe.latencies()  # both timed for /metrics, under the session's model
+    assert (clicks.kind, clicks.model_id, clicks.count) == ("click", session.model_id, 2)
 
 
 def test_another_sessions_token_or_a_guessed_id_is_refused():

@@ -229,6 +229,7 @@ class TrackApi:
         write_overlay_mp4(video, session.track, overlay, copy_audio=False)
         coco = coco_video_document(video, session.track, object_names=names)
         coco["model_id"] = session.model_id
+        self.ctx.observe.latency("track", session.model_id, track_s)
         coco["timings"] = {"track_s": round(track_s, 3),
                            "frames_per_s": round(done / track_s, 3) if track_s > 0 else None,
                            "total_s": round(time.perf_counter() - started, 3)}

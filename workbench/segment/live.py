@@ -149,6 +149,7 @@ class LiveSegment:
         else:
             prompts = obj.prompts.with_box(box_from_event({"box": body.get("box")}))
         step = self._decode(session, obj, prompts)
+        self.ctx.observe.latency("click", session.model_id, time.perf_counter() - start)
         return self._record(session, obj, step, start)
 
     def hover(self, session: Session, body: Mapping[str, Any]) -> dict[str, Any]:

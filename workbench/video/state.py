@@ -260,6 +260,21 @@ class VideoSession(Session):
         self._video_dir: Path | None = None
         self._placeholder: VideoObject | None = self.new_object()
 
+    def nbytes(self) -> int:
+        """``Session.nbytes`` plus the tracked masks (RLE text) and the engine's tracking
+        state (memory features, logits, cached frame features), for the sessions' budget."""
+        total = super().nbytes()
+        track = self.track
+        if track is not None:
+            total += int(track.nbytes)
+        engine = self.engine
+        if engine is not None:
+            try:
+                total += int(getattr(engine, "state_nbytes", 0) or 0)
+            except RuntimeError:  # a job is changing the state right now: counted next time
+                pass
+        return total
+
     # --- the clip ----------------------------------------------------------------------------
 
     @property
