@@ -10,8 +10,8 @@ image and video processors), so it travels through exactly the loaders users get
 
 The small config keeps the 1024 input and SAM 2's 64 x 64 / 256 x 256 frames (so prompts,
 refinement and masks work as with the real model) but narrows every layer: a RepViT with one
-block per stage and 8..64 channels, 32-wide decoder and memory, a one-layer perceiver with 16
-latents (about 0.3 M parameters). ``backend.full_config()`` is the published architecture.
+block per stage and 8..64 channels, a 128-wide decoder, 64-channel memory, a one-layer
+perceiver (1.1 M parameters). ``backend.full_config()`` is the published architecture.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 
 def small_edgetam_config() -> Any:
-    """An ``EdgeTamVideoConfig`` of about 0.3 M parameters with the published frames."""
+    """An ``EdgeTamVideoConfig`` of 1.1 M parameters with the published frames."""
     from transformers import EdgeTamVideoConfig, EdgeTamVisionConfig, TimmWrapperConfig
 
     backbone = TimmWrapperConfig(
@@ -29,20 +29,23 @@ def small_edgetam_config() -> Any:
         model_args={"in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3],
                     "embed_dim": [8, 16, 32, 64], "depth": [1, 1, 1, 1]},
     )
+    # The memory is 64 channels, as published: transformers hard-codes the memory attention's
+    # key width to 64. The model width (128) must be a multiple above it: object pointers are
+    # split into memory-wide tokens (with equal widths transformers' video loop fails).
+    width = 128
     vision = EdgeTamVisionConfig(backbone_config=backbone, backbone_channel_list=[64, 32, 16, 8],
-                                 fpn_hidden_size=32)
+                                 fpn_hidden_size=width)
     return EdgeTamVideoConfig(
         vision_config=vision,
-        prompt_encoder_config=dict(hidden_size=32),
-        mask_decoder_config=dict(hidden_size=32, mlp_dim=64, num_attention_heads=2,
+        prompt_encoder_config=dict(hidden_size=width),
+        mask_decoder_config=dict(hidden_size=width, mlp_dim=64, num_attention_heads=2,
                                  iou_head_hidden_dim=32),
-        memory_attention_hidden_size=32, memory_attention_num_layers=1,
+        memory_attention_hidden_size=width, memory_attention_num_layers=1,
         memory_attention_mlp_hidden_size=64,
-        perceiver_resampler_hidden_size=16, perceiver_resampler_mlp_intermediate_size=32,
-        perceiver_resampler_attention_head_dim=16, perceiver_resampler_num_layers=1,
-        perceiver_resampler_num_latents=16, perceiver_resampler_num_latents_2d=16,
-        memory_encoder_hidden_size=32, memory_encoder_output_channels=16,
-        mask_downsampler_embed_dim=32, memory_fuser_embed_dim=32,
+        perceiver_resampler_hidden_size=64, perceiver_resampler_mlp_intermediate_size=64,
+        perceiver_resampler_num_layers=1,  # 256 + 256 latents: the rope is built for 16 x 16
+        memory_encoder_hidden_size=width, memory_encoder_output_channels=64,
+        mask_downsampler_embed_dim=width, memory_fuser_embed_dim=width,
         memory_fuser_intermediate_dim=64, memory_fuser_num_layers=1,
     )
 
@@ -61,14 +64,26 @@ def build_random_edgetam(config: Any = None, seed: int = 0) -> Any:
     return model.eval()
 
 
-def write_random_edgetam(folder: str | Path, config: Any = None, seed: int = 0) -> Path:
+def write_random_edgetam(folder: str | Path, config: Any = None, seed: int = 0, *,
+                         present: bool = True) -> Path:
     """Save a random EdgeTAM folder as the Hub lays it out (config.json, model.safetensors,
-    the processors)."""
+    the processors).
+
+    ``present``: the object-score head says "object present" (a small weight, bias 4), so
+    tracked masks are not blanked as "object lost" on every frame, as random weights would.
+    """
+    import torch
     from transformers import Sam2ImageProcessor, Sam2VideoProcessor, Sam2VideoVideoProcessor
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    build_random_edgetam(config, seed).save_pretrained(str(folder))
+    model = build_random_edgetam(config, seed)
+    if present:
+        head = model.mask_decoder.pred_obj_score_head.proj_out
+        with torch.no_grad():
+            head.weight.mul_(0.01)
+            head.bias.fill_(4.0)
+    model.save_pretrained(str(folder))
     processor = Sam2VideoProcessor(image_processor=Sam2ImageProcessor(),
                                    video_processor=Sam2VideoVideoProcessor())
     processor.save_pretrained(str(folder))

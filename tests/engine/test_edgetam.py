@@ -134,7 +134,168 @@ def test_segment_everything_runs_point_by_point_through_predict(backend, embeddi
                               stability_score_thresh=0.0)
     found = segment_everything(backend, embedding, params)
     assert len(found.scores) >= 1 and found.masks.shape[1:] == IMAGE_HW
-    first = backend.predict(embedding, Prompts(points=[(30.0, 22.5)], labels=[1],
-                                               multimask=True))
-    assert any(np.array_equal(mask, candidate) for mask in found.masks
-               for candidate in first.masks)
+    height, width = IMAGE_HW
+    candidates = [mask for x in (width / 4, 3 * width / 4) for y in (height / 4, 3 * height / 4)
+                  for mask in backend.predict(embedding, Prompts(points=[(x, y)], labels=[1],
+                                                                 multimask=True)).masks]
+    for mask in found.masks:  # each kept mask is one of the grid points' candidates
+        assert min(np.count_nonzero(mask != c) for c in candidates) <= mask.size // 1000
+
+
+# -- video: EdgeTamVideoSession against transformers' documented video loop -------------------
+
+VIDEO_HW = (72, 96)
+BOX = (10.0, 8.0, 60.0, 50.0)
+POINTS = Prompts(points=[(70.5, 30.25)], labels=[1])
+CORRECTION = Prompts(points=[(20.0, 20.0), (50.0, 40.0)], labels=[1, 0])
+FRAMES = 3
+
+
+@pytest.fixture(scope="module")
+def frames():
+    from sam_backends.testing.random_models import synthetic_image
+
+    base = synthetic_image(*VIDEO_HW, seed=3)
+    return [np.roll(base, 5 * i, axis=1) for i in range(FRAMES)]
+
+
+@pytest.fixture(scope="module")
+def tracker(edgetam_small):
+    from sam_backends.video import create_tracker
+
+    return create_tracker("edgetam", checkpoint=edgetam_small, device="cpu", precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def video_reference(edgetam_small):
+    from transformers import AutoProcessor, EdgeTamVideoModel
+
+    model = EdgeTamVideoModel.from_pretrained(str(edgetam_small)).eval()
+    return model, AutoProcessor.from_pretrained(str(edgetam_small))
+
+
+class Documented:
+    """transformers' documented loop: ``init_video_session(video=...)``,
+    ``add_inputs_to_inference_session``, ``model(inference_session, frame_idx)``,
+    ``propagate_in_video_iterator``, ``post_process_masks``."""
+
+    def __init__(self, reference, frames):
+        self.model, self.processor = reference
+        self.session = self.processor.init_video_session(
+            video=np.stack(frames), inference_device="cpu", dtype=torch.float32)
+
+    def masks(self, out):
+        logits = self.processor.post_process_masks(
+            [out.pred_masks], original_sizes=[list(VIDEO_HW)], binarize=False)[0]
+        return {o: (logits[k, 0] > 0).numpy() for k, o in enumerate(out.object_ids)}
+
+    def add(self, frame, obj, prompts: Prompts):
+        args = {}
+        if prompts.points:
+            args = {"input_points": [[[list(p) for p in prompts.points]]],
+                    "input_labels": [[list(prompts.labels)]]}
+        if prompts.box is not None:
+            args["input_boxes"] = [[list(prompts.box)]]
+        self.processor.add_inputs_to_inference_session(
+            inference_session=self.session, frame_idx=frame, obj_ids=obj, **args)
+        with torch.inference_mode():
+            return self.masks(self.model(inference_session=self.session, frame_idx=frame))[obj]
+
+    def propagate(self, **kwargs):
+        with torch.inference_mode():
+            return [(out.frame_idx, self.masks(out)) for out in
+                    self.model.propagate_in_video_iterator(self.session, **kwargs)]
+
+
+def assert_same(ours, theirs):
+    assert [f for f, _ in ours] == [f for f, _ in theirs]
+    for (frame, mine), (_, documented) in zip(ours, theirs):
+        assert sorted(mine) == sorted(documented), frame
+        for obj in mine:
+            assert mine[obj].dtype == np.bool_ and mine[obj].shape == VIDEO_HW
+            np.testing.assert_array_equal(mine[obj], documented[obj], err_msg=f"{frame}/{obj}")
+
+
+def test_video_masks_equal_transformers_documented_loop(tracker, video_reference, frames):
+    from sam_backends.video import open_video
+
+    session = tracker.start(open_video(frames))
+    documented = Documented(video_reference, frames)
+    mine = session.add_prompts(0, 1, Prompts(box=BOX))
+    np.testing.assert_array_equal(mine, documented.add(0, 1, Prompts(box=BOX)))
+    assert 0 < mine.mean() < 1  # a real mask, not all blank or all full
+    np.testing.assert_array_equal(session.add_prompts(0, 2, POINTS), documented.add(0, 2, POINTS))
+    ours = list(session.propagate())
+    assert_same(ours, documented.propagate())
+    assert all(0 < masks[1].mean() < 1 for _, masks in ours)  # tracked, not blanked as lost
+    assert session.object_ids == [1, 2] and sorted(session.masks) == list(range(FRAMES))
+    # A correction on a tracked frame: transformers stores it as a plain tracked output, which
+    # its next propagation overwrites; ours keeps it as a conditioning frame, as SAM 2.1 does.
+    corrected = session.add_prompts(2, 1, CORRECTION)
+    assert not np.array_equal(corrected, dict(ours)[2][1])
+    np.testing.assert_array_equal(dict(session.propagate(start_frame=2))[2][1], corrected)
+
+
+@pytest.mark.slow
+def test_video_reverse_from_a_later_prompt(tracker, video_reference, frames):
+    from sam_backends.video import open_video
+
+    session = tracker.start(open_video(frames))
+    documented = Documented(video_reference, frames)
+    np.testing.assert_array_equal(session.add_prompts(1, 7, POINTS), documented.add(1, 7, POINTS))
+    assert_same(list(session.propagate(reverse=True)), documented.propagate(reverse=True))
+    assert [f for f, _ in session.propagate_both()] == [1, 2, 1, 0]
+
+
+def test_video_objects_go_reset_and_memory_stays_bounded(tracker, frames):
+    from sam_backends.video import VideoTrackingError, open_video
+
+    video = open_video(frames)
+    both, solo = tracker.start(video), tracker.start(video)
+    both.add_prompts(0, 1, POINTS)
+    both.add_prompts(0, 2, Prompts(box=BOX))
+    solo.add_prompts(0, 2, Prompts(box=BOX))
+    both.remove_object(1)
+    assert both.object_ids == [2] and both.masks.object_ids == [2]
+    assert_same(list(both.propagate(max_frames=2)), list(solo.propagate(max_frames=2)))
+    cache = both._session.cache
+    assert len(cache.features) <= tracker.feature_cache_frames == 2
+    assert not isinstance(both._session.processed_frames, dict)  # frames made on demand
+    # 8 MiB of features a frame, 42 MiB of position encodings held once (not once a frame)
+    assert sum(t.numel() * 4 for t in cache.positions) == 42 * 2**20
+    assert 0 < both.state_nbytes < (2 * 8 + 42 + 6) * 2**20
+    with pytest.raises(VideoTrackingError, match="no object 5"):
+        both.remove_object(5)
+    with pytest.raises(VideoTrackingError, match="not in the video"):
+        both.add_prompts(FRAMES, 1, POINTS)
+    both.reset()
+    assert both.object_ids == [] and len(both.masks) == 0
+    with pytest.raises(VideoTrackingError, match="prompt an object"):
+        both.propagate()
+
+
+@pytest.mark.slow
+def test_full_size_one_click_and_one_tracked_frame(tmp_path, frames):
+    """The published architecture (random weights): one click on an image and one tracked
+    video frame equal transformers'."""
+    from transformers import AutoProcessor, EdgeTamModel, EdgeTamVideoModel
+
+    from sam_backends.testing.edgetam_models import write_random_edgetam
+    from sam_backends.video import create_tracker, open_video
+
+    folder = write_random_edgetam(tmp_path / "edgetam")
+    backend = create_backend("edgetam", checkpoint=folder, device="cpu", precision="fp32")
+    image = frames[0]
+    prompts = Prompts(points=[(40.0, 30.0)], labels=[1])
+    ours = backend.predict(backend.encode(image), prompts).masks
+    reference = (EdgeTamModel.from_pretrained(str(folder)).eval(),
+                 AutoProcessor.from_pretrained(str(folder)))
+    np.testing.assert_array_equal(ours, _reference_masks(reference, image, prompts)[0])
+
+    tracker = create_tracker("edgetam", checkpoint=folder, device="cpu", precision="fp32")
+    session = tracker.start(open_video(frames[:2]))
+    documented = Documented((EdgeTamVideoModel.from_pretrained(str(folder)).eval(),
+                             reference[1]), frames[:2])
+    np.testing.assert_array_equal(session.add_prompts(0, 1, prompts),
+                                  documented.add(0, 1, prompts))
+    assert_same(list(session.propagate()), documented.propagate())
