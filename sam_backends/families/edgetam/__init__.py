@@ -25,6 +25,9 @@ FAMILY = Family(
     # Counted with torch.utils.flop_counter on the published architecture (RepViT-M1, FPN neck
     # and the decoder's projections, one 1024 x 1024 image): 7.5x fewer than SAM 2.1 tiny's.
     encoder_gmacs=(("edgetam", 19.4),),
+    video_proposal=("Proposed because this CPU has no native bf16, where SAM 2.1 tracks at "
+                    "seconds a frame: EdgeTAM's light encoder and compressed memory are "
+                    "several times faster (less accurate; compare both below)."),
 )
 
 
