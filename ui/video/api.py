@@ -1,4 +1,5 @@
-"""The ``/track`` endpoint for ``gradio_client``: track objects through a video file with SAM 2.1.
+"""The ``/track`` endpoint for ``gradio_client``: track objects through a video file with SAM 2.1
+or EdgeTAM.
 
     from gradio_client import Client, handle_file
     client = Client("http://127.0.0.1:7860/")
