@@ -116,6 +116,17 @@ def checkpoint_file(cache: Path, model_id: str) -> Path:
     return Path(cache) / f"random-{model_id}.pt"
 
 
+def ensure_random_edgetam(cache: Path, seed: int = 0) -> Path:
+    """A full-size random-weight EdgeTAM folder (transformers' layout), written once to
+    ``cache``; EdgeTAM has no upstream checkpoint file, its reference is transformers itself."""
+    from sam_backends.testing.edgetam_models import write_random_edgetam
+
+    folder = Path(cache) / "random-edgetam"
+    if not (folder / "config.json").is_file():
+        write_random_edgetam(folder, seed=seed)
+    return folder
+
+
 def ensure_random_checkpoint(model_id: str, cache: Path, seed: int = 0) -> Path:
     """A full-size random-weight checkpoint for ``model_id`` in the official format.
 

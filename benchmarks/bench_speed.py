@@ -2,6 +2,7 @@
 
     python benchmarks/bench_speed.py                       # every SAM model (long: ~1 h)
     python benchmarks/bench_speed.py --models sam-vit-b sam2.1-tiny --quick
+    python benchmarks/bench_speed.py --models sam2.1-tiny edgetam  # EdgeTAM against tiny
 
 For each model, three processes run one after the other on the same photos (``--media``,
 default ``../shared/media`` beside the repository) and the same fixed prompts:
@@ -11,8 +12,10 @@ default ``../shared/media`` beside the repository) and the same fixed prompts:
 * ``auto``: our backend in the default precision (bf16 where the hardware has it, else
   fp32-fast: the fast path with fp32 matrices).
 
-Checkpoints are full-size random-weight models built with the upstream builders and cached
-outside the repository (``--cache``); compute time does not depend on weight values.
+EdgeTAM runs through transformers, which is its reference: it has no ``upstream`` run (compare
+its rows with SAM 2.1 tiny's). Checkpoints are full-size random-weight models built with the
+upstream builders (EdgeTAM: a transformers folder) and cached outside the repository
+(``--cache``); compute time does not depend on weight values.
 
 Reported per model and variant: encode time (median over the photos, a warm-up encode
 excluded), click latency p50/p95 for a point, a box, a box + points and a refinement (up to
@@ -42,13 +45,15 @@ from benchmarks.bench_common import (  # noqa: E402
     DEFAULT_MEDIA,
     DEFAULT_OUT,
     ensure_random_checkpoint,
+    ensure_random_edgetam,
     median,
     percentile,
     photo_paths,
 )
 
 SAM_MODELS = ("sam-vit-b", "sam-vit-l", "sam-vit-h", "sam2.1-tiny", "sam2.1-small",
-              "sam2.1-base-plus", "sam2.1-large")
+              "sam2.1-base-plus", "sam2.1-large", "edgetam")
+HF_MODELS = ("edgetam",)  # transformers folders: their reference is transformers itself
 VARIANTS = ("upstream", "fp32", "auto")  # fp32 before auto: auto compares with its outputs
 CLICK_KINDS = ("point", "box", "box+points", "refine")
 WORKER = Path(__file__).resolve().with_name("bench_worker.py")
@@ -195,10 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sam-bench-") as scratch_name:
         scratch = Path(scratch_name)
         for model in args.models:
-            checkpoint = ensure_random_checkpoint(model, args.cache)
+            if model in HF_MODELS:
+                checkpoint, variants = ensure_random_edgetam(args.cache), VARIANTS[1:]
+            else:
+                checkpoint, variants = ensure_random_checkpoint(model, args.cache), VARIANTS
             exact_dir = scratch / f"{model}-exact"
             results[model] = {}
-            for variant in VARIANTS:
+            for variant in variants:
                 print(f"  {model} {variant} ...", end="", flush=True)
                 t0 = time.time()
                 raw[f"{model}/{variant}"] = run_worker(model, variant, checkpoint, photos,

@@ -68,6 +68,9 @@ class OursRunner:
         features = embedding.features
         if hasattr(backend, "fast_decoder"):
             features = backend.fast_decoder.restore(features)
+        if "image_embeddings" in features:  # EdgeTAM (transformers): the decoder's 3 levels
+            *high_res, last = features["image_embeddings"]
+            features = {"image_embed": last, "high_res_feats": tuple(high_res)}
         out = {"image_embed": features["image_embed"].float().numpy()}
         for i, level in enumerate(features.get("high_res_feats", ())):
             out[f"high_res_{i}"] = level.float().numpy()

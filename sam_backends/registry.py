@@ -56,8 +56,9 @@ class ModelSpec:
     Attributes:
         model_id: stable id used by the API, CLI and UI (never derived from a file name).
         family: the folder under ``sam_backends/families/`` ("sam1", "sam2", "grabcut",
-            "sam3", "owlv2"): its ``load()`` builds the model and its ``FAMILY`` holds the
-            facts (``families.get_family``); nothing outside that folder compares the name.
+            "sam3", "owlv2", "edgetam"): its ``load()`` builds the model and its ``FAMILY``
+            holds the facts (``families.get_family``); nothing outside that folder compares the
+            name.
         arch: family-specific builder arguments. SAM 1: ``_build_sam`` keyword arguments.
             SAM 2: ``{"config": <hydra config name>, "overrides": (<hydra overrides>, ...)}``.
             Tests derive reduced-size specs with ``dataclasses.replace(spec, arch=...)``.
@@ -116,6 +117,8 @@ _SAM2_CAPS = family_capabilities("sam2")
 _GRABCUT_CAPS = family_capabilities("grabcut", mask_refinement=False, multimask=False)
 # SAM 3 (sam_backends/families/sam3/): text via Sam3Model, points/box via its tracker head.
 _SAM3_CAPS = family_capabilities("sam3", mask_refinement=False, text=True)
+# EdgeTAM (sam_backends/families/edgetam/): SAM 2's prompts and video, through transformers.
+_EDGETAM_CAPS = family_capabilities("edgetam")
 
 
 def _sam1(model_id: str, name: str, dim: int, depth: int, heads: int, global_attn: tuple,
@@ -159,6 +162,8 @@ CATALOGUE: tuple[ModelSpec, ...] = (
     _sam2("sam2.1-large", "SAM 2.1 Large", "sam2.1_hiera_l.yaml", 224_446_642,
           "sam2.1_hiera_large.pt",
           "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318", 898_083_611),
+    ModelSpec("edgetam", "EdgeTAM (light video on CPUs; Apache-2.0)", "edgetam", {}, 13_912_306,
+              capabilities=_EDGETAM_CAPS, hf_repo="yonigozlan/EdgeTAM-hf", license="Apache-2.0"),
     ModelSpec("grabcut", "GrabCut baseline (no weights)", "grabcut", {}, 0,
               capabilities=_GRABCUT_CAPS),
     ModelSpec("sam3", "SAM 3 (text prompts; SAM License, gated on Hugging Face)", "sam3", {},

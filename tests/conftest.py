@@ -63,3 +63,12 @@ def sam2_small(random_checkpoint_dir: Path) -> RandomCheckpoint:
     return RandomCheckpoint(
         spec, write_random_checkpoint(spec, random_checkpoint_dir / spec.checkpoint_file)
     )
+
+
+@pytest.fixture(scope="session")
+def edgetam_small(random_checkpoint_dir: Path) -> Path:
+    """A small random-weight EdgeTAM model folder (``save_pretrained``, Hub layout), for
+    ``create_backend("edgetam", checkpoint=folder)`` and ``create_tracker``."""
+    from sam_backends.testing.edgetam_models import small_edgetam_config, write_random_edgetam
+
+    return write_random_edgetam(random_checkpoint_dir / "edgetam", small_edgetam_config())

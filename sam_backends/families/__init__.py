@@ -3,8 +3,9 @@
 ``families/<name>/__init__.py`` holds the family's facts (``FAMILY``, a ``base.Family``) and
 ``load(spec, path, device, precision)`` (what ``create_backend`` calls; heavy imports happen
 inside it); ``backend.py`` the backend; ``fast.py`` an optional fast precision; a family that
-tracks video also has ``load_video()``; one with an upstream reference implementation (for
-parity tests and benchmarks) has ``upstream.py``. ``get_family(name)`` imports the folder on
+tracks video also has ``load_video()`` and ``start_video(tracker, video)`` (its session); one
+with an upstream reference implementation (for parity tests and benchmarks) has
+``upstream.py``. ``get_family(name)`` imports the folder on
 first use, so adding a family is adding a folder (and its catalogue entries), not editing a
 list.
 """

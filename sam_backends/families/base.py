@@ -51,6 +51,8 @@ class Family:
         encoder_gmacs: multiply-adds (G) of each model's image encoder per 1024 x 1024 image,
             by model id; relative costs for encode-time estimates (models not listed get none).
             Within one family the speed per multiply-add is alike, across families ~2x apart.
+        video_proposal: why the Video view proposes this family's model on a CPU without native
+            bf16, in one line (empty: it is not proposed there).
         encoder_blocks: where the image encoder's transformer blocks are, as a dotted attribute
             path from the loaded upstream model (the backend's ``model``), e.g.
             ``"image_encoder.blocks"``; background encodes pause between these blocks
@@ -70,6 +72,7 @@ class Family:
     encoder_gmacs: tuple[tuple[str, float], ...] = ()
     encoder_blocks: str = ""
     precisions: tuple[str, ...] = ("fp32",)
+    video_proposal: str = ""
 
     def encoder_cost(self, model_id: str) -> float | None:
         """The encoder's G multiply-adds for ``model_id``, or None when not measured."""

@@ -1,4 +1,4 @@
-"""Video for SAM 2.1: open a clip, prompt objects on any frame, propagate, export.
+"""Video for SAM 2.1 and EdgeTAM: open a clip, prompt objects on any frame, propagate, export.
 
     >>> from sam_backends.video import open_video, create_tracker
     >>> video = open_video("clip.mp4", stride=2)                 # probed, nothing decoded yet

@@ -1,11 +1,14 @@
-"""``create_tracker``: a SAM 2.1 video model, loaded once, serving any number of sessions.
+"""``create_tracker``: a video model, loaded once, serving any number of sessions.
 
 The model comes from the family's ``load_video()`` (``families/sam2/video.py``: the upstream
 ``SAM2VideoPredictor`` built from the catalogue's hydra config, loaded through the project's
-safe, strict checkpoint loading); a family says it can track with ``Family.video``. A tracker
-holds no per-video state: each ``tracker.start(video)`` returns an independent
-``VideoSession``. Calls into the model are
-serialised by one lock per tracker (one CPU cannot run two propagations faster than one).
+safe, strict checkpoint loading; ``families/edgetam/video.py``: transformers'
+``EdgeTamVideoModel`` from a Hugging Face folder); a family says it can track with
+``Family.video``, and its ``start_video(tracker, video)`` opens a session (SAM 2.1:
+``VideoSession``; EdgeTAM: ``EdgeTamVideoSession``, with the same public API). A tracker holds
+no per-video state: each ``tracker.start(video)`` returns an independent session. Calls into
+the model are serialised by one lock per tracker (one CPU cannot run two propagations faster
+than one).
 """
 
 from __future__ import annotations
@@ -45,11 +48,13 @@ def create_tracker(
     download: bool = False,
     feature_cache_frames: int = DEFAULT_FEATURE_CACHE_FRAMES,
 ) -> VideoTracker:
-    """Build a tracker for a SAM 2.1 model (arguments as ``create_backend``).
+    """Build a tracker for a model that tracks video (arguments as ``create_backend``).
 
     Args:
-        precision: "fp32": masks equal upstream ``SAM2VideoPredictor``'s pixel for pixel;
-            "bf16": bf16 image encoder; "auto"/None: bf16 where it is native, else fp32;
+        checkpoint: SAM 2.1: a checkpoint file; a Hugging Face model (EdgeTAM): its folder.
+        precision: "fp32": masks equal upstream ``SAM2VideoPredictor``'s (EdgeTAM:
+            transformers' documented video loop's) pixel for pixel; "bf16": bf16 image encoder
+            (EdgeTAM: bf16 autocast); "auto"/None: bf16 where it is native, else fp32;
             "fp32-fast" (the clicks' fp32 fast path) tracks in exact fp32.
         feature_cache_frames: image features kept per session (about 16 MiB a frame).
 
@@ -62,11 +67,13 @@ def create_tracker(
     spec = model_id if isinstance(model_id, ModelSpec) else get_spec(model_id)
     if not can_track(spec):
         raise VideoTrackingError(
-            f"{spec.display_name} cannot track video; choose a SAM 2.1 model "
+            f"{spec.display_name} cannot track video; choose a model that can "
             f"({', '.join(video_model_ids())})."
         )
     resolved_device = resolve_device(device)
-    resolved_precision = resolve_precision(precision, resolved_device, VIDEO_PRECISIONS)
+    # "auto" picks bf16 only for a family whose fast path is measured (``Family.precisions``).
+    offered = tuple(p for p in VIDEO_PRECISIONS if p in get_family(spec.family).precisions)
+    resolved_precision = resolve_precision(precision, resolved_device, offered)
     if resolved_precision == FAST_FP32_PRECISION:
         # The clicks' fp32 fast path (decoder layouts, OpenCV upscaling) has no video
         # counterpart: a tracked frame's time is the encoder and the memory attention.
@@ -75,14 +82,21 @@ def create_tracker(
         raise VideoTrackingError(
             f"Precision {resolved_precision!r} is not available for video; use fp32 or bf16."
         )
-    path = checkpoints.resolve_checkpoint(spec, checkpoint, checkpoint_dir, download=download)
+    if spec.hf_repo is not None:  # a Hugging Face model folder, as ``create_backend`` finds it
+        from ..text import hub
+
+        folder = checkpoint if checkpoint is not None else checkpoints.custom_checkpoint(spec)
+        path = hub.resolve_folder(hub.for_spec(spec), folder, checkpoint_dir, download=download)
+    else:
+        path = checkpoints.resolve_checkpoint(spec, checkpoint, checkpoint_dir,
+                                              download=download)
     model = family_module(spec.family).load_video(spec, path, resolved_device,
                                                   resolved_precision)
     return VideoTracker(spec, model, resolved_device, resolved_precision, feature_cache_frames)
 
 
 class VideoTracker:
-    """A loaded SAM 2.1 video model; ``start(video)`` opens a session on a ``Video``."""
+    """A loaded video model; ``start(video)`` opens a session on a ``Video``."""
 
     def __init__(self, spec: ModelSpec, model: Any, device: str, precision: str,
                  feature_cache_frames: int = DEFAULT_FEATURE_CACHE_FRAMES) -> None:
@@ -95,12 +109,11 @@ class VideoTracker:
         return self.spec.model_id
 
     def start(self, video: Video) -> Any:
-        """A new ``VideoSession`` on ``video`` (nothing is decoded or encoded yet)."""
-        from .session import VideoSession
-
+        """A new session on ``video`` (nothing is decoded or encoded yet), opened by the
+        family's ``start_video``: ``VideoSession`` or one with its public API."""
         if not isinstance(video, Video):
             raise VideoTrackingError("start() needs a Video from sam_backends.video.open_video.")
-        return VideoSession(self, video)
+        return family_module(self.spec.family).start_video(self, video)
 
     def __repr__(self) -> str:
         return f"VideoTracker({self.model_id!r}, device={self.device!r}, " \

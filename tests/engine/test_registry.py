@@ -12,7 +12,7 @@ from sam_backends.errors import UnknownModelError
 from sam_backends.registry import DEFAULT_MODEL_ID
 
 EXPECTED_IDS = ["sam-vit-b", "sam-vit-l", "sam-vit-h", "sam2.1-tiny", "sam2.1-small",
-                "sam2.1-base-plus", "sam2.1-large", "grabcut", "sam3"]
+                "sam2.1-base-plus", "sam2.1-large", "edgetam", "grabcut", "sam3"]
 WEIGHTED = [spec for spec in CATALOGUE if spec.needs_checkpoint]
 
 

@@ -1,4 +1,5 @@
-"""The ``/track`` endpoint for ``gradio_client``: track objects through a video file with SAM 2.1.
+"""The ``/track`` endpoint for ``gradio_client``: track objects through a video file with SAM 2.1
+or EdgeTAM.
 
     from gradio_client import Client, handle_file
     client = Client("http://127.0.0.1:7860/")
@@ -141,11 +142,13 @@ class TrackApi:
               stride: float = 0, start_s: float = 0, end_s: float = 0, max_frames: float = 0,
               request: gr.Request | None = None, progress: gr.Progress = gr.Progress()
               ) -> tuple[dict[str, Any], str]:
-        """Track objects through a video with SAM 2.1 from points and/or boxes on any frames.
+        """Track objects through a video with SAM 2.1 or EdgeTAM from points and/or boxes on any
+        frames.
 
         Args:
             video: the video file (MP4, MOV, WebM, MKV) via handle_file(path).
-            model_id: a SAM 2.1 model_id from the models tool (empty: the server's default).
+            model_id: a video model_id (SAM 2.1, EdgeTAM) from the models tool (empty: the
+                server's default).
             prompts: JSON {"objects": [{"id": 1, "frame": 0, "points": [[x, y]], "labels": [1],
                 "box": [x0, y0, x1, y1]}]}; frame is the index among the processed frames.
             stride: keep every stride-th frame (0: about 5 frames per second).

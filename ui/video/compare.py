@@ -1,7 +1,8 @@
-"""The video view's "Compare two models" panel: the same prompts tracked by two SAM 2.1 sizes,
-their results side by side on one frame slider, the per-frame IoU between them and their
-frames/s. ``CompareHandlers.compare`` does the work (a generator, stoppable like tracking;
-mixed into ``ui.video.handlers.VideoHandlers``); ``build_compare_panel`` lays the panel out.
+"""The video view's "Compare two models" panel: the same prompts tracked by two models (two
+SAM 2.1 sizes, or EdgeTAM beside one), their results side by side on one frame slider, the
+per-frame IoU between them and their frames/s. ``CompareHandlers.compare`` does the work (a
+generator, stoppable like tracking; mixed into ``ui.video.handlers.VideoHandlers``);
+``build_compare_panel`` lays the panel out.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ the rest at once, and every frame goes through the shared encoder lane.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -31,9 +32,9 @@ from workbench.video.services import DEFAULT_MAX_FRAMES, VIDEO_SUFFIXES
 
 EXAMPLE_NAME = "moving_shapes.mp4"  # made by assets/make_video_example.py
 INTRO = """
-**Track objects through a clip with SAM 2.1.** Upload a clip (or use the example), click an
-object or drag a box around it on any frame, then press **Track**: its mask follows it through
-the clip. Correct it on any frame (more clicks, right-click for background) and track again
+**Track objects through a clip with SAM 2.1 or EdgeTAM.** Upload a clip (or use the example),
+click an object or drag a box around it on any frame, then press **Track**: its mask follows it
+through the clip. Correct it on any frame (more clicks, right-click for background) and track again
 from there. Add several objects with **New object**; compare two models on the same prompts;
 download an H.264 video with the masks, a cut-out video, mask PNGs and COCO RLE JSON.
 """
@@ -46,6 +47,12 @@ def limits_markdown(ctx: AppContext) -> str:
             f"part), **{limits.max_frames} processed frames**, {megapixels:.1f} megapixels per "
             f"frame and {limits.max_file_bytes / 2**20:.0f} MiB; longer clips: choose a part "
             "or a larger stride.")
+
+
+def proposal_markdown(services: Any) -> str:
+    """The one line that says why the Video view proposes a model (empty when it does not)."""
+    proposed = services.proposal()
+    return "" if proposed is None else f"*{proposed[1]}*"
 
 
 def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
@@ -84,8 +91,8 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
                                       elem_id="video-apply")
             gr.Markdown("#### 2 · Model")
             model = gr.Dropdown([(ctx.spec(m).display_name, m) for m in model_ids],
-                                value=default, label="Tracker (SAM 2.1)",
-                                elem_id="video-model")
+                                value=default, label="Tracker", elem_id="video-model")
+            gr.Markdown(proposal_markdown(services), elem_id="video-model-proposal")
             gr.Markdown("#### 3 · Objects")
             objects = ObjectList({"items": []}, elem_id="video-objects")
             with gr.Row():

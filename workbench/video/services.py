@@ -3,7 +3,7 @@
 One ``VideoServices`` per app (``ctx.services.video``, ``workbench.services``), holding nothing
 per user:
 
-* ``tracker(model_id)``: SAM 2.1 video models from ``sam_backends.video.create_tracker``,
+* ``tracker(model_id)``: video models (SAM 2.1, EdgeTAM) from ``sam_backends.video.create_tracker``,
   loaded the way ``AppContext`` loads image backends (the catalogue file in the checkpoints
   folder or the operator's own file, the app's device and precision), at most
   ``MAX_TRACKERS`` at once. A tracker holds no per-video state (sessions are values), so one
@@ -58,16 +58,39 @@ class VideoServices:
     # --- models ------------------------------------------------------------------------------
 
     def model_ids(self) -> list[str]:
-        """The offered models that can track video (SAM 2.1), in the app's order."""
+        """The offered models that can track video (SAM 2.1, EdgeTAM), in the app's order."""
         from sam_backends.video.tracker import can_track
 
         return [m for m in self.ctx.model_ids if can_track(self.ctx.spec(m))]
 
+    def proposal(self) -> tuple[str, str] | None:
+        """(model id, why in one line) of the model the Video view proposes, or None.
+
+        On a CPU without native bf16 (``accel.cpu_has_native_bf16``), where SAM 2.1 tracks at
+        seconds a frame, the first offered and present model whose family has a
+        ``video_proposal`` (EdgeTAM) is proposed; elsewhere none is.
+        """
+        from sam_backends.device import resolve_device
+        from sam_backends.families import get_family
+        from sam_backends.speed import accel
+
+        if resolve_device(self.ctx.config.device) != "cpu" or accel.cpu_has_native_bf16():
+            return None
+        for model_id in self.model_ids():
+            why = get_family(self.ctx.spec(model_id).family).video_proposal
+            if why and self.ctx.status(model_id).present:
+                return model_id, why
+        return None
+
     def default_model(self) -> str | None:
-        """The app's default when it tracks video and is present, else the first present."""
+        """The proposed model (``proposal``), else the app's default when it tracks video and
+        is present, else the first present."""
         ids = self.model_ids()
         if not ids:
             return None
+        proposed = self.proposal()
+        if proposed is not None:
+            return proposed[0]
         preferred = self.ctx.default_model()
         if preferred in ids and self.ctx.status(preferred).present:
             return preferred
@@ -77,13 +100,13 @@ class VideoServices:
         """``model_id`` if it is offered and can track; a ``UserError`` otherwise."""
         ids = self.model_ids()
         if not ids:
-            raise UserError("This server offers no SAM 2.1 model, so it cannot track video.",
+            raise UserError("This server offers no model that tracks video (SAM 2.1, EdgeTAM).",
                             "No video model")
         model_id = (model_id or "").strip() or self.default_model()
         if model_id not in ids:
             self.ctx.entry(model_id)  # an unknown id: the usual "Available: ..." message
             raise UserError(f"{self.ctx.spec(model_id).display_name} cannot track video; "
-                            f"choose a SAM 2.1 model: {', '.join(ids)}.", "Cannot track")
+                            f"choose one of: {', '.join(ids)}.", "Cannot track")
         return model_id
 
     def tracker(self, model_id: str) -> Any:

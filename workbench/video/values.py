@@ -217,8 +217,9 @@ def iou_rows(run: CompareRun | None) -> list[dict[str, Any]]:
 
 def compare_summary(run: CompareRun | None, names: tuple[str, str]) -> str:
     if run is None:
-        return ("Pick two SAM 2.1 models and press **Compare**: both track the same prompts; "
-                "their results play side by side with the IoU between them on every frame.")
+        return ("Pick two video models (e.g. EdgeTAM and a SAM 2.1 size) and press "
+                "**Compare**: both track the same prompts; their results play side by side with "
+                "the IoU between them on every frame.")
     parts = []
     for which, name in enumerate(names):
         fps = run.fps(which)

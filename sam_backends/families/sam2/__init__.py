@@ -49,3 +49,10 @@ def load_video(spec: Any, checkpoint_path: Path, device: str, precision: str) ->
     from .video import load_video as load_video_model
 
     return load_video_model(spec, checkpoint_path, device, precision)
+
+
+def start_video(tracker: Any, video: Any) -> Any:
+    """A new ``sam_backends.video.session.VideoSession`` of ``tracker`` on ``video``."""
+    from ...video.session import VideoSession
+
+    return VideoSession(tracker, video)
