@@ -238,3 +238,23 @@ def test_owlv2_boxes_feed_the_loop(real_session, tmp_path):
     assert all(o.phrase in ("dog", "cat") for o in result.objects)
     for obj in result.objects:
         assert obj.first_frame in (0, 1) and 0.0 <= obj.score <= 1.0
+
+
+def test_the_loop_adds_objects_mid_clip_on_an_edgetam_session(edgetam_small):
+    """EdgeTAM's session (transformers' inference session) takes a new object after tracking
+    has started, as SAM 2.1's does: the words loop needs nothing else of a session."""
+    from sam_backends.video import create_tracker
+
+    tracker = create_tracker("edgetam", checkpoint=edgetam_small, device="cpu", precision="fp32")
+    scene = Scene({"a": (2, 5, range(0, 4)), "b": (40, 30, range(2, 4))})
+    session = tracker.start(clip(4))
+    run = TextTracker(session, SquaresDetector(scene), TextTrackParams(("dog",),
+                                                                      re_detect_every=2))
+    frames = [frame for frame, _ in run.run()]
+    assert frames == [0, 1, 2, 3]
+    first_frames = {o.object_id: o.first_frame for o in run.result.objects}
+    assert first_frames[1] == 0 and 2 in first_frames.values()  # "b" is new on frame 2
+    for obj in run.result.objects:
+        if obj.ended_at is None:
+            assert obj.object_id in session.object_ids
+            assert run.result.masks[3][obj.object_id].shape == SIZE
