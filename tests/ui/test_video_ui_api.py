@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import av
 import pytest
@@ -17,8 +18,12 @@ gradio_client = pytest.importorskip("gradio_client")
 
 @pytest.fixture(scope="module")
 def server(sam1_small, sam2_small, tmp_path_factory):
-    config = app_config(sam1_small, sam2_small, tmp_path_factory.mktemp("no-checkpoints"),
-                        video_max_frames=3)
+    from sam_backends.registry import OWLV2_ID
+    from sam_backends.testing.text_models import small_owlv2_config, write_random_owlv2
+
+    checkpoints = tmp_path_factory.mktemp("checkpoints")  # OWLv2 only: words are found with it
+    write_random_owlv2(checkpoints / OWLV2_ID, small_owlv2_config())
+    config = app_config(sam1_small, sam2_small, checkpoints, video_max_frames=3)
     with running_app(config) as running:
         yield running
 
@@ -78,3 +83,30 @@ def test_limits_and_models_are_checked(server, clips):
         call(server.url, clips["long"], prompts)
     with pytest.raises(Exception, match="cannot track video"):
         call(server.url, clips["short"], prompts, model="grabcut")
+
+
+def test_track_by_words_names_objects_after_the_phrase(server, clips):
+    """The MCP/gradio_client ``track`` tool takes words: detected with OWLv2 here (SAM 3 is
+    not offered), each instance an object named after its phrase (random weights: what is
+    found is arbitrary; threshold 0 makes every box a detection, up to the caps)."""
+    coco, overlay = call(server.url, clips["short"], {"text": "square", "threshold": 0.0,
+                                                      "re_detect_every": 2})
+    assert coco["format"] == "coco" and coco["found_nothing"] is False
+    tracked = coco["tracked_objects"]
+    assert 1 <= len(tracked) <= 100 and all(t["phrase"] == "square" for t in tracked)
+    assert {t["first_frame"] for t in tracked} <= {0, 2}
+    assert [o["name"] for o in coco["objects"]] == [f"square {i + 1}" for i in range(len(
+        coco["objects"]))]
+    with av.open(overlay) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 3
+
+
+@pytest.mark.parametrize("prompts, message", [
+    ({"text": "dog", "threshold": 2}, "[0, 1]"),
+    ({"text": "dog", "re_detect_every": -1}, "re_detect_every"),
+    ({"text": "dog", "fps": 5}, "Unknown key"),
+    ({"text": ""}, "empty"),
+])
+def test_track_by_words_refuses_bad_input(server, clips, prompts, message):
+    with pytest.raises(Exception, match=re.escape(message)):
+        call(server.url, clips["short"], prompts)

@@ -30,6 +30,7 @@ import math
 import shutil
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ MAX_ENTRIES = 64  # (object, frame) prompt entries per call
 ENTRY_KEYS = ("id", "name", "frame")
 MAX_DIGITS = 32
 EXAMPLE = '{"objects": [{"id": 1, "frame": 0, "points": [[120, 80]], "labels": [1]}]}'
+WORDS_EXAMPLE = '{"text": "dog", "re_detect_every": 10}'
+WORDS_KEYS = ("text", "threshold", "re_detect_every", "detector")
 
 
 def _bounded(literal: str) -> Any:
@@ -70,9 +73,38 @@ def _no_constant(name: str) -> Any:
     raise PromptError(f"{name} is not a valid JSON number; coordinates must be finite numbers.")
 
 
+@dataclass(frozen=True)
+class WordsRequest:
+    """``{"text": ...}`` prompts: track what the words name (``TextTrackParams``), found by
+    ``detector`` ("auto": SAM 3 where offered and present, else OWLv2)."""
+
+    params: Any
+    detector: str = "auto"
+
+
+def words_request(data: dict) -> WordsRequest:
+    """A ``WordsRequest`` from the parsed prompts JSON (unknown keys refused)."""
+    from sam_backends.video.text_tracking import DEFAULT_RE_DETECT_EVERY, TextTrackParams
+
+    unknown = set(data) - set(WORDS_KEYS)
+    if unknown:
+        raise PromptError(f"Unknown key(s) {', '.join(sorted(unknown))} with text; the keys are "
+                          f"{', '.join(WORDS_KEYS)}, e.g. {WORDS_EXAMPLE}.")
+    detector = data.get("detector", "auto")
+    if detector not in ("auto", "sam3", "owlv2"):
+        raise PromptError('detector must be "auto", "sam3" or "owlv2".')
+    if not isinstance(data["text"], str):
+        raise PromptError(f"text must be a string of words, e.g. {WORDS_EXAMPLE}.")
+    params = TextTrackParams(data["text"], threshold=data.get("threshold", 0.3),
+                             re_detect_every=data.get("re_detect_every",
+                                                      DEFAULT_RE_DETECT_EVERY))
+    return WordsRequest(params, detector)
+
+
 def parse_track_prompts(text: str | None, limits: PromptLimits
-                        ) -> list[tuple[int, str | None, int, PromptSet]]:
-    """``(object id, name, frame, prompts)`` per entry of the prompts JSON, strictly.
+                        ) -> list[tuple[int, str | None, int, PromptSet]] | WordsRequest:
+    """``(object id, name, frame, prompts)`` per entry of the prompts JSON, strictly; or, for
+    ``{"text": "dog", ...}``, a ``WordsRequest``.
 
     Raises:
         PromptError: too long or deep, not JSON, wrong shape or types, unknown keys, more than
@@ -91,10 +123,12 @@ def parse_track_prompts(text: str | None, limits: PromptLimits
     except json.JSONDecodeError as exc:
         raise PromptError(f"The prompts are not valid JSON ({exc.msg} at character "
                           f"{exc.pos}); send e.g. {EXAMPLE}.") from None
+    if isinstance(data, dict) and "text" in data:
+        return words_request(data)
     if not isinstance(data, dict) or set(data) != {"objects"} or \
             not isinstance(data["objects"], list) or not data["objects"]:
         raise PromptError(f'The prompts must be {{"objects": [...]}} with at least one entry, '
-                          f"e.g. {EXAMPLE}.")
+                          f'e.g. {EXAMPLE}, or words: {WORDS_EXAMPLE}.')
     entries = data["objects"]
     if len(entries) > MAX_ENTRIES:
         raise PromptError(f"At most {MAX_ENTRIES} prompt entries per call, got {len(entries)}.")
@@ -142,15 +176,20 @@ class TrackApi:
               stride: float = 0, start_s: float = 0, end_s: float = 0, max_frames: float = 0,
               request: gr.Request | None = None, progress: gr.Progress = gr.Progress()
               ) -> tuple[dict[str, Any], str]:
-        """Track objects through a video with SAM 2.1 or EdgeTAM from points and/or boxes on any
-        frames.
+        """Track objects through a video with SAM 2.1 or EdgeTAM: from points and/or boxes on
+        any frames, or from words ("every person", "dog"): the words are detected on the first
+        processed frame and every re_detect_every frames, each instance tracked with its own id.
 
         Args:
             video: the video file (MP4, MOV, WebM, MKV) via handle_file(path).
             model_id: a video model_id (SAM 2.1, EdgeTAM) from the models tool (empty: the
                 server's default).
             prompts: JSON {"objects": [{"id": 1, "frame": 0, "points": [[x, y]], "labels": [1],
-                "box": [x0, y0, x1, y1]}]}; frame is the index among the processed frames.
+                "box": [x0, y0, x1, y1]}]} (frame: the index among the processed frames), or
+                words: {"text": "dog, ball", "threshold": 0.3, "re_detect_every": 30,
+                "detector": "auto"} (auto: SAM 3 where present, else OWLv2; at most 50
+                detections a frame and 100 objects; words that find nothing give an empty
+                result with found_nothing true, not an error).
             stride: keep every stride-th frame (0: about 5 frames per second).
             start_s: start of the part to track, in seconds.
             end_s: end of the part to track, in seconds (0: the end of the clip).
@@ -158,7 +197,8 @@ class TrackApi:
 
         Returns:
             coco: a COCO document: one image per processed frame, one RLE annotation per object
-                on it (``track_id`` = the object's id), with the clip's fps and frame indices.
+                on it (``track_id`` = the object's id), with the clip's fps and frame indices;
+                for words also tracked_objects (phrase, first_frame, ended_at, score).
             overlay: H.264 MP4 of the clip with every object's mask drawn in its colour.
         """
         config = self.ctx.config
@@ -193,6 +233,9 @@ class TrackApi:
         copy = self.services.keep_copy(path, folder, path.name)
         video, chosen = self.services.open(copy, chosen)
         session.set_clip(Clip(video, path.name, copy, chosen))
+        if isinstance(entries, WordsRequest):
+            return self._track_words(session, video, path, entries, deadline, progress,
+                                     started)
         for object_id, name, frame, prompt_set in entries:
             if frame >= video.num_frames:
                 raise UserError(f"Frame {frame} is not among the {video.num_frames} processed "
@@ -234,6 +277,49 @@ class TrackApi:
         coco["model_id"] = session.model_id
         self.ctx.observe.latency("track", session.model_id, track_s)
         coco["timings"] = {"track_s": round(track_s, 3),
+                           "frames_per_s": round(done / track_s, 3) if track_s > 0 else None,
+                           "total_s": round(time.perf_counter() - started, 3)}
+        return coco, str(overlay)
+
+    def _track_words(self, session: VideoSession, video: Any, path: Path, words: WordsRequest,
+                     deadline: Deadline, progress: Any, started: float
+                     ) -> tuple[dict[str, Any], str]:
+        """Detect, track and re-detect what the words name (``TextTracker``); the same outputs
+        as for clicks, with ``found_nothing`` and the objects' first and last frames."""
+        from sam_backends.video.coco import coco_video_document
+        from sam_backends.video.text_tracking import TextTracker
+        from workbench.video.track_job import frame_detector
+
+        progress(0.02, desc="Loading the detector and the tracker…")
+        detector = frame_detector(self.ctx, words.detector)
+        engine = self.services.tracker(session.model_id).start(video)
+        run = TextTracker(engine, detector, words.params)
+        job = session.begin_job("tracking")
+        done, total, track_start = 0, video.num_frames, time.perf_counter()
+        try:
+            for _ in job.steps(run.run(), around=self.services.frame_step):
+                done += 1
+                text = values.progress_text(done, total, time.perf_counter() - track_start)
+                progress((done, total), desc=text, unit="frames")
+                deadline.check(f"tracking ({done} of {total} frames done)")
+        finally:
+            job.finish()
+        track_s = time.perf_counter() - track_start
+        self.services.record_run(track_s)
+        result = run.result
+        out = self._folder()
+        overlay = out / f"{safe_stem(path.name)}_overlay.mp4"
+        write_overlay_mp4(video, result.masks, overlay, copy_audio=False)
+        coco = coco_video_document(video, result.masks, object_names=result.names())
+        coco["model_id"] = session.model_id
+        coco["found_nothing"] = result.found_nothing
+        coco["tracked_objects"] = [
+            {"id": o.object_id, "phrase": o.phrase, "first_frame": o.first_frame,
+             "ended_at": o.ended_at, "score": round(o.score, 4)} for o in result.objects]
+        coco["capped_frames"] = list(result.capped_frames)
+        self.ctx.observe.latency("track", session.model_id, track_s)
+        coco["timings"] = {"track_s": round(track_s, 3),
+                           "detect_s": round(result.seconds["detect"], 3),
                            "frames_per_s": round(done / track_s, 3) if track_s > 0 else None,
                            "total_s": round(time.perf_counter() - started, 3)}
         return coco, str(overlay)
