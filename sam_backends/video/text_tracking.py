@@ -114,6 +114,7 @@ def _whole(name: str, value: Any, low: int, high: int | None) -> None:
 class TrackedObject:
     """An object the words found: its id, phrase, and where it was seen.
 
+    ``box`` is the detection that started it (the box it was prompted with on ``first_frame``);
     ``frames_matched`` counts re-detections that found it again (its first detection
     excluded); ``ended_at`` is the frame where it left the session (None: tracked to the end).
     """
@@ -122,6 +123,7 @@ class TrackedObject:
     phrase: str
     first_frame: int
     score: float
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     frames_matched: int = 0
     misses: int = 0
     ended_at: int | None = None
@@ -246,7 +248,8 @@ class TextTracker:
         self._next_id += 1
         mask = self.session.add_prompts(frame, object_id, Prompts(box=detection.box))
         self.result.seconds["track"] += time.perf_counter() - started
-        obj = TrackedObject(object_id, detection.phrase, frame, float(detection.score))
+        obj = TrackedObject(object_id, detection.phrase, frame, float(detection.score),
+                            detection.box)
         self._alive[object_id] = obj
         self.result.objects.append(obj)
         return object_id, mask

@@ -15,6 +15,7 @@ from typing import Any
 
 import gradio as gr
 
+from sam_backends.video.text_tracking import DEFAULT_RE_DETECT_EVERY
 from ui.sessions import unload_handler
 from ui.video.compare import build_compare_panel
 from ui.video.exports import build_exports_panel
@@ -26,6 +27,7 @@ from ui.video.handlers import (
     TRACK_FROM_HERE,
     VideoHandlers,
 )
+from ui.video.words import DETECTOR_CHOICES, WordsHandlers
 from ui.widgets.canvas import ObjectList, PromptCanvas
 from workbench.context import AppContext
 from workbench.video.services import DEFAULT_MAX_FRAMES, VIDEO_SUFFIXES
@@ -102,6 +104,21 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
                                     elem_id="video-new-object")
             rename_btn = gr.Button("Rename the selected object", size="sm",
                                    elem_id="video-rename")
+            with gr.Accordion("Find by words", open=False, elem_id="video-words"):
+                words_text = gr.Textbox(placeholder="what to find, e.g. dog, person",
+                                        show_label=False, max_lines=1,
+                                        elem_id="video-words-text")
+                words_detector = gr.Dropdown(DETECTOR_CHOICES, value="auto", label="Detector",
+                                             elem_id="video-words-detector")
+                with gr.Row():
+                    words_threshold = gr.Number(0.3, label="Score threshold", minimum=0,
+                                                maximum=1, step=0.05,
+                                                elem_id="video-words-threshold")
+                    words_every = gr.Number(DEFAULT_RE_DETECT_EVERY, label="Re-detect every "
+                                            "(frames; 0: first only)", precision=0, minimum=0,
+                                            elem_id="video-words-every")
+                words_btn = gr.Button("Find and track", variant="primary", size="sm",
+                                      elem_id="video-words-find")
         with gr.Column(scale=3):
             info = gr.Markdown("No clip yet.", elem_id="video-info")
             with gr.Row(equal_height=False):
@@ -166,8 +183,12 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
     tracking = track_btn.click(h.track, [state, how], view, concurrency_limit=None,
                                api_name="video_page_track", api_visibility="private",
                                show_progress="full")
+    words = WordsHandlers(h)
+    finding = gr.on([words_btn.click, words_text.submit], words.find,
+                    [state, words_text, words_detector, words_threshold, words_every], view,
+                    concurrency_limit=None, api_visibility="private", show_progress="full")
     comparing = compare.wire(h, state)
-    stops = {"cancels": [tracking, comparing], "concurrency_id": "video-stop",
+    stops = {"cancels": [tracking, comparing, finding], "concurrency_id": "video-stop",
              "concurrency_limit": None, "api_visibility": "private", "show_progress": "hidden"}
     stop_btn.click(h.stop, [state], view, **stops)
     compare.stop.click(h.stop_compare, [state], compare.outputs(state), **stops)
