@@ -19,6 +19,7 @@ from sam_backends import create_backend
 from sam_backends.automatic import EverythingParams, segment_everything
 from sam_backends.background import encoder_blocks, pausing
 from sam_backends.errors import CheckpointCorruptError, CheckpointMissingError, SamBackendError
+from sam_backends.families import upstream_of
 from sam_backends.testing.samhq_models import (
     full_samhq_config,
     small_samhq_config,
@@ -53,50 +54,33 @@ def embedding(backend, image):
 
 @pytest.fixture(scope="module")
 def reference(samhq_folder, image):
-    """transformers' SamHQModel and SamHQProcessor, loaded the documented way, and the image's
-    embeddings from ``SamHQModel.get_image_embeddings`` (its documented way to decode many
-    prompts on one image)."""
-    from transformers import SamHQModel, SamHQProcessor
-
-    model = SamHQModel.from_pretrained(str(samhq_folder)).eval()
-    processor = SamHQProcessor.from_pretrained(str(samhq_folder))
-    with torch.inference_mode():
-        pixels = processor(images=image, return_tensors="pt")["pixel_values"]
-        embeddings = model.get_image_embeddings(pixels)
-    return model, processor, embeddings
+    """transformers' SamHQProcessor + SamHQModel on the same folder, called the documented way
+    (``SamHQModel.get_image_embeddings`` once, then the model on them per prompt, then
+    ``post_process_masks``), behind ``SamPredictor``'s two calls (``samhq/upstream.py``)."""
+    predictor = upstream_of("samhq").folder_predictor(samhq_folder)
+    predictor.set_image(image)
+    return predictor
 
 
-def _reference(reference, image, prompts: Prompts):
+def _reference(reference, prompts: Prompts):
     """(masks C x H x W bool, scores C, low-res logits C x 256 x 256) from transformers."""
-    model, processor, (image_embeddings, intermediate) = reference
-    kwargs = {}
-    if prompts.points:
-        kwargs["input_points"] = [[[list(p) for p in prompts.points]]]
-        kwargs["input_labels"] = [[list(prompts.labels)]]
-    if prompts.box is not None:
-        kwargs["input_boxes"] = [[list(prompts.box)]]
-    with torch.inference_mode():
-        inputs = processor(images=image, return_tensors="pt", **kwargs)
-        sizes = (inputs.pop("original_sizes"), inputs.pop("reshaped_input_sizes"))
-        del inputs["pixel_values"]
-        if prompts.mask_input is not None:
-            inputs["input_masks"] = torch.from_numpy(np.array(prompts.mask_input))[None]
-        out = model(**inputs, image_embeddings=image_embeddings,
-                    intermediate_embeddings=intermediate, multimask_output=prompts.multimask)
-        masks = processor.post_process_masks(out.pred_masks, *sizes)[0][0]
-    return masks.numpy(), out.iou_scores[0, 0].numpy(), out.pred_masks[0, 0].numpy()
+    return reference.predict(
+        point_coords=np.asarray(prompts.points) if prompts.points else None,
+        point_labels=np.asarray(prompts.labels) if prompts.points else None,
+        box=None if prompts.box is None else np.asarray(prompts.box),
+        mask_input=prompts.mask_input, multimask_output=prompts.multimask)
 
 
 def test_encode_equals_transformers(embedding, reference):
-    _, _, (image_embeddings, intermediate) = reference
+    image_embeddings, intermediate = reference._embeddings
     for ours, theirs in ((embedding.features["image_embed"], image_embeddings),
                          (embedding.features["vit_features"], intermediate[0])):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
 
 
-def _assert_exact(backend, embedding, reference, image, prompts):
+def _assert_exact(backend, embedding, reference, prompts):
     prediction = backend.predict(embedding, prompts)
-    masks, scores, low_res = _reference(reference, image, prompts)
+    masks, scores, low_res = _reference(reference, prompts)
     assert prediction.masks.shape == masks.shape == (len(scores), *IMAGE_HW)
     np.testing.assert_array_equal(prediction.masks, masks)
     np.testing.assert_allclose(prediction.scores, scores, rtol=1e-5, atol=1e-6)
@@ -116,19 +100,18 @@ PROMPTS = {
 
 
 @pytest.mark.parametrize("name", list(PROMPTS))
-def test_masks_equal_transformers(backend, embedding, reference, image, name):
-    prediction = _assert_exact(backend, embedding, reference, image, PROMPTS[name])
+def test_masks_equal_transformers(backend, embedding, reference, name):
+    prediction = _assert_exact(backend, embedding, reference, PROMPTS[name])
     assert prediction.masks.any()  # a test on empty masks would prove little
     if PROMPTS[name].multimask:
         assert len(prediction.scores) == 3
 
 
-def test_refinement_with_the_previous_logits_equals_transformers(backend, embedding, reference,
-                                                                 image):
+def test_refinement_with_the_previous_logits_equals_transformers(backend, embedding, reference):
     first = backend.predict(embedding, PROMPTS["three candidates"])
     refined = Prompts(points=[(60.0, 40.0), (100.0, 80.0)], labels=[1, 1],
                       mask_input=first.low_res_logits[1:2])
-    prediction = _assert_exact(backend, embedding, reference, image, refined)
+    prediction = _assert_exact(backend, embedding, reference, refined)
     without = backend.predict(embedding, dataclasses.replace(refined, mask_input=None))
     assert not np.array_equal(prediction.low_res_logits, without.low_res_logits)
 
@@ -170,6 +153,7 @@ def test_an_embedding_of_another_precision_is_refused(backend, embedding):
         backend.predict(foreign, PROMPTS["point"])
 
 
+@pytest.mark.slow  # bf16 on a CPU without native bf16 is emulated: seconds per encode
 def test_bf16_runs_and_stays_close_to_fp32(samhq_folder, backend, embedding, image):
     fast = create_backend(MODEL_ID, checkpoint=samhq_folder, device="cpu", precision="bf16")
     mask = fast.predict(fast.encode(image), PROMPTS["box"]).masks[0]
