@@ -128,7 +128,8 @@ def ensure_random_edgetam(cache: Path, seed: int = 0) -> Path:
 
 
 def ensure_random_checkpoint(model_id: str, cache: Path, seed: int = 0) -> Path:
-    """A full-size random-weight checkpoint for ``model_id`` in the official format.
+    """A full-size random-weight checkpoint for ``model_id`` in the official format (a model
+    folder for a family whose upstream writes one: ``write_random_folder``).
 
     Built with the upstream builders (compute time does not depend on weight values) and
     written once to ``cache`` (outside the repository); later runs reuse it.
@@ -137,18 +138,26 @@ def ensure_random_checkpoint(model_id: str, cache: Path, seed: int = 0) -> Path:
 
     from sam_backends import get_spec
 
+    spec = get_spec(model_id)
+    from sam_backends.families import upstream_of
+
+    upstream = upstream_of(spec.family)
+    if hasattr(upstream, "write_random_folder"):  # a transformers model folder (SAM-HQ)
+        folder = Path(cache) / f"random-{model_id}"
+        if not (folder / "config.json").is_file():
+            partial = folder.with_name(folder.name + ".partial")
+            upstream.write_random_folder(spec, partial, seed)
+            partial.replace(folder)
+        return folder
     path = checkpoint_file(cache, model_id)
     if path.is_file():
         return path
-    spec = get_spec(model_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_upstream_model(spec)
     state = model.state_dict()
-    from sam_backends.families import upstream_of
-
-    key = upstream_of(spec.family).CHECKPOINT_KEY
+    key = upstream.CHECKPOINT_KEY
     payload = state if key is None else {key: state}
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)

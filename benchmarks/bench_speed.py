@@ -3,6 +3,7 @@
     python benchmarks/bench_speed.py                       # every SAM model (long: ~1 h)
     python benchmarks/bench_speed.py --models sam-vit-b sam2.1-tiny --quick
     python benchmarks/bench_speed.py --models sam2.1-tiny edgetam  # EdgeTAM against tiny
+    python benchmarks/bench_speed.py --models sam-vit-b samhq-vit-b   # the cost of SAM-HQ
 
 For each model, three processes run one after the other on the same photos (``--media``,
 default ``../shared/media`` beside the repository) and the same fixed prompts:
@@ -54,6 +55,8 @@ from benchmarks.bench_common import (  # noqa: E402
 SAM_MODELS = ("sam-vit-b", "sam-vit-l", "sam-vit-h", "sam2.1-tiny", "sam2.1-small",
               "sam2.1-base-plus", "sam2.1-large", "edgetam")
 HF_MODELS = ("edgetam",)  # transformers folders: their reference is transformers itself
+# Not in the default run; their ``upstream`` is transformers' SamHQProcessor + SamHQModel.
+SAMHQ_MODELS = ("samhq-vit-b", "samhq-vit-l", "samhq-vit-h")
 VARIANTS = ("upstream", "fp32", "auto")  # fp32 before auto: auto compares with its outputs
 CLICK_KINDS = ("point", "box", "box+points", "refine")
 WORKER = Path(__file__).resolve().with_name("bench_worker.py")
@@ -173,7 +176,8 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Speed of our backends against upstream.")
-    parser.add_argument("--models", nargs="+", default=list(SAM_MODELS), choices=SAM_MODELS)
+    parser.add_argument("--models", nargs="+", default=list(SAM_MODELS),
+                        choices=SAM_MODELS + SAMHQ_MODELS)
     parser.add_argument("--runs", type=int, default=5,
                         help="rounds of the four timed clicks per photo (default 5)")
     parser.add_argument("--quick", action="store_true",

@@ -4,7 +4,8 @@
         --checkpoint CKPT --photos a.jpg b.jpg --clicks 5 --exact-dir DIR --out result.json
 
 * ``upstream``: ``segment_anything.SamPredictor`` / ``SAM2ImagePredictor`` in fp32 with the
-  library defaults (no thread or allocator policy applied), built from the same checkpoint.
+  library defaults (no thread or allocator policy applied), built from the same checkpoint;
+  for SAM-HQ, transformers' processor and model on the same folder (``samhq/upstream.py``).
 * ``fp32`` / ``auto``: ``sam_backends.create_backend(..., precision=...)``.
 
 Every variant encodes a warm-up image (not timed), then each photo once (timed); clicks are
@@ -106,9 +107,12 @@ class UpstreamRunner:
         from sam_backends.families import upstream_of
 
         spec = get_spec(model_id)
+        upstream = upstream_of(spec.family)
+        if checkpoint.is_dir():  # a transformers model folder (SAM-HQ): its own pipeline
+            self.predictor = upstream.folder_predictor(checkpoint)
+            return
         model = build_upstream_model(spec)
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        upstream = upstream_of(spec.family)
         key = upstream.CHECKPOINT_KEY
         model.load_state_dict(state if key is None else state[key], strict=True)
         self.predictor = upstream.image_predictor(model)

@@ -119,6 +119,7 @@ _GRABCUT_CAPS = family_capabilities("grabcut", mask_refinement=False, multimask=
 _SAM3_CAPS = family_capabilities("sam3", mask_refinement=False, text=True)
 # EdgeTAM (sam_backends/families/edgetam/): SAM 2's prompts and video, through transformers.
 _EDGETAM_CAPS = family_capabilities("edgetam")
+_SAMHQ_CAPS = family_capabilities("samhq")
 
 
 def _sam1(model_id: str, name: str, dim: int, depth: int, heads: int, global_attn: tuple,
@@ -150,6 +151,17 @@ CATALOGUE: tuple[ModelSpec, ...] = (
     _sam1("sam-vit-h", "SAM ViT-H", 1280, 32, 16, (7, 15, 23, 31), 641_090_608,
           "sam_vit_h_4b8939.pth",
           "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e", 2_564_550_879),
+    # SAM-HQ (sam_backends/families/samhq/): Hugging Face folders read by transformers.
+    # Parameters: SamHQModel of each repository's config (tests/engine/test_param_counts.py).
+    ModelSpec("samhq-vit-b", "SAM-HQ ViT-B", "samhq", {}, 94_806_832,
+              capabilities=_SAMHQ_CAPS, hf_repo="syscv-community/sam-hq-vit-base",
+              license="Apache-2.0"),
+    ModelSpec("samhq-vit-l", "SAM-HQ ViT-L", "samhq", {}, 313_676_336,
+              capabilities=_SAMHQ_CAPS, hf_repo="syscv-community/sam-hq-vit-large",
+              license="Apache-2.0"),
+    ModelSpec("samhq-vit-h", "SAM-HQ ViT-H", "samhq", {}, 642_686_256,
+              capabilities=_SAMHQ_CAPS, hf_repo="syscv-community/sam-hq-vit-huge",
+              license="Apache-2.0"),
     _sam2("sam2.1-tiny", "SAM 2.1 Tiny", "sam2.1_hiera_t.yaml", 38_962_498,
           "sam2.1_hiera_tiny.pt",
           "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69", 156_008_466),

@@ -145,18 +145,26 @@ class PredictGridDecoder:
     The same interface as ``GridDecoder`` (``valid_size``, ``upscale_size``, ``valid_size_at``,
     calling it, ``masks``), so ``generator`` filters its candidates the same way. Each point is
     one ``predict`` call (``Prompts(points=[(x, y)], labels=[1], multimask=...)``); its
-    ``low_res_logits`` (C x 256 x 256) must cover the whole image, stretched, and are upscaled
-    to the original size bilinearly (``fast_upscale.sam2_masks``, the stretched frame).
+    ``low_res_logits`` (C x 256 x 256) cover the whole image, stretched, and are upscaled to the
+    original size bilinearly (``fast_upscale.sam2_masks``, the stretched frame), unless the
+    backend says otherwise: a padded frame (SAM-HQ's, as SAM 1's) is a backend with
+    ``grid_cover(embedding)`` and ``grid_masks(planes, embedding, threshold)``.
     """
 
     def __init__(self, backend: Any, embedding: Embedding, multimask: bool) -> None:
         self.backend = backend
         self.embedding = embedding
         self.multimask = multimask
-        self.valid_size = self.upscale_size = (LOW_RES, LOW_RES)
+        cover = getattr(backend, "grid_cover", None)
+        self._cover = (1.0, 1.0) if cover is None else cover(embedding)
+        self.valid_size = self.valid_size_at(1)
+        self.upscale_size = (min(LOW_RES, self.valid_size[0] + 1),
+                             min(LOW_RES, self.valid_size[1] + 1))
 
     def valid_size_at(self, scale: int) -> tuple[int, int]:
-        return (LOW_RES * scale, LOW_RES * scale)
+        side = LOW_RES * scale
+        return (min(side, math.ceil(self._cover[0] * side)),
+                min(side, math.ceil(self._cover[1] * side)))
 
     def __call__(self, points: np.ndarray) -> tuple[Any, Any]:
         """Points B x 2 (original pixels) -> (logits B x C x 256 x 256 fp32, scores B x C fp32).
@@ -189,6 +197,8 @@ class PredictGridDecoder:
         return logits_t, scores_t
 
     def masks(self, planes: np.ndarray, threshold: float) -> np.ndarray:
+        if hasattr(self.backend, "grid_masks"):
+            return self.backend.grid_masks(planes, self.embedding, threshold)
         from ..speed.fast_upscale import sam2_masks
 
         return sam2_masks(planes, self.embedding.original_size, threshold=threshold)

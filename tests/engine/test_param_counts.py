@@ -9,7 +9,8 @@ from sam_backends.registry import CATALOGUE
 TORCH_SPECS = [spec for spec in CATALOGUE if spec.runs_on_torch]
 # built for real on the CPU: seconds each (sam3: on the meta device, but transformers is slow
 # to import)
-SLOW_TO_BUILD = ("sam2.1-base-plus", "sam2.1-large", "sam3", "edgetam")
+SLOW_TO_BUILD = ("sam2.1-base-plus", "sam2.1-large", "sam3", "edgetam", "samhq-vit-l",
+                 "samhq-vit-h")
 
 
 def _count(spec) -> int:
@@ -23,6 +24,11 @@ def _count(spec) -> int:
         from sam_backends.families.edgetam.backend import parameter_count as edgetam_count
 
         return edgetam_count()
+    if spec.family == "samhq":  # transformers' SamHQModel of the Hub repository's config
+        from sam_backends.families.samhq.backend import parameter_count as samhq_count
+        from sam_backends.testing.samhq_models import full_samhq_config
+
+        return samhq_count(full_samhq_config(spec.model_id))
     if spec.family == "sam1":
         from segment_anything.build_sam import _build_sam
 

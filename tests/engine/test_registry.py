@@ -11,8 +11,10 @@ from sam_backends import CATALOGUE, get_spec, list_models, model_ids
 from sam_backends.errors import UnknownModelError
 from sam_backends.registry import DEFAULT_MODEL_ID
 
-EXPECTED_IDS = ["sam-vit-b", "sam-vit-l", "sam-vit-h", "sam2.1-tiny", "sam2.1-small",
-                "sam2.1-base-plus", "sam2.1-large", "edgetam", "grabcut", "sam3"]
+EXPECTED_IDS = ["sam-vit-b", "sam-vit-l", "sam-vit-h",
+                "samhq-vit-b", "samhq-vit-l", "samhq-vit-h",
+                "sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large", "edgetam",
+                "grabcut", "sam3"]
 WEIGHTED = [spec for spec in CATALOGUE if spec.needs_checkpoint]
 
 
@@ -132,3 +134,18 @@ def test_hub_models_come_from_the_one_catalogue():
     assert hub.OWLV2.local_name == OWLV2_ID == DETECTORS[0].model_id
     assert hub.OWLV2.repo_id == DETECTORS[0].hf_repo
     assert OWLV2_ID not in sam_backends.model_ids()  # a detector is not offered as a segmenter
+
+
+def test_samhq_entries_are_hugging_face_folders():
+    from sam_backends.text import hub
+
+    for size, name in (("b", "base"), ("l", "large"), ("h", "huge")):
+        spec = get_spec(f"samhq-vit-{size}")
+        assert spec.family == "samhq" and not spec.needs_checkpoint and spec.has_weights
+        assert spec.hf_repo == f"syscv-community/sam-hq-vit-{name}"
+        assert spec.license == "Apache-2.0" and not spec.gated
+        assert spec.num_params > get_spec(f"sam-vit-{size}").num_params  # SAM + the HQ parts
+        caps = spec.capabilities
+        assert caps.points and caps.box and caps.box_and_points and caps.everything
+        assert caps.mask_refinement and caps.multimask and not caps.video and not caps.text
+        assert hub.for_spec(spec).url == f"https://huggingface.co/{spec.hf_repo}"
