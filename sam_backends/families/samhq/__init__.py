@@ -15,7 +15,8 @@ from ..base import Everything, Family
 
 FAMILY = Family(
     name="samhq",
-    note="SAM-HQ (2023): SAM with a high-quality output token for finer boundaries",
+    note=("SAM-HQ (2023): finer boundaries; runs transformers 5.23's decoder, which differs "
+          "from the official one (README)"),
     # Point by point through ``predict`` (``automatic.decoding.PredictGridDecoder``): the
     # decoder is transformers' module, not SAM 1's that the batched grid decoder drives.
     everything=Everything(pred_iou_thresh=0.88, sam_grid=False),
