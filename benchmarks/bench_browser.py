@@ -214,7 +214,12 @@ def main(argv: list[str] | None = None) -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-browser-"))
     spec = get_spec(args.model)
-    path = ensure_random_checkpoint(args.model, args.cache)
+    if args.model == "edgetam":  # a transformers folder (its reference is transformers)
+        from benchmarks.bench_common import ensure_random_edgetam
+
+        path = ensure_random_edgetam(args.cache)
+    else:
+        path = ensure_random_checkpoint(args.model, args.cache)
     config = AppConfig(models=("grabcut",), extra_models=(ExtraModel(spec, path),),
                        default_model=spec.model_id, device="cpu", precision="auto",
                        checkpoint_dir=work / "checkpoints", cache_bytes="1GiB",
