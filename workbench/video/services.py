@@ -68,17 +68,22 @@ class VideoServices:
 
         On a CPU without native bf16 (``accel.cpu_has_native_bf16``), where SAM 2.1 tracks at
         seconds a frame, the first offered and present model whose family has a
-        ``video_proposal`` (EdgeTAM) is proposed; elsewhere none is.
+        ``video_proposal`` (EdgeTAM) is proposed; elsewhere none is. The device is resolved
+        (which imports torch) only once such a model is found, so building the page without
+        one imports no torch.
         """
-        from sam_backends.device import resolve_device
         from sam_backends.families import get_family
         from sam_backends.speed import accel
 
-        if resolve_device(self.ctx.config.device) != "cpu" or accel.cpu_has_native_bf16():
+        if accel.cpu_has_native_bf16():
             return None
         for model_id in self.model_ids():
             why = get_family(self.ctx.spec(model_id).family).video_proposal
             if why and self.ctx.status(model_id).present:
+                from sam_backends.device import resolve_device
+
+                if resolve_device(self.ctx.config.device) != "cpu":
+                    return None
                 return model_id, why
         return None
 
