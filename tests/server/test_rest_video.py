@@ -133,6 +133,7 @@ def test_prompts_to_standard_coco_read_by_pycocotools(client, clip, tmp_path):
                       ).status_code == 401
 
 
+@pytest.mark.slow  # a default-run budget: one job per format is enough there
 def test_upload_to_mask_pngs_and_overlay_frames(client, clip):
     for output, check in (("masks", "masks"), ("frames", "frames")):
         response = client.post("v1/video/upload", files={"file": ("c.mp4", clip, "video/mp4")},
@@ -202,6 +203,7 @@ def test_bad_input_is_refused_before_any_work(client, clip, body, status, field)
         assert field in (error["field"] or "")
 
 
+@pytest.mark.slow  # a default-run budget: one job per format is enough there
 def test_re_detect_every_zero_and_huge_are_accepted(client, clip):
     for every in (0, 10**9):
         state = submit(client, video=data_uri(clip), prompt="block", threshold=0.0,
