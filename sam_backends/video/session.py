@@ -252,31 +252,14 @@ class VideoSession:
 
     @property
     def state_nbytes(self) -> int:
-        """Bytes of tensors this session holds (memory state, logits, cached features)."""
-        import torch
+        """Bytes of tensors this session holds (memory state, logits, cached features), each
+        storage once (``base.array_nbytes``)."""
+        from ..base import array_nbytes
 
-        seen: set[int] = set()
-        total = 0
-
-        def walk(value: Any) -> None:
-            nonlocal total
-            if isinstance(value, torch.Tensor):
-                key = value.untyped_storage().data_ptr()
-                if key not in seen:
-                    seen.add(key)
-                    total += value.untyped_storage().nbytes()
-            elif isinstance(value, dict):
-                for item in value.values():
-                    walk(item)
-            elif isinstance(value, (list, tuple)):
-                for item in value:
-                    walk(item)
-
-        for key in ("output_dict_per_obj", "temp_output_dict_per_obj", "constants",
-                    "point_inputs_per_obj"):
-            walk(self._state[key])
-        walk(list(self._state["feature_cache"].entries.values()))
-        return total
+        state = self._state
+        return array_nbytes([state["output_dict_per_obj"], state["temp_output_dict_per_obj"],
+                             state["constants"], state["point_inputs_per_obj"],
+                             list(state["feature_cache"].entries.values())])
 
     def _frame(self, frame_index: Any) -> int:
         if isinstance(frame_index, bool) or not isinstance(frame_index, (int, np.integer)) or \

@@ -323,30 +323,12 @@ class EdgeTamVideoSession:
 
     @property
     def state_nbytes(self) -> int:
-        """Bytes of tensors this session holds (memory, logits, inputs, cached features)."""
-        import torch
+        """Bytes of tensors this session holds (memory, logits, inputs, cached features), each
+        storage once (``base.array_nbytes``)."""
+        from ...base import array_nbytes
 
-        seen: set[int] = set()
-        total = 0
-
-        def walk(value: Any) -> None:
-            nonlocal total
-            if isinstance(value, torch.Tensor):
-                key = value.untyped_storage().data_ptr()
-                if key not in seen:
-                    seen.add(key)
-                    total += value.untyped_storage().nbytes()
-            elif isinstance(value, dict):
-                for item in value.values():
-                    walk(item)
-            elif isinstance(value, (list, tuple)):
-                for item in value:
-                    walk(item)
-
-        for name in _PER_OBJECT:
-            walk(getattr(self._session, name))
-        walk(self._session.cache._vision_features)
-        return total
+        return array_nbytes([*(getattr(self._session, name) for name in _PER_OBJECT),
+                             self._session.cache._vision_features])
 
     def _frame(self, frame_index: Any) -> int:
         if isinstance(frame_index, bool) or not isinstance(frame_index, (int, np.integer)) or \
