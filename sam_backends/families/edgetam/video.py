@@ -33,7 +33,7 @@ RLE in ``masks``.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from ...registry import ModelSpec
 from ...text import hf_common
 from ...types import Prompts
 from ...video.errors import VideoTrackingError
+from ...video.lazy_frames import LazyFrames
 from ...video.masks import MaskTrack
 from ...video.source import Video
 from .backend import MODEL_NAME, read_folder
@@ -119,27 +120,6 @@ class SharedPositionCache:
     def _vision_features(self) -> dict:
         """What ``state_nbytes`` walks: the features and the one set of encodings."""
         return {"features": self.features, "positions": self.positions or []}
-
-
-class LazyFrames(Mapping):
-    """``processed_frames`` of the inference session: frame i as the video processor makes it
-    (3 x 1024 x 1024 float32), made when the model asks for it and not kept."""
-
-    def __init__(self, video: Video, processor: Any) -> None:
-        self.video, self.processor = video, processor
-
-    def __len__(self) -> int:
-        return self.video.num_frames
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(self.video.num_frames))
-
-    def __getitem__(self, index: int) -> Any:
-        if not 0 <= int(index) < self.video.num_frames:
-            raise KeyError(index)
-        frame = self.video.frame(int(index))[None]  # a one-frame video, T x H x W x 3
-        out = self.processor.video_processor(videos=[frame], return_tensors="pt")
-        return out["pixel_values_videos"][0][0]
 
 
 class EdgeTamVideoSession:
