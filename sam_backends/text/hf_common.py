@@ -104,3 +104,34 @@ def load_exact(module: Any, state: dict[str, Any], folder: Path, what: str,
 
 def compile_patterns(patterns: Iterable[str]) -> list[re.Pattern[str]]:
     return [re.compile(p) for p in patterns]
+
+
+def read_model_folder(model_class: Any, processor_class: Any, folder: Path, model_name: str,
+                      what: str) -> tuple[Any, Any]:
+    """(model in eval mode, processor) of a transformers folder, fp32 on the CPU, strictly:
+    a tensor missing from the weights or of another shape is an error (transformers would
+    leave it randomly initialised and only log it).
+
+    Raises:
+        CheckpointCorruptError: unreadable folder, or weights that do not fit ``what``.
+    """
+    import torch
+
+    folder = Path(folder)
+    try:
+        model, info = model_class.from_pretrained(str(folder), dtype=torch.float32,
+                                                  output_loading_info=True)
+        processor = processor_class.from_pretrained(str(folder))
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointCorruptError(
+            f"{folder} is not a readable {model_name} model folder ({exc}). Download it again."
+        ) from exc
+    missing = list(info.get("missing_keys", ()))
+    mismatched = [str(k) for k in info.get("mismatched_keys", ())]
+    if missing or mismatched:
+        raise CheckpointCorruptError(
+            f"The weights in {folder} do not fit the {what}: {len(missing)} missing "
+            f"({', '.join(missing[:3])}), {len(mismatched)} of another shape "
+            f"({', '.join(mismatched[:3])}). Download the model folder again."
+        )
+    return model.eval(), processor

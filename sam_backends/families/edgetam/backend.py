@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ...base import Backend, array_nbytes
-from ...errors import BackendUnavailableError, CheckpointCorruptError, PromptError, SamBackendError
+from ...errors import BackendUnavailableError, PromptError, SamBackendError
 from ...output_checks import feature_tensors, require_finite
 from ...registry import ModelSpec
 from ...speed.torch_common import check_capabilities, to_rgb
@@ -62,27 +62,9 @@ def read_folder(model_class: Any, folder: Path, what: str) -> tuple[Any, Any]:
     """
     hf_common.import_transformers(MODEL_NAME)
     import_timm()
-    import torch
     from transformers import AutoProcessor
 
-    folder = Path(folder)
-    try:
-        model, info = model_class.from_pretrained(str(folder), dtype=torch.float32,
-                                                  output_loading_info=True)
-        processor = AutoProcessor.from_pretrained(str(folder))
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise CheckpointCorruptError(
-            f"{folder} is not a readable {MODEL_NAME} model folder ({exc}). Download it again."
-        ) from exc
-    missing = list(info.get("missing_keys", ()))
-    mismatched = [str(k) for k in info.get("mismatched_keys", ())]
-    if missing or mismatched:
-        raise CheckpointCorruptError(
-            f"The weights in {folder} do not fit the {what}: {len(missing)} missing "
-            f"({', '.join(missing[:3])}), {len(mismatched)} of another shape "
-            f"({', '.join(mismatched[:3])}). Download the model folder again."
-        )
-    return model.eval(), processor
+    return hf_common.read_model_folder(model_class, AutoProcessor, folder, MODEL_NAME, what)
 
 
 def load(spec: ModelSpec, folder: Path, device: str, precision: str) -> EdgeTamBackend:
