@@ -53,6 +53,9 @@ class Family:
             Within one family the speed per multiply-add is alike, across families ~2x apart.
         video_proposal: why the Video view proposes this family's model on a CPU without native
             bf16, in one line (empty: it is not proposed there).
+        text_video: True when the family's package offers ``load_text_video()`` and
+            ``start_text_video()``: a video model that finds and tracks what words name by
+            itself (SAM 3), a second engine beside ``video.text_tracking.TextTracker``.
         encoder_blocks: where the image encoder's transformer blocks are, as a dotted attribute
             path from the loaded upstream model (the backend's ``model``), e.g.
             ``"image_encoder.blocks"``; background encodes pause between these blocks
@@ -73,6 +76,7 @@ class Family:
     encoder_blocks: str = ""
     precisions: tuple[str, ...] = ("fp32",)
     video_proposal: str = ""
+    text_video: bool = False
 
     def encoder_cost(self, model_id: str) -> float | None:
         """The encoder's G multiply-adds for ``model_id``, or None when not measured."""

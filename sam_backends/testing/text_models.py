@@ -91,13 +91,28 @@ def small_sam3_config(image_size: int = SMALL_IMAGE_SIZE, hidden: int = 32) -> A
                                  iou_head_hidden_dim=32),
         memory_attention_hidden_size=hidden, memory_attention_num_layers=1,
         memory_attention_feed_forward_hidden_size=64, memory_attention_rope_feat_sizes=[grid, grid],
-        memory_encoder_hidden_size=hidden, memory_encoder_output_channels=16,
+        memory_encoder_hidden_size=hidden, memory_encoder_output_channels=64,
         mask_downsampler_embed_dim=hidden, memory_fuser_embed_dim=hidden,
         memory_fuser_intermediate_dim=64, memory_fuser_num_layers=1,
     )
     config = Sam3VideoConfig(detector_config=detector, tracker_config=tracker,
                              low_res_mask_size=grid * 4)
     config.image_size = image_size  # propagates to the detector and the tracker
+    return config
+
+
+def small_sam3_video_config(image_size: int = SMALL_IMAGE_SIZE, **video: Any) -> Any:
+    """``small_sam3_config`` wide enough for the video memory, with ``video`` overriding
+    ``Sam3VideoConfig`` fields (thresholds, ``hotstart_delay``, ...).
+
+    transformers' tracker reads memory with 64 channels whatever the config says, and splits
+    each object pointer into hidden/64 tokens, which needs hidden > 64: hence 128.
+    """
+    config = small_sam3_config(image_size, hidden=128)
+    for name, value in video.items():
+        if not hasattr(config, name):
+            raise AttributeError(f"Sam3VideoConfig has no field {name!r}")
+        setattr(config, name, value)
     return config
 
 
@@ -118,7 +133,7 @@ def write_random_sam3(folder: str | Path, config: Any = None, seed: int = 0, *,
     converted Hub checkpoint); False: as ``save_pretrained`` writes them
     (``tracker_model.tracker_model.*``)."""
     from safetensors.torch import save_file
-    from transformers import Sam3ImageProcessor, Sam3Processor
+    from transformers import Sam2VideoVideoProcessor, Sam3ImageProcessor, Sam3VideoProcessor
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -130,10 +145,14 @@ def write_random_sam3(folder: str | Path, config: Any = None, seed: int = 0, *,
         save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
     else:
         model.save_pretrained(str(folder))
-    processor = Sam3Processor(
-        image_processor=Sam3ImageProcessor(size={"height": size, "width": size},
-                                           mask_size={"height": size // 14 * 4,
-                                                      "width": size // 14 * 4}),
+    image_processor = Sam3ImageProcessor(size={"height": size, "width": size},
+                                         mask_size={"height": size // 14 * 4,
+                                                    "width": size // 14 * 4})
+    # The Hub folder's processor serves both heads: Sam3Processor (images) and
+    # Sam3VideoProcessor (its video processor resizes frames as the image processor does).
+    processor = Sam3VideoProcessor(
+        image_processor=image_processor,
+        video_processor=Sam2VideoVideoProcessor(size={"height": size, "width": size}),
         tokenizer=tiny_clip_tokenizer(),
     )
     processor.save_pretrained(str(folder))

@@ -33,6 +33,11 @@ def can_track(spec: ModelSpec) -> bool:
     return get_family(spec.family).video and spec.capabilities.video
 
 
+def can_track_words(spec: ModelSpec) -> bool:
+    """True when the model's family finds and tracks words in video by itself (SAM 3)."""
+    return get_family(spec.family).text_video
+
+
 def video_model_ids() -> list[str]:
     """Catalogue ids of the models that can track video."""
     return [spec.model_id for spec in catalogue() if can_track(spec)]
@@ -82,17 +87,22 @@ def create_tracker(
         raise VideoTrackingError(
             f"Precision {resolved_precision!r} is not available for video; use fp32 or bf16."
         )
-    if spec.hf_repo is not None:  # a Hugging Face model folder, as ``create_backend`` finds it
-        from ..text import hub
-
-        folder = checkpoint if checkpoint is not None else checkpoints.custom_checkpoint(spec)
-        path = hub.resolve_folder(hub.for_spec(spec), folder, checkpoint_dir, download=download)
-    else:
-        path = checkpoints.resolve_checkpoint(spec, checkpoint, checkpoint_dir,
-                                              download=download)
+    path = _model_path(spec, checkpoint, checkpoint_dir, download)
     model = family_module(spec.family).load_video(spec, path, resolved_device,
                                                   resolved_precision)
     return VideoTracker(spec, model, resolved_device, resolved_precision, feature_cache_frames)
+
+
+def _model_path(spec: ModelSpec, checkpoint: str | Path | None,
+                checkpoint_dir: str | Path | None, download: bool) -> Path:
+    """The checkpoint file, or for a Hugging Face model its folder, as ``create_backend``
+    finds them."""
+    if spec.hf_repo is not None:
+        from ..text import hub
+
+        folder = checkpoint if checkpoint is not None else checkpoints.custom_checkpoint(spec)
+        return hub.resolve_folder(hub.for_spec(spec), folder, checkpoint_dir, download=download)
+    return checkpoints.resolve_checkpoint(spec, checkpoint, checkpoint_dir, download=download)
 
 
 class VideoTracker:
@@ -117,4 +127,59 @@ class VideoTracker:
 
     def __repr__(self) -> str:
         return f"VideoTracker({self.model_id!r}, device={self.device!r}, " \
+               f"precision={self.precision!r})"
+
+
+def create_text_video_model(
+    model_id: str | ModelSpec,
+    checkpoint: str | Path | None = None,
+    device: str | None = None,
+    precision: str | None = None,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    download: bool = False,
+) -> TextVideoModel:
+    """Load a video model that tracks words by itself (SAM 3's ``Sam3VideoModel``).
+
+    ``model.start(video, TextTrackParams(...))`` opens a run whose ``run()`` yields
+    ``(frame, {object id: mask})`` and fills a ``TextTrackResult``, as ``TextTracker`` does.
+    Arguments as ``create_tracker``; "fp32" equals transformers' documented loop.
+
+    Raises:
+        VideoTrackingError: the model's family has no such video model.
+        UnknownModelError, BackendUnavailableError, CheckpointMissingError,
+        CheckpointCorruptError: as ``create_backend``.
+    """
+    spec = model_id if isinstance(model_id, ModelSpec) else get_spec(model_id)
+    family = get_family(spec.family)
+    if not family.text_video:
+        raise VideoTrackingError(f"{spec.display_name} has no video model of its own that "
+                                 "tracks words; use a tracker with a detector instead.")
+    resolved_device = resolve_device(device)
+    resolved_precision = resolve_precision(precision, resolved_device, family.precisions)
+    path = _model_path(spec, checkpoint, checkpoint_dir, download)
+    model = family_module(spec.family).load_text_video(spec, path, resolved_device,
+                                                       resolved_precision)
+    return TextVideoModel(spec, model, resolved_device, resolved_precision)
+
+
+class TextVideoModel:
+    """A loaded words-tracking video model; ``start(video, params)`` opens one run."""
+
+    def __init__(self, spec: ModelSpec, model: Any, device: str, precision: str) -> None:
+        self.spec, self.model, self.device, self.precision = spec, model, device, precision
+        self.lock = threading.RLock()
+
+    @property
+    def model_id(self) -> str:
+        return self.spec.model_id
+
+    def start(self, video: Video, params: Any) -> Any:
+        """A new run on ``video`` for ``params`` (a ``TextTrackParams``); nothing runs yet."""
+        if not isinstance(video, Video):
+            raise VideoTrackingError("start() needs a Video from sam_backends.video.open_video.")
+        return family_module(self.spec.family).start_text_video(self, video, params)
+
+    def __repr__(self) -> str:
+        return f"TextVideoModel({self.model_id!r}, device={self.device!r}, " \
                f"precision={self.precision!r})"
