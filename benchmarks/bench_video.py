@@ -28,6 +28,12 @@ frames of 01_dog.mp4 in under 60 s on 2 cores):
 
     python benchmarks/bench_video.py --edgetam --frames 50 --clips 01_dog.mp4
     python benchmarks/bench_video.py --edgetam --frames 2 --clips 01_dog.mp4   # a smoke run
+
+Words (``--words``): tracking "dog" by words against one box, same clip, same model, same run
+(``benchmarks/bench_text_video.py``, whose options follow ``--words``: frames/s with
+re-detection every N frames, the detector's share, detections and object ids created):
+
+    python benchmarks/bench_video.py --words --frames 30 --every 10 30
 """
 
 from __future__ import annotations
@@ -239,6 +245,12 @@ def edgetam_run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
+    if "--words" in sys.argv[1:]:  # the words table has its own script and options
+        sys.path.insert(0, str(ROOT))
+        from benchmarks import bench_text_video
+
+        sys.argv = [sys.argv[0], *(a for a in sys.argv[1:] if a != "--words")]
+        return bench_text_video.main()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-frames", type=int, default=6)
     parser.add_argument("--models", nargs="+", default=list(MODELS))

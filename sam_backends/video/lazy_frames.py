@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
+
 from .source import Video
 
 
@@ -31,6 +33,8 @@ class LazyFrames(Mapping):
     def __getitem__(self, index: int) -> Any:
         if not 0 <= int(index) < self.video.num_frames:
             raise KeyError(index)
-        frame = self.video.frame(int(index))[None]  # a one-frame video, T x H x W x 3
+        # a one-frame video, T x H x W x 3; a writable copy (the decoded frame is read-only,
+        # which torch.from_numpy warns about)
+        frame = np.array(self.video.frame(int(index))[None])
         out = self.processor.video_processor(videos=[frame], return_tensors="pt")
         return out["pixel_values_videos"][0][0]

@@ -157,6 +157,8 @@ def create_text_video_model(
                                  "tracks words; use a tracker with a detector instead.")
     resolved_device = resolve_device(device)
     resolved_precision = resolve_precision(precision, resolved_device, family.precisions)
+    if resolved_precision == FAST_FP32_PRECISION and resolved_precision not in family.precisions:
+        resolved_precision = EXACT_PRECISION  # the clicks' fast path: nothing to speed up here
     path = _model_path(spec, checkpoint, checkpoint_dir, download)
     model = family_module(spec.family).load_text_video(spec, path, resolved_device,
                                                        resolved_precision)
@@ -174,11 +176,13 @@ class TextVideoModel:
     def model_id(self) -> str:
         return self.spec.model_id
 
-    def start(self, video: Video, params: Any) -> Any:
-        """A new run on ``video`` for ``params`` (a ``TextTrackParams``); nothing runs yet."""
+    def start(self, video: Video, params: Any, first_object_id: int = 1) -> Any:
+        """A new run on ``video`` for ``params`` (a ``TextTrackParams``), numbering the objects
+        it finds from ``first_object_id``; nothing runs yet."""
         if not isinstance(video, Video):
             raise VideoTrackingError("start() needs a Video from sam_backends.video.open_video.")
-        return family_module(self.spec.family).start_text_video(self, video, params)
+        return family_module(self.spec.family).start_text_video(self, video, params,
+                                                                first_object_id)
 
     def __repr__(self) -> str:
         return f"TextVideoModel({self.model_id!r}, device={self.device!r}, " \

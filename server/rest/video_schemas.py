@@ -52,9 +52,11 @@ class VideoRequest(Strict):
     objects: Annotated[list[VideoObjectPrompt], Field(max_length=MAX_VIDEO_OBJECTS)] = []
     model: StrictStr | None = Field(default=None, max_length=64,
                                     description="a tracking model id from GET /v1/models")
-    detector: Literal["auto", "sam3", "owlv2"] = Field(
+    detector: Literal["auto", "sam3", "owlv2", "sam3-video"] = Field(
         default="auto", description="finds the prompt's instances: SAM 3 where offered and "
-                                    "downloaded (auto), else OWLv2")
+                                    "downloaded (auto), else OWLv2; \"sam3-video\": SAM 3's "
+                                    "own video model detects on every frame and tracks by "
+                                    "itself (leave model out; re_detect_every does not apply)")
     output_format: Literal["mp4", "frames", "masks", "coco_rle"] = "mp4"
     threshold: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.3, description="score a detection needs")

@@ -145,7 +145,8 @@ def snippet_with(marker: str) -> str:
 MARKERS = {  # a text only that snippet holds -> the test that runs it
     'checkpoint="medsam_vit_b.pth"': "test_custom_checkpoint_snippet",
     "backend.encode(image)": "test_engine_snippet",
-    "open_video(": "test_video_snippet",
+    "exports.write_rle_json(": "test_video_snippet",
+    "create_text_video_model(": "test_words_video_snippet",
     "segment_everything(": "test_everything_snippet",
     "segment_text(": "test_text_snippet",
     "gradio_client": "test_gradio_client_snippet",
@@ -215,13 +216,13 @@ def text_models(weights_dir) -> dict[str, str]:
     """Reduced random SAM 3 and OWLv2 folders, and the environment that points at them."""
     from sam_backends.testing.text_models import (
         small_owlv2_config,
-        small_sam3_config,
+        small_sam3_video_config,
         write_random_owlv2,
         write_random_sam3,
     )
     from sam_backends.text import hub
 
-    sam3 = write_random_sam3(weights_dir / "my-sam3", small_sam3_config())
+    sam3 = write_random_sam3(weights_dir / "my-sam3", small_sam3_video_config())
     write_random_owlv2(weights_dir / hub.OWLV2.local_name, small_owlv2_config())
     return {"SAM_CHECKPOINT_SAM3": str(sam3), "SAM_CHECKPOINT_DIR": str(weights_dir)}
 
@@ -252,7 +253,7 @@ def test_engine_snippet(installed, workdir, sam2_tiny):
 
 @pytest.mark.slow
 def test_video_snippet(installed, workdir, sam2_tiny):
-    run_snippet(installed, workdir, snippet_with("open_video("), "video.py",
+    run_snippet(installed, workdir, snippet_with("exports.write_rle_json("), "video.py",
                 SAM_CHECKPOINT_SAM2_1_TINY=str(sam2_tiny))
     for name in ("overlay.mp4", "cutout.mp4", "masks.zip"):
         assert (workdir / name).stat().st_size > 0, name
@@ -272,6 +273,12 @@ def test_everything_snippet(installed, workdir, sam2_tiny):
 def test_text_snippet(installed, workdir, sam2_tiny, text_models):
     run_snippet(installed, workdir, snippet_with("segment_text("), "text.py",
                 SAM_CHECKPOINT_SAM2_1_TINY=str(sam2_tiny), **text_models)
+
+
+@pytest.mark.slow
+def test_words_video_snippet(installed, workdir, text_models):
+    run_snippet(installed, workdir, snippet_with("create_text_video_model("), "words_video.py",
+                **text_models)
 
 
 @pytest.mark.slow

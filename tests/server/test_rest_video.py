@@ -9,8 +9,10 @@ in its checkpoints folder (so "auto" finds words with OWLv2: SAM 3 is not offere
 from __future__ import annotations
 
 import base64
+import http.server
 import io
 import json
+import threading
 import time
 import zipfile
 from fractions import Fraction
@@ -65,8 +67,11 @@ def tokens():
 @pytest.fixture(scope="module")
 def server(sam1_small, sam2_small, tmp_path_factory, tokens):
     checkpoints = tmp_path_factory.mktemp("checkpoints")
-    write_random_owlv2(checkpoints / OWLV2_ID, small_owlv2_config())
-    config = app_config(sam1_small, sam2_small, checkpoints, rate_limit_per_min=0)
+    # 32 px at patch 16: 4 boxes a frame, so words at threshold 0 track a few objects, not 16
+    write_random_owlv2(checkpoints / OWLV2_ID, small_owlv2_config(image_size=32))
+    # Clips may be fetched from localhost (the test's own server), as an operator may allow.
+    config = app_config(sam1_small, sam2_small, checkpoints, rate_limit_per_min=0,
+                        url_fetch_hosts=("localhost",), url_fetch_allow_private=True)
     keys = json.dumps({"version": 1, "keys": [stored.to_json() for _, stored in tokens.values()]})
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SAMWB_API_KEYS", keys)
@@ -236,3 +241,67 @@ def test_a_job_cancelled_mid_clip_leaves_no_file(server, client, tmp_path):
         time.sleep(0.1)
     state = client.get(f"v1/jobs/{job_id}").json()
     assert state["status"] == "canceled" and state["result"] is None
+
+
+class ClipServer:
+    """A tiny HTTP server on 127.0.0.1: /clip.mp4 and /redirect (302 to it)."""
+
+    def __init__(self, body: bytes) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the stdlib's name
+                if self.path == "/redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "/clip.mp4")
+                    self.end_headers()
+                    return
+                self.send_response(200 if self.path == "/clip.mp4" else 404)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def clip_server(clip):
+    server = ClipServer(clip)
+    yield server
+    server.close()
+
+
+def test_clip_urls_from_allowed_hosts_only_and_never_redirected(client, clip_server):
+    url = f"http://localhost:{clip_server.port}/clip.mp4"
+    accepted = client.post("v1/video", json={"video": url, "objects": OBJECTS})
+    assert accepted.status_code == 202, accepted.text
+    client.delete(f"v1/jobs/{accepted.json()['id']}")
+    for refused in (url.replace("clip.mp4", "redirect"),  # a redirect is not followed
+                    f"http://127.0.0.1:{clip_server.port}/clip.mp4"):  # not an allowed host
+        response = client.post("v1/video", json={"video": refused, "objects": OBJECTS})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "url_refused"
+        assert "Traceback" not in response.text
+
+
+def test_the_clip_fetcher_refuses_private_addresses(clip_server):
+    """Without the operator's allow_private, a host that resolves to a loopback or private
+    address is refused, as for images (the video fetcher keeps the image fetcher's rules)."""
+    from types import SimpleNamespace
+
+    from server.rest.images import FetchError, FetchPolicy, UrlFetcher
+    from server.rest.video import VideoJobs
+
+    config = SimpleNamespace(video_file_bytes=1 << 20, request_timeout_s=5)
+    service = SimpleNamespace(ctx=SimpleNamespace(config=config),
+                              fetcher=UrlFetcher(FetchPolicy(hosts=("localhost",))))
+    with pytest.raises(FetchError, match="private, loopback"):
+        VideoJobs(service)._clip_bytes(f"https://localhost:{clip_server.port}/clip.mp4")

@@ -91,8 +91,9 @@ def words_request(data: dict) -> WordsRequest:
         raise PromptError(f"Unknown key(s) {', '.join(sorted(unknown))} with text; the keys are "
                           f"{', '.join(WORDS_KEYS)}, e.g. {WORDS_EXAMPLE}.")
     detector = data.get("detector", "auto")
-    if detector not in ("auto", "sam3", "owlv2"):
-        raise PromptError('detector must be "auto", "sam3" or "owlv2".')
+    if detector not in ("auto", "sam3", "owlv2", "sam3-video"):
+        raise PromptError('detector must be "auto", "sam3", "owlv2" or "sam3-video" (SAM 3\'s '
+                          'own video model, which finds and tracks by itself).')
     if not isinstance(data["text"], str):
         raise PromptError(f"text must be a string of words, e.g. {WORDS_EXAMPLE}.")
     params = TextTrackParams(data["text"], threshold=data.get("threshold", 0.3),
@@ -187,9 +188,10 @@ class TrackApi:
             prompts: JSON {"objects": [{"id": 1, "frame": 0, "points": [[x, y]], "labels": [1],
                 "box": [x0, y0, x1, y1]}]} (frame: the index among the processed frames), or
                 words: {"text": "dog, ball", "threshold": 0.3, "re_detect_every": 30,
-                "detector": "auto"} (auto: SAM 3 where present, else OWLv2; at most 50
-                detections a frame and 100 objects; words that find nothing give an empty
-                result with found_nothing true, not an error).
+                "detector": "auto"} (auto: SAM 3 where present, else OWLv2; "sam3-video":
+                SAM 3's own video model detects on every frame and tracks by itself, model_id
+                unused; at most 50 detections a frame and 100 objects; words that find nothing
+                give an empty result with found_nothing true, not an error).
             stride: keep every stride-th frame (0: about 5 frames per second).
             start_s: start of the part to track, in seconds.
             end_s: end of the part to track, in seconds (0: the end of the clip).
@@ -288,12 +290,16 @@ class TrackApi:
         as for clicks, with ``found_nothing`` and the objects' first and last frames."""
         from sam_backends.video.coco import coco_video_document
         from sam_backends.video.text_tracking import TextTracker
-        from workbench.video.track_job import frame_detector
+        from workbench.video.track_job import OWN_VIDEO_DETECTORS, frame_detector
 
+        own = OWN_VIDEO_DETECTORS.get(words.detector)
         progress(0.02, desc="Loading the detector and the tracker…")
-        detector = frame_detector(self.ctx, words.detector)
-        engine = self.services.tracker(session.model_id).start(video)
-        run = TextTracker(engine, detector, words.params)
+        if own is not None:  # SAM 3's video model detects and tracks; model_id is not used
+            run = self.services.words_model(own).start(video, words.params)
+        else:
+            detector = frame_detector(self.ctx, words.detector)
+            engine = self.services.tracker(session.model_id).start(video)
+            run = TextTracker(engine, detector, words.params)
         job = session.begin_job("tracking")
         done, total, track_start = 0, video.num_frames, time.perf_counter()
         try:
@@ -311,7 +317,7 @@ class TrackApi:
         overlay = out / f"{safe_stem(path.name)}_overlay.mp4"
         write_overlay_mp4(video, result.masks, overlay, copy_audio=False)
         coco = coco_video_document(video, result.masks, object_names=result.names())
-        coco["model_id"] = session.model_id
+        coco["model_id"] = own or session.model_id
         coco["found_nothing"] = result.found_nothing
         coco["tracked_objects"] = [
             {"id": o.object_id, "phrase": o.phrase, "first_frame": o.first_frame,

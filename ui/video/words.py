@@ -4,9 +4,14 @@
 The engine's ``TextTracker`` runs on the tab's own tracker session (``VideoHandlers.engine``),
 so the objects it finds are ordinary objects of the tab: each is added with the phrase as its
 name and its first detection's box as its prompt on that frame (so a model change or a
-correction replays it like a click), and clicks and boxes correct any of them afterwards. It
-runs as Track does: in the tracking lane, each frame through the encoder lane, Stop ending it
-after the frame in progress, the view updated after every frame.
+correction replays it like a click), and clicks and boxes correct any of them afterwards.
+
+"SAM 3 video" runs SAM 3's own video model instead (``Sam3TextVideoRun``: it detects on every
+frame and tracks with its own memory); its masks fill the tab, and the objects join the tab's
+tracker the same way (box prompt on the first frame where SAM 3 saw them; the tracker's
+session is rebuilt with them at the next click or Track, whose decoder then redraws the mask
+on that first frame). It runs as Track does: in the tracking lane, each frame through the
+encoder lane, Stop ending it after the frame in progress, the view updated after every frame.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from workbench.video import values
 from workbench.video.state import MAX_OBJECTS, VideoSession
 
 DETECTOR_CHOICES = [("Automatic (SAM 3 if present, else OWLv2)", "auto"),
-                    ("OWLv2 boxes", "owlv2"), ("SAM 3", "sam3")]
+                    ("OWLv2 boxes", "owlv2"), ("SAM 3", "sam3"),
+                    ("SAM 3 video (finds and tracks by itself)", "sam3-video")]
 
 
 class WordsHandlers:
@@ -48,7 +54,7 @@ class WordsHandlers:
     def _find(self, session: VideoSession, text: str, detector: str, threshold: float,
               every: float, progress: Any) -> Iterator[tuple]:
         from sam_backends.video.text_tracking import TextTracker, TextTrackParams
-        from workbench.video.track_job import frame_detector
+        from workbench.video.track_job import OWN_VIDEO_DETECTORS, frame_detector
 
         h = self.video
         if session.video is None:
@@ -67,17 +73,25 @@ class WordsHandlers:
         try:
             progress(0.0, desc="Waiting for a tracking slot…")
             with h.services.lane.admit():
-                progress(0.02, desc="Loading the detector and the tracker…")
-                found_by = frame_detector(h.ctx, detector)
+                own = OWN_VIDEO_DETECTORS.get(detector)
+                progress(0.02, desc="Loading SAM 3's video model…" if own else
+                         "Loading the detector and the tracker…")
+                found_by = None if own else frame_detector(h.ctx, detector)
                 with session.lock:
-                    engine = h.engine(session)
                     first_id = max([0, *(o.object_id for o in session.objects
                                          if not o.is_empty)]) + 1
-                    run = TextTracker(engine, found_by, params, first_object_id=first_id)
+                    if own:
+                        run = h.services.words_model(own).start(session.video, params,
+                                                                first_object_id=first_id)
+                    else:
+                        run = TextTracker(h.engine(session), found_by, params,
+                                          first_object_id=first_id)
                 start = time.perf_counter()
                 for frame, masks in job.steps(run.run(), around=h.services.frame_step):
                     with session.lock:
                         self._adopt(session, run)
+                        if own:  # the tracker's session lacks them until it is rebuilt
+                            session.engine_stale = True
                         for object_id, mask in masks.items():
                             session.track.set(frame, object_id, mask)
                         session.frame = frame

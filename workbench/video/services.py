@@ -8,6 +8,9 @@ per user:
   folder or the operator's own file, the app's device and precision), at most
   ``MAX_TRACKERS`` at once. A tracker holds no per-video state (sessions are values), so one
   loaded model serves every user.
+* ``words_model()``: SAM 3's own video model (``create_text_video_model``), which finds and
+  tracks words by itself; it shares the ``MAX_TRACKERS`` bound (one pool of video models), so
+  the memory plan's count of loaded video models stays true.
 * ``lane``: tracking jobs (page and API together) run one at a time with a few waiting; more
   are refused at once with "busy, retry in N s" (``workbench.lanes``).
 * ``frame_step()``: every frame a job computes is admitted through ``ctx.encoder_lane``, the
@@ -33,6 +36,7 @@ from workbench.lanes import WorkLane
 from workbench.video.state import Selection
 
 MAX_TRACKERS = 2  # the compare view tracks with two models
+WORDS_MODEL_PREFIX = "words:"  # pool key of a words-tracking video model (SAM 3)
 TARGET_FPS = 5.0  # automatic stride: about this many processed frames per second of video
 DEFAULT_MAX_FRAMES = 50  # the page's default; a 10 s clip at 5 fps
 TRACK_WAITING = 4  # tracking jobs waiting behind the running one (page and API together)
@@ -122,14 +126,34 @@ class VideoServices:
         """
         return self.trackers.get(self.check_model(model_id))
 
-    def _load(self, model_id: str) -> Any:
-        from sam_backends.video import create_tracker
+    def words_model(self, model_id: str) -> Any:
+        """The loaded words-tracking video model of ``model_id`` (SAM 3), loaded on first use.
 
+        Raises:
+            UserError: the model is not offered here or has no such video model.
+            CheckpointMissingError, CheckpointCorruptError, ...: as for trackers.
+        """
+        from sam_backends.video.tracker import can_track_words
+
+        if model_id not in self.ctx.model_ids:
+            raise UserError(f"This server does not offer {model_id}; use another detector.",
+                            "Not offered")
+        if not can_track_words(self.ctx.spec(model_id)):
+            raise UserError(f"{self.ctx.spec(model_id).display_name} has no video model that "
+                            "tracks words by itself.", "Cannot track words")
+        return self.trackers.get(WORDS_MODEL_PREFIX + model_id)
+
+    def _load(self, key: str) -> Any:
+        from sam_backends.video.tracker import create_text_video_model, create_tracker
+
+        words = key.startswith(WORDS_MODEL_PREFIX)
+        model_id = key[len(WORDS_MODEL_PREFIX):] if words else key
         entry = self.ctx.entry(model_id)
         config = self.ctx.config
         precision = config.precision if config.precision not in ("fp16",) else None
-        return create_tracker(entry.spec, checkpoint=entry.checkpoint, device=config.device,
-                              precision=precision, checkpoint_dir=config.checkpoint_dir)
+        create = create_text_video_model if words else create_tracker
+        return create(entry.spec, checkpoint=entry.checkpoint, device=config.device,
+                      precision=precision, checkpoint_dir=config.checkpoint_dir)
 
     @contextlib.contextmanager
     def frame_step(self) -> Iterator[None]:

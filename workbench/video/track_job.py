@@ -41,7 +41,9 @@ from workbench.objects import PromptSet
 from workbench.video.state import Selection, to_prompts
 
 OUTPUT_FORMATS = ("mp4", "frames", "masks", "coco_rle")
-DETECTORS = ("auto", "sam3", "owlv2")
+DETECTORS = ("auto", "sam3", "owlv2", "sam3-video")
+# SAM 3's own video model finds and tracks the words itself (no separate tracking model).
+OWN_VIDEO_DETECTORS = {"sam3-video": "sam3"}
 SUFFIXES = {"mp4": ".mp4", "frames": ".zip", "masks": ".zip", "coco_rle": ".json"}
 MEDIA_TYPES = {"mp4": "video/mp4", "frames": "application/zip", "masks": "application/zip",
                "coco_rle": "application/json"}
@@ -88,6 +90,14 @@ class VideoJobSpec:
                             "and not neither.", "No prompt")
         if self.detector not in DETECTORS:
             raise UserError(f"detector must be one of {', '.join(DETECTORS)}.", "Unknown detector")
+        own = OWN_VIDEO_DETECTORS.get(self.detector)
+        if own is not None and self.text is None:
+            raise UserError(f'detector "{self.detector}" tracks words; for points and boxes '
+                            "choose a tracking model and leave the detector out.",
+                            "Words only")
+        if own is not None and (self.model_id or own) != own:
+            raise UserError(f'detector "{self.detector}" tracks with its own video model; leave '
+                            f'"model" out (or set it to "{own}").', "Model not used")
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,8 @@ def run_video_job(ctx: AppContext, spec: VideoJobSpec, source: Path, folder: Pat
         LaneFullError, checkpoint errors: as the page's tracking.
     """
     services = ctx.services.video
-    model_id = services.check_model(spec.model_id)
+    own = OWN_VIDEO_DETECTORS.get(spec.detector) if spec.text is not None else None
+    model_id = own if own is not None else services.check_model(spec.model_id)
     folder.mkdir(parents=True, exist_ok=True)
     try:
         deadline = Deadline(ctx.config.video_timeout_s, "The video job")
@@ -155,8 +166,12 @@ def _run(ctx: AppContext, spec: VideoJobSpec, model_id: str, source: Path, folde
     services = ctx.services.video
     started = time.perf_counter()
     video, _ = services.open(source, spec.selection)
-    engine = services.tracker(model_id).start(video)
-    track = _TextRun(ctx, spec, engine) if spec.text is not None else _PromptRun(spec, engine)
+    if spec.detector in OWN_VIDEO_DETECTORS and spec.text is not None:
+        track: Any = _OwnWordsRun(services.words_model(model_id).start(video, spec.text))
+    elif spec.text is not None:
+        track = _TextRun(ctx, spec, services.tracker(model_id).start(video))
+    else:
+        track = _PromptRun(spec, services.tracker(model_id).start(video))
     done, total = 0, video.num_frames
     steps = track.steps()
     while True:
@@ -257,6 +272,20 @@ class _TextRun:
         return {"detect_s": round(self.tracker.result.seconds["detect"], 3)}
 
 
+class _OwnWordsRun(_TextRun):
+    """Words found and tracked by a video model of its own (SAM 3): detected on every frame,
+    so every frame where an object is seen carries its score."""
+
+    def __init__(self, run: Any) -> None:
+        self.tracker = run
+
+    def scores(self) -> dict[tuple[int, int], float]:
+        return dict(self.tracker.scores)
+
+    def detect_seconds(self) -> dict[str, float]:
+        return {}  # detection and tracking are one step of the model
+
+
 def frame_detector(ctx: AppContext, choice: str) -> Any:
     """The ``FrameDetector`` for ``choice``: "sam3", "owlv2", or "auto" (SAM 3 when this app
     offers it and its weights are present, else OWLv2).
@@ -266,6 +295,10 @@ def frame_detector(ctx: AppContext, choice: str) -> Any:
     """
     from sam_backends.video.text_tracking import Owlv2FrameDetector, Sam3FrameDetector
     from workbench.proposals.engines import SAM3, detector
+
+    if choice in OWN_VIDEO_DETECTORS:
+        raise UserError(f'"{choice}" tracks by itself; it is not a frame detector.',
+                        "Not a frame detector")
 
     sam3_ready = SAM3 in ctx.model_ids and ctx.status(SAM3).present
     if choice == "sam3" or (choice == "auto" and sam3_ready):

@@ -33,8 +33,9 @@ def load_text_video(spec: Any, folder: Path, device: str, precision: str) -> Any
     return load(spec, folder, device, precision)
 
 
-def start_text_video(model: Any, video: Any, params: Any) -> Any:
+def start_text_video(model: Any, video: Any, params: Any, first_object_id: int = 1) -> Any:
     """A new ``video.Sam3TextVideoRun`` of a ``TextVideoModel`` on ``video`` for ``params``."""
     from .video import Sam3TextVideoRun
 
-    return Sam3TextVideoRun(model.model, video, params, device=model.device, lock=model.lock)
+    return Sam3TextVideoRun(model.model, video, params, device=model.device, lock=model.lock,
+                            first_object_id=first_object_id)
