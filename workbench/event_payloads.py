@@ -9,6 +9,7 @@ handler as ``evt._data``, exactly as the browser sent it. Normally that is::
     box            {"box": [x0, y0, x1, y1]}
     choose         {"index": 1}
     pick_object    {"id": 3}          (also remove_object)
+    seek           {"frame": 12}      (the video timeline)
 
 but anyone can send anything (``x: "abc"``, ``x: null``, a missing key, an index out of
 range), so each payload is checked here, once, and turned into plain typed values. Without
@@ -121,6 +122,21 @@ def object_id_from_event(data: Any, known: Collection[int]) -> int:
         raise UserError(f"Object {object_id} does not exist any more; pick one from the list.",
                         "Object gone")
     return object_id
+
+
+def frame_from_event(data: Any, count: int) -> int:
+    """The frame in a timeline ``seek`` payload, brought into ``[0, count)`` (a timeline drawn
+    for a longer selection may name a frame past the end).
+
+    Raises:
+        UserError: not an object, or ``frame`` missing or not a whole number.
+    """
+    payload = _mapping(data, "frame choice")
+    frame = _whole(payload.get("frame"))
+    if frame is None:
+        raise UserError(f"The frame is {_shown(payload.get('frame'))}, not a frame number; "
+                        "click the timeline again.", "Frame not understood")
+    return min(max(0, frame), max(0, count - 1))
 
 
 def check_point_cap(count: int, max_points: int) -> None:

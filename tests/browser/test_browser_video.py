@@ -116,8 +116,8 @@ def upload(page, clip: Path) -> None:
     expect(page.locator("#video-canvas [data-testid=prompt-canvas]")).to_be_visible()
 
 
-def screen(page, x: float, y: float) -> tuple[float, float]:
-    return image_to_screen(page, "#video-canvas", x, y, W, H)
+def screen(page, x: float, y: float, size=(W, H)) -> tuple[float, float]:
+    return image_to_screen(page, "#video-canvas", x, y, *size)
 
 
 def plant_square(server, frame: int) -> int:
@@ -144,14 +144,14 @@ def assert_drawn_as_specified(page, pixels: int) -> None:
         "data:image/jpeg;base64,")
 
 
-def drag_box(page, x0, y0, x1, y1) -> None:
+def drag_box(page, x0, y0, x1, y1, size=(W, H)) -> None:
     page.locator("#video-canvas [data-testid=prompt-canvas]").scroll_into_view_if_needed()
     before = render_count(page)
-    page.mouse.move(*screen(page, x0, y0))
+    page.mouse.move(*screen(page, x0, y0, size))
     page.mouse.down()
     for step in range(1, 6):
         t = step / 5
-        page.mouse.move(*screen(page, x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
+        page.mouse.move(*screen(page, x0 + t * (x1 - x0), y0 + t * (y1 - y0), size))
     page.mouse.up()
     wait_render(page, before)
 
@@ -273,4 +273,76 @@ def test_compare_two_models_on_the_clip(browser, server, clips):
     page.locator("#video-compare").scroll_into_view_if_needed()
     page.wait_for_timeout(500)
     shot(page, "07-compare")
+    context.close()
+
+
+def plant_blue_square(server) -> None:
+    """The example clip's blue square, cut out of each processed frame by its colour, as object
+    1's mask on every frame (the random-weight test model's own masks are empty)."""
+    from workbench.video.state import VideoSession
+
+    ctx = server.ctx
+    sessions = [ctx.sessions.get(i) for i in ctx.sessions.ids()]
+    session = [s for s in sessions if isinstance(s, VideoSession) and s.clip is not None
+               and s.clip.name == "moving_shapes.mp4"][-1]
+    for frame in range(session.video.num_frames):
+        rgb = session.video.frame(frame).astype(int)
+        session.track.set(frame, 1, (rgb[..., 2] > 150) & (rgb[..., 0] < 100))
+
+
+def timeline_cell_colour(page, frame: int, frames: int, row: int = 0) -> list[int]:
+    """The RGB the timeline's rows canvas shows at the middle of ``frame``'s cell in ``row``."""
+    return page.evaluate(
+        """([frame, frames, row]) => {
+          const cv = document.querySelector('#video-timeline canvas.tl-rows');
+          const k = cv.width / cv.clientWidth;
+          const x = Math.floor((frame + 0.5) / frames * cv.clientWidth * k);
+          const px = cv.getContext('2d').getImageData(x, Math.floor((row * 12 + 6) * k), 1, 1);
+          return Array.from(px.data.slice(0, 3)); }""", [frame, frames, row])
+
+
+def test_timeline_rows_and_seeking(browser, server):
+    """The example clip's first 3 processed frames: a box on the blue square, Track, then the
+    timeline's row for it; a click on the timeline and the arrow keys move the frame."""
+    context, page = video_page(browser, server)
+    timeline = page.locator("#video-timeline")
+    expect(timeline).to_contain_text("Open a clip")
+    page.locator("#video-selection").get_by_text("Frames to process").click()
+    page.locator("#video-max-frames input").fill("3")
+    page.locator("#video-max-frames input").press("Tab")
+    before = render_count(page)
+    page.locator("#video-example").click()
+    wait_render(page, before)
+    expect(page.locator("#video-info")).to_contain_text("processing 3 frames")
+    expect(timeline).to_contain_text("No objects yet")
+
+    drag_box(page, 235, 45, 365, 175, size=(640, 360))
+    row = timeline.locator(".tl-name[data-id='1']")
+    expect(row).to_have_attribute("data-prompted", "[0]")
+    page.locator("#video-track").click()
+    expect(page.locator("#video-status")).to_contain_text("Tracked 3 frames", timeout=TIMEOUT)
+    expect(row).to_have_attribute("data-tracked", "[[0,3]]")
+    expect(row).to_contain_text("Object 1")
+
+    plant_blue_square(server)  # what a trained model would have found on every frame
+    scrub(page, 0)
+    expect(page.locator("#video-frame-label")).to_contain_text("Frame 0 of 2")
+    tracks = timeline.locator(".tl-tracks").bounding_box()
+    before = render_count(page)
+    page.mouse.click(tracks["x"] + tracks["width"] * 2.5 / 3, tracks["y"] + 6)  # frame 2's cell
+    wait_render(page, before)
+    expect(page.locator("#video-frame-label")).to_contain_text("Frame 2 of 2")
+    assert page.locator("#video-frame input[type=number]").input_value() == "2"
+    expect(row).to_have_attribute("data-present", "[[0,3]]")
+    expect(timeline.locator(".tl-root")).to_have_attribute("data-current", "2")
+    assert close(timeline_cell_colour(page, 1, 3), SPEC.colour_for(1))  # a seen cell, drawn
+    shot(page, "08-timeline")
+
+    before = render_count(page)
+    page.keyboard.press("ArrowLeft")  # the click focused the timeline
+    wait_render(page, before)
+    expect(page.locator("#video-frame-label")).to_contain_text("Frame 1 of 2")
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.wait_for_timeout(300)
+    shot(page, "08-timeline")
     context.close()

@@ -248,11 +248,18 @@ def test_click_track_stop_correct_and_retrack(handlers, clip):
     # Track: a view per frame, then the final one
     views = list(handlers.track(session, TRACK_ALL, request("track"), no_progress))
     assert len(views) == 5 and sorted(session.track) == [0, 1, 2, 3]
-    assert "Tracked 4 frames" in views[-1][6]
+    assert "Tracked 4 frames" in views[-1][-1]
     assert not session.busy
+    timeline = views[-1][6]  # one row: tracked on every frame, prompted on 0
+    assert timeline["frames"] == 4 and [row["id"] for row in timeline["rows"]] == [1]
+    assert timeline["rows"][0]["tracked"] == [[0, 4]] and timeline["rows"][0]["prompted"] == [0]
+    # a click on the timeline moves the view as the Frame slider does
+    view = handlers.seek(session, event({"frame": 3}), request("track"))
+    assert session.frame == 3 and view[2]["value"] == 3 and view[6]["current"] == 3
     # Stop after the first frame: the rest is not tracked, the session is free again
     session.set_prompts(1, 2, PromptSet().with_point(30, 30, 1))
-    handlers.scrub(session, 2, request("track"))
+    view = handlers.scrub(session, 2, request("track"))
+    assert view[6]["rows"][0]["corrected"] == [2]  # a prompt on a tracked frame
     handlers.point(session, "Background (not object)", event({"x": 80, "y": 5}),
                    request("track"))
     frames = handlers.track(session, TRACK_FROM_HERE, request("track"), no_progress)
@@ -261,7 +268,7 @@ def test_click_track_stop_correct_and_retrack(handlers, clip):
     rest = list(frames)
     assert session.last_run["stopped"] and session.last_run["frames"] == 1 and len(rest) == 1
     assert not session.busy
-    assert "Nothing is running" in handlers.stop(session)[6]
+    assert "Nothing is running" in handlers.stop(session)[-1]
     # undo goes back through the engine; clear removes the frame's prompts
     handlers.undo(session, request("track"))
     assert session.active.on(2).labels == (1,)

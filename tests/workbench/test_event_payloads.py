@@ -16,6 +16,7 @@ from workbench.event_payloads import (
     PointClick,
     box_from_event,
     check_point_cap,
+    frame_from_event,
     index_from_event,
     object_id_from_event,
     point_from_event,
@@ -89,6 +90,16 @@ def test_bad_candidate_index(data, message):
 def test_bad_object_ids(data, message):
     with pytest.raises(UserError, match=message):
         object_id_from_event(data, [1, 2])
+
+
+def test_timeline_frames_are_whole_numbers_kept_in_the_clip():
+    assert frame_from_event({"frame": 4}, 10) == 4
+    assert frame_from_event({"frame": 4.0}, 10) == 4
+    assert frame_from_event({"frame": 25}, 10) == 9 and frame_from_event({"frame": -3}, 10) == 0
+    for data, message in [({"frame": "4"}, "'4', not a frame number"), ({}, "missing"),
+                          ({"frame": 1.5}, "1.5, not a frame number"), (None, "no event")]:
+        with pytest.raises(UserError, match=message):
+            frame_from_event(data, 10)
 
 
 def test_point_cap_message():

@@ -28,6 +28,7 @@ from workbench.errors import UserError
 from workbench.event_payloads import (
     box_from_event,
     check_point_cap,
+    frame_from_event,
     object_id_from_event,
     point_from_event,
 )
@@ -40,7 +41,7 @@ FOREGROUND = "Foreground (object)"
 BACKGROUND = "Background (not object)"
 TRACK_ALL = "Whole clip (both ways from the prompts)"
 TRACK_FROM_HERE = "Forward from this frame"
-VIEW_SIZE = 7  # state, canvas, slider, frame label, info, objects, status
+VIEW_SIZE = 8  # state, canvas, slider, frame label, info, objects, timeline, status
 STOP_WAIT_S = 120.0  # the Stop handler waits this long for the frame in progress
 
 
@@ -59,7 +60,8 @@ class VideoHandlers(CompareHandlers):
         self.open_example = view(self._open_example)
         self.reselect = view(self._reselect)
         self.scrub = view(self._scrub)
-        self.tick = guard(lambda *a: (gr.skip(),) * 4, operator)(self._tick)
+        self.seek = view(self._seek)
+        self.tick = guard(lambda *a: (gr.skip(),) * 5, operator)(self._tick)
         self.play = guard(lambda *a: gr.Timer(active=False), operator)(self._play)
         self.pause = guard(lambda *a: gr.Timer(active=False), operator)(self._pause)
         self.point = view(self._point)
@@ -94,7 +96,7 @@ class VideoHandlers(CompareHandlers):
             status = values.run_summary(session.last_run)
         return (session, values.canvas_value(session, hint), slider,
                 values.frame_label(session), values.info_markdown(session),
-                values.objects_value(session), status)
+                values.objects_value(session), values.timeline_value(session), status)
 
     def _view_fallback(self, session: VideoSession | None, *_: Any) -> tuple:
         if session is None:
@@ -148,6 +150,15 @@ class VideoHandlers(CompareHandlers):
             session.frame = min(max(0, int(frame)), session.video.num_frames - 1)
         return self.view(session)
 
+    def _seek(self, session: VideoSession | None, evt: gr.EventData,
+              request: gr.Request) -> tuple:
+        """A click (or key) on the timeline: the same as moving the Frame slider there."""
+        session = self.session_for(session, request)
+        if session.video is None:
+            return self.view(session)
+        return self._scrub(session, frame_from_event(getattr(evt, "_data", None),
+                                                     session.video.num_frames), request)
+
     def _play(self, session: VideoSession | None) -> Any:
         """Start the play timer at the clip's frame rate (at most 5 frames/s: each is an event)."""
         if session is None or session.video is None:
@@ -162,15 +173,16 @@ class VideoHandlers(CompareHandlers):
         return gr.Timer(active=False)
 
     def _tick(self, session: VideoSession | None, request: gr.Request) -> tuple:
-        """One step of play: the next frame; at the end (or once paused), stop the timer."""
+        """One step of play: the next frame; at the end (or once paused), stop the timer.
+        Outputs: canvas, slider, frame label, timer, timeline (its frame marker)."""
         if session is None or session.video is None or not session.playing:
-            return gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False)
+            return gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=False), gr.skip()
         last = session.video.num_frames - 1
         session.frame = 0 if session.frame >= last else session.frame + 1
         session.playing = session.frame < last
         timer = gr.Timer(active=session.playing)
         return (values.canvas_value(session), gr.update(value=session.frame),
-                values.frame_label(session), timer)
+                values.frame_label(session), timer, values.timeline_value(session))
 
     # --- prompts -----------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from ui.video.handlers import (
 )
 from ui.video.words import DETECTOR_CHOICES, WordsHandlers
 from ui.widgets.canvas import ObjectList, PromptCanvas
+from ui.widgets.timeline import Timeline
 from workbench.context import AppContext
 from workbench.video.services import DEFAULT_MAX_FRAMES, VIDEO_SUFFIXES
 
@@ -137,6 +138,8 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
                                   elem_id="video-pause")
                 slider = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False,
                                    scale=4, elem_id="video-frame")
+            timeline = Timeline({"frames": 0, "current": 0, "rows": []},
+                                elem_id="video-timeline")
             frame_text = gr.Markdown("No clip yet.", elem_id="video-frame-label")
             with gr.Row(equal_height=False, elem_id="video-track-row"):
                 how = gr.Radio([TRACK_ALL, TRACK_FROM_HERE], value=TRACK_ALL, label="Track",
@@ -150,7 +153,7 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
             compare = build_compare_panel(ctx, model_ids, default)
             exports = build_exports_panel()
 
-    view = [state, canvas, slider, frame_text, info, objects, status]
+    view = [state, canvas, slider, frame_text, info, objects, timeline, status]
     selection = [stride, start_s, end_s, max_frames]
     clicks = {"show_progress": "hidden", "concurrency_id": "video-click",
               "concurrency_limit": 2, "api_visibility": "private"}
@@ -166,7 +169,8 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
     slider.input(h.scrub, [state, slider], view, trigger_mode="always_last", **looks)
     play.click(h.play, [state], timer, api_visibility="private", show_progress="hidden")
     pause.click(h.pause, [state], timer, api_visibility="private", show_progress="hidden")
-    timer.tick(h.tick, [state], [canvas, slider, frame_text, timer],
+    timeline.seek(h.seek, [state], view, trigger_mode="always_last", **looks)
+    timer.tick(h.tick, [state], [canvas, slider, frame_text, timer, timeline],
                trigger_mode="always_last", **looks)
     canvas.point(h.point, [state, mode], view, trigger_mode="multiple", **clicks)
     canvas.box(h.box, [state], view, trigger_mode="multiple", **clicks)

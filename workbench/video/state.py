@@ -74,22 +74,36 @@ class Clip:
 
 @dataclass(frozen=True)
 class VideoObject:
-    """One tracked object: id (also its colour slot), name and prompts per frame."""
+    """One tracked object: id (also its colour slot), name and prompts per frame.
+
+    ``corrected``: the prompted frames whose first prompt came after tracking had already given
+    the object a result there (a mask, empty or not): corrections of the track, as opposed to
+    prompts on frames the tracker had not reached. A frame leaves it when its prompts go.
+    """
 
     object_id: int
     name: str
     prompts: tuple[tuple[int, PromptSet], ...] = ()  # (frame index, prompts), sorted by frame
+    corrected: tuple[int, ...] = ()  # sorted frame indices, each also in ``prompts``
 
     def on(self, frame: int) -> PromptSet:
         return dict(self.prompts).get(frame, PromptSet())
 
-    def with_prompts(self, frame: int, prompts: PromptSet) -> VideoObject:
+    def with_prompts(self, frame: int, prompts: PromptSet,
+                     corrects: bool = False) -> VideoObject:
+        """The object with ``prompts`` on ``frame`` (none: the frame's prompts go);
+        ``corrects``: they correct a tracked result there (see ``corrected``)."""
         table = dict(self.prompts)
+        corrected = set(self.corrected)
         if prompts.is_empty:
             table.pop(frame, None)
+            corrected.discard(frame)
         else:
             table[frame] = prompts
-        return dataclasses.replace(self, prompts=tuple(sorted(table.items())))
+            if corrects:
+                corrected.add(frame)
+        return dataclasses.replace(self, prompts=tuple(sorted(table.items())),
+                                   corrected=tuple(sorted(corrected)))
 
     @property
     def frames(self) -> tuple[int, ...]:
@@ -391,12 +405,19 @@ class VideoSession(Session):
 
     def set_prompts(self, object_id: int, frame: int, prompts: PromptSet,
                     record: bool = True) -> Edit:
-        """Record new prompts of an object on a frame (one undoable edit)."""
+        """Record new prompts of an object on a frame (one undoable edit).
+
+        Call it before the new prompts' mask goes into ``track``: the first prompts on a frame
+        where the track already holds a result for the object are a correction
+        (``VideoObject.corrected``)."""
         obj = self.get(object_id)
         if obj is None:
             raise UserError(f"Object {object_id} does not exist any more.", "Object gone")
-        edit = Edit(object_id, frame, obj.on(frame), prompts)
-        self._replace(obj.with_prompts(frame, prompts))
+        before = obj.on(frame)
+        corrects = before.is_empty and self.track is not None and \
+            self.track.rle(frame, object_id) is not None
+        edit = Edit(object_id, frame, before, prompts)
+        self._replace(obj.with_prompts(frame, prompts, corrects))
         if record:
             self.history = (self.history + (edit,))[-MAX_HISTORY:]
         return edit

@@ -27,6 +27,7 @@ from workbench.render import (
 )
 from workbench.segment.masks import encode_mask
 from workbench.video.state import CompareRun, VideoSession
+from workbench.video.timeline import build_timeline
 
 COMPARE_SIDE = 640  # longest side of the two-model comparison images
 HELP_HINT = ("click the object to add a point · drag a box · right-click or shift-click marks "
@@ -161,6 +162,11 @@ def objects_value(session: VideoSession) -> dict[str, Any]:
                       "color": SPEC.hex_for(obj.object_id), "meta": meta,
                       "active": obj.object_id == session.active_id})
     return {"items": items}
+
+
+def timeline_value(session: VideoSession) -> dict[str, Any]:
+    """The ``Timeline`` widget's value: every object's frames (``workbench.video.timeline``)."""
+    return build_timeline(session).as_value()
 
 
 def progress_text(done: int, total: int, seconds: float, what: str = "Tracking") -> str:
