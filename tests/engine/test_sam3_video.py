@@ -137,3 +137,11 @@ def test_only_sam3_has_a_words_video_model():
     assert can_track_words(get_spec("sam3")) and not can_track_words(get_spec("sam2.1-tiny"))
     with pytest.raises(VideoTrackingError, match="no video model of its own"):
         create_text_video_model("sam2.1-tiny")
+
+
+def test_words_the_tokenizer_does_not_know_are_refused_before_any_frame(model, frames):
+    from sam_backends.errors import PromptError
+    from sam_backends.video import open_video
+
+    with pytest.raises(PromptError, match="tokenizer does not know"):
+        model.start(open_video(frames), TextTrackParams(("自転車",)))

@@ -22,7 +22,7 @@ def server(sam1_small, sam2_small, tmp_path_factory):
     from sam_backends.testing.text_models import small_owlv2_config, write_random_owlv2
 
     checkpoints = tmp_path_factory.mktemp("checkpoints")  # OWLv2 only: words are found with it
-    write_random_owlv2(checkpoints / OWLV2_ID, small_owlv2_config())
+    write_random_owlv2(checkpoints / OWLV2_ID, small_owlv2_config(image_size=32))  # 4 boxes a frame
     config = app_config(sam1_small, sam2_small, checkpoints, video_max_frames=3)
     with running_app(config) as running:
         yield running

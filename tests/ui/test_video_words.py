@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import pytest
 from app_harness import app_config
-from test_video_ui import make_clip, no_progress, request
+from test_video_ui import event, make_clip, no_progress, request
 
 from sam_backends.registry import OWLV2_ID
-from sam_backends.testing.text_models import small_owlv2_config, write_random_owlv2
+from sam_backends.testing.text_models import (
+    small_owlv2_config,
+    small_sam3_video_config,
+    write_random_owlv2,
+    write_random_sam3,
+)
 from ui.video.handlers import VideoHandlers
 from ui.video.words import WordsHandlers
 
@@ -21,8 +26,12 @@ def ctx(sam1_small, sam2_small, tmp_path_factory):
     from workbench.context import AppContext
 
     checkpoints = tmp_path_factory.mktemp("checkpoints")
-    write_random_owlv2(checkpoints / OWLV2_ID, small_owlv2_config())
-    config = app_config(sam1_small, sam2_small, checkpoints,
+    write_random_owlv2(checkpoints / OWLV2_ID, small_owlv2_config(image_size=32))  # 4 boxes
+    # SAM 3 offered and present (low thresholds: random weights find something)
+    write_random_sam3(checkpoints / "sam3", small_sam3_video_config(
+        score_threshold_detection=0.1, new_det_thresh=0.1, hotstart_delay=1,
+        hotstart_unmatch_thresh=1, hotstart_dup_thresh=1), seed=1)
+    config = app_config(sam1_small, sam2_small, checkpoints, models=("grabcut", "sam3"),
                         temp_dir=tmp_path_factory.mktemp("temp"), video_max_frames=20)
     context = AppContext(config, prepare_environment(config))
     yield context
@@ -45,7 +54,7 @@ def opened(handlers, clip, name):
 
 def test_found_objects_become_the_tabs_objects(handlers, clip):
     session = opened(handlers, clip, "words")
-    views = list(WordsHandlers(handlers).find(session, "square", "auto", 0.0, 2,
+    views = list(WordsHandlers(handlers).find(session, "square", "owlv2", 0.0, 2,
                                               request("words"), no_progress))
     assert len(views) == 4 + 1  # one view per frame, then the summary
     found = [o for o in session.objects if not o.is_empty]
@@ -58,6 +67,28 @@ def test_found_objects_become_the_tabs_objects(handlers, clip):
     assert "Found" in views[-1][-1] and "square" in views[-1][-1]
     # a click still corrects a found object: the engine knows every one of them
     assert set(session.engine.object_ids) <= {o.object_id for o in found}
+
+
+def test_sam3_video_finds_tracks_and_clicks_still_correct(handlers, clip):
+    """SAM 3's own video model fills the tab; its objects join the tab's tracker at the next
+    click (the tracker's session is rebuilt with each one's box on its first frame)."""
+    session = opened(handlers, clip, "sam3v")
+    views = list(WordsHandlers(handlers).find(session, "square", "sam3-video", 0.1, 0,
+                                              request("sam3v"), no_progress))
+    found = [o for o in session.objects if not o.is_empty]
+    assert found, views[-1][-1]
+    assert all(o.name.startswith("square ") for o in found) and "Found" in views[-1][-1]
+    tracked = {obj for frame in session.track for obj in session.track[frame]}
+    assert tracked == {o.object_id for o in found} and session.engine_stale
+    first = found[0]
+    (frame, prompts), = first.prompts
+    session.select(first.object_id)
+    session.frame = frame
+    handlers.point(session, "Foreground (object)", event({"x": 20, "y": 30}), request("sam3v"))
+    assert not session.engine_stale
+    assert sorted(session.engine.object_ids) == sorted(o.object_id for o in found)
+    assert len(session.active.on(frame).points) == 1 and session.active.on(frame).box == \
+        prompts.box
 
 
 def test_nothing_found_says_so_and_adds_nothing(handlers, clip):

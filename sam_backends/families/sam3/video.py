@@ -51,12 +51,15 @@ import numpy as np
 
 from ...registry import ModelSpec
 from ...text import hf_common
+from ...text.phrases import check_phrases_for_tokenizer
 from ...video.errors import VideoTrackingError
 from ...video.lazy_frames import LazyFrames
 from ...video.masks import MaskTrack
 from ...video.source import Video
 from ...video.text_tracking import TextTrackParams, TextTrackResult, TrackedObject
 from .backend import MODEL_NAME
+
+TEXT_TOKENS = 32  # Sam3VideoProcessor.add_text_prompt pads and cuts every phrase to 32 tokens
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,10 @@ class Sam3TextVideoRun:
 
         if first_object_id < 1:
             raise VideoTrackingError("Object ids start at 1.")
+        # Words the text encoder cannot take (too long, an unknown script) are refused here,
+        # before any frame is processed, as the image side refuses them.
+        check_phrases_for_tokenizer(params.phrases, loaded.processor.tokenizer, TEXT_TOKENS,
+                                    MODEL_NAME, params.phrase_limits)
         self.video, self.params, self.device = video, params, device
         self.loaded, self.offset = loaded, int(first_object_id)
         self.lock = lock if lock is not None else contextlib.nullcontext()
