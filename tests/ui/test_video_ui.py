@@ -408,6 +408,8 @@ def tracked_alone(model, clip, box, point_frame, point):
     return dict(engine.propagate_both(start_frame=0))
 
 
+@pytest.mark.slow  # 4 tracking runs (about 2 minutes); the default run keeps the stopped
+# compare below and the browser's compare on a clip
 def test_compare_tracks_the_same_prompts_with_both_models(compare_handlers, clip, sam2_small,
                                                           second_sam2):
     h, name = compare_handlers, "compare"

@@ -134,7 +134,7 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
             with gr.Row(equal_height=True):
                 play = gr.Button("▶ Play", size="sm", scale=0, min_width=80,
                                  elem_id="video-play")
-                pause = gr.Button("⏸ Pause", size="sm", scale=0, min_width=80,
+                pause = gr.Button("❚❚ Pause", size="sm", scale=0, min_width=80,
                                   elem_id="video-pause")
                 slider = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False,
                                    scale=4, elem_id="video-frame")
