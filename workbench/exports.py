@@ -44,6 +44,16 @@ def safe_stem(filename: str | None) -> str:
     return stem[:80] or "image"
 
 
+def object_file_part(object_id: int, name: str = "") -> str:
+    """An object's part of a download's file name: "object3", or "object3-red_car" for an
+    object a person named "red car" (letters, digits, ``._-`` kept, at most 40 characters), so
+    a folder of downloads says what each file holds. A name with nothing file-safe in it
+    (e.g. "狗") leaves "object3"; the id keeps names unique either way."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", " ".join(str(name).split()))
+    slug = slug.strip("._-")[:40].strip("._-")
+    return f"object{int(object_id)}-{slug}" if slug else f"object{int(object_id)}"
+
+
 def cutout_rgba(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """H x W x 4 uint8: the image where ``mask`` is True, fully transparent elsewhere."""
     mask = np.asarray(mask, dtype=bool)
@@ -136,8 +146,9 @@ def write_exports(folder: Path, stem: str, image: np.ndarray,
     """Write every download for the current objects into ``folder``.
 
     Returns a mapping from a short key ("cutout", "coco", "object1_cutout", "object1_mask", ...)
-    to the written path. Files are named ``<stem>_<key>.<ext>``; previous exports in the folder
-    are removed first so the list never shows deleted objects.
+    to the written path. Files are named ``<stem>_<key>.<ext>``, where an object's key carries
+    the name a person gave it (``object_file_part``: "object1-red_car_mask"); previous exports
+    in the folder are removed first so the list never shows deleted objects.
     """
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*"):
@@ -146,8 +157,8 @@ def write_exports(folder: Path, stem: str, image: np.ndarray,
     size = image.shape[:2]
     paths: dict[str, Path] = {}
 
-    def put(key: str, data: bytes, ext: str) -> None:
-        path = folder / f"{stem}_{key}.{ext}"
+    def put(key: str, data: bytes, ext: str, part: str | None = None) -> None:
+        path = folder / f"{stem}_{part or key}.{ext}"
         path.write_bytes(data)
         paths[key] = path
 
@@ -155,8 +166,10 @@ def write_exports(folder: Path, stem: str, image: np.ndarray,
     document = coco_document(objects, file_name, size)
     put("coco", json.dumps(document, indent=1).encode("utf-8"), "json")
     for obj in objects:
-        put(f"object{obj.object_id}_cutout", png_bytes(cutout_rgba(image, obj.mask)), "png")
-        put(f"object{obj.object_id}_mask", mask_png(obj.mask), "png")
+        part = object_file_part(obj.object_id, obj.name)
+        put(f"object{obj.object_id}_cutout", png_bytes(cutout_rgba(image, obj.mask)), "png",
+            f"{part}_cutout")
+        put(f"object{obj.object_id}_mask", mask_png(obj.mask), "png", f"{part}_mask")
     return paths
 
 

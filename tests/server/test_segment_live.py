@@ -288,6 +288,15 @@ def test_route_refuses_big_bodies_bad_json_and_strangers():
     assert len(cropped.content) < len(whole.content)
     assert client.get(files + "../etc_coco.json").status_code == 404
     assert client.get(files + "b_coco.json").status_code == 404  # another image's name
+    # an object a person named: its files say so, and serve the same mask
+    from workbench.segment.downloads import downloads_value
+
+    session.workspace = session.workspace.update_active(lambda o: o.renamed("red car"))
+    names = [item["name"] for item in downloads_value(session)["items"]]
+    assert "a_object1-red_car_mask.png" in names and "a_object1-red_car_cutout.png" in names
+    named = client.get(files + "a_object1-red_car_mask.png")
+    assert named.status_code == 200 and named.content == mask.content
+    assert client.get(files + "a_object1-red/car_mask.png").status_code == 404
 
 
 def test_a_hover_flood_with_a_constant_seq_keeps_one_waiting_and_never_refuses_another_page():

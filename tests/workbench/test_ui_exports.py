@@ -16,6 +16,7 @@ from workbench.exports import (
     cutout_rgba,
     mask_png,
     mask_record,
+    object_file_part,
     png_bytes,
     safe_stem,
     write_exports,
@@ -102,6 +103,19 @@ def test_write_exports_names_files_after_the_upload(tmp_path):
     alpha2 = np.asarray(Image.open(paths["object2_cutout"]))[:, :, 3]
     np.testing.assert_array_equal(alpha2 == 255, second)
     assert len(json.loads(paths["coco"].read_text())["annotations"]) == 2
+
+
+def test_downloads_carry_the_names_people_gave(tmp_path):
+    image, first, second = image_and_masks()
+    objects = [ExportObject(1, first, 0.9, "m", {}, "red car"),
+               ExportObject(2, second, 0.8, "m", {}, "狗")]  # nothing file-safe: the id only
+    paths = write_exports(tmp_path, "photo", image, objects, "photo.jpg")
+    assert paths["object1_mask"].name == "photo_object1-red_car_mask.png"
+    assert paths["object2_cutout"].name == "photo_object2_cutout.png"
+    read = np.asarray(Image.open(paths["object1_mask"])) > 0
+    np.testing.assert_array_equal(read, first)
+    assert object_file_part(7, " ../a b ") == "object7-a_b"
+    assert object_file_part(7, "x" * 99) == "object7-" + "x" * 40
 
 
 def test_safe_stem():

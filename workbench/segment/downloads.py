@@ -6,8 +6,9 @@ browser never shows a cached copy of an older state), and ``/samwb/segment/file/
 object's box plus a margin.
 
 Files: ``<stem>_cutout.png`` (all objects), ``<stem>_coco.json``, and per object
-``<stem>_object<N>_cutout.png`` / ``<stem>_object<N>_mask.png``. The panel that shows the
-links is ``ui.segment.downloads_panel``.
+``<stem>_object<N>_cutout.png`` / ``<stem>_object<N>_mask.png``, with the name a person gave
+the object after the id (``object<N>-red_car_mask.png``, ``exports.object_file_part``). The
+panel that shows the links is ``ui.segment.downloads_panel``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from workbench.exports import (
     crop_box,
     cutout_rgba,
     mask_png,
+    object_file_part,
     png_bytes,
     safe_stem,
     union_mask,
@@ -33,7 +35,8 @@ from workbench.exports import (
 from workbench.segment.values import LIVE_ROUTE
 
 FILE_KEY = re.compile(r"(?:(?P<all>cutout)\.png|(?P<coco>coco)\.json"
-                      r"|object(?P<id>\d{1,6})_(?P<kind>cutout|mask)\.png)")
+                      r"|object(?P<id>\d{1,6})(?:-[A-Za-z0-9._-]{1,40})?"
+                      r"_(?P<kind>cutout|mask)\.png)")
 
 
 def export_objects(session: Any) -> list[ExportObject]:
@@ -58,9 +61,10 @@ def downloads_value(session: Any) -> dict[str, Any]:
     items = [link(f"{stem}_cutout.png", "Cut-out (all objects)", "cutout", True),
              link(f"{stem}_coco.json", "COCO JSON", "coco")]
     for o in objects:
-        items.append(link(f"{stem}_object{o.object_id}_cutout.png", f"{o.label} cut-out",
+        part = object_file_part(o.object_id, o.name)
+        items.append(link(f"{stem}_{part}_cutout.png", f"{o.label} cut-out",
                           f"object{o.object_id}_cutout", True))
-        items.append(link(f"{stem}_object{o.object_id}_mask.png", f"{o.label} mask",
+        items.append(link(f"{stem}_{part}_mask.png", f"{o.label} mask",
                           f"object{o.object_id}_mask"))
     return {"items": items, "rev": getattr(session, "revision", 0),
             "n": getattr(session, "render_count", 0)}
