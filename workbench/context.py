@@ -332,6 +332,13 @@ class AppContext:
             custom=entry.custom,
         )
 
+    @property
+    def offline(self) -> bool:
+        """True when this server must not download anything (``SAM_OFFLINE``/``HF_HUB_OFFLINE``):
+        a model that is not on disk then stays absent, and the page says so instead of
+        offering a download that would fail."""
+        return checkpoints.is_offline()
+
     def default_model(self) -> str:
         """The configured default when usable now, else the first model that is present."""
         preferred = self.config.default_model

@@ -59,3 +59,30 @@ def test_missing_model_downloads_with_progress_then_runs(served, tmp_path, monke
     assert "is ready" in models_panel.status_markdown(ctx, "test-download")
     encoded = ctx.encode("test-download", synthetic_image(64, 80))
     assert encoded.embedding.model_id == "test-download" and not encoded.cached
+
+
+def test_offline_nothing_starts_a_download_and_the_page_says_why(served, tmp_path, monkeypatch):
+    """With SAM_OFFLINE=1 an absent model offers no download, its status and the canvas say
+    in the page's terms that this server does not download models, and choosing it tries no
+    download (no "Download failed (offline?)" warning)."""
+    from types import SimpleNamespace
+
+    from ui.segment.handlers import SegmentHandlers
+
+    monkeypatch.setenv("SAM_OFFLINE", "1")
+    ctx = AppContext(AppConfig(models=("grabcut",), extra_models=(ExtraModel(served),),
+                               checkpoint_dir=tmp_path / "ckpt", device="cpu",
+                               precision="fp32", default_model="grabcut"))
+    assert ctx.offline and not models_panel.needs_download(ctx, "test-download")
+    assert models_panel.missing_choices(ctx) == []
+    status = models_panel.status_markdown(ctx, "test-download")
+    assert "does not download models" in status and "Download model" not in status
+    monkeypatch.setattr(ctx, "download", lambda *a, **k: pytest.fail("a download started"))
+    handlers = SegmentHandlers(ctx, [])
+    request = SimpleNamespace(session_hash="offline", client=None, headers={})
+    view = handlers._change_model(None, "test-download", request)
+    session, canvas = view[0], view[1]
+    assert session.model_id == "test-download"
+    assert "not on this server" in str(canvas) and "Segmenting" not in str(canvas)
+    button = view[-1]
+    assert button["visible"] is False

@@ -315,6 +315,9 @@ def test_an_absent_model_is_downloaded_from_the_compare_view(ctx, monkeypatch):
     from ui.compare.handlers import CompareHandlers
     from ui.widgets import models_panel
 
+    for name in ("SAM_OFFLINE", "HF_HUB_OFFLINE"):  # a server that may download (faked below)
+        monkeypatch.delenv(name, raising=False)
+
     assert models_panel.missing_choices(ctx)[0][1] == "sam-vit-h"
 
     def fake_download(model_id, on_progress=None):

@@ -149,8 +149,10 @@ class SegmentHandlers:
         """The canvas hint while the session's model is not downloaded (None: it is)."""
         if self.ctx.status(session.model_id).present:
             return None
-        return (f"{self.ctx.spec(session.model_id).display_name} is not downloaded: "
-                "download it or pick another model on the left.")
+        name = self.ctx.spec(session.model_id).display_name
+        if not models_panel.needs_download(self.ctx, session.model_id):  # offline, or no URL
+            return f"{name} is not on this server: pick a model that is ready on the left."
+        return f"{name} is not downloaded: download it or pick another model on the left."
 
     def busy_text(self, session: Session) -> str | None:
         """The canvas's progress text while the image is being encoded (None: nothing to do)."""
@@ -326,6 +328,8 @@ class SegmentHandlers:
                                title="Download failed")
                 hint = (f"{status.display_name} is not downloaded; the masks shown come from "
                         "the previous model. Download it or pick another model.")
+        elif not self.ctx.status(model_id).present:  # offline, or weights not on the server
+            hint = self.absent_hint(session)
         busy = None
         if hint is None and self.ctx.status(model_id).present:
             busy = self.busy_text(session) if session.has_image else None

@@ -47,6 +47,12 @@ def status_markdown(ctx: AppContext, model_id: str) -> str:
                 f"{state}: {note}; your own weights, not the official file.")
     elif status.present:
         text = f"**{spec.display_name}** is ready: {note}{params}."
+    elif status.download_command and ctx.offline:
+        text = (f"**{spec.display_name} is not downloaded** ({_size(status.size_bytes)}), and "
+                "this server does not download models. Pick a model that is ready.")
+        if ctx.config.shows_operator_details:
+            text += (f" (The server runs offline: run `{status.download_command}` where there "
+                     "is internet, or start it without SAM_OFFLINE.)")
     elif status.download_command:
         text = (f"**{spec.display_name} is not downloaded** ({_size(status.size_bytes)}). "
                 "Click **Download model**")
@@ -63,8 +69,10 @@ def status_markdown(ctx: AppContext, model_id: str) -> str:
 
 
 def needs_download(ctx: AppContext, model_id: str) -> bool:
+    """True when the model is absent and this server may fetch it (not when it runs
+    offline: then nothing starts a download that can only fail)."""
     status = ctx.status(model_id)
-    return not status.present and status.download_command is not None
+    return not status.present and status.download_command is not None and not ctx.offline
 
 
 def download_with_progress(ctx: AppContext, model_id: str,
