@@ -163,3 +163,25 @@ def test_matching_pairs_equal_masks_and_leaves_others():
 
 def test_segobject_has_no_hidden_requirement():
     assert SegObject(1).is_empty
+
+
+@pytest.mark.parametrize("operator", [False, True])
+def test_the_text_model_picker_defaults_to_a_model_that_is_here(tmp_path, operator):
+    """SAM 3 offered but absent: OWLv2 is the default and SAM 3 is marked; the note tells a
+    visitor it is not here (how to fetch it is for the operator). Present: SAM 3 first."""
+    from workbench.config import AppConfig
+    from workbench.context import AppContext
+    from workbench.proposals.engines import DETECTOR, text_model_choices, text_model_note
+
+    ctx = AppContext(AppConfig(models=("grabcut", "sam3"), default_model="grabcut",
+                               checkpoint_dir=tmp_path, device="cpu",
+                               operator_details=operator))
+    choices = text_model_choices(ctx)
+    assert choices[0][1] == DETECTOR and choices[1] == (
+        "SAM 3 (reads the text itself; SAM License) · not downloaded", "sam3")
+    note = text_model_note(ctx)
+    assert ("HF_TOKEN" in note) == operator and ("not on this server" in note) != operator
+    (tmp_path / "sam3").mkdir()
+    (tmp_path / "sam3" / "config.json").write_text("{}")  # present: its folder's config
+    assert [value for _, value in text_model_choices(ctx)] == ["sam3", DETECTOR]
+    assert "SAM 3" not in text_model_note(ctx)

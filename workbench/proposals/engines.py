@@ -237,16 +237,23 @@ def _cancellable(run: Callable[[], Instances]) -> Instances:
 
 def text_model_choices(ctx: AppContext) -> list[tuple[str, str]]:
     """(label, value) of the text models this app offers: SAM 3 when in the catalogue, and the
-    detector feeding the segment view's SAM model."""
-    rows = []
-    if SAM3 in ctx.model_ids:
-        rows.append(("SAM 3 (reads the text itself; SAM License)", SAM3))
-    rows.append(("OWLv2 + the model above", DETECTOR))
-    return rows
+    detector feeding the segment view's SAM model. A ready model comes first (the default):
+    SAM 3 when its weights are here, else OWLv2, with SAM 3 marked "not downloaded"."""
+    owl = ("OWLv2 + the model above", DETECTOR)
+    if SAM3 not in ctx.model_ids:
+        return [owl]
+    sam3 = "SAM 3 (reads the text itself; SAM License)"
+    if ctx.status(SAM3).present:
+        return [(sam3, SAM3), owl]
+    return [owl, (sam3 + " · not downloaded", SAM3)]
 
 
 def text_model_note(ctx: AppContext) -> str:
+    """The picker's note, in the page's terms: how to get SAM 3 is the operator's business."""
     owl = "OWLv2 (Apache-2.0) finds boxes for the words; the model above cuts each one out."
-    if SAM3 in ctx.model_ids:
-        return owl + " SAM 3's weights are gated on Hugging Face (SAM License): set HF_TOKEN."
-    return owl
+    if SAM3 not in ctx.model_ids or ctx.status(SAM3).present:
+        return owl
+    if ctx.config.shows_operator_details:
+        return owl + (" SAM 3 is not downloaded: its weights are gated on Hugging Face (SAM "
+                      "License); set HF_TOKEN on the server to fetch them.")
+    return owl + " SAM 3's weights are not on this server."
