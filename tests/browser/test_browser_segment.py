@@ -310,11 +310,12 @@ def test_click_refine_box_objects_model_switch_and_cutout(browser, server):
     np.testing.assert_array_equal(alpha == 0, ~union)
     np.testing.assert_array_equal(alpha == 255, union)
     assert alpha[255, 370] == 255 and alpha[5, 5] == 0  # GrabCut found the blue rectangle
-    expect(page.locator("#export-files a[href$='/shapes_object2_mask.png']")).to_have_count(1)
+    named_mask = "#export-files a[href$='/shapes_object2-blue_box_mask.png']"  # its name
+    expect(page.locator(named_mask)).to_have_count(1)
     page.locator(".dl-crop-box").check()  # cropped cut-outs: the object's box plus 5 %
     page.locator("#export-files summary").click()
-    cropped = Image.open(download(page, "#export-files a[download='shapes_object2_cutout.png']")
-                         .path())
+    cropped = Image.open(download(
+        page, "#export-files a[download='shapes_object2-blue_box_cutout.png']").path())
     assert cropped.size[0] < W and cropped.size[1] < H
     shot(page, "06-downloads")
 
@@ -324,7 +325,7 @@ def test_click_refine_box_objects_model_switch_and_cutout(browser, server):
     expect(page.locator(".ol-row.active")).to_have_attribute("data-id", "1")
     press(page, ".ol-row[data-id='2'] .ol-del")
     expect(rows).to_have_count(1)
-    expect(page.locator("#export-files a[href$='/shapes_object2_mask.png']")).to_have_count(0)
+    expect(page.locator(named_mask)).to_have_count(0)
     press(page, "#undo")  # deleting can be undone
     expect(rows).to_have_count(2)
     press(page, ".ol-row[data-id='2'] .ol-del")
