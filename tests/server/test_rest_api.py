@@ -5,7 +5,6 @@ fetcher's refusals (random-weight models and GrabCut; nothing leaves the machine
 from __future__ import annotations
 
 import base64
-import http.server
 import io
 import json
 import re
@@ -15,6 +14,7 @@ import httpx
 import numpy as np
 import pytest
 from app_harness import app_config, running_app
+from one_file_server import OneFileServer
 from PIL import Image
 
 from sam_backends import Prompts, create_backend
@@ -56,36 +56,6 @@ def decode_png(uri_or_bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)))
 
 
-class ImageServer:
-    """A tiny HTTP server on 127.0.0.1: /img.png, /redirect (302 to it)."""
-
-    def __init__(self, body: bytes) -> None:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the stdlib's name
-                if self.path == "/redirect":
-                    self.send_response(302)
-                    self.send_header("Location", "/img.png")
-                    self.end_headers()
-                    return
-                self.send_response(200 if self.path == "/img.png" else 404)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture(scope="module")
 def scene() -> np.ndarray:
     return synthetic_image(H, W, seed=1)
@@ -93,7 +63,7 @@ def scene() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def image_server(scene):
-    server = ImageServer(png(scene))
+    server = OneFileServer("img.png", png(scene), "image/png")
     yield server
     server.close()
 

@@ -9,10 +9,8 @@ in its checkpoints folder (so "auto" finds words with OWLv2: SAM 3 is not offere
 from __future__ import annotations
 
 import base64
-import http.server
 import io
 import json
-import threading
 import time
 import zipfile
 from fractions import Fraction
@@ -21,6 +19,7 @@ import httpx
 import numpy as np
 import pytest
 from app_harness import app_config, running_app
+from one_file_server import OneFileServer
 from PIL import Image
 
 from sam_backends.registry import OWLV2_ID
@@ -243,38 +242,9 @@ def test_a_job_cancelled_mid_clip_leaves_no_file(server, client, tmp_path):
     assert state["status"] == "canceled" and state["result"] is None
 
 
-class ClipServer:
-    """A tiny HTTP server on 127.0.0.1: /clip.mp4 and /redirect (302 to it)."""
-
-    def __init__(self, body: bytes) -> None:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the stdlib's name
-                if self.path == "/redirect":
-                    self.send_response(302)
-                    self.send_header("Location", "/clip.mp4")
-                    self.end_headers()
-                    return
-                self.send_response(200 if self.path == "/clip.mp4" else 404)
-                self.send_header("Content-Type", "video/mp4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture(scope="module")
 def clip_server(clip):
-    server = ClipServer(clip)
+    server = OneFileServer("clip.mp4", clip, "video/mp4")
     yield server
     server.close()
 
