@@ -8,6 +8,9 @@ how masks look. The server never composites an overlay for the page; it sends ma
 Two ways to send clicks back, chosen by ``live``:
 
 * ``live`` set (Segment): clicks, boxes and hover go to the live route (``server.live_route``).
+* ``proposals`` set (Segment, while Everything's or a text prompt's proposals are reviewed):
+  the proposals are drawn over the image, and a click fires the ``proposal`` Gradio event with
+  ``{index}`` (the proposal under the pointer, chosen in the browser) instead of adding a point.
 * ``live`` None (Compare, Video): clicks fire the component's ``point`` and boxes its ``box``
   Gradio events (``ui.widgets.canvas.PromptCanvas``), with ``{x, y, button, shift}`` and
   ``{box: [x0, y0, x1, y1]}`` in original-image pixels.
@@ -39,6 +42,19 @@ class CanvasObject:
 
 
 @dataclass(frozen=True)
+class CanvasProposal:
+    """One proposal under review, drawn on the same canvas as the objects (outlined; filled
+    when selected). ``index`` is its place in its ``ProposalSet``; ``colour`` is ``#rrggbb``;
+    ``label`` is plain text (the canvas sets it as text, never as HTML)."""
+
+    index: int
+    mask: dict[str, Any] | None
+    colour: str
+    selected: bool
+    label: str
+
+
+@dataclass(frozen=True)
 class CanvasView:
     """Everything the canvas shows for one image or frame (see the module docstring).
 
@@ -58,6 +74,7 @@ class CanvasView:
     busy: str = ""
     live: dict[str, Any] | None = None
     max_points: int | None = None
+    proposals: tuple[CanvasProposal, ...] = ()
 
     def value(self, render_count: int) -> dict[str, Any]:
         """The component's JSON value; ``render_count`` makes every value new (a re-draw)."""
@@ -78,6 +95,10 @@ class CanvasView:
             value["live"] = self.live
         if self.max_points is not None:
             value["max_points"] = self.max_points
+        if self.proposals:
+            value["proposals"] = [{"index": p.index, "mask": p.mask, "color": p.colour,
+                                   "selected": p.selected, "label": p.label}
+                                  for p in self.proposals]
         return value
 
 

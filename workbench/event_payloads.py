@@ -124,6 +124,24 @@ def object_id_from_event(data: Any, known: Collection[int]) -> int:
     return object_id
 
 
+def proposal_from_event(data: Any, shown: Collection[int]) -> int:
+    """The proposal index in a canvas ``proposal`` payload, one of the ``shown`` ones.
+
+    Raises:
+        UserError: not an object, ``index`` missing or not a whole number, or not shown now
+            (the threshold or the run changed since the click).
+    """
+    payload = _mapping(data, "proposal choice")
+    index = _whole(payload.get("index"))
+    if index is None:
+        raise UserError(f"The proposal is {_shown(payload.get('index'))}, not a proposal "
+                        "number; click inside an outline.", "Proposal not understood")
+    if index not in shown:
+        raise UserError("That proposal is no longer shown (the threshold or the run changed); "
+                        "click another one.", "No such proposal")
+    return index
+
+
 def frame_from_event(data: Any, count: int) -> int:
     """The frame in a timeline ``seek`` payload, brought into ``[0, count)`` (a timeline drawn
     for a longer selection may name a frame past the end).

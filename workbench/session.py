@@ -118,6 +118,10 @@ class Session:
         self.revision = 0  # bumped by every change the live route makes
         self.deleted: list[Any] = []  # workspaces before a delete, for undo (newest last)
         self.undo_restores_delete = False  # the last edit was a delete: undo brings it back
+        # The proposals (``workbench.proposals.logic.ProposalSet``) the canvas shows for review,
+        # set by the proposals panel's handlers; their display masks, encoded once per run.
+        self.review: Any = None
+        self.review_payloads: Any = None
 
     @property
     def workspace(self) -> Workspace:
@@ -169,6 +173,8 @@ class Session:
         self.hover = None
         self.deleted = []
         self.undo_restores_delete = False
+        self.review = None
+        self.review_payloads = None
 
     def nbytes(self) -> int:
         """Bytes this session holds in memory: the image, its preview and thumbnails, the
@@ -196,6 +202,11 @@ class Session:
         hover = self.hover
         if hover is not None and isinstance(getattr(hover, "step", None), Step):
             total += _step_bytes(hover.step, seen)
+        for proposal in getattr(self.review, "proposals", ()):
+            total += _mask_bytes(proposal.result, seen) + _array_bytes(proposal.small)
+        payloads = self.review_payloads
+        if isinstance(payloads, tuple) and len(payloads) == 2:
+            total += sum(len(p.get("png", "")) for p in payloads[1].values() if p)
         return total
 
     def drop_history(self) -> int:

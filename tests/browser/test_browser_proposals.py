@@ -1,9 +1,12 @@
-"""The proposals panel in Chromium (Playwright): Everything -> outlines -> toggle -> keep.
+"""The proposals panel in Chromium (Playwright): Everything -> outlines on the canvas ->
+toggle -> keep.
 
-A small harness app lays out the panel beside a ``gr.State`` holding a segment-view
-``Session`` (loaded with a synthetic 640 x 448 scene by a button), with the real ``AppContext`` and
-the random-weight SAM 2.1 test model, and shows the session's objects as JSON after each keep
-(chained on ``ProposalsPanel.changed`` as the segment view does). Screenshots at 1366x768 and
+A small harness app lays out the segment view's canvas and the panel beside a ``gr.State``
+holding a segment-view ``Session`` (loaded with a synthetic 640 x 448 scene by a button, and
+tracked by the app's session registry, so the live route serves its image), with the real
+``AppContext``, the live route and the random-weight SAM 2.1 test model, and shows the
+session's objects as JSON after each keep (chained on ``ProposalsPanel.changed`` as the segment
+view does). Proposals are reviewed on the canvas, as in the app. Screenshots at 1366x768 and
 1920x1080 go to ``$ARTIFACTS_DIR`` (default ``./test-artifacts``).
 """
 
@@ -31,26 +34,28 @@ except ImportError:  # pragma: no cover - CI installs it
 
 GRID = "4"  # points per side: 16 decoder calls keep the run short on a shared CPU
 
-# Where the picture lies inside the review <img> (object-fit: contain may letterbox it), so a
-# click lands on the pixel it means whatever the image's displayed size.
-CONTENT_RECT = """(img) => { const r = img.getBoundingClientRect();
-  const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
-  const w = img.naturalWidth * s, h = img.naturalHeight * s;
-  return {x: r.x + (r.width - w) / 2, y: r.y + (r.height - h) / 2, width: w, height: h}; }"""
+def wait_reviewing(page, count: int | None = None) -> None:
+    """Until the canvas's review bar shows (``count`` selected, when given)."""
+    page.wait_for_selector("#harness-canvas [data-testid=canvas-review]:not([hidden])",
+                           timeout=TIMEOUT)
+    if count is not None:
+        page.wait_for_function(
+            "(n) => document.querySelector('#harness-canvas .pcl-review-text').textContent"
+            ".includes(`${n} selected`)", arg=count, timeout=TIMEOUT)
 
 
 def click_probe(page) -> None:
-    """Click the pixel the harness says lies inside a proposal."""
+    """Click, on the canvas, the pixel the harness says lies inside a proposal."""
     page.wait_for_function(
         "() => { const e = document.querySelector('#harness-probe textarea, "
         "#harness-probe input'); return e && e.value.includes('fx'); }", timeout=TIMEOUT)
     point = json.loads(page.locator("#harness-probe textarea, #harness-probe input")
                        .first.input_value())
-    image = page.locator("#proposals-review img")
-    page.wait_for_function("() => { const i = document.querySelector('#proposals-review img');"
+    page.wait_for_function("() => { const i = document.querySelector('#harness-canvas .pcl-img');"
                            " return i && i.complete && i.naturalWidth > 0; }", timeout=TIMEOUT)
+    image = page.locator("#harness-canvas .pcl-img")
     image.scroll_into_view_if_needed()
-    rect = image.evaluate(CONTENT_RECT)
+    rect = image.bounding_box()  # the world is scaled to fit: the <img> is the picture
     page.mouse.click(rect["x"] + rect["width"] * point["fx"],
                      rect["y"] + rect["height"] * point["fy"])
 
@@ -59,7 +64,9 @@ def build_harness(config):
     import app
     from sam_backends.images import image_digest
     from ui.proposals.panel import CSS, build_proposals_panel
+    from ui.widgets.canvas import PromptCanvas
     from workbench.context import AppContext
+    from workbench.segment.values import live_canvas_value
     from workbench.session import Session
 
     ctx = AppContext(config, app.prepare_environment(config))
@@ -69,7 +76,8 @@ def build_harness(config):
     def load(request: gr.Request):
         session = Session(request.session_hash, ctx.default_model())
         session.set_image(scene, image_digest(scene), "scene.png")
-        return session, "loaded"
+        ctx.sessions.track(session)
+        return session, "loaded", live_canvas_value(session, ctx)
 
     def objects(session):
         if session is None:
@@ -79,11 +87,16 @@ def build_harness(config):
                 for o in session.workspace.objects]
 
     def inside(proposals):
-        """A pixel deep inside the best visible proposal, as fractions of the review image
-        (random weights give random masks, so the test cannot click a fixed spot)."""
+        """A pixel deep inside the smallest-scoring visible proposal, as fractions of the
+        image (random weights give random masks, so the test cannot click a fixed spot). The
+        canvas picks the smallest proposal under a click, so the point must not lie inside a
+        smaller one: the harness picks the smallest proposal by area."""
         if proposals is None or not proposals.visible:
             return ""
-        small = proposals.visible[0].small_mask().astype(np.uint8)
+        smallest = min(proposals.visible, key=lambda p: p.result.area)
+        proposals = type(proposals)(**{**proposals.__dict__, "proposals": (smallest,),
+                                       "threshold": 0.0})
+        small = proposals.visible[-1].small_mask().astype(np.uint8)
         depth = cv2.distanceTransform(np.pad(small, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
         row, col = np.unravel_index(int(np.argmax(depth)), depth.shape)
         return json.dumps({"fx": (col + 0.5) / small.shape[1], "fy": (row + 0.5) / small.shape[0]})
@@ -93,15 +106,16 @@ def build_harness(config):
         state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=3):
+                canvas = PromptCanvas({}, elem_id="harness-canvas")
                 panel = build_proposals_panel(  # random weights are never stable at 0.95
-                    ctx, demo, state, points_choices=(4, 8, 16),
+                    ctx, demo, state, canvas, points_choices=(4, 8, 16),
                     everything_defaults={"stability_score_thresh": 0.0})
             with gr.Column(scale=1):
                 load_btn = gr.Button("Load the scene", elem_id="harness-load")
                 loaded = gr.Markdown(elem_id="harness-loaded")
                 probe = gr.Textbox(label="A point inside a proposal", elem_id="harness-probe")
                 listing = gr.JSON(label="Objects", elem_id="harness-objects")
-        load_btn.click(load, None, [state, loaded])
+        load_btn.click(load, None, [state, loaded, canvas])
         for run in panel.ran:
             run.then(inside, [panel.state], probe)
         panel.changed.then(objects, [state], listing)
@@ -125,13 +139,22 @@ def harness(sam1_small, sam2_small, tmp_path_factory):
     with offline():
         demo, panel = build_harness(config)
         demo.queue(default_concurrency_limit=1)
+        from server.live_route import live_routes
+
         _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(),
-                                prevent_thread_lock=True, quiet=True)
+                                prevent_thread_lock=True, quiet=True,
+                                app_kwargs={"routes": live_routes(demo.ctx)})
         try:
             yield url, demo, panel
         finally:
             demo.close()
             demo.ctx.close()
+
+
+def expect_review_ended(page) -> None:
+    page.wait_for_selector("#harness-canvas [data-testid=canvas-review][hidden]", state="attached",
+                           timeout=TIMEOUT)
+    assert page.locator("#harness-canvas text.pcl-prop-label").count() == 0
 
 
 def objects_json(page) -> list:
@@ -156,20 +179,27 @@ def test_everything_toggle_keep(harness):
             page.locator("#proposals-points input").click()
             page.get_by_role("option", name=GRID, exact=True).click()
             page.click("#proposals-everything")
-            page.wait_for_selector("#proposals-review img", timeout=TIMEOUT)
+            wait_reviewing(page, 0)
             page.wait_for_function(
                 "() => document.querySelector('#proposals-status').innerText.includes("
                 "'proposal')", timeout=TIMEOUT)
             status = page.locator("#proposals-status").inner_text()
             assert "0 selected" in status, status
+            # on the canvas, over the image: no second picture of it anywhere
+            assert page.locator("#proposals-review").count() == 0
+            assert page.locator("#harness-canvas text.pcl-prop-label").count() >= 1
+            assert "Reviewing" in page.locator("#harness-canvas [data-testid=canvas-hint]"
+                                               ).inner_text()
             page.screenshot(path=str(artifacts() / f"proposals_found_{width}.png"))
             # a click deep inside a proposal (random weights: the harness finds one) selects it
             click_probe(page)
+            wait_reviewing(page, 1)
             page.wait_for_function(
                 "() => document.querySelector('#proposals-status').innerText.includes("
                 "'1 selected')", timeout=TIMEOUT)
             page.screenshot(path=str(artifacts() / f"proposals_selected_{width}.png"))
-            page.click("#proposals-keep-selected")
+            # the canvas's own bar keeps them (it presses the panel's Keep selected)
+            page.click("#harness-canvas .pcl-keep-sel")
             page.wait_for_function(
                 "() => document.querySelector('#proposals-status').innerText.includes('Kept')",
                 timeout=TIMEOUT)
@@ -178,6 +208,7 @@ def test_everything_toggle_keep(harness):
                 timeout=TIMEOUT)
             kept = objects_json(page)
             assert len(kept) == 1 and kept[0]["has_mask"] and kept[0]["box"]
+            expect_review_ended(page)
             page.screenshot(path=str(artifacts() / f"proposals_kept_{width}.png"))
             page.close()
         browser.close()
@@ -199,7 +230,7 @@ def test_text_find_keep_all_names_objects(harness):
         page.wait_for_function(
             "() => document.querySelector('#proposals-status').innerText.includes('circle')",
             timeout=TIMEOUT)
-        page.wait_for_selector("#proposals-review img", timeout=TIMEOUT)
+        wait_reviewing(page)
         page.screenshot(path=str(artifacts() / "proposals_text_1366.png"))
         page.click("#proposals-keep-all")
         page.wait_for_function(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import types
 
 import gradio as gr
+import numpy as np
 import pytest
 from app_harness import app_config, offline
 
@@ -59,6 +60,20 @@ def handlers(ctx):
 
 def no_progress(fraction, desc=None):
     pass
+
+
+def decode_payload(payload, height, width):
+    """A canvas mask payload (a cropped 1-bit PNG at display size) as a bool H x W mask."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    crop = Image.open(io.BytesIO(base64.b64decode(payload["png"].split(",", 1)[1])))
+    crop = np.asarray(crop.convert("L")) > 0  # transparent (index 0) stays 0
+    out = np.zeros((height, width), bool)
+    out[payload["y"]:payload["y"] + payload["h"], payload["x"]:payload["x"] + payload["w"]] = crop
+    return out
 
 
 # --- bad input: each refused before model work, the limit named ------------------------------
@@ -171,7 +186,9 @@ def test_stop_is_wired_to_cancel_both_runs(ctx):
     from ui.proposals.panel import build_proposals_panel
 
     with gr.Blocks() as demo:
-        panel = build_proposals_panel(ctx, demo, gr.State(None))
+        from ui.widgets.canvas import PromptCanvas
+
+        panel = build_proposals_panel(ctx, demo, gr.State(None), PromptCanvas({}))
     deps = demo.config["dependencies"]
     ran = {dep["id"] for dep in panel.ran}
     on_stop = [d for d in deps if panel.stop._id in [t[0] for t in d["targets"]]]
@@ -181,17 +198,66 @@ def test_stop_is_wired_to_cancel_both_runs(ctx):
 
 # --- the run, the review and keeping ------------------------------------------------------------
 
-def test_everything_then_keep_selected_makes_objects(handlers, session):
-    state, picture, status = handlers.everything(session, 4, 0.0, REQUEST, no_progress)
+def click_on(index):
+    return types.SimpleNamespace(_data={"index": index})
+
+
+def test_everything_is_reviewed_on_the_canvas_then_keep_selected_makes_objects(handlers,
+                                                                             session):
+    state, canvas, status = handlers.everything(session, 4, 0.0, REQUEST, no_progress)
     assert isinstance(state, logic.ProposalSet) and len(state) > 0, status
-    assert picture["visible"] and picture["value"].shape[:2] == state.proposals[0].small_shape
+    # the segment view's canvas draws every visible proposal, best first, none selected yet
+    drawn = canvas["proposals"]
+    assert [p["index"] for p in drawn] == [p.index for p in state.visible]
+    assert not any(p["selected"] for p in drawn) and "Reviewing" in canvas["hint"]
     first = state.visible[0]
-    state = logic.toggle(state, first.index)
-    session_out, cleared, hidden, note = handlers.keep(session, state, None, everything=False)
+    # its mask as the canvas gets it: the full mask sampled at display pixel centres
+    from workbench.segment.masks import _source_index
+    full = first.result.mask()
+    rows = _source_index(canvas["dh"], full.shape[0])
+    cols = _source_index(canvas["dw"], full.shape[1])
+    mask = decode_payload(drawn[0]["mask"], canvas["dh"], canvas["dw"])
+    assert mask.sum() > 0 and np.array_equal(mask, full[rows][:, cols])
+    # a click on the canvas names the proposal under it: selected, and drawn so
+    state, canvas, status = handlers.toggle(session, state, click_on(first.index))
+    assert state.selected == {first.index}
+    assert [p["selected"] for p in canvas["proposals"]][0] is True
+    # a later view of the canvas (an undo, a new object) still shows the review
+    from workbench.segment.values import live_canvas_value
+    assert len(live_canvas_value(session, handlers.ctx)["proposals"]) == len(drawn)
+    session_out, cleared, canvas, note = handlers.keep(session, state, None, everything=False)
     assert session_out is session and cleared is None and note.startswith("Kept 1 object")
-    assert hidden["visible"] is False
+    assert "proposals" not in canvas and session.review is None
     kept = [o for o in session.workspace.objects if o.result is not None]
     assert len(kept) == 1 and kept[0].prompts.box == first.box
+    assert canvas["objects"][-1]["mask"] is not None  # the kept one is an ordinary object now
+
+
+def test_a_click_on_a_proposal_that_is_not_shown_is_refused(handlers, session):
+    state, _, _ = handlers.everything(session, 4, 0.0, REQUEST, no_progress)
+    hidden = logic.with_threshold(state, 1.0)
+    gone = next((p.index for p in state.proposals if p.score < 1.0), None)
+    assert gone is not None
+    with pytest.raises(UserError, match="no longer shown"):
+        handlers._toggle(session, hidden, click_on(gone))
+    with pytest.raises(UserError, match="not a proposal number"):
+        handlers._toggle(session, state, click_on("two"))
+
+
+def test_discard_and_a_new_image_end_the_review(handlers, session):
+    before = session.nbytes()
+    state, _, _ = handlers.everything(session, 4, 0.0, REQUEST, no_progress)
+    # the review is the session's memory too (the budget sees it), and goes with it
+    held = sum(p.result.bits.nbytes + p.small.nbytes for p in state.proposals)
+    assert session.nbytes() >= before + held
+    cleared, canvas, status = handlers.discard(session, state)
+    assert cleared is None and "proposals" not in canvas and "discarded" in status
+    state, canvas, _ = handlers.everything(session, 4, 0.0, REQUEST, no_progress)
+    assert canvas["proposals"]
+    other = synthetic_image(96, 128, seed=9)
+    session.set_image(other, image_digest(other), "other.png")
+    from workbench.segment.values import live_canvas_value
+    assert "proposals" not in live_canvas_value(session, handlers.ctx)
 
 
 def test_keep_refuses_proposals_of_another_image(handlers, session):

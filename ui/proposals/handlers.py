@@ -17,17 +17,16 @@ from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
 import gradio as gr
-import numpy as np
 
 from ui.feedback import guard
 from workbench.context import AppContext
 from workbench.errors import UserError
+from workbench.event_payloads import proposal_from_event
 from workbench.proposals import engines, logic
-from workbench.proposals.review import review_image
+from workbench.segment.values import live_canvas_value
 from workbench.session import Session
 
-PANEL_SIZE = 3  # proposals state, review image, status
-NO_REVIEW = gr.update(value=None, visible=False)  # no proposals: the review image is hidden
+PANEL_SIZE = 3  # proposals state, the segment view's canvas, status
 EMPTY_STATUS = ("Press **Everything** to find every object, or type what to look for "
                 "(\"dog\", \"red car, bicycle\") and press **Find**.")
 
@@ -107,14 +106,23 @@ class ProposalsHandlers:
 
     def panel(self, session: Session | None, proposals: logic.ProposalSet | None,
               note: str = "") -> tuple:
-        """(proposals state, review image, status) for the panel."""
-        if proposals is None or session is None or session.picture is None:
-            return None, NO_REVIEW, note or EMPTY_STATUS
-        picture = review_image(session.picture.image, proposals)
+        """(proposals state, canvas, status) for the panel.
+
+        The proposals are reviewed where the image is: the session keeps them
+        (``Session.review``) and the segment view's canvas draws them over the objects, so
+        every later view of that canvas (an undo, a new object) shows them too, until they
+        are kept or discarded or another image comes."""
+        if session is None or session.picture is None:
+            return None, gr.skip(), note or EMPTY_STATUS
+        with _locked(session):
+            session.review = proposals
+            canvas = live_canvas_value(session, self.ctx)
+        if proposals is None:
+            return None, canvas, note or EMPTY_STATUS
         status = (note + " " if note else "") + logic.summary(proposals)
         if proposals.visible:
-            status += " Click an outline to select or unselect it."
-        return proposals, gr.update(value=picture, visible=True), status
+            status += " Click a proposal on the image to select or unselect it."
+        return proposals, canvas, status
 
     @staticmethod
     def _picture(session: Session | None):
@@ -182,16 +190,13 @@ class ProposalsHandlers:
         return proposals
 
     def _toggle(self, session: Session | None, proposals: logic.ProposalSet | None,
-                evt: gr.SelectData) -> tuple:
+                evt: gr.EventData) -> tuple:
+        """A click on a proposal on the canvas: ``{index}``, picked in the browser (the
+        smallest visible proposal under the pointer)."""
         proposals = self._current(session, proposals)
-        x, y = _select_xy(evt)
-        # the review image is the preview: map its pixels back to the original image
-        small = proposals.proposals[0].small_shape if proposals.proposals else (1, 1)
-        height, width = proposals.image_size
-        proposals, hit = logic.toggle_at(proposals, x * width / small[1],
-                                         y * height / small[0])
-        note = "" if hit is not None else "No proposal there: click inside an outline."
-        return self.panel(session, proposals, note)
+        index = proposal_from_event(getattr(evt, "_data", None),
+                                    {p.index for p in proposals.visible})
+        return self.panel(session, logic.toggle(proposals, index))
 
     def _threshold(self, session: Session | None, proposals: logic.ProposalSet | None,
                    threshold: float) -> tuple:
@@ -202,7 +207,7 @@ class ProposalsHandlers:
         return self.panel(session, logic.with_threshold(proposals, threshold))
 
     def _discard(self, session: Session | None, proposals: logic.ProposalSet | None) -> tuple:
-        return None, NO_REVIEW, "Proposals discarded. " + EMPTY_STATUS
+        return self.panel(session, None, "Proposals discarded. " + EMPTY_STATUS)
 
     # --- keeping -----------------------------------------------------------------------------
 
@@ -236,16 +241,7 @@ class ProposalsHandlers:
         what = ", ".join(f"{n} × {name}" for name, n in counts.items())
         note = (f"Kept {len(names)} object{'s' if len(names) != 1 else ''} ({what}): refine "
                 "any of them with clicks like any other object.")
-        return (session, None, NO_REVIEW, note)
+        return (session,) + self.panel(session, None, note)
 
 
 KEEP_ALL_ID = "proposals-keep-all"
-
-
-def _select_xy(evt: gr.SelectData) -> tuple[float, float]:
-    index = getattr(evt, "index", None)
-    if (not isinstance(index, (list, tuple)) or len(index) != 2
-            or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in index)):
-        raise UserError("That click did not land on the picture; click inside an outline.",
-                        "Cannot use this click")
-    return float(index[0]), float(index[1])

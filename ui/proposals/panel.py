@@ -3,8 +3,13 @@
 Layout and event wiring only (handlers in ``ui.proposals.handlers``). The lead view places it
 inside its own Blocks context and chains its refresh after ``ProposalsPanel.changed``::
 
-    panel = build_proposals_panel(ctx, demo, segment.state)
+    panel = build_proposals_panel(ctx, demo, segment.state, segment.canvas)
     panel.changed.then(h.refresh, [segment.state], view, ...)
+
+Proposals are reviewed on the segment view's own canvas (``canvas``): the panel's handlers
+redraw it with the proposals over the image, and a click on one fires the canvas's
+``proposal`` event, which selects or unselects it. The canvas's review bar has the Keep and
+Discard buttons too (it presses this panel's), so the person never scrolls between them.
 
 Concurrency: runs go in their own "proposals" group (one at a time for all users), so a long
 everything grid neither blocks clicks ("decode") nor uploads ("encode"); the image encode
@@ -26,7 +31,6 @@ from workbench.proposals import engines, logic
 # The run buttons sit at the foot of their row, as tall as the inputs beside them (a row of
 # equal height would stretch them to the tallest neighbour, a dropdown with its info line).
 CSS = """
-#proposals-review img { cursor: pointer; }
 #proposals-status { min-height: 1.6em; }
 #proposals-everything, #proposals-find, #proposals-stop {
   align-self: flex-end; flex-grow: 0; height: auto; min-height: 42px; margin-bottom: 4px;
@@ -47,7 +51,7 @@ class ProposalsPanel:
     find: gr.Button
     threshold: gr.Slider
     stop: gr.Button
-    review: gr.Image
+    canvas: Any  # the segment view's ``PromptCanvas``, where the proposals are reviewed
     status: gr.Markdown
     keep_all: gr.Button
     keep_selected: gr.Button
@@ -57,7 +61,8 @@ class ProposalsPanel:
     handlers: ProposalsHandlers
 
 
-def build_proposals_panel(ctx: AppContext, demo: gr.Blocks, segment_state: gr.State, *,
+def build_proposals_panel(ctx: AppContext, demo: gr.Blocks, segment_state: gr.State,
+                          canvas: Any, *,
                           points_choices: tuple[int, ...] = engines.POINTS_CHOICES,
                           everything_defaults: dict[str, Any] | None = None
                           ) -> ProposalsPanel:
@@ -102,13 +107,8 @@ def build_proposals_panel(ctx: AppContext, demo: gr.Blocks, segment_state: gr.St
             keep_selected = gr.Button("Keep selected", elem_id="proposals-keep-selected",
                                       size="sm")
             discard = gr.Button("Discard", elem_id="proposals-discard", size="sm")
-        # no label badge: it would cover the scores drawn at the proposals' top-left corners
-        review = gr.Image(None, label="Proposals: click one to select or unselect it",
-                          show_label=False, interactive=False, type="numpy", format="jpeg",
-                          buttons=["fullscreen"], height=380, visible=False,
-                          elem_id="proposals-review")
 
-    panel = [state, review, status]
+    panel = [state, canvas, status]
     runs = {"concurrency_id": "proposals", "concurrency_limit": 1, "show_progress": "full",
             "api_visibility": "private"}
     quick = {"concurrency_id": "decode", "show_progress": "hidden", "api_visibility": "private"}
@@ -118,13 +118,13 @@ def build_proposals_panel(ctx: AppContext, demo: gr.Blocks, segment_state: gr.St
                      [segment_state, text, text_model, threshold], panel, **runs)
     stop.click(h.stop, None, None, cancels=[run_everything, run_text], queue=False,
                api_visibility="private")
-    review.select(h.toggle, [segment_state, state], panel, **quick)
+    canvas.proposal(h.toggle, [segment_state, state], panel, **quick)
     threshold.release(h.threshold, [segment_state, state, threshold], panel, **quick)
     discard.click(h.discard, [segment_state, state], panel, **quick)
     changed = gr.on([keep_all.click, keep_selected.click], h.keep, [segment_state, state],
                     [segment_state] + panel, **quick)
     return ProposalsPanel(state=state, everything=everything, points_per_side=points, text=text,
                           text_model=text_model, find=find, threshold=threshold, stop=stop,
-                          review=review, status=status, keep_all=keep_all,
+                          canvas=canvas, status=status, keep_all=keep_all,
                           keep_selected=keep_selected, discard=discard, changed=changed,
                           ran=(run_everything, run_text), handlers=h)

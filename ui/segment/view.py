@@ -100,7 +100,7 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
                 downloads = DownloadsPanel({"items": []}, elem_id="downloads")
             with gr.Accordion("Find many objects at once: Everything, or type what to find",
                               open=False, elem_id="proposals-box"):
-                proposals = build_proposals_panel(ctx, demo, state)
+                proposals = build_proposals_panel(ctx, demo, state, canvas)
 
     view = [state, canvas, objects, candidates, status, undo, redo, clear, downloads]
     panels = view[2:]

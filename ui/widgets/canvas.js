@@ -17,7 +17,7 @@ const S = {
   v: null, fit: 1, z: 1, tx: 0, ty: 0, layers: new Map(), opacity: null, outline: false,
   hover: true, queue: [], sending: false, hoverBusy: false, hoverWant: null, hoverSeq: 0,
   drag: null, pan: null, space: false, draws: 0, src: null, inside: false, pointers: new Map(),
-  pinch: null, points: [], box: null, ready: false, pending: [], spec: null,
+  pinch: null, points: [], box: null, ready: false, pending: [], spec: null, props: [],
 };
 element.innerHTML = `
 <div class="pcl-root" data-render="0">
@@ -39,10 +39,17 @@ element.innerHTML = `
         <button class="pcl-btn pcl-help-btn" title="Keyboard shortcuts" aria-label="Help">?</button>
       </span>
     </div>
+    <div class="pcl-review" data-testid="canvas-review" hidden>
+      <span class="pcl-review-text"></span>
+      <button class="pcl-btn pcl-keep-sel" title="Keep the selected proposals as objects (Enter)">Keep selected</button>
+      <button class="pcl-btn pcl-keep-all" title="Keep every proposal shown">Keep all</button>
+      <button class="pcl-btn pcl-discard" title="Drop the proposals and go back to clicking points">Discard</button>
+    </div>
     <div class="pcl-viewport" data-testid="prompt-canvas">
       <div class="pcl-world">
         <img class="pcl-img" draggable="false" alt="">
         <canvas class="pcl-masks"></canvas>
+        <canvas class="pcl-props"></canvas>
         <canvas class="pcl-preview"></canvas>
         <svg class="pcl-svg" preserveAspectRatio="none"></svg>
       </div>
@@ -61,6 +68,7 @@ element.innerHTML = `
           <tr><td>[ ] or ← →</td><td>previous / next candidate mask</td></tr>
           <tr><td>F · O · H</td><td>fit · outline only · hover preview</td></tr>
           <tr><td>Esc</td><td>cancel a drag, drop the preview</td></tr>
+          <tr><td>Enter</td><td>keep the selected proposals (while reviewing)</td></tr>
         </table>
       </div>
     </div>
@@ -70,6 +78,7 @@ element.innerHTML = `
 const $ = (sel) => element.querySelector(sel);
 const root = $('.pcl-root'), vp = $('.pcl-viewport'), world = $('.pcl-world');
 const img = $('.pcl-img'), maskCv = $('.pcl-masks'), prevCv = $('.pcl-preview');
+const propCv = $('.pcl-props');
 const svg = $('.pcl-svg'), hintEl = $('.pcl-hint'), busyEl = $('.pcl-busy');
 const NS = 'http://www.w3.org/2000/svg';
 
@@ -162,6 +171,38 @@ function drawMasks() {
     c.drawImage(layer.edge, 0, 0);
   }
 }
+// Proposals under review (value.proposals): every one outlined in its colour, the selected
+// ones filled, the others lightly tinted so their extent shows; labels are SVG text.
+function drawProposals() {
+  const v = S.v, c = propCv.getContext('2d');
+  c.clearRect(0, 0, v.dw, v.dh);
+  for (const p of S.props) {
+    if (p.layer.empty) continue;
+    c.globalAlpha = p.selected ? S.opacity : 0.12;
+    c.drawImage(p.layer.fill, 0, 0);
+    c.globalAlpha = 1;
+    c.drawImage(p.layer.edge, 0, 0);
+  }
+  const bar = $('.pcl-review');
+  bar.hidden = !S.props.length;
+  if (S.props.length) {
+    const chosen = S.props.filter((p) => p.selected).length;
+    $('.pcl-review-text').textContent = `${S.props.length} proposal${S.props.length === 1 ? '' : 's'} · ${chosen} selected`;
+    $('.pcl-keep-sel').disabled = !chosen;
+  }
+}
+// The smallest proposal under an image point (nested proposals: the inner one), or null.
+function proposalAt(x, y) {
+  const px = Math.floor(x / k()), py = Math.floor(y / k());
+  let best = null;
+  for (const p of S.props) {
+    const m = p.mask;
+    if (!m || px < m.x || py < m.y || px >= m.x + m.w || py >= m.y + m.h) continue;
+    const alpha = p.layer.fill.getContext('2d').getImageData(px, py, 1, 1).data[3];
+    if (alpha && (!best || m.w * m.h < best.mask.w * best.mask.h)) best = p;
+  }
+  return best;
+}
 function clearPreview() {
   if (S.v && S.v.dw) prevCv.getContext('2d').clearRect(0, 0, S.v.dw, S.v.dh);
 }
@@ -181,6 +222,12 @@ function drawPrompts(pending) {
   if (!v || !v.src) return;
   const r = 6 / scale() * k();
   let out = '';
+  const fs = 13 / scale() * k();
+  for (const p of S.props) {
+    if (!p.mask) continue;
+    const x = p.mask.x * k(), y = p.mask.y * k();
+    out += `<text class="pcl-prop-label" x="${x + 2 * fs / 13}" y="${y + fs}" font-size="${fs}" style="stroke: ${p.color}; stroke-width: ${3 * fs / 13}">${p.selected ? '✓ ' : ''}${escapeText(p.label)}</text>`;
+  }
   if (S.box) {
     const [x0, y0, x1, y1] = S.box;
     const attrs = `x="${x0}" y="${y0}" width="${x1 - x0}" height="${y1 - y0}" vector-effect="non-scaling-stroke"`;
@@ -194,6 +241,9 @@ function drawPrompts(pending) {
   }
   out += `<rect class="pcl-drag" vector-effect="non-scaling-stroke" style="display: none"></rect>`;
   svg.innerHTML = out;
+}
+function escapeText(text) {
+  return String(text).replace(/[&<>"]/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]));
 }
 function setHint(text) { hintEl.innerHTML = text || ''; }
 let msgTimer = null;
@@ -229,7 +279,7 @@ async function render(v) {
   $('.pcl-main').hidden = !has;
   if (!has) {
     $('.pcl-empty-text').innerHTML = (v && v.hint) || 'Upload an image or pick an example on the left.';
-    S.layers = new Map(); S.queue = []; S.src = null;
+    S.layers = new Map(); S.props = []; S.queue = []; S.src = null;
     bump();
     return;
   }
@@ -237,7 +287,7 @@ async function render(v) {
   $('.pcl-hover-ctl').hidden = !v.live;
   if (S.src !== v.src) {
     S.src = v.src; S.z = 1; S.queue = []; S.hoverWant = null;
-    for (const cv of [maskCv, prevCv]) { cv.width = v.dw; cv.height = v.dh; }
+    for (const cv of [maskCv, prevCv, propCv]) { cv.width = v.dw; cv.height = v.dh; }
     world.style.width = `${v.dw}px`; world.style.height = `${v.dh}px`;
     svg.setAttribute('viewBox', `0 0 ${v.w} ${v.h}`);
     const t0 = performance.now();
@@ -249,8 +299,18 @@ async function render(v) {
   layout();
   const layers = new Map();
   for (const obj of v.objects || []) layers.set(obj.id, await makeLayer(obj, obj.id === v.active));
+  const props = [];
+  for (const p of v.proposals || []) {
+    const layer = await makeLayer({id: p.index, color: p.color, mask: p.mask}, false);
+    props.push({...p, layer});
+  }
   if (S.v !== v) return; // a newer value came while the masks decoded
+  const reviewing = props.length && !S.props.length;
   S.layers = layers;
+  S.props = props;
+  drawProposals();
+  // proposals come from a panel further down: bring the image they are drawn on into view
+  if (reviewing) vp.scrollIntoView({block: 'nearest', behavior: 'smooth'});
   S.points = v.points || []; S.box = v.box || null;
   clearPreview();
   drawMasks(); drawPrompts(); setHint(v.hint); setBusy(v.busy);

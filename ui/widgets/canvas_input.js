@@ -72,7 +72,8 @@ async function sendHover() {
   }
   const want = S.hoverWant;
   S.hoverWant = null;
-  if (!want || !S.v || !S.v.live || !S.hover || S.drag || S.pan || S.sending || S.queue.length) return;
+  if (!want || !S.v || !S.v.live || !S.hover || S.drag || S.pan || S.sending || S.queue.length
+      || S.props.length) return;
   S.hoverAt = performance.now();
   S.hoverBusy = true;
   const seq = ++S.hoverSeq;
@@ -162,6 +163,7 @@ function endPointer(event) {
   if (!d || event.type === 'pointercancel') { drawPrompts(); return; }
   const t0 = event.timeStamp || performance.now();
   const [x, y] = imagePoint(event);
+  if (S.props.length) { reviewClick(d); return; }
   if (d.moved && d.button === 0) {
     S.box = [Math.min(d.x0, x), Math.min(d.y0, y), Math.max(d.x0, x), Math.max(d.y0, y)];
     setHint('Segmenting the box…');
@@ -184,6 +186,23 @@ function endPointer(event) {
     drawPrompts();
   }
 }
+// While proposals are reviewed a click selects or unselects the one under it (at once here;
+// the server's answer redraws the same), and prompts wait until they are kept or discarded.
+function reviewClick(d) {
+  drawPrompts();
+  if (d.moved) {
+    showMessage({title: 'Reviewing proposals', message: 'Keep or discard them first; then drag boxes and click points again.'});
+    return;
+  }
+  const p = proposalAt(d.x0, d.y0);
+  if (!p) {
+    showMessage({title: 'No proposal there', message: 'Click inside an outline to select it.'});
+    return;
+  }
+  p.selected = !p.selected;
+  drawProposals(); drawPrompts();
+  trigger('proposal', {index: p.index});
+}
 vp.addEventListener('pointerup', endPointer);
 vp.addEventListener('pointercancel', endPointer);
 vp.addEventListener('pointerleave', () => { S.inside = false; S.hoverWant = null; clearPreview(); });
@@ -195,6 +214,9 @@ $('.pcl-zoom-out').addEventListener('click', () => { const r = vp.getBoundingCli
 $('.pcl-opacity').addEventListener('input', (e) => { S.opacity = Number(e.target.value) / 100; drawMasks(); });
 $('.pcl-outline').addEventListener('change', (e) => { S.outline = e.target.checked; drawMasks(); });
 $('.pcl-hover').addEventListener('change', (e) => { S.hover = e.target.checked; if (!S.hover) clearPreview(); });
+$('.pcl-keep-sel').addEventListener('click', () => clickId('#proposals-keep-selected'));
+$('.pcl-keep-all').addEventListener('click', () => clickId('#proposals-keep-all'));
+$('.pcl-discard').addEventListener('click', () => clickId('#proposals-discard'));
 $('.pcl-help-btn').addEventListener('click', () => { const h = $('.pcl-help'); h.hidden = !h.hidden; });
 const clickId = (id) => { const b = document.querySelector(id); if (b && !b.disabled) b.click(); };
 function toggle(sel) { const box = $(sel); box.checked = !box.checked; box.dispatchEvent(new Event(box.type === 'range' ? 'input' : 'change')); }
@@ -227,6 +249,7 @@ document.addEventListener('keydown', (event) => {
   else if (key === 'o' || key === 'O') toggle('.pcl-outline');
   else if (key === 'h' || key === 'H') toggle('.pcl-hover');
   else if (key === '?') $('.pcl-help').hidden = !$('.pcl-help').hidden;
+  else if (key === 'Enter' && S.props.length) clickId('#proposals-keep-selected');
   else if (key === 'Escape') {
     S.drag = null; S.hoverWant = null; clearPreview(); drawPrompts(); $('.pcl-help').hidden = true;
   } else done = false;

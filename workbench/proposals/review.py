@@ -1,4 +1,5 @@
-"""Pictures of proposals: the review image (outlines with scores) and the API's overlay.
+"""Pictures of proposals: what the Segment canvas draws while they are reviewed, the review
+image (outlines with scores, for pictures outside the canvas) and the API's overlay.
 
 NumPy and Pillow only, pure functions of their inputs. Colours come from
 ``workbench.drawing.SPEC`` by proposal index (from 0, so ``colour_for(index + 1)``), so a
@@ -7,18 +8,46 @@ proposal keeps its colour while the person toggles others.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from sam_backends import Instances
-from workbench.drawing import SPEC
+from workbench.canvas import CanvasProposal
+from workbench.drawing import SPEC, colour_hex
 from workbench.proposals.logic import ProposalSet
 from workbench.render import Layer, boundary, compose, fit_size, resize_image
+from workbench.segment.masks import encode_mask
 
 LABEL_TEXT_MAX = 24  # characters of a phrase drawn next to a score
 
 
 def proposal_color(index: int) -> tuple[int, int, int]:
     return SPEC.colour_for(index + 1)
+
+
+def proposal_label(proposal) -> str:
+    """The score (and phrase) shown next to a proposal, as plain text."""
+    text = f"{proposal.score:.2f}"
+    return text + (f" {proposal.label[:LABEL_TEXT_MAX]}" if proposal.label else "")
+
+
+def canvas_proposals(proposals: ProposalSet, payloads: dict[int, Any]
+                     ) -> tuple[CanvasProposal, ...]:
+    """The visible proposals as the Segment canvas draws them, best score first.
+
+    ``payloads`` caches each proposal's display mask (``encode_mask``) by index; the caller
+    keeps it for as long as ``proposals.proposals`` is the same tuple (a toggle or a new
+    threshold keeps it), so only the first view of a run encodes the masks (~1 ms each).
+    """
+    out = []
+    for p in proposals.visible:
+        if p.index not in payloads:
+            payloads[p.index] = encode_mask(p.result.mask(), p.result.bbox)
+        out.append(CanvasProposal(p.index, payloads[p.index],
+                                  colour_hex(proposal_color(p.index)),
+                                  p.index in proposals.selected, proposal_label(p)))
+    return tuple(out)
 
 
 def _font(size: int):
@@ -63,9 +92,7 @@ def _label(out: np.ndarray, proposals: ProposalSet, size: tuple[int, int]) -> np
     font = _font(max(14, round(max(size) / 60)))  # legible when the image is shown smaller
     for p in visible:
         x, y, _, _ = p.result.bbox
-        text = f"{p.score:.2f}"
-        if p.label:
-            text += f" {p.label[:LABEL_TEXT_MAX]}"
+        text = proposal_label(p)
         if p.index in proposals.selected:
             text = "✓ " + text if _has_glyph(font, "✓") else "* " + text
         left, top = x * scale_x, y * scale_y

@@ -17,6 +17,7 @@ from workbench.drawing import SPEC
 from workbench.inference import candidates_differ
 from workbench.limits import Limits
 from workbench.objects import SegObject
+from workbench.proposals.review import canvas_proposals
 from workbench.render import Preview, data_url
 from workbench.segment.masks import mask_payload
 from workbench.session import Session
@@ -60,6 +61,9 @@ def canvas_view(session: Session, hint: str | None, src: str) -> CanvasView:
     ws = session.workspace
     active = ws.active
     prompts = active.prompts
+    proposals = review_of(session)
+    if proposals and not hint:
+        hint = review_hint(session.review, len(proposals))
     return CanvasView(
         src=src, size=picture.image.shape[:2], name=html.escape(picture.name),
         alt=html.escape(f"{picture.name} with {len(ws.with_masks())} mask(s)", quote=True),
@@ -70,7 +74,30 @@ def canvas_view(session: Session, hint: str | None, src: str) -> CanvasView:
         points=tuple((x, y, label) for (x, y), label in zip(prompts.points, prompts.labels)),
         box=tuple(prompts.box) if prompts.box is not None else None,
         hint=html.escape(hint) if hint else object_hint(active, session.model_id),
+        proposals=proposals,
     )
+
+
+def review_of(session: Session) -> tuple:
+    """The proposals under review on this image (``workbench.canvas.CanvasProposal``), or ()
+    when there are none, or they belong to an image the page no longer shows."""
+    review = session.review
+    if (review is None or review.digest != session.digest
+            or review.generation != session.generation):
+        return ()
+    cache = session.review_payloads
+    if cache is None or cache[0] is not review.proposals:
+        cache = (review.proposals, {})
+        session.review_payloads = cache
+    return canvas_proposals(review, cache[1])
+
+
+def review_hint(review: Any, shown: int) -> str:
+    """The canvas's hint while proposals are reviewed: what a click does now."""
+    chosen = len(review.chosen)
+    return (f"Reviewing {shown} proposal{'s' if shown != 1 else ''} ({chosen} selected): "
+            "click one to select or unselect it, then Keep selected or Keep all; Discard "
+            "goes back to clicking points.")
 
 
 def display_src_of(session: Session) -> str:
