@@ -59,6 +59,7 @@ from workbench.observe import Observations
 from workbench.services import Services
 from workbench.session import SessionRegistry
 from workbench.temp_root import TempRoot
+from workbench.threads import CpuLoad, ThreadPolicy, decode_cores
 from workbench.zerogpu import embedding_to, gpu_task, zerogpu_active
 
 ENCODE_GPU_SECONDS = 30  # ZeroGPU: the longest an encode may hold the GPU (ViT-H needs ~1 s)
@@ -222,6 +223,9 @@ class AppContext:
         # model never decodes two clicks at once, and at most CLICK_MAX_WAITING wait for it.
         self._click_lanes: dict[str, WorkLane] = {}
         self._click_lanes_lock = threading.Lock()
+        # A click's decode runs on every core only while nothing else competes for them
+        # (workbench.threads): encodes, many-object runs, video frames, other processes.
+        self.threads = ThreadPolicy(decode_cores(), self._heavy_running, CpuLoad())
         # App-wide services beyond the image models (detectors, video trackers): typed,
         # bounded, one registry per app (workbench.services).
         self.services = Services(self)
@@ -262,6 +266,11 @@ class AppContext:
                                 activity=self.foreground)
                 self._click_lanes[model_id] = lane
             return lane
+
+    def _heavy_running(self) -> int:
+        """Jobs running now in the lanes whose work takes seconds (encodes, video frames go
+        through the encoder lane; many-object runs through their own)."""
+        return self.encoder_lane.running + self.proposals_lane.running
 
     def _typical_encode_s(self) -> float:
         return self.encode_timings.typical_seconds()

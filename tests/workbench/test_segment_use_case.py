@@ -109,6 +109,22 @@ def test_hooks_run_between_steps_and_can_stop_the_work(ctx):
         use_case.segment(ctx, request, ctx.limits, Policy.SINGLE, Hooks(between=stop))
 
 
+def test_decodes_run_on_one_thread_while_an_encode_runs_and_on_all_cores_otherwise(ctx):
+    """The app's thread policy (``workbench.threads``) around the decodes of a request: one
+    thread while the encoder lane is busy, the thread's cores back afterwards."""
+    from workbench.threads import ThreadPolicy
+
+    limits_set = []
+    ctx.threads = ThreadPolicy(2, ctx._heavy_running, None,
+                               limit=lambda n: limits_set.append(n) or True)
+    request = SegmentRequest(IMAGE, (Prompts(box=(5, 5, 30, 20)),))
+    use_case.segment(ctx, request, ctx.limits, Policy.SINGLE)
+    assert limits_set == []  # quiet: nothing changed
+    with ctx.encoder_lane.admit():  # another user's encode is running
+        use_case.segment(ctx, request, ctx.limits, Policy.SINGLE)
+    assert limits_set == [1, 2]
+
+
 def test_policies_interactive_asks_three_for_a_lone_point_single_asks_what_was_asked():
     lone = Prompts(points=[(5, 5)], labels=[1])
     backend = FakeBackend()

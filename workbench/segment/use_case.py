@@ -145,7 +145,9 @@ def segment(ctx: Any, request: SegmentRequest, limits: Limits, policy: Policy,
     hooks.between("encoding the image")
     hooks.progress(0.5)
     predictions = []
-    with hooks.decode_gate():
+    threads = getattr(ctx, "threads", None)  # workbench.threads.ThreadPolicy
+    with hooks.decode_gate(), (threads.for_decode() if threads is not None
+                               else contextlib.nullcontext()):
         for i, prompts in enumerate(objects):
             hooks.between(f"segmenting object {i}")
             with _object(i, len(objects), operator):

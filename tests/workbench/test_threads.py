@@ -1,0 +1,140 @@
+"""The decode thread policy: all cores on a quiet machine, one thread when something competes.
+
+``CpuLoad`` is fed fake ``/proc`` readings; ``ThreadPolicy`` is checked with fake counts and
+then for real: inside ``for_decode`` PyTorch's thread count of the calling thread changes and
+comes back afterwards, while another thread keeps its own.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from workbench.threads import BUSY_CORES, CpuLoad, CpuSample, ThreadPolicy, _read_sample
+
+
+class FakeProc:
+    """Readings the test writes: cumulative busy seconds of the machine and of this process."""
+
+    def __init__(self) -> None:
+        self.machine = 0.0
+        self.process = 0.0
+        self.at = 0.0
+
+    def read(self) -> CpuSample:
+        return CpuSample(self.machine, self.process, self.at)
+
+
+@pytest.fixture()
+def proc(monkeypatch):
+    fake = FakeProc()
+    monkeypatch.setattr("workbench.threads.time.monotonic", lambda: fake.at)
+    return fake
+
+
+def test_other_processes_load_is_the_machines_busy_time_minus_ours(proc):
+    load = CpuLoad(proc.read, sample_s=0.25)
+    proc.at, proc.machine, proc.process = 1.0, 1.5, 0.5  # 1 s: 1.5 cores busy, 0.5 ours
+    assert load.others_busy_cores() == pytest.approx(1.0)
+    # asked again within the window: the same answer, /proc not read
+    proc.machine = 99.0
+    proc.at = 1.1
+    assert load.others_busy_cores() == pytest.approx(1.0)
+    # the next window (from the reading at 1.0 s): only this process worked
+    proc.at, proc.machine, proc.process = 2.0, 2.3, 1.3
+    assert load.others_busy_cores() == pytest.approx(0.0)
+    # and the one after: another process kept a whole core busy
+    proc.at, proc.machine, proc.process = 3.0, 3.3, 1.3
+    assert load.others_busy_cores() == pytest.approx(1.0)
+
+
+def test_missing_proc_reads_as_quiet():
+    load = CpuLoad(lambda: None)
+    assert load.others_busy_cores() == 0.0
+
+
+def test_the_real_proc_files_parse_where_they_exist():
+    sample = _read_sample()
+    if sample is None:
+        pytest.skip("no /proc on this system")
+    assert sample.machine_busy_s > 0 and sample.process_s >= 0
+
+
+class FixedLoad:
+    def __init__(self, cores: float) -> None:
+        self.cores = cores
+
+    def others_busy_cores(self) -> float:
+        return self.cores
+
+
+@pytest.mark.parametrize(("cores", "heavy", "others", "expected"), [
+    (2, 0, 0.0, 2),              # quiet: every core
+    (2, 1, 0.0, 1),              # an encode of this app runs
+    (2, 0, BUSY_CORES, 1),       # another process holds half a core or more
+    (2, 0, BUSY_CORES / 2, 2),   # a little background noise does not count
+    (8, 2, 0.0, 1),
+    (1, 0, 0.0, 1),
+])
+def test_decode_threads(cores, heavy, others, expected):
+    policy = ThreadPolicy(cores, lambda: heavy, FixedLoad(others), limit=lambda n: True)
+    assert policy.decode_threads() == expected
+
+
+def test_for_decode_limits_and_restores_only_when_needed():
+    calls = []
+    heavy = [1]
+    policy = ThreadPolicy(4, lambda: heavy[0], None, limit=lambda n: calls.append(n) or True)
+    with policy.for_decode() as count:
+        assert count == 1 and calls == [1]
+    assert calls == [1, 4]  # all cores back afterwards
+    heavy[0] = 0
+    with policy.for_decode() as count:
+        assert count == 4
+    assert calls == [1, 4]  # nothing to change on a quiet machine
+
+
+def test_for_decode_restores_after_an_error():
+    calls = []
+    policy = ThreadPolicy(2, lambda: 1, None, limit=lambda n: calls.append(n) or True)
+    with pytest.raises(RuntimeError), policy.for_decode():
+        raise RuntimeError("decode failed")
+    assert calls == [1, 2]
+
+
+def test_for_decode_changes_this_threads_pytorch_threads_only():
+    torch = pytest.importorskip("torch")
+    if "ATen parallel backend: OpenMP" not in torch.__config__.parallel_info():
+        pytest.skip("PyTorch here does not run on OpenMP: per-thread counts do not apply")
+    cores = torch.get_num_threads()
+    if cores < 2:
+        pytest.skip("PyTorch runs on one thread here: nothing to limit")
+    policy = ThreadPolicy(cores, lambda: 1, None)
+    seen = {}
+
+    def other_thread(started: threading.Event, done: threading.Event) -> None:
+        torch.ones(64).sum()
+        seen["other_before"] = torch.get_num_threads()
+        started.set()
+        done.wait(10)
+        seen["other"] = torch.get_num_threads()
+
+    started, done = threading.Event(), threading.Event()
+
+    def decoding() -> None:
+        torch.ones(64).sum()
+        with policy.for_decode():
+            seen["inside"] = torch.get_num_threads()
+        seen["after"] = torch.get_num_threads()
+
+    worker = threading.Thread(target=other_thread, args=(started, done))
+    worker.start()
+    started.wait(10)
+    decoder = threading.Thread(target=decoding)
+    decoder.start()
+    decoder.join(10)
+    done.set()
+    worker.join(10)
+    assert seen["inside"] == 1 and seen["after"] == cores
+    assert seen["other"] == seen["other_before"]  # another thread's count is its own
