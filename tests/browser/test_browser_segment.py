@@ -456,7 +456,14 @@ def test_image_shown_at_once_one_indicator_and_clicks_during_encode_kept(browser
     pixels[250:340, 150:360] = (200, 30, 30)
     Image.fromarray(pixels).save(fresh)
     before = render_count(page)
+    page.evaluate("() => { (window.__samwb_marks || []).length = 0; }")
     page.set_input_files("#image-upload input[type=file]", str(fresh))
+    # The browser's own copy is shown while the file uploads (a click then is refused
+    # politely), then the server's value replaces it.
+    page.wait_for_function("() => (window.__samwb_marks || []).some(m => m.kind === "
+                           "'image-local')", timeout=TIMEOUT)
+    kinds = page.evaluate("() => window.__samwb_marks.map(m => m.kind)")
+    assert kinds.index("image-local") == 0, kinds  # before the server's image
     wait_render(page, before)
     # The image comes with the first answer, before the encode; one indicator, on the canvas.
     page.wait_for_function("() => { const r = document.querySelector('#canvas .pcl-root');"

@@ -92,8 +92,9 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
                                  scale=0, min_width=80)
                 clear = gr.Button("Clear prompts", interactive=False, size="sm",
                                   elem_id="clear", scale=0, min_width=110)
+            # pcl-local-upload: a chosen file shows at once, from the browser's own copy
             canvas = PromptCanvas({"hint": "Upload an image or pick an example on the left."},
-                                  elem_id="canvas")
+                                  elem_id="canvas", elem_classes=["pcl-local-upload"])
             status = gr.Markdown(elem_id="status")
             candidates = CandidateStrip({"items": []}, elem_id="candidates")
             with gr.Accordion("Downloads", open=True, elem_id="downloads-box"):

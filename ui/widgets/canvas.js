@@ -16,7 +16,7 @@ const base = ((window.gradio_config && window.gradio_config.root) || '').replace
 const S = {
   v: null, fit: 1, z: 1, tx: 0, ty: 0, layers: new Map(), opacity: null, outline: false,
   hover: true, queue: [], sending: false, hoverBusy: false, hoverWant: null, hoverSeq: 0,
-  drag: null, pan: null, space: false, draws: 0, src: null, inside: false, pointers: new Map(),
+  realAt: 0, drag: null, pan: null, space: false, draws: 0, src: null, inside: false, pointers: new Map(),
   pinch: null, points: [], box: null, ready: false, pending: [], spec: null, props: [],
 };
 element.innerHTML = `
@@ -270,7 +270,36 @@ function takeSpec(spec) {
     $('.pcl-opacity').value = String(Math.round(spec.fill_opacity * 100));
   }
 }
+// The chosen file, shown from the browser's own copy while it uploads (the Segment view's
+// canvas, marked by the `pcl-local-upload` class on its block): a value of the image alone,
+// with no live route (clicks wait for the server's value, which replaces this one).
+let localUrl = null;
+function showLocalFile(file) {
+  if (!file || !/^image\/(png|jpeg|webp|gif|bmp|avif)$/.test(file.type)) return;
+  if (localUrl) URL.revokeObjectURL(localUrl);
+  const url = (localUrl = URL.createObjectURL(file));
+  const chosenAt = performance.now();
+  const probe = new Image();
+  probe.onload = () => {
+    if (localUrl !== url || S.realAt > chosenAt) return; // the server's value came first
+    const w = probe.naturalWidth, h = probe.naturalHeight;
+    const fit = Math.min(1, 1280 / Math.max(w, h));
+    render({src: url, w, h, dw: Math.max(1, Math.round(w * fit)), dh: Math.max(1, Math.round(h * fit)),
+            name: escapeText(file.name), alt: '', objects: [], points: [], box: null,
+            hint: 'Uploading the image…', busy: 'Uploading…', local: true});
+  };
+  probe.src = url;
+}
+if (element.closest('.pcl-local-upload')) {
+  document.addEventListener('change', (event) => {
+    const input = event.target;
+    if (input && input.type === 'file' && input.closest('#image-upload') && input.files) {
+      showLocalFile(input.files[0]);
+    }
+  }, true);
+}
 async function render(v) {
+  if (v && v.src && !v.local) S.realAt = performance.now();
   S.v = v;
   S.pending = [];
   takeSpec(v && v.spec);
@@ -291,8 +320,9 @@ async function render(v) {
     world.style.width = `${v.dw}px`; world.style.height = `${v.dh}px`;
     svg.setAttribute('viewBox', `0 0 ${v.w} ${v.h}`);
     const t0 = performance.now();
-    img.onload = () => requestAnimationFrame(() => marks.push({kind: 'image', t0, t1: performance.now()}));
-    img.src = v.src.startsWith('data:') ? v.src : base + v.src;
+    const kind = v.local ? 'image-local' : 'image';
+    img.onload = () => requestAnimationFrame(() => marks.push({kind, t0, t1: performance.now()}));
+    img.src = /^(data|blob):/.test(v.src) ? v.src : base + v.src;
     img.alt = v.alt || '';
   }
   img.alt = v.alt || '';

@@ -164,6 +164,11 @@ function endPointer(event) {
   const t0 = event.timeStamp || performance.now();
   const [x, y] = imagePoint(event);
   if (S.props.length) { reviewClick(d); return; }
+  if (S.v.local) { // the browser's own copy of a file still uploading
+    drawPrompts();
+    showMessage({title: 'Still uploading', message: 'the image is on its way to the server; click again in a moment.'});
+    return;
+  }
   if (d.moved && d.button === 0) {
     S.box = [Math.min(d.x0, x), Math.min(d.y0, y), Math.max(d.x0, x), Math.max(d.y0, y)];
     setHint('Segmenting the box…');
