@@ -16,7 +16,7 @@ from workbench.canvas import CanvasObject, CanvasView, display_src, empty_value
 from workbench.drawing import SPEC
 from workbench.inference import candidates_differ
 from workbench.limits import Limits
-from workbench.objects import SegObject
+from workbench.objects import EDIT_MODEL_ID, SegObject
 from workbench.render import Preview, data_url
 from workbench.segment.masks import mask_payload
 from workbench.session import Session
@@ -111,9 +111,13 @@ def object_hint(active: SegObject, model_id: str | None = None) -> str:
     if active.is_empty:
         return f"{name}: {HELP_HINT}."
     text = f"{name}: {active.prompts.describe()}"
-    if active.result is not None:
+    if active.result is not None and active.result.model_id != EDIT_MODEL_ID:
         text += " · " + score_label(active.result.model_id, active.result.score)
-    return text + " · click again to refine"
+    if active.current.edits is None:
+        return text + " · click again to refine"
+    if active.prompts.is_empty:
+        return text + " · painted by hand"
+    return text + " · hand edits: a click re-runs the model and keeps your edits on top"
 
 
 def live_canvas_value(session: Session, ctx: Any, hint: str | None = None,
