@@ -9,7 +9,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from test_segment_live import H, W, FakeContext, body, open_session
+from test_segment_live import FakeContext, H, W, body, open_session
 
 from workbench.lanes import WorkLane
 from workbench.segment import edits
