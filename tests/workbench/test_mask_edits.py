@@ -157,6 +157,8 @@ def test_outline_round_trip():
     for mask in (disc, donut):
         rings = edits.outline(mask)
         assert iou(edits.polygon_mask(shape, [r["points"] for r in rings]), mask) >= 0.98
+    rings = edits.outline(disc, edits.EDIT_EPSILON)  # the canvas's coarser outline
+    assert iou(edits.polygon_mask(shape, [r["points"] for r in rings]), disc) >= 0.98
     assert sorted(r["hole"] for r in edits.outline(donut)) == [False, True]
     assert edits.outline(np.zeros(SHAPE, bool)) == []
 

@@ -37,6 +37,7 @@ MIN_RADIUS, MAX_RADIUS = 0.5, 256.0  # brush radius in original-image pixels
 MAX_RINGS = 64
 MAX_VERTICES = 4000  # all rings together
 OUTLINE_EPSILON = 0.5  # approxPolyDP tolerance (px): IoU >= 0.99 back on a 45 px disc
+EDIT_EPSILON = 1.0  # the canvas's outline: fewer handles to drag, IoU >= 0.98 back
 MODES = ("add", "erase")
 _ON_EDGE = 1e-6  # "on a ring's edge": within this distance of it
 

@@ -212,7 +212,8 @@ class LiveSegment:
             with lane.admit(client=session.session_id, slot="prompt"):
                 if op == "outline":
                     result = obj.result
-                    rings = [] if result is None else edits.outline(result.mask())
+                    rings = [] if result is None else edits.outline(result.mask(),
+                                                                   edits.EDIT_EPSILON)
                     return {"ok": True, "gen": session.generation, "object": obj.object_id,
                             "rings": rings,
                             "ms": {"server": round(1000 * (time.perf_counter() - start), 2),
