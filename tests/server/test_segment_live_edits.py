@@ -147,3 +147,12 @@ def test_the_route_takes_a_long_stroke_but_not_a_long_click():
     assert answer.status_code == 200 and answer.json()["ok"]
     click = client.post("/samwb/segment/point", json={**data, "x": 5, "y": 5})
     assert click.status_code == 413
+
+
+def test_painting_an_empty_object_needs_no_model_and_says_so():
+    ctx = FakeContext()
+    session = open_session(ctx)
+    answer = LiveSegment(ctx).handle("paint", body(session, points=[[30.5, 40.5]], radius=2))
+    assert "painted by hand" in answer["hint"] and answer["points"] == []
+    assert shown(session).sum() == 13 and ctx.backends["fake"].calls == 0
+    assert session.workspace.active.result.model_id == "hand"

@@ -284,8 +284,9 @@ class LiveSegment:
                                 "Object changed")
             updated = current.record(step)
             session.workspace = session.workspace.update(updated)
-            session.timings["decode_s"] = step.result.decode_seconds * max(
-                1, len(step.candidates)) if step.result is not None else 0.0
+            if step.edits is None or step.prompts != obj.prompts:  # an edit decodes nothing
+                session.timings["decode_s"] = step.result.decode_seconds * max(
+                    1, len(step.candidates)) if step.result is not None else 0.0
             session.hover = None
             session.undo_restores_delete = False
             session.revision += 1

@@ -148,7 +148,11 @@ def _meta(obj: SegObject, pixels: int) -> str:
         return "no mask yet"
     share = 100.0 * obj.result.area / max(1, pixels)
     proposed = "proposed · " if getattr(obj, "source", "person") == "model" else ""
-    return f"{proposed}{share:.1f}% · {score_label(obj.result.model_id, obj.result.score)}"
+    if obj.result.model_id == EDIT_MODEL_ID:  # painted, no model: no score to show
+        return f"{proposed}{share:.1f}% · painted"
+    edited = " · edited" if obj.current.edits is not None else ""
+    return (f"{proposed}{share:.1f}% · {score_label(obj.result.model_id, obj.result.score)}"
+            f"{edited}")
 
 
 def class_names(session: Session) -> dict[int, str]:
