@@ -646,11 +646,28 @@ def test_brush_eraser_and_polygon_edit_the_mask_pixel_by_pixel(browser, server):
     page.mouse.down()
     page.mouse.move(*screen(page, *target), steps=4)
     page.mouse.up()
+    # double-click the middle of ring 0's longest edge: a vertex more; right-click one: gone
+    ring = page.locator("#canvas circle.pcl-vtx[data-ring='0']")
+    points = [(float(c.get_attribute("cx")), float(c.get_attribute("cy"))) for c in ring.all()]
+    count = len(points)
+    edges = [(points[i], points[(i + 1) % count]) for i in range(count)]
+    a, b = max(edges, key=lambda e: np.hypot(e[1][0] - e[0][0], e[1][1] - e[0][1]))
+    page.mouse.dblclick(*screen(page, (a[0] + b[0]) / 2, (a[1] + b[1]) / 2))
+    expect(ring).to_have_count(count + 1)
+    far = max(range(count), key=lambda i: np.hypot(points[i][0] - target[0],
+                                                   points[i][1] - target[1]))
+    page.mouse.click(*screen(page, *points[far]), button="right")
+    expect(ring).to_have_count(count)
     shot(page, "17-polygon")
     sent = edit_answer(page, "polygon", lambda: page.keyboard.press("Enter"))
     moved = [p for ring in sent["rings"] for p in ring
              if abs(p[0] - target[0]) < 1.5 and abs(p[1] - target[1]) < 1.5]
     assert len(moved) == 1  # the dragged vertex, where the mouse left it
+    sent_ring = [tuple(p) for p in sent["rings"][0]]
+    middle = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)  # the added vertex (a screen pixel away)
+    assert min(np.hypot(x - middle[0], y - middle[1]) for x, y in sent_ring) < 1.5
+    assert not any(abs(x - points[far][0]) < 0.01 and abs(y - points[far][1]) < 0.01
+                   for x, y in sent_ring)  # the removed one
     reshaped = object_mask(page)
     np.testing.assert_array_equal(
         reshaped, polygon_mask((H, W), [[tuple(p) for p in ring] for ring in sent["rings"]]))
@@ -672,5 +689,10 @@ def test_brush_eraser_and_polygon_edit_the_mask_pixel_by_pixel(browser, server):
     page.keyboard.press("p")
     page.mouse.move(*screen(page, 300, 90))
     expect(page.locator("#canvas circle.pcl-cursor")).to_have_count(1)
+    page.keyboard.down("Alt")  # Alt + wheel sizes the brush (and does not zoom)
+    page.mouse.wheel(0, -100)
+    page.keyboard.up("Alt")
+    expect(page.locator("[data-testid=brush-size]")).to_have_text("10 px")
+    expect(page.locator("#canvas circle.pcl-cursor")).to_have_attribute("r", "10")
     stroke(page, [(300, 90), (380, 110), (420, 100)], "16-brush-1920x1080")
     context.close()

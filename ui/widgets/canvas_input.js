@@ -111,7 +111,8 @@ vp.addEventListener('pointerdown', (event) => {
   if (S.pointers.size === 2) { // pinch: two fingers zoom, no prompt
     const [a, b] = [...S.pointers.values()];
     S.pinch = {d: Math.hypot(a[0] - b[0], a[1] - b[1])};
-    S.drag = null;
+    S.drag = null; S.polyDrag = null;
+    if (S.stroke) cancelStroke(); // a second finger: a pinch, not a stroke
     return;
   }
   event.preventDefault();
