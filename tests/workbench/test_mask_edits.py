@@ -250,3 +250,16 @@ def test_exports_carry_the_edited_mask():
     np.testing.assert_array_equal(mask_utils.decode(rle).astype(bool), shown)
     png = np.asarray(Image.open(io.BytesIO(mask_png(shown)))) > 0
     np.testing.assert_array_equal(png, shown)
+
+
+def test_a_project_row_keeps_the_edited_mask_and_marks_it_edited():
+    from workbench.projects.workspace_io import object_from_stored, stored_from_object
+
+    model = np.zeros(SHAPE, bool)
+    model[5:15, 5:15] = True
+    plain = SegObject(1).record(model_step(model))
+    assert not stored_from_object(plain, 1, 1).edited
+    obj = plain.record(edits.painted(plain.current, Stroke(((40.5, 30.5),), 3.0, "add"), SHAPE))
+    row = stored_from_object(obj, 1, 1)
+    assert row.edited  # a batch run never replaces it
+    np.testing.assert_array_equal(object_from_stored(row).result.mask(), obj.result.mask())
