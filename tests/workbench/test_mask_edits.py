@@ -223,6 +223,9 @@ def test_requests_are_validated_and_clipped():
         with pytest.raises(EditError) as info:
             Stroke.from_json(body, SHAPE)
         assert info.value.status == 422 and info.value.code == "bad_edit"
+    huge = {"points": [[float(i % 50), float(i % 7)] for i in range(1500)], "radius": 256}
+    with pytest.raises(EditError, match="shorter strokes or with a smaller brush"):
+        Stroke.from_json(huge, (4000, 4000))  # about 400 M pixel tests: refused before work
     with pytest.raises(EditError):
         edits.polygon_from_json({"rings": []}, SHAPE)
     with pytest.raises(EditError):

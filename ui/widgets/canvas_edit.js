@@ -9,6 +9,7 @@
 // The polygon tool asks for the mask's outline (`outline`), lets the person move, add and
 // remove vertices, and sends the rings (`polygon`). Sizes are in original-image pixels.
 const STROKE_SPLIT = 1800; // points per request (the server takes 2,000): longer strokes split
+const STROKE_WORK = 4e7; // and sooner for a wide brush (edits.py MAX_STROKE_WORK is 1.2e8)
 const BRUSH_MIN = 1, BRUSH_MAX = 256;
 const isBrushTool = () => S.tool === 'brush' || S.tool === 'erase';
 const round2 = (p) => [Math.round(p[0] * 100) / 100, Math.round(p[1] * 100) / 100];
@@ -193,7 +194,8 @@ function editMove(event) {
     st.pts.push([x, y]);
     paintSegment(last, [x, y]);
     frameMark(event);
-    if (st.pts.length >= STROKE_SPLIT) { sendStroke(st, st.t0); S.stroke = {...st, pts: [[x, y]]}; }
+    const side = 2 * st.r + 2, limit = Math.max(20, Math.min(STROKE_SPLIT, STROKE_WORK / (side * side)));
+    if (st.pts.length >= limit) { sendStroke(st, st.t0); S.stroke = {...st, pts: [[x, y]]}; }
     return;
   }
   if (S.polyDrag) {

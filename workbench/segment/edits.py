@@ -34,6 +34,10 @@ Point = tuple[float, float]
 
 MAX_STROKE_POINTS = 2000  # a long stroke sampled at every pointer move stays below this
 MIN_RADIUS, MAX_RADIUS = 0.5, 256.0  # brush radius in original-image pixels
+# Pixel tests one stroke may cost (each segment's box plus the radius, summed): about a second
+# of numpy on a busy CPU, held in the model's click lane, so bounded. The canvas splits its
+# strokes well below it (canvas_edit.js, STROKE_WORK).
+MAX_STROKE_WORK = 120_000_000
 MAX_RINGS = 64
 MAX_VERTICES = 4000  # all rings together
 OUTLINE_EPSILON = 0.5  # approxPolyDP tolerance (px): IoU >= 0.99 back on a 45 px disc
@@ -75,6 +79,11 @@ class Stroke:
                             f"pixels; make the brush smaller or larger with [ and ].",
                             "Brush size out of range")
         points = _points(body.get("points"), shape, MAX_STROKE_POINTS, "A stroke")
+        work = stroke_work(points, radius)
+        if work > MAX_STROKE_WORK:
+            raise EditError(f"This stroke is too large to paint at once ({len(points)} points "
+                            f"at radius {radius:g}); paint it in shorter strokes or with a "
+                            "smaller brush.", "Stroke too large")
         return cls(points, radius, mode)
 
 
@@ -119,6 +128,14 @@ def _points(value: Any, shape: tuple[int, int], limit: int, what: str) -> tuple[
         x, y = (_number(v, "A coordinate") for v in item)
         points.append((min(max(x, 0.0), float(width)), min(max(y, 0.0), float(height))))
     return tuple(points)
+
+
+def stroke_work(points: Sequence[Point], radius: float) -> float:
+    """The pixel tests ``stroke_mask`` makes for this stroke (its segments' boxes)."""
+    pts = list(points) if len(points) > 1 else [points[0], points[0]]
+    side = 2 * radius + 2
+    return sum((side + abs(x1 - x0)) * (side + abs(y1 - y0))
+               for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]))
 
 
 # --- rasterisation -----------------------------------------------------------------------------
