@@ -140,6 +140,24 @@ def test_polygon_fill_rectangle_triangle_and_hole():
     np.testing.assert_array_equal(ring, hole)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_random_polygons_match_a_per_pixel_even_odd_count(seed):
+    rng = random.Random(seed)
+    rings = [[(rng.uniform(-3, 59), rng.uniform(-3, 43)) for _ in range(rng.randint(3, 9))]
+             for _ in range(rng.randint(1, 3))]
+    expected = np.zeros(SHAPE, bool)
+    for i in range(SHAPE[0]):
+        for j in range(SHAPE[1]):
+            cx, cy = j + 0.5, i + 0.5
+            crossings = 0
+            for ring in rings:
+                for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1]):
+                    if (y0 > cy) != (y1 > cy) and cx < x0 + (cy - y0) * (x1 - x0) / (y1 - y0):
+                        crossings += 1
+            expected[i, j] = crossings % 2 == 1
+    np.testing.assert_array_equal(edits.polygon_mask(SHAPE, rings), expected)
+
+
 def iou(a, b):
     return (a & b).sum() / (a | b).sum()
 
@@ -230,6 +248,9 @@ def test_requests_are_validated_and_clipped():
         edits.polygon_from_json({"rings": []}, SHAPE)
     with pytest.raises(EditError):
         edits.polygon_from_json({"rings": [[[1, 2]]] * (edits.MAX_RINGS + 1)}, SHAPE)
+    zigzag = [[0, i % 2 * 3999] for i in range(edits.MAX_VERTICES)]
+    with pytest.raises(EditError, match="edges are"):
+        edits.polygon_from_json({"rings": [zigzag]}, (4000, 4000))
     assert edits.polygon_from_json({"rings": [[[1, 2], [99, -1], [3, 4]]]}, SHAPE) == (
         ((1.0, 2.0), (56.0, 0.0), (3.0, 4.0)),)
     with pytest.raises(ValueError):

@@ -40,6 +40,7 @@ MIN_RADIUS, MAX_RADIUS = 0.5, 256.0  # brush radius in original-image pixels
 MAX_STROKE_WORK = 120_000_000
 MAX_RINGS = 64
 MAX_VERTICES = 4000  # all rings together
+MAX_POLYGON_SPAN = 2_000_000  # pixels the edges walk in all (a real outline: tens of thousands)
 OUTLINE_EPSILON = 0.5  # approxPolyDP tolerance (px): IoU >= 0.99 back on a 45 px disc
 EDIT_EPSILON = 1.0  # the canvas's outline: fewer handles to drag, IoU >= 0.98 back
 MODES = ("add", "erase")
@@ -105,7 +106,14 @@ def polygon_from_json(body: Mapping[str, Any], shape: tuple[int, int]) -> tuple[
     if total > MAX_VERTICES:
         raise EditError(f"A polygon has at most {MAX_VERTICES} vertices in all; this one has "
                         f"{total}.", "Polygon too complex")
-    return tuple(_points(r, shape, MAX_VERTICES, "A ring") for r in rings)
+    parsed = tuple(_points(r, shape, MAX_VERTICES, "A ring") for r in rings)
+    span = sum(max(abs(x1 - x0), abs(y1 - y0)) for ring in parsed
+               for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1]))
+    if span > MAX_POLYGON_SPAN:
+        raise EditError(f"This polygon's edges are {span:.0f} pixels long in all, more than "
+                        f"{MAX_POLYGON_SPAN}; edit the outline the canvas gives.",
+                        "Polygon too complex")
+    return parsed
 
 
 def _number(value: Any, what: str) -> float:
@@ -176,8 +184,9 @@ def polygon_mask(shape: tuple[int, int], rings: Sequence[Sequence[Point]]) -> np
     """H x W bool: pixels whose centre is inside the rings (even-odd) or on one of their edges.
 
     The inside is counted with crossings per row of centres (an edge counts for rows whose
-    centre y is in [y_low, y_high), so a vertex is never counted twice); the edges themselves
-    are then added as a zero-width stroke, which makes the rule inclusive on every side.
+    centre y is in [y_low, y_high), so a vertex is never counted twice); the centres lying on
+    the edges themselves are then added, which makes the rule inclusive on every side. Both
+    cost one operation per row an edge spans, not its box, so a long diagonal edge is cheap.
     """
     height, width = shape
     crossings = np.zeros((height, width + 1), np.int32)
@@ -197,8 +206,29 @@ def polygon_mask(shape: tuple[int, int], rings: Sequence[Sequence[Point]]) -> np
     inside = (np.cumsum(crossings, axis=1)[:, :width] & 1).astype(bool)
     for ring in rings:
         closed = list(ring) + [ring[0]]
-        inside |= stroke_mask(shape, closed, _ON_EDGE)
+        for a, b in zip(closed[:-1], closed[1:]):
+            rows, cols = _centres_on(shape, a, b)
+            inside[rows, cols] = True
     return inside
+
+
+def _centres_on(shape: tuple[int, int], a: Point, b: Point) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the pixels whose centre lies on segment a-b (within ``_ON_EDGE``)."""
+    height, width = shape
+    (x0, y0), (x1, y1) = a, b
+    if abs(y1 - y0) < abs(x1 - x0):  # mostly horizontal: walk the columns
+        cols, rows = _centres_on((width, height), (y0, x0), (y1, x1))
+        return rows, cols
+    low, high = min(y0, y1), max(y0, y1)
+    rows = np.arange(max(0, math.ceil(low - 0.5 - _ON_EDGE)),
+                     min(height, math.floor(high - 0.5 + _ON_EDGE) + 1))
+    if y1 == y0:  # a single point
+        xs = np.full(rows.shape, float(x0))
+    else:
+        xs = x0 + (rows + 0.5 - y0) * (x1 - x0) / (y1 - y0)
+    cols = np.round(xs - 0.5).astype(np.intp)
+    keep = (np.abs(xs - (cols + 0.5)) <= _ON_EDGE) & (cols >= 0) & (cols < width)
+    return rows[keep], cols[keep]
 
 
 def outline(mask: np.ndarray, epsilon: float = OUTLINE_EPSILON) -> list[dict[str, Any]]:
