@@ -27,12 +27,15 @@ function activeColor() {
 function setTool(tool) {
   if (S.stroke) cancelStroke();
   S.tool = tool;
-  for (const b of element.querySelectorAll('.pcl-tool')) b.classList.toggle('on', b.dataset.tool === tool);
+  for (const b of element.querySelectorAll('.pcl-tool')) {
+    b.classList.toggle('on', b.dataset.tool === tool);
+    b.setAttribute('aria-pressed', String(b.dataset.tool === tool));
+  }
   const brush = isBrushTool();
   if (brush && !S.brushR && S.v && S.v.w) S.brushR = Math.max(2, Math.round(Math.max(S.v.w, S.v.h) / 80));
   $('.pcl-size').hidden = !brush;
   $('.pcl-poly-apply').hidden = $('.pcl-poly-cancel').hidden = tool !== 'polygon';
-  vp.classList.toggle('painting', brush);
+  vp.classList.toggle('painting', brush && !!S.cursor);
   root.dataset.tool = tool;
   S.polyDrag = null; S.poly = null;
   if (tool !== 'prompt') { S.hoverWant = null; clearPreview(); }
@@ -186,6 +189,7 @@ function editMove(event) {
   const [x, y, inside] = imagePoint(event);
   if (isBrushTool()) {
     S.cursor = inside || S.stroke ? [x, y] : null;
+    vp.classList.toggle('painting', !!S.cursor); // the circle replaces the pointer on the image
     moveCursor();
     const st = S.stroke;
     if (!st) return;

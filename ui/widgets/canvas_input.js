@@ -199,7 +199,7 @@ vp.addEventListener('pointerup', endPointer);
 vp.addEventListener('pointercancel', endPointer);
 vp.addEventListener('pointerleave', () => {
   S.inside = false; S.hoverWant = null; clearPreview();
-  if (S.cursor && !S.stroke) { S.cursor = null; drawEdit(); }
+  if (S.cursor && !S.stroke) { S.cursor = null; vp.classList.remove('painting'); drawEdit(); }
 });
 
 // --- toolbar and keys ------------------------------------------------------------------------
