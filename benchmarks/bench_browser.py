@@ -3,6 +3,7 @@ to the frame that shows the new mask.
 
     python benchmarks/bench_browser.py                       # 20 clicks + 20 boxes per photo
     python benchmarks/bench_browser.py --clicks 5 --boxes 5 --hovers 5 --moves 20
+    python benchmarks/bench_browser.py --strokes 10 --stroke-moves 90   # brush strokes
 
 Starts the app on 127.0.0.1 in this process with a random-weight, full-size SAM 2.1 tiny
 (``--model``; checkpoint written once outside the repository, see ``bench_common``), loads
@@ -20,6 +21,10 @@ pushed by ``ui/widgets/canvas.js`` in a ``requestAnimationFrame`` after each dra
 * **hover**: the pointer stops; time to the frame with that spot's preview (p50 / p95 over
   ``--hovers``), and while it moves continuously (``--moves`` steps, 16 ms apart) how many
   previews per second are drawn;
+* **brush**: while painting (the Brush tool, ``--strokes`` strokes of ``--stroke-moves``
+  pointer moves 16 ms apart), from each pointer event to the frame that shows it drawn locally
+  (``canvas_edit.js``'s ``brush`` mark), p50 / p95 per drawn frame (target <= 16 ms); and
+  pointer-up to the frame with the server's mask for the stroke (``paint``);
 * **engine**: the model's own predict time for the same clicks (the server's ``decode`` in
   each answer), and the ratio of the page's p50 to it (target <= 2.5x).
 
@@ -161,7 +166,34 @@ def run_photo(page: Page, photo: Path, args: argparse.Namespace) -> dict:
     result["hover_moving"] = {"moves": args.moves, "seconds": moving_s,
                               "updates_per_s": drawn / moving_s if moving_s else None}
     p.mouse.move(0, 0)
+    result.update(measure_brush(page, size, args))
     return result
+
+
+def measure_brush(page: Page, size: tuple[int, int], args: argparse.Namespace) -> dict:
+    """Brush strokes across the image: per drawn frame while painting, and stroke -> mask."""
+    p = page.page
+    w, h = size
+    p.locator("#canvas .pcl-tool[data-tool=brush]").click()
+    frames_before = len([m for m in page.marks() if m["kind"] == "brush"])
+    for n in range(args.strokes):
+        y = h * (0.2 + 0.6 * n / max(1, args.strokes - 1))
+        p.mouse.move(*page.screen(w * 0.15, y, size))
+        p.mouse.down()
+        for step in range(1, args.stroke_moves + 1):
+            t = step / args.stroke_moves
+            p.mouse.move(*page.screen(w * (0.15 + 0.7 * t), y + h * 0.05 * np.sin(8 * t), size))
+            p.wait_for_timeout(16)
+        p.mouse.up()
+        page.wait_marks("paint", n + 1)
+        p.wait_for_timeout(args.pause_ms)
+    frames = [m for m in page.marks() if m["kind"] == "brush"][frames_before:]
+    strokes = [m for m in page.marks() if m["kind"] == "paint"]
+    p.locator("#canvas .pcl-tool[data-tool=prompt]").click()
+    return {"brush_frame": {"n": len(frames), "page_ms": stats([m["t1"] - m["t0"]
+                                                               for m in frames])},
+            "paint": {"n": len(strokes), "page_ms": stats([m["t1"] - m["t0"] for m in strokes]),
+                      "server_ms": stats([m["server_ms"] for m in strokes])}}
 
 
 def print_table(results: list[dict]) -> None:
@@ -185,6 +217,14 @@ def print_table(results: list[dict]) -> None:
         print(f"{name:<11} {'hover rest -> preview':<26} {fmt(rest50):>9} {fmt(rest95):>9}")
         rate = r["hover_moving"]["updates_per_s"]
         print(f"{name:<11} {'hover while moving':<26} {fmt(rate, ''):>9} updates/s")
+        if "brush_frame" in r:
+            frame50, frame95 = r["brush_frame"]["page_ms"]
+            label = f"brush move -> frame (n={r['brush_frame']['n']})"
+            print(f"{name:<11} {label:<26} {fmt(frame50, ''):>9} {fmt(frame95, ''):>9} "
+                  f"  ms; target <= 16")
+            paint50, paint95 = r["paint"]["page_ms"]
+            label = f"stroke -> mask (n={r['paint']['n']})"
+            print(f"{name:<11} {label:<26} {fmt(paint50):>9} {fmt(paint95):>9}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -193,6 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--boxes", type=int, default=20)
     parser.add_argument("--hovers", type=int, default=20)
     parser.add_argument("--moves", type=int, default=120)
+    parser.add_argument("--strokes", type=int, default=10, help="brush strokes to paint")
+    parser.add_argument("--stroke-moves", type=int, default=90, help="pointer moves a stroke")
     parser.add_argument("--pause-ms", type=int, default=150, help="pause after each answer")
     parser.add_argument("--model", default="sam2.1-tiny")
     parser.add_argument("--media", type=Path, default=DEFAULT_MEDIA)

@@ -5,6 +5,9 @@ Routes (registered in ``app.launch`` before Gradio's own, behind the same guard 
     POST /samwb/segment/point   {"token", "gen", "x", "y", "label": 1|0}
     POST /samwb/segment/box     {"token", "gen", "box": [x0, y0, x1, y1]}
     POST /samwb/segment/hover   {"token", "gen", "x", "y", "label", "seq"}
+    POST /samwb/segment/paint   {"token", "gen", "points": [[x, y], ...], "radius", "mode"}
+    POST /samwb/segment/polygon {"token", "gen", "rings": [[[x, y], ...], ...]}
+    POST /samwb/segment/outline {"token", "gen"}     the active mask's rings to edit
     GET  /samwb/segment/image/{token}/{gen}.jpg   the displayed image (JPEG, display size)
     GET  /samwb/segment/file/{token}/{gen}/{name}[?crop=1]   a download, written on request
                                                   (``workbench.segment.downloads``)
@@ -14,7 +17,8 @@ Answers are JSON (see ``LiveSegment``); refusals are ``{"ok": false, "error": {"
 ``Retry-After``). 429: the address passed ``--click-rate`` operations a second (a token bucket
 per address, ``click_limiter``), whatever the number of its sessions. The
 token is the page's secret (``Session.token``), so no one can decode another visitor's image
-by guessing an id. Bodies above ``MAX_BODY_BYTES`` are refused before parsing.
+by guessing an id. Bodies above ``MAX_BODY_BYTES`` (``EDIT_BODY_BYTES`` for a stroke or a
+polygon, which carry up to a few thousand points) are refused before parsing.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from workbench.segment.live import LiveError, LiveSegment
 from workbench.segment.values import LIVE_ROUTE, preview_of
 
 MAX_BODY_BYTES = 4096  # a click is ~150 bytes
+EDIT_BODY_BYTES = 96 * 1024  # 4,000 vertices of "[1234.56,789.01]," are ~70 KB
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -44,17 +49,16 @@ def _error(exc: LiveError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
-async def _json_body(request: Request) -> Any:
+async def _json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise LiveError(413, "too_large", f"A live request is at most {MAX_BODY_BYTES} bytes.",
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise LiveError(413, "too_large", f"This live request is at most {limit} bytes.",
                         "Request too large")
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise LiveError(413, "too_large",
-                            f"A live request is at most {MAX_BODY_BYTES} bytes.",
+        if len(body) > limit:
+            raise LiveError(413, "too_large", f"This live request is at most {limit} bytes.",
                             "Request too large")
     try:
         return json.loads(body or b"null")
@@ -89,7 +93,7 @@ def _check_rate(limiter: RateLimiter, request: Request) -> None:
     if wait is not None:
         rate = limiter.per_min / 60
         raise LiveError(429, "rate_limited",
-                        f"This address sent more than {rate:g} clicks, boxes or hovers a "
+                        f"This address sent more than {rate:g} clicks, boxes, hovers or edits a "
                         f"second (bursts of {limiter.burst:g}). Retry in {wait} s.",
                         "Too many requests", retry_after_s=wait)
 
@@ -102,8 +106,10 @@ def live_routes(ctx: AppContext) -> list[Route]:
     async def operate(request: Request) -> Response:
         try:
             _check_rate(limiter, request)  # before the body is read: a flood costs little
-            body = await _json_body(request)
-            answer = await run_in_threadpool(live.handle, request.path_params["op"], body)
+            op = request.path_params["op"]
+            body = await _json_body(request, EDIT_BODY_BYTES if op in ("paint", "polygon")
+                                    else MAX_BODY_BYTES)
+            answer = await run_in_threadpool(live.handle, op, body)
         except LiveError as exc:
             return _error(exc)
         return JSONResponse(answer, headers=NO_STORE)

@@ -65,7 +65,7 @@ def rerun_object(backend: Backend, embedding: Embedding, obj: SegObject) -> SegO
     step = obj.current
     if step.prompts.is_empty:  # nothing to re-run: an imported or drawn mask stays as it is
         return obj
-    return obj.replace_current(decode(backend, embedding, step.prompts))
+    return obj.replace_current(decode(backend, embedding, step.prompts).with_edits(step.edits))
 
 
 def refresh(backend: Backend, embedding: Embedding, workspace: Workspace
@@ -85,7 +85,8 @@ def refresh(backend: Backend, embedding: Embedding, workspace: Workspace
         try:
             workspace = workspace.update(rerun_object(backend, embedding, obj))
         except PromptError as exc:
-            workspace = workspace.update(obj.replace_current(Step(obj.prompts)))
+            workspace = workspace.update(obj.replace_current(
+                Step(obj.prompts).with_edits(obj.current.edits)))
             problems.append(f"Object {obj.object_id}: {exc}")
     return workspace, problems
 

@@ -10,8 +10,10 @@ Shape of the data::
       objects: SegObject, ...         one per thing the user cuts out; each has a colour
         history: Step, ...            every prompt change is a new step (undo = step back)
           prompts: PromptSet          points, labels, box
-          result: MaskResult | None   the mask shown for this step
+          result: MaskResult | None   the mask shown for this step (edits included)
           candidates: MaskResult, ... three alternatives when the model was unsure
+          edits: MaskEdits | None     hand corrections (brush, eraser, polygon) on top
+          base: MaskResult | None     the model's own mask, when ``edits`` changed it
 """
 
 from __future__ import annotations
@@ -132,23 +134,105 @@ def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     return mask_box(mask) or (0, 0, 0, 0)
 
 
+EDIT_MODEL_ID = "hand"  # the model id of a mask painted on an object the model never segmented
+
+
+@dataclass(frozen=True, eq=False)
+class MaskEdits:
+    """Hand corrections of one object's mask: pixels painted in and pixels erased.
+
+    Kept apart from the model's mask rather than baked into it, so that a later point or box,
+    after which the model predicts the whole mask again, gets the same corrections on top of
+    its new mask (hand edits survive clicks), and refinement keeps feeding the model its own
+    logits, not a painted mask it never produced. Shown mask = (model | add) & ~remove.
+
+    Attributes:
+        add, remove: ``np.packbits`` of H x W bool masks, row-major (as ``MaskResult.bits``).
+        shape: (H, W) of the original image.
+    """
+
+    add: np.ndarray = field(repr=False)
+    remove: np.ndarray = field(repr=False)
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, add: np.ndarray, remove: np.ndarray) -> MaskEdits:
+        add, remove = np.asarray(add, dtype=bool), np.asarray(remove, dtype=bool)
+        if add.shape != remove.shape or add.ndim != 2:
+            raise ValueError(f"edit masks of shapes {add.shape} and {remove.shape}; "
+                             "both must be the image's H x W")
+        packed = [np.packbits(m, axis=None) for m in (add, remove & ~add)]
+        for bits in packed:
+            bits.setflags(write=False)
+        return cls(packed[0], packed[1], (int(add.shape[0]), int(add.shape[1])))
+
+    def masks(self) -> tuple[np.ndarray, np.ndarray]:
+        """(add, remove) as H x W bool masks; never both true on one pixel."""
+        count = self.shape[0] * self.shape[1]
+        return tuple(np.unpackbits(b, count=count).reshape(self.shape).view(bool)
+                     for b in (self.add, self.remove))  # type: ignore[return-value]
+
+    def apply(self, mask: np.ndarray | None) -> np.ndarray:
+        """The shown mask for the model's ``mask`` (None: nothing from the model)."""
+        add, remove = self.masks()
+        model = np.zeros(self.shape, bool) if mask is None else np.asarray(mask, dtype=bool)
+        return (model | add) & ~remove
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.add.any() or self.remove.any())
+
+
+def edited_result(model: MaskResult | None, edits: MaskEdits) -> MaskResult | None:
+    """The mask shown for ``model`` with ``edits`` applied; None when nothing is left of a
+    mask the model never made. It keeps the model's score, id and logits (shared, not copied),
+    so refinement and "re-run on another model" treat it as the model's answer."""
+    shown = edits.apply(None if model is None else model.mask())
+    if model is None:
+        if not shown.any():
+            return None
+        return MaskResult.from_mask(shown, 1.0, None, EDIT_MODEL_ID)
+    result = MaskResult.from_mask(shown, model.score, None, model.model_id,
+                                  model.decode_seconds)
+    return dataclasses.replace(result, logits=model.logits)
+
+
 @dataclass(frozen=True)
 class Step:
-    """One state of an object: its prompts and what the model answered.
+    """One state of an object: its prompts, what the model answered and the hand edits.
 
     ``candidates`` holds the alternatives (usually three) when the model was unsure; ``chosen``
-    indexes the one shown as ``result``.
+    indexes the one the model's mask is. With ``edits``, ``result`` is that mask with the edits
+    applied (what every reader shows and exports) and ``base`` the model's own mask.
     """
 
     prompts: PromptSet = PromptSet()
     result: MaskResult | None = None
     candidates: tuple[MaskResult, ...] = ()
     chosen: int = 0
+    edits: MaskEdits | None = None
+    base: MaskResult | None = None
+
+    @property
+    def model_result(self) -> MaskResult | None:
+        """The model's own mask for these prompts (``result`` before the hand edits)."""
+        return self.base if self.edits is not None else self.result
+
+    def with_edits(self, edits: MaskEdits | None) -> Step:
+        """This step's model mask with ``edits`` on top (None or empty: the model's alone)."""
+        model = self.model_result
+        if edits is None or edits.is_empty:
+            return dataclasses.replace(self, result=model, edits=None, base=None)
+        return dataclasses.replace(self, result=edited_result(model, edits), edits=edits,
+                                   base=model)
 
     def pick(self, index: int) -> Step:
+        """Show candidate ``index`` as the model's mask; hand edits stay on top of it."""
         if not 0 <= index < len(self.candidates):
             raise IndexError(f"candidate {index} does not exist")
-        return dataclasses.replace(self, result=self.candidates[index], chosen=index)
+        picked = dataclasses.replace(self, result=self.candidates[index], chosen=index,
+                                     edits=None, base=None)
+        return picked.with_edits(self.edits)
 
 
 @dataclass(frozen=True)
@@ -221,7 +305,8 @@ class SegObject:
         return dataclasses.replace(self, cursor=min(len(self.history) - 1, self.cursor + 1))
 
     def clear(self) -> SegObject:
-        """Remove all prompts as one undoable step (no-op when already empty)."""
+        """Remove all prompts and hand edits as one undoable step (no-op when already empty):
+        "clear" starts the object again; undo brings both back."""
         return self if self.is_empty else self.record(Step())
 
     def without_history(self) -> SegObject:

@@ -63,7 +63,13 @@ def _mask_bytes(result: MaskResult | None, seen: set[int]) -> int:
 
 
 def _step_bytes(step: Step, seen: set[int]) -> int:
-    return _mask_bytes(step.result, seen) + sum(_mask_bytes(c, seen) for c in step.candidates)
+    edits = step.edits
+    edit_bytes = 0
+    if edits is not None and id(edits) not in seen:  # shared by the steps after a click
+        seen.add(id(edits))
+        edit_bytes = int(edits.add.nbytes) + int(edits.remove.nbytes)
+    return (_mask_bytes(step.result, seen) + _mask_bytes(step.base, seen) + edit_bytes
+            + sum(_mask_bytes(c, seen) for c in step.candidates))
 
 
 def workspace_nbytes(workspace: Workspace, seen: set[int] | None = None) -> int:

@@ -570,3 +570,136 @@ def test_the_view_fits_the_screen(browser, server, size):
     assert page.evaluate("() => document.scrollingElement.scrollTop") == 0
     page.screenshot(path=str(artifacts() / f"segment-15-fits-{width}x{height}.png"))
     context.close()
+
+
+def edit_answer(page, op: str, action) -> dict:
+    """Run ``action`` (mouse or keys), wait for the live ``op`` answer to be drawn and return
+    what the page sent (the stroke's points or the polygon's rings, in image pixels)."""
+    count = f"() => (window.__samwb_marks || []).filter(m => m.kind === '{op}').length"
+    before = int(page.evaluate(count))
+    with page.expect_request(f"**/samwb/segment/{op}") as info:
+        action()
+    page.wait_for_function(f"n => ({count})() > n", arg=before, timeout=TIMEOUT)
+    return json.loads(info.value.post_data)
+
+
+def object_mask(page, object_id: int = 1) -> np.ndarray:
+    """The object's mask PNG as its download link serves it (after the side panels synced)."""
+    wait_synced(page)
+    data = page.evaluate("""async (sel) => { const a = document.querySelector(sel);
+      const r = await fetch(a.href); return Array.from(new Uint8Array(await r.arrayBuffer())); }""",
+                         f"#export-files a[href$='/shapes_object{object_id}_mask.png']")
+    import io
+
+    return np.asarray(Image.open(io.BytesIO(bytes(data))).convert("L")) > 0
+
+
+def stroke(page, points, shot_name: str | None = None) -> None:
+    page.mouse.move(*screen(page, *points[0]))
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(*screen(page, x, y), steps=3)
+    if shot_name:
+        shot(page, shot_name)  # mid-stroke: the local drawing and the brush cursor
+    page.mouse.up()
+
+
+def test_brush_eraser_and_polygon_edit_the_mask_pixel_by_pixel(browser, server):
+    from workbench.segment.edits import polygon_mask, stroke_mask
+
+    context, page = new_page(browser, server, 1366, 768)
+    open_example(page, SHAPES)
+    pick_model(page, "GrabCut")  # a real mask (the test SAMs have random weights)
+    drag_box(page, 290, 160, 450, 350)  # the blue box
+    model = object_mask(page)
+    assert 0.9 < model[170:340, 300:440].mean() and not model[:150].any()
+
+    # Brush (P): a stroke across empty background adds exactly its disc sweep.
+    page.keyboard.press("p")
+    expect(page.locator("#canvas .pcl-tool[data-tool=brush]")).to_have_class("pcl-btn pcl-tool on")
+    page.keyboard.press("]")
+    radius = int(page.locator("[data-testid=brush-size]").inner_text().split()[0])
+    assert radius == 10  # 640 / 80 = 8, then ] makes it 10
+    sent = edit_answer(page, "paint", lambda: stroke(
+        page, [(60, 60), (160, 80), (260, 60)], "16-brush-1366x768"))
+    assert sent["radius"] == radius and sent["mode"] == "add"
+    added = stroke_mask((H, W), [tuple(p) for p in sent["points"]], radius)
+    painted = object_mask(page)
+    np.testing.assert_array_equal(painted, model | added)
+    assert (painted & ~model).sum() == added.sum() > 2000  # all of it on the background
+    # ... and the sweep is the one the mouse drew, within a pixel of the intended path
+    intended = [(60, 60), (160, 80), (260, 60)]
+    assert not (stroke_mask((H, W), intended, radius - 1.5) & ~added).any()
+    assert not (added & ~stroke_mask((H, W), intended, radius + 1.5)).any()
+    assert "keeps your edits" in hint(page)
+
+    # Eraser (E) across the box.
+    page.keyboard.press("e")
+    sent = edit_answer(page, "paint", lambda: stroke(page, [(280, 255), (460, 255)]))
+    assert sent["mode"] == "erase"
+    erased = object_mask(page)
+    removed = stroke_mask((H, W), [tuple(p) for p in sent["points"]], radius)
+    np.testing.assert_array_equal(erased, painted & ~removed)
+    assert (painted & removed).sum() > 2000  # it cut the box in two
+
+    # Polygon (G): the outline's handles; drag one vertex, apply with Enter.
+    page.keyboard.press("g")
+    vertices = page.locator("#canvas circle.pcl-vtx")
+    expect(vertices.first).to_be_visible(timeout=TIMEOUT)
+    first = vertices.first
+    x0, y0 = float(first.get_attribute("cx")), float(first.get_attribute("cy"))
+    target = (min(W - 5, x0 + 40), min(H - 5, y0 + 25))
+    page.mouse.move(*screen(page, x0, y0))
+    page.mouse.down()
+    page.mouse.move(*screen(page, *target), steps=4)
+    page.mouse.up()
+    # double-click the middle of ring 0's longest edge: a vertex more; right-click one: gone
+    ring = page.locator("#canvas circle.pcl-vtx[data-ring='0']")
+    points = [(float(c.get_attribute("cx")), float(c.get_attribute("cy"))) for c in ring.all()]
+    count = len(points)
+    edges = [(points[i], points[(i + 1) % count]) for i in range(count)]
+    a, b = max(edges, key=lambda e: np.hypot(e[1][0] - e[0][0], e[1][1] - e[0][1]))
+    page.mouse.dblclick(*screen(page, (a[0] + b[0]) / 2, (a[1] + b[1]) / 2))
+    expect(ring).to_have_count(count + 1)
+    far = max(range(count), key=lambda i: np.hypot(points[i][0] - target[0],
+                                                   points[i][1] - target[1]))
+    page.mouse.click(*screen(page, *points[far]), button="right")
+    expect(ring).to_have_count(count)
+    shot(page, "17-polygon")
+    sent = edit_answer(page, "polygon", lambda: page.keyboard.press("Enter"))
+    moved = [p for ring in sent["rings"] for p in ring
+             if abs(p[0] - target[0]) < 1.5 and abs(p[1] - target[1]) < 1.5]
+    assert len(moved) == 1  # the dragged vertex, where the mouse left it
+    sent_ring = [tuple(p) for p in sent["rings"][0]]
+    middle = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)  # the added vertex (a screen pixel away)
+    assert min(np.hypot(x - middle[0], y - middle[1]) for x, y in sent_ring) < 1.5
+    assert not any(abs(x - points[far][0]) < 0.01 and abs(y - points[far][1]) < 0.01
+                   for x, y in sent_ring)  # the removed one
+    reshaped = object_mask(page)
+    np.testing.assert_array_equal(
+        reshaped, polygon_mask((H, W), [[tuple(p) for p in ring] for ring in sent["rings"]]))
+    assert (reshaped != erased).sum() > 50  # the vertex moved the outline
+
+    # Undo steps back through the edits: polygon, then eraser.
+    page.keyboard.press("Escape")
+    press(page, "#undo")
+    np.testing.assert_array_equal(object_mask(page), erased)
+    press(page, "#undo")
+    np.testing.assert_array_equal(object_mask(page), painted)
+    context.close()
+
+    # The brush cursor on a large screen.
+    context, page = new_page(browser, server, 1920, 1080)
+    open_example(page, SHAPES)
+    pick_model(page, "GrabCut")
+    drag_box(page, 70, 140, 250, 320)  # the red circle
+    page.keyboard.press("p")
+    page.mouse.move(*screen(page, 300, 90))
+    expect(page.locator("#canvas circle.pcl-cursor")).to_have_count(1)
+    page.keyboard.down("Alt")  # Alt + wheel sizes the brush (and does not zoom)
+    page.mouse.wheel(0, -100)
+    page.keyboard.up("Alt")
+    expect(page.locator("[data-testid=brush-size]")).to_have_text("10 px")
+    expect(page.locator("#canvas circle.pcl-cursor")).to_have_attribute("r", "10")
+    stroke(page, [(300, 90), (380, 110), (420, 100)], "16-brush-1920x1080")
+    context.close()

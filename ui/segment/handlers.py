@@ -202,7 +202,8 @@ class SegmentHandlers:
         start = time.perf_counter()
         with self.ctx.click_lane(session.model_id).admit(client=session.session_id):
             step = inference.decode(self.ctx.backend(session.model_id), embedding, prompts,
-                                    previous=active.result)
+                                    previous=active.current.model_result)
+        step = step.with_edits(active.current.edits)  # hand edits stay on top (segment.live)
         session.timings["decode_s"] = time.perf_counter() - start
         if generation == session.generation:  # the image did not change meanwhile
             session.workspace = session.workspace.update(active.record(step))

@@ -9,6 +9,7 @@
 // is the one changed mask (a cropped 1-bit PNG at display size), and after drawing it the
 // canvas fires `synced`, a normal Gradio event that refreshes the side panels. Without it
 // (Compare, Video), a click fires `point` and a drag fires `box`; the new value redraws.
+// Brush, eraser and polygon editing of the active mask (Segment only): canvas_edit.js.
 // Latency marks for benchmarks/bench_browser.py: window.__samwb_marks.
 const MIN_DRAG = 6;
 const marks = (window.__samwb_marks = window.__samwb_marks || []);
@@ -18,6 +19,7 @@ const S = {
   hover: true, queue: [], sending: false, hoverBusy: false, hoverWant: null, hoverSeq: 0,
   realAt: 0, drag: null, pan: null, space: false, draws: 0, src: null, inside: false, pointers: new Map(),
   pinch: null, points: [], box: null, ready: false, pending: [], spec: null, props: [],
+  tool: 'prompt', brushR: 0, stroke: null, poly: null, polyDrag: null, cursor: null,
 };
 element.innerHTML = `
 <div class="pcl-root" data-render="0">
@@ -36,6 +38,15 @@ element.innerHTML = `
           <input type="checkbox" class="pcl-outline"> Outline</label>
         <label class="pcl-ctl pcl-hover-ctl" title="Preview the mask under the pointer (H)">
           <input type="checkbox" class="pcl-hover" checked> Hover preview</label>
+        <span class="pcl-edit-tools" hidden>
+          <button class="pcl-btn pcl-tool on" data-tool="prompt" title="Click and box prompts (V)">Prompt</button>
+          <button class="pcl-btn pcl-tool" data-tool="brush" title="Paint the mask (P); size: [ ] or Alt + wheel">Brush</button>
+          <button class="pcl-btn pcl-tool" data-tool="erase" title="Erase from the mask (E); size: [ ] or Alt + wheel">Eraser</button>
+          <button class="pcl-btn pcl-tool" data-tool="polygon" title="Edit the mask's outline (G)">Polygon</button>
+          <span class="pcl-size" data-testid="brush-size" hidden></span>
+          <button class="pcl-btn pcl-poly-apply" title="Apply the polygon (Enter)" hidden>Apply</button>
+          <button class="pcl-btn pcl-poly-cancel" title="Leave the polygon unchanged (Esc)" hidden>Cancel</button>
+        </span>
         <button class="pcl-btn pcl-help-btn" title="Keyboard shortcuts" aria-label="Help">?</button>
       </span>
     </div>
@@ -51,7 +62,9 @@ element.innerHTML = `
         <canvas class="pcl-masks"></canvas>
         <canvas class="pcl-props"></canvas>
         <canvas class="pcl-preview"></canvas>
+        <canvas class="pcl-paint"></canvas>
         <svg class="pcl-svg" preserveAspectRatio="none"></svg>
+        <svg class="pcl-edit-svg" preserveAspectRatio="none"></svg>
       </div>
       <div class="pcl-busy" hidden><span class="pcl-spinner"></span><span class="pcl-busy-text">
         </span></div>
@@ -66,6 +79,10 @@ element.innerHTML = `
           <tr><td>B</td><td>toggle foreground / background</td></tr>
           <tr><td>Delete</td><td>delete the object (undo brings it back)</td></tr>
           <tr><td>[ ] or ← →</td><td>previous / next candidate mask</td></tr>
+          <tr><td>V · P · E · G</td><td>prompts · brush · eraser · polygon</td></tr>
+          <tr><td>[ ] · Alt wheel</td><td>brush / eraser size (brush or eraser on)</td></tr>
+          <tr><td>polygon</td><td>drag a vertex · double-click an edge: add · right- or
+            Alt-click a vertex: remove · Enter: apply · Esc: cancel</td></tr>
           <tr><td>F · O · H</td><td>fit · outline only · hover preview</td></tr>
           <tr><td>Esc</td><td>cancel a drag, drop the preview</td></tr>
           <tr><td>Enter</td><td>keep the selected proposals (while reviewing)</td></tr>
@@ -79,6 +96,7 @@ const $ = (sel) => element.querySelector(sel);
 const root = $('.pcl-root'), vp = $('.pcl-viewport'), world = $('.pcl-world');
 const img = $('.pcl-img'), maskCv = $('.pcl-masks'), prevCv = $('.pcl-preview');
 const propCv = $('.pcl-props');
+const paintCv = $('.pcl-paint'), editSvg = $('.pcl-edit-svg');
 const svg = $('.pcl-svg'), hintEl = $('.pcl-hint'), busyEl = $('.pcl-busy');
 const NS = 'http://www.w3.org/2000/svg';
 
@@ -241,11 +259,12 @@ function drawPrompts(pending) {
   }
   out += `<rect class="pcl-drag" vector-effect="non-scaling-stroke" style="display: none"></rect>`;
   svg.innerHTML = out;
+  drawEdit(); // vertex handles and the brush cursor keep their screen size when zooming
 }
 function escapeText(text) {
   return String(text).replace(/[&<>"]/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]));
 }
-function setHint(text) { hintEl.innerHTML = text || ''; }
+function setHint(text) { S.objectHint = text || ''; hintEl.innerHTML = S.objectHint; }
 let msgTimer = null;
 function showMessage(error) {
   const box = $('.pcl-msg');
@@ -314,11 +333,15 @@ async function render(v) {
   }
   $('.pcl-name').innerHTML = v.name || '';
   $('.pcl-hover-ctl').hidden = !v.live;
+  $('.pcl-edit-tools').hidden = !v.live;
+  if (!v.live && S.tool !== 'prompt') setTool('prompt');
   if (S.src !== v.src) {
     S.src = v.src; S.z = 1; S.queue = []; S.hoverWant = null;
-    for (const cv of [maskCv, prevCv, propCv]) { cv.width = v.dw; cv.height = v.dh; }
+    for (const cv of [maskCv, prevCv, propCv, paintCv]) { cv.width = v.dw; cv.height = v.dh; }
     world.style.width = `${v.dw}px`; world.style.height = `${v.dh}px`;
     svg.setAttribute('viewBox', `0 0 ${v.w} ${v.h}`);
+    editSvg.setAttribute('viewBox', `0 0 ${v.w} ${v.h}`);
+    S.stroke = null; S.poly = null; S.polyDrag = null;
     const t0 = performance.now();
     const kind = v.local ? 'image-local' : 'image';
     img.onload = () => requestAnimationFrame(() => marks.push({kind, t0, t1: performance.now()}));
@@ -338,6 +361,7 @@ async function render(v) {
   const reviewing = props.length && !S.props.length;
   S.layers = layers;
   S.props = props;
+  if (props.length && S.tool !== 'prompt') setTool('prompt');
   drawProposals();
   // proposals come from a panel further down: bring the image they are drawn on into view
   if (reviewing) vp.scrollIntoView({block: 'nearest', behavior: 'smooth'});
@@ -345,5 +369,6 @@ async function render(v) {
   clearPreview();
   drawMasks(); drawPrompts(); setHint(v.hint); setBusy(v.busy);
   bump();
+  if (S.tool === 'polygon') refreshOutline(); // an undo or another object: its own outline
   pump();
 }

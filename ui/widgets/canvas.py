@@ -7,7 +7,8 @@ component's ``element`` and ``props`` and calls ``trigger(name, data)``, which f
 listener registered as ``component.<name>(fn, ...)`` with ``data`` in ``gr.EventData``.
 
 * ``PromptCanvas``: the image with masks, one browser canvas for every view (``canvas.js``,
-  ``canvas_input.js``, ``canvas.css``). It draws the masks itself, as the value's drawing spec says
+  ``canvas_edit.js`` for brush, eraser and polygon, ``canvas_input.js``, ``canvas.css``).
+  It draws the masks itself, as the value's drawing spec says
   (``workbench.drawing``), zooms and pans. Its value is ``workbench.canvas.CanvasView``: with
   ``live`` (the Segment view) clicks, boxes and hover previews go to the live route
   (``server.live_route``) and ``synced`` fires after each answer is drawn; without it (Compare,
@@ -166,7 +167,8 @@ class PromptCanvas(gr.HTML):
     def __init__(self, value: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(value=value, html_template=_TEMPLATE,
                          css_template=_asset("canvas.css"),
-                         js_on_load=_asset("canvas.js") + "\n" + _asset("canvas_input.js"),
+                         js_on_load="\n".join(_asset(name) for name in (
+                             "canvas.js", "canvas_edit.js", "canvas_input.js")),
                          **kwargs)
 
 

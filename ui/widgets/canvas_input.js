@@ -35,15 +35,19 @@ async function pump() {
     if (!S.v || !S.v.live || S.v.live.gen !== gen) return;
     if (!res.ok) {
       showMessage(res.error || {});
+      if (job.kind === 'paint' || job.kind === 'polygon') { clearPaint(); drawMasks(); }
+      if (job.kind !== 'outline') setHint(S.objectHint);
       drawPrompts();
       return;
     }
+    if (job.kind === 'outline') { takeOutline(res); return; } // draws handles, changes nothing
     await applyAnswer(res);
     requestAnimationFrame(() => {
       marks.push({kind: job.kind, t0: job.t0, sent: t1, t1: performance.now(),
                   server_ms: res.ms.server, decode_ms: res.ms.decode, reused: res.reused});
     });
     trigger('synced', {rev: res.rev});
+    if (job.kind === 'polygon') refreshOutline(); // go on editing the new mask's outline
   } catch (e) {
     showMessage({title: 'Connection problem', message: String(e.message || e)});
   } finally {
@@ -58,6 +62,7 @@ async function applyAnswer(res) {
   S.layers.set(obj.id, layer);
   S.points = res.points || []; S.box = res.box || null;
   clearPreview();
+  if (!S.stroke && !S.queue.some((j) => j.kind === 'paint')) clearPaint(); // strokes drawn
   drawMasks(); drawPrompts(); setHint(res.hint); setBusy('');
   bump();
 }
@@ -96,6 +101,8 @@ vp.addEventListener('contextmenu', (event) => event.preventDefault());
 vp.addEventListener('wheel', (event) => {
   if (!S.v || !S.v.src) return;
   event.preventDefault();
+  // Alt + wheel sizes the brush; Ctrl + wheel stays zoom (a touchpad's pinch sends it)
+  if (event.altKey && isBrushTool()) { resizeBrush(event.deltaY < 0 ? 1 : -1); return; }
   zoomAt(event.clientX, event.clientY, Math.exp(-event.deltaY * (event.ctrlKey ? 0.01 : 0.0015)));
 }, {passive: false});
 vp.addEventListener('pointerdown', (event) => {
@@ -105,7 +112,8 @@ vp.addEventListener('pointerdown', (event) => {
   if (S.pointers.size === 2) { // pinch: two fingers zoom, no prompt
     const [a, b] = [...S.pointers.values()];
     S.pinch = {d: Math.hypot(a[0] - b[0], a[1] - b[1])};
-    S.drag = null;
+    S.drag = null; S.polyDrag = null;
+    if (S.stroke) cancelStroke(); // a second finger: a pinch, not a stroke
     return;
   }
   event.preventDefault();
@@ -115,6 +123,7 @@ vp.addEventListener('pointerdown', (event) => {
     vp.classList.add('panning');
     return;
   }
+  if (S.v.live && S.tool !== 'prompt') { editDown(event); return; }
   if (event.button !== 0 && event.button !== 2) return;
   const [x, y, inside] = imagePoint(event);
   if (!inside) return;
@@ -137,6 +146,7 @@ vp.addEventListener('pointermove', (event) => {
     clampView();
     return;
   }
+  if (S.v.live && S.tool !== 'prompt') { editMove(event); return; }
   const [x, y, inside] = imagePoint(event);
   if (S.drag) {
     const d = S.drag;
@@ -158,6 +168,7 @@ function endPointer(event) {
   S.pointers.delete(event.pointerId);
   if (S.pinch) { if (S.pointers.size < 2) S.pinch = null; return; }
   if (S.pan) { S.pan = null; vp.classList.remove('panning'); return; }
+  if (S.stroke || S.polyDrag) { editUp(event); return; }
   const d = S.drag;
   S.drag = null;
   if (!d || event.type === 'pointercancel') { drawPrompts(); return; }
@@ -210,7 +221,10 @@ function reviewClick(d) {
 }
 vp.addEventListener('pointerup', endPointer);
 vp.addEventListener('pointercancel', endPointer);
-vp.addEventListener('pointerleave', () => { S.inside = false; S.hoverWant = null; clearPreview(); });
+vp.addEventListener('pointerleave', () => {
+  S.inside = false; S.hoverWant = null; clearPreview();
+  if (S.cursor && !S.stroke) { S.cursor = null; vp.classList.remove('painting'); drawEdit(); }
+});
 
 // --- toolbar and keys ------------------------------------------------------------------------
 $('.pcl-fit').addEventListener('click', fitView);
@@ -239,6 +253,7 @@ document.addEventListener('keydown', (event) => {
   let done = true;
   // the Segment view's buttons (by id) are only the live canvas's to press
   if (!S.v.live && (mod || /^[nNbBxX\[\]]$|^(Delete|Backspace|ArrowLeft|ArrowRight)$/.test(key))) return;
+  if (editKey(event, key)) { event.preventDefault(); return; } // V P E G, brush size, polygon
   if (mod && (key === 'z' || key === 'Z')) clickId(event.shiftKey ? '#redo' : '#undo');
   else if (mod && (key === 'y' || key === 'Y')) clickId('#redo');
   else if (mod || event.altKey) done = false;

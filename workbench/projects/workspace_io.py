@@ -4,7 +4,9 @@ What is stored of an object is its current step: the mask (RLE), the prompts tha
 score and model, its class, name and source. The undo history lives in the page's session only;
 after a reload an object starts a new history from its stored state (what every annotation tool
 does). A restored object has no low-resolution logits: the next click on it is decoded from its
-prompts alone, as on a fresh object.
+prompts alone, as on a fresh object. Hand edits (``Step.edits``) are stored baked into the mask,
+with ``edited`` set (batch runs never replace such an object); after a reload they are part of
+the stored mask, not a separate layer, so a new click re-predicts from the prompts without them.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def stored_from_object(obj: SegObject, image_id: int, default_class: int) -> Sto
         image_id=image_id, local_id=obj.object_id,
         class_id=obj.class_id if obj.class_id is not None else default_class,
         rle=encode_rle(result.mask()), instance_name=obj.name, source=obj.source,
-        model_id=result.model_id, prompts=obj.prompts.to_json(), score=float(result.score))
+        model_id=result.model_id, prompts=obj.prompts.to_json(), score=float(result.score),
+        edited=obj.current.edits is not None)  # brush, eraser or polygon: batch runs keep off
 
 
 def object_from_stored(row: StoredObject) -> SegObject:

@@ -25,6 +25,18 @@ Fair to every page: the click lane is served round-robin by session (``WorkLane`
 has at most one prompt and one hover waiting, and a newer one replaces the waiting one before
 any decode is spent on it (a hover whatever its ``seq``; a replaced click or box answers 409).
 So a page's click waits for at most one decode of each other active page.
+
+Hand edits (``workbench.segment.edits``) come the same way and wait in the same lane and slot
+as a click, so a page that paints cannot push ahead of a page that clicks:
+
+* ``paint`` ``{"points": [[x, y], ...], "radius", "mode": "add"|"erase"}``: one brush or
+  eraser stroke, recorded as a new step (undoable) whose prompts are unchanged;
+* ``polygon`` ``{"rings": [[[x, y], ...], ...]}``: the mask becomes these rings (even-odd);
+* ``outline`` ``{}``: the active mask's borders as rings to edit (the session is unchanged).
+
+A point or box after an edit: the model predicts from all the prompts as always (fed its own
+logits, not the edited mask) and the edits are applied again on top of its new mask, so what
+the person painted or erased stays painted or erased; "Clear" drops prompts and edits together.
 """
 
 from __future__ import annotations
@@ -40,14 +52,15 @@ from workbench.errors import Failure, Refusal, UserError, failure_of
 from workbench.event_payloads import box_from_event, point_from_event
 from workbench.lanes import SupersededError
 from workbench.objects import PromptSet, SegObject, Step
-from workbench.segment import use_case
+from workbench.segment import edits, use_case
 from workbench.segment.masks import mask_payload
 from workbench.segment.policy import Policy
 from workbench.segment.use_case import Hooks, SegmentRequest
 from workbench.segment.values import object_hint, status_text
 from workbench.session import Session
 
-OPS = ("point", "box", "hover")
+OPS = ("point", "box", "hover", "paint", "polygon", "outline")
+EDIT_OPS = ("paint", "polygon", "outline")
 SAME_SPOT_PX = 0.75  # a click this close to the last hover reuses its mask
 
 
@@ -102,7 +115,7 @@ class LiveSegment:
     # --- entry point ---------------------------------------------------------------------
 
     def handle(self, op: str, body: Any) -> dict[str, Any]:
-        """Run ``op`` ("point", "box" or "hover") for the JSON ``body``; raises ``LiveError``."""
+        """Run ``op`` (one of ``OPS``) for the JSON ``body``; raises ``LiveError``."""
         if op not in OPS:
             raise LiveError(404, "unknown_op", f"Unknown operation {op!r}; use one of "
                                                f"{', '.join(OPS)}.")
@@ -119,6 +132,8 @@ class LiveSegment:
         try:
             if op == "hover":
                 return self.hover(session, body)
+            if op in EDIT_OPS:
+                return self.edit(session, op, body)
             return self.prompt(session, op, body)
         except LiveError:
             raise
@@ -177,6 +192,40 @@ class LiveSegment:
                 "object": self._object(session, obj.object_id, step.result),
                 "ms": self._ms(start, step)}
 
+    def edit(self, session: Session, op: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A brush or eraser stroke, a polygon, or the outline to edit (module docstring)."""
+        start = time.perf_counter()
+        with session.lock:
+            obj = session.workspace.active
+        picture = session.picture
+        if picture is None:
+            raise UserError("Upload an image first (or pick an example).", "No image")
+        shape = picture.image.shape[:2]
+        if op == "paint":  # validated before waiting in the lane: a refusal costs nothing
+            stroke = edits.Stroke.from_json(body, shape)
+            change = lambda step: edits.painted(step, stroke, shape)  # noqa: E731
+        elif op == "polygon":
+            rings = edits.polygon_from_json(body, shape)
+            change = lambda step: edits.reshaped(step, rings, shape)  # noqa: E731
+        lane = self.ctx.click_lane(session.model_id)
+        try:
+            with lane.admit(client=session.session_id, slot="prompt"):
+                if op == "outline":
+                    result = obj.result
+                    rings = [] if result is None else edits.outline(result.mask(),
+                                                                   edits.EDIT_EPSILON)
+                    return {"ok": True, "gen": session.generation, "object": obj.object_id,
+                            "rings": rings,
+                            "ms": {"server": round(1000 * (time.perf_counter() - start), 2),
+                                   "decode": 0.0}}
+                step = change(obj.current)
+        except SupersededError:
+            raise LiveError(409, "changed", "A newer edit or click replaced this one.",
+                            "Object changed") from None
+        except Exception as exc:  # noqa: BLE001 - a full lane (503) and any other failure
+            raise _as_live_error(exc, self.ctx.config.shows_operator_details) from exc
+        return self._record(session, obj, step, start)
+
     # --- pieces --------------------------------------------------------------------------
 
     @staticmethod
@@ -200,7 +249,7 @@ class LiveSegment:
             raise UserError(f"{name} is not downloaded: download it or pick another model.",
                             "Model not downloaded")
         request = SegmentRequest(picture.image, (inference.to_prompts(prompts),), model_id,
-                                 picture.digest, previous=obj.result)
+                                 picture.digest, previous=obj.current.model_result)
 
         def overtaken(step: str) -> None:  # a hover that a newer one made pointless
             if seq is not None and seq < session.hover_seq:
@@ -223,7 +272,8 @@ class LiveSegment:
             raise _as_live_error(exc, self.ctx.config.shows_operator_details) from exc
         if seq is None and (not result.encode_cached or "encode_s" not in session.timings):
             session.timings.update(encode_s=result.encode_s, cached=result.encode_cached)
-        return inference.step_of(prompts, result.predictions[0], model_id)
+        step = inference.step_of(prompts, result.predictions[0], model_id)
+        return step.with_edits(obj.current.edits)  # hand edits stay on top of the new mask
 
     def _record(self, session: Session, obj: SegObject, step: Step, start: float,
                 reused: bool = False) -> dict[str, Any]:
@@ -234,8 +284,9 @@ class LiveSegment:
                                 "Object changed")
             updated = current.record(step)
             session.workspace = session.workspace.update(updated)
-            session.timings["decode_s"] = step.result.decode_seconds * max(
-                1, len(step.candidates)) if step.result is not None else 0.0
+            if step.edits is None or step.prompts != obj.prompts:  # an edit decodes nothing
+                session.timings["decode_s"] = step.result.decode_seconds * max(
+                    1, len(step.candidates)) if step.result is not None else 0.0
             session.hover = None
             session.undo_restores_delete = False
             session.revision += 1

@@ -16,7 +16,7 @@ from workbench.canvas import CanvasObject, CanvasView, display_src, empty_value
 from workbench.drawing import SPEC
 from workbench.inference import candidates_differ
 from workbench.limits import Limits
-from workbench.objects import SegObject
+from workbench.objects import EDIT_MODEL_ID, SegObject
 from workbench.proposals.review import canvas_proposals
 from workbench.render import Preview, data_url
 from workbench.segment.masks import mask_payload
@@ -138,9 +138,13 @@ def object_hint(active: SegObject, model_id: str | None = None) -> str:
     if active.is_empty:
         return f"{name}: {HELP_HINT}."
     text = f"{name}: {active.prompts.describe()}"
-    if active.result is not None:
+    if active.result is not None and active.result.model_id != EDIT_MODEL_ID:
         text += " · " + score_label(active.result.model_id, active.result.score)
-    return text + " · click again to refine"
+    if active.current.edits is None:
+        return text + " · click again to refine"
+    if active.prompts.is_empty:
+        return text + " · painted by hand"
+    return text + " · hand edits: a click re-runs the model and keeps your edits on top"
 
 
 def live_canvas_value(session: Session, ctx: Any, hint: str | None = None,
@@ -171,7 +175,11 @@ def _meta(obj: SegObject, pixels: int) -> str:
         return "no mask yet"
     share = 100.0 * obj.result.area / max(1, pixels)
     proposed = "proposed · " if getattr(obj, "source", "person") == "model" else ""
-    return f"{proposed}{share:.1f}% · {score_label(obj.result.model_id, obj.result.score)}"
+    if obj.result.model_id == EDIT_MODEL_ID:  # painted, no model: no score to show
+        return f"{proposed}{share:.1f}% · painted"
+    edited = " · edited" if obj.current.edits is not None else ""
+    return (f"{proposed}{share:.1f}% · {score_label(obj.result.model_id, obj.result.score)}"
+            f"{edited}")
 
 
 def class_names(session: Session) -> dict[int, str]:
