@@ -14,12 +14,24 @@ from ...device import EXACT_PRECISION
 from ...registry import ModelSpec
 
 MODEL_TARGET = "sam_backends.video.model.TrackerModel"
+FILL_HOLES_ENV = "SAM_VIDEO_FILL_HOLES"
+
+
+def fill_holes_requested() -> bool:
+    """``SAM_VIDEO_FILL_HOLES=1``: fill small holes in video masks with OpenCV where sam2's CUDA
+    extension (which upstream fills them with) is missing, in the exact and the fast path
+    alike; off by default, so the exact path stays upstream's CPU run pixel for pixel."""
+    import os
+
+    return os.environ.get(FILL_HOLES_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def load_video(spec: ModelSpec, path: Path, device: str, precision: str) -> Any:
     """The upstream video predictor for ``spec`` (its hydra config, with the overrides
     ``build_sam2_video_predictor`` adds and ``sam_backends.video.model.TrackerModel`` as the
     class), loaded strictly; "bf16" casts the image encoder as the fast image backend does.
+    Small holes are filled in neither path unless ``SAM_VIDEO_FILL_HOLES=1``
+    (``sam_backends.video.model``, change 3).
 
     Raises:
         BackendUnavailableError, CheckpointMissingError, CheckpointCorruptError: as ``load``.
@@ -46,5 +58,5 @@ def load_video(spec: ModelSpec, path: Path, device: str, precision: str) -> Any:
 
         dtype = torch.bfloat16
         accelerate_sam2_encoder(model, dtype)
-    model.configure(dtype)
+    model.configure(dtype, fill_holes=fill_holes_requested())
     return model.to(device)
