@@ -147,6 +147,7 @@ class LabelledObject:
     instance_name: str = ""
     score: float | None = None
     source: str = "person"
+    edited: bool = False  # a person changed the mask by hand (COCO attributes carry it)
 
     def mask(self) -> np.ndarray:
         return decode_rle(self.rle)

@@ -124,10 +124,12 @@ def stored_from_row(row: tuple) -> StoredObject:
 
 
 def labelled_from_row(row: tuple) -> LabelledObject:
-    """(class_id, rle_h, rle_w, rle_counts, instance_name, score, source) -> LabelledObject."""
-    class_id, h, w, counts, instance_name, score, source = row
+    """(class_id, rle_h, rle_w, rle_counts, instance_name, score, source, edited) ->
+    LabelledObject (the mask as shown: hand edits included)."""
+    class_id, h, w, counts, instance_name, score, source, edited = row
     return LabelledObject(class_id=class_id, rle={"size": [h, w], "counts": counts},
-                          instance_name=instance_name, score=score, source=source)
+                          instance_name=instance_name, score=score, source=source,
+                          edited=bool(edited))
 
 
 def select_objects(conn: sqlite3.Connection, image_id: int) -> list[StoredObject]:
