@@ -319,6 +319,18 @@ def test_a_reopened_object_gets_its_edit_layer_back_and_a_new_mask_keeps_it():
     np.testing.assert_array_equal(more.model_result.mask(), obj.current.model_result.mask())
 
 
+def test_a_reopened_layer_is_counted_in_the_session_budget():
+    from workbench.objects import Workspace
+    from workbench.projects.workspace_io import object_from_stored, stored_from_object
+    from workbench.session import workspace_nbytes
+
+    back = object_from_stored(stored_from_object(edited_object(), 1, 1))
+    step = back.current
+    packed = step.result.bits.nbytes  # no logits after a reopen
+    assert workspace_nbytes(Workspace((back,), 1, 2)) == (
+        packed + step.base.bits.nbytes + step.edits.add.nbytes + step.edits.remove.nbytes)
+
+
 def test_a_hand_painted_mask_comes_back_as_edits_without_a_model_mask():
     from workbench.projects.workspace_io import object_from_stored, stored_from_object
 
