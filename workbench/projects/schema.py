@@ -23,6 +23,7 @@
              score REAL NULL
              run_key TEXT NOT NULL DEFAULT ''       -- batch run that made it ('' = a person)
              edited INTEGER NOT NULL DEFAULT 0      -- 1 once a person changed it by hand
+                                                   -- (an update never sets it back to 0)
              created_at, updated_at REAL
              edit_add, edit_remove TEXT NULL        -- (v2) the hand edits as a layer: RLE
                                                    -- counts of the pixels painted in and
