@@ -156,3 +156,69 @@ def test_painting_an_empty_object_needs_no_model_and_says_so():
     assert "painted by hand" in answer["hint"] and answer["points"] == []
     assert shown(session).sum() == 13 and ctx.backends["fake"].calls == 0
     assert session.workspace.active.result.model_id == "hand"
+
+
+def test_hand_edits_survive_a_restart_of_a_project_and_the_next_click_keeps_them(tmp_path):
+    """Edit, save (at once, as every change), stop the app, reopen the image through the
+    project service, click: the model's new mask with the same add/remove on top, pixel for
+    pixel; the row and a COCO export (read back with pycocotools) hold that mask."""
+    import json
+
+    from pycocotools import mask as mask_utils
+
+    from workbench.projects.service import ProjectsService
+    from workbench.projects.transfer import export_store
+    from workbench.session import Session
+
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    Image.new("RGB", (W, H), (40, 90, 160)).save(folder / "street.png")
+    add = edits.stroke_mask((H, W), [(150.5, 30.5)], 6)
+    remove = (edits.stroke_mask((H, W), [(100.5, 60.5)], 6)  # outside the first mask
+              | edits.stroke_mask((H, W), [(50.5, 60.5)], 4))
+
+    def open_image(service, ctx, name):
+        store = service.shared
+        session = Session(name, "fake")
+        service.open_image(session, store, store.page(0, 1)[0].image_id, 10_000_000)
+        ctx.sessions.track(session)
+        return session
+
+    service = ProjectsService(folder, None, tmp_path / "temp")
+    ctx = FakeContext()
+    session = open_image(service, ctx, "a")
+    live = LiveSegment(ctx)
+    live.handle("point", body(session, x=50, y=60, label=1))
+    live.handle("paint", body(session, points=[[150.5, 30.5]], radius=6, mode="add"))
+    live.handle("paint", body(session, points=[[100.5, 60.5]], radius=6, mode="erase"))
+    live.handle("paint", body(session, points=[[50.5, 60.5]], radius=4, mode="erase"))
+    np.testing.assert_array_equal(shown(session), (disc(50, 60) | add) & ~remove)
+    service.close()  # the app stops; a new one starts
+
+    service = ProjectsService(folder, None, tmp_path / "temp")
+    try:
+        ctx = FakeContext()
+        again = open_image(service, ctx, "b")
+        obj = again.workspace.with_masks()[0]
+        again.workspace = again.workspace.select(obj.object_id)
+        live = LiveSegment(ctx)
+        live.handle("point", body(again, x=95, y=60, label=1))
+        expected = (disc(95, 60) | add) & ~remove
+        np.testing.assert_array_equal(shown(again), expected)
+        np.testing.assert_array_equal(again.workspace.active.current.model_result.mask(),
+                                      disc(95, 60))
+        assert again.workspace.active.prompts.points == ((50.0, 60.0), (95.0, 60.0))
+
+        store = service.shared
+        (row,) = store.objects(store.page(0, 1)[0].image_id)
+        assert row.edited and row.edits is not None
+        np.testing.assert_array_equal(row.mask(), expected)
+        export_store(store, "coco", tmp_path / "coco")
+        document = json.loads((tmp_path / "coco" / "annotations.json").read_text())
+        (annotation,) = document["annotations"]
+        rle = annotation["segmentation"]
+        rle = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+        np.testing.assert_array_equal(mask_utils.decode(rle).astype(bool), expected)
+        assert annotation["area"] == int(expected.sum())
+    finally:
+        service.close()

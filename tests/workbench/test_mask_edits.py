@@ -283,7 +283,79 @@ def test_a_project_row_keeps_the_edited_mask_and_marks_it_edited():
     model[5:15, 5:15] = True
     plain = SegObject(1).record(model_step(model))
     assert not stored_from_object(plain, 1, 1).edited
+    assert stored_from_object(plain, 1, 1).edits is None
     obj = plain.record(edits.painted(plain.current, Stroke(((40.5, 30.5),), 3.0, "add"), SHAPE))
     row = stored_from_object(obj, 1, 1)
     assert row.edited  # a batch run never replaces it
     np.testing.assert_array_equal(object_from_stored(row).result.mask(), obj.result.mask())
+
+
+def edited_object() -> SegObject:
+    model = np.zeros(SHAPE, bool)
+    model[5:15, 5:15] = True
+    step = edits.painted(model_step(model), Stroke(((40.5, 30.5),), 3.0, "add"), SHAPE)
+    step = edits.painted(step, Stroke(((10.5, 0.0), (10.5, 40.0)), 1.5, "erase"), SHAPE)
+    return SegObject(1).record(model_step(model)).record(step)
+
+
+def test_a_reopened_object_gets_its_edit_layer_back_and_a_new_mask_keeps_it():
+    from workbench.projects.workspace_io import object_from_stored, stored_from_object
+
+    obj = edited_object()
+    back = object_from_stored(stored_from_object(obj, 1, 1)).current
+    np.testing.assert_array_equal(back.result.mask(), obj.result.mask())
+    np.testing.assert_array_equal(back.model_result.mask(), obj.current.model_result.mask())
+    for got, want in zip(back.edits.masks(), obj.current.edits.masks()):
+        np.testing.assert_array_equal(got, want)
+    assert back.result.model_id == "sam-x" and back.prompts == obj.prompts
+    # what a later click does (live._decode): a new model mask, the same edits on top
+    moved = np.zeros(SHAPE, bool)
+    moved[20:35, 25:50] = True
+    add, remove = obj.current.edits.masks()
+    clicked = model_step(moved).with_edits(back.edits)
+    np.testing.assert_array_equal(clicked.result.mask(), (moved | add) & ~remove)
+    # and more painting edits the layer, not a baked mask
+    more = edits.painted(back, Stroke(((50.5, 5.5),), 2.0, "erase"), SHAPE)
+    np.testing.assert_array_equal(more.model_result.mask(), obj.current.model_result.mask())
+
+
+def test_a_reopened_layer_is_counted_in_the_session_budget():
+    from workbench.objects import Workspace
+    from workbench.projects.workspace_io import object_from_stored, stored_from_object
+    from workbench.session import workspace_nbytes
+
+    back = object_from_stored(stored_from_object(edited_object(), 1, 1))
+    step = back.current
+    packed = step.result.bits.nbytes  # no logits after a reopen
+    assert workspace_nbytes(Workspace((back,), 1, 2)) == (
+        packed + step.base.bits.nbytes + step.edits.add.nbytes + step.edits.remove.nbytes)
+
+
+def test_a_hand_painted_mask_comes_back_as_edits_without_a_model_mask():
+    from workbench.projects.workspace_io import object_from_stored, stored_from_object
+
+    painted = SegObject(1).record(edits.painted(Step(), Stroke(((10.5, 10.5),), 2.0, "add"),
+                                                SHAPE))
+    row = stored_from_object(painted, 1, 1)
+    assert row.edits.model is None and row.model_id == "hand"
+    back = object_from_stored(row).current
+    assert back.model_result is None and back.result.model_id == "hand"
+    np.testing.assert_array_equal(back.result.mask(), painted.result.mask())
+
+
+def test_a_layer_that_does_not_give_the_stored_mask_back_is_ignored():
+    import dataclasses
+
+    from sam_backends.masks import encode_rle
+    from workbench.projects.workspace_io import object_from_stored, stored_from_object
+
+    row = stored_from_object(edited_object(), 1, 1)
+    changed = np.zeros(SHAPE, bool)
+    changed[0:3, 0:3] = True  # e.g. the database was edited by hand
+    back = object_from_stored(dataclasses.replace(row, rle=encode_rle(changed))).current
+    assert back.edits is None
+    np.testing.assert_array_equal(back.result.mask(), changed)
+    garbled = dataclasses.replace(row.edits, add={"size": [1, 1], "counts": "0"})
+    back = object_from_stored(dataclasses.replace(row, edits=garbled)).current
+    assert back.edits is None
+    np.testing.assert_array_equal(back.result.mask(), row.mask())

@@ -22,6 +22,7 @@ import pytest
 from project_files import make_images, png_bytes
 
 from sam_backends.masks import encode_rle
+from workbench.projects import schema
 from workbench.projects.lock import ProjectLock
 from workbench.projects.model import ProjectError, StoredObject
 from workbench.projects.scan import BAD_NAME, INNER_FOLDER_LINK, OUTSIDE
@@ -165,7 +166,8 @@ def test_a_database_from_a_newer_samwb_is_refused_and_untouched(tmp_path: Path):
     conn.execute("PRAGMA journal_mode = DELETE")  # a plain file: any write would show
     conn.close()
     before = _digest(tmp_path)
-    message = r"written by a newer samwb \(schema 7, this one reads up to 1\): upgrade samwb"
+    message = (r"written by a newer samwb \(schema 7, this one reads up to "
+               rf"{schema.schema_version()}\): upgrade samwb")
     with pytest.raises(ProjectError, match=message):
         ProjectStore.open(tmp_path)
     with pytest.raises(ProjectError, match=message):

@@ -168,6 +168,37 @@ def test_a_zip_of_the_project_opens_as_the_same_project(service, tmp_path):
         assert len(rows) == 1 and np.array_equal(rows[0].mask(), disc())
 
 
+def test_a_zip_of_the_project_keeps_hand_edits_as_a_layer_and_marked(service, tmp_path):
+    from workbench.segment import edits
+
+    store = service.shared
+    session = Session("a", "test-model")
+    service.open_image(session, store, first_id(store), 10_000_000)
+    click(session, disc())
+    erase = edits.Stroke(((20.5, 20.5), (40.5, 20.5)), 3.0, "erase")
+    step = edits.painted(session.workspace.active.current, erase, (H, W))
+    session.workspace = session.workspace.update(session.workspace.active.record(step))
+    target = service.zip_project(store, tmp_path / "out")
+    import zipfile
+
+    copy = tmp_path / "copy"
+    with zipfile.ZipFile(target) as archive:
+        archive.extractall(copy)
+    other = ProjectsService(copy, None, tmp_path / "temp2")
+    try:
+        again = Session("b", "test-model")
+        other.open_image(again, other.shared, first_id(other.shared), 10_000_000)
+        (row,) = other.shared.objects(first_id(other.shared))
+        assert row.edited and row.edits is not None
+        (obj,) = again.workspace.with_masks()
+        np.testing.assert_array_equal(obj.result.mask(), step.result.mask())
+        np.testing.assert_array_equal(obj.current.model_result.mask(), disc())
+        np.testing.assert_array_equal(obj.current.edits.masks()[1],
+                                      edits.stroke_mask((H, W), erase.points, 3.0))
+    finally:
+        other.close()
+
+
 def test_folders_are_offered_by_name_only(tmp_path):
     root = tmp_path / "root"
     write_images(root / "cats")

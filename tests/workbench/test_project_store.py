@@ -20,6 +20,7 @@ from workbench.projects.model import (
     LabelledImage,
     LabelledObject,
     ProjectError,
+    StoredEdits,
     StoredObject,
 )
 from workbench.projects.scan import sort_key
@@ -374,11 +375,11 @@ def test_image_path_is_inside_the_folder(project: ProjectStore):
     assert path.is_absolute() and path == (project.folder / "b" / "x.JPG").resolve()
 
 
-def _add_v2(conn):
+def _add_note(conn):
     conn.execute("ALTER TABLE images ADD COLUMN note TEXT NOT NULL DEFAULT ''")
 
 
-def _broken_v2(conn):
+def _broken_note(conn):
     conn.execute("ALTER TABLE images ADD COLUMN note TEXT")
     raise RuntimeError("migration failed half-way")
 
@@ -389,28 +390,29 @@ def test_migrations_run_in_one_transaction(tmp_path: Path, monkeypatch):
         image_id = store.page(0, 1)[0].image_id
         store.sync_objects(image_id, [obj(image_id, 1)], [])
     db = tmp_path / "samwb-project.sqlite"
+    current = schema.schema_version()
 
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, _broken_v2])
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, _broken_note])
     with pytest.raises(RuntimeError, match="half-way"):
         ProjectStore.open(tmp_path)
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == current
     columns = [r[1] for r in conn.execute("PRAGMA table_info(images)")]
     assert "note" not in columns
     conn.close()
 
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS[:1], _add_v2])
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS[:current], _add_note])
     with ProjectStore.open(tmp_path) as store:
         assert store.objects(image_id)[0].local_id == 1
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == current + 1
     assert "note" in [r[1] for r in conn.execute("PRAGMA table_info(images)")]
     conn.close()
 
 
 def test_v0_to_v1_creates_the_documented_schema(tmp_path: Path):
     conn = sqlite3.connect(tmp_path / "x.sqlite", isolation_level=None)
-    assert schema.migrate(conn) == 1
+    assert schema.migrate(conn, schema.MIGRATIONS[:1]) == 1
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"images", "objects", "state"} <= tables
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
@@ -422,3 +424,49 @@ def test_v0_to_v1_creates_the_documented_schema(tmp_path: Path):
         conn.execute("INSERT INTO objects (image_id, local_id, class_id, rle_h, rle_w, "
                      "rle_counts, source, created_at, updated_at) "
                      "VALUES (1, 1, 1, 1, 1, '', 'robot', 0, 0)")
+
+
+def test_v1_to_v2_keeps_old_objects_and_adds_the_edit_layer(tmp_path: Path, monkeypatch):
+    """A project saved before edit layers existed opens, keeps its (baked) masks and flags,
+    and takes layered edits from then on."""
+    make_images(tmp_path, ["a.png"])
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        ProjectStore.open(tmp_path, create=True).close()
+    conn = sqlite3.connect(tmp_path / "samwb-project.sqlite")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    image_id = conn.execute("SELECT id FROM images").fetchone()[0]
+    rle = encode_rle(mask())
+    conn.execute("INSERT INTO objects (image_id, local_id, class_id, rle_h, rle_w, rle_counts, "
+                 "source, prompts, edited, created_at, updated_at) "
+                 "VALUES (?, 1, 1, 30, 40, ?, 'person', '{\"points\": [[5, 6]], "
+                 "\"labels\": [1]}', 1, 1.0, 1.0)", (image_id, rle["counts"]))
+    conn.commit()
+    conn.close()
+
+    with ProjectStore.open(tmp_path) as store:
+        (old,) = store.objects(image_id)
+        assert old.edited and old.edits is None and old.prompts["points"] == [[5, 6]]
+        np.testing.assert_array_equal(old.mask(), mask())
+        # saved again without a layer (the page never had one): still marked edited
+        store.sync_objects(image_id, [obj(image_id, 1)], [])
+        assert store.objects(image_id)[0].edited
+        layer = StoredEdits(encode_rle(mask(x0=0, x1=5)), encode_rle(mask(x0=30, x1=35)),
+                            encode_rle(mask()))
+        store.sync_objects(image_id, [obj(image_id, 2, edits=layer)], [])
+        new = store.objects(image_id)[1]
+        assert new.edited and new.edits == layer
+    conn = sqlite3.connect(tmp_path / "samwb-project.sqlite")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.schema_version() == 2
+    conn.close()
+
+
+def test_an_edit_layer_is_checked_before_it_is_written(project: ProjectStore):
+    image_id = ids(project)["img1.png"]
+    wrong = StoredEdits(encode_rle(mask(31, 40)), encode_rle(mask(31, 40)))
+    with pytest.raises(ProjectError, match="edit masks are 31 x 40, its mask 30 x 40"):
+        project.sync_objects(image_id, [obj(image_id, 1, edits=wrong)], [])
+    bad = StoredEdits(encode_rle(mask()), {"size": [30, 40], "counts": "not rle!"})
+    with pytest.raises(ProjectError, match="compressed RLE"):
+        project.sync_objects(image_id, [obj(image_id, 1, edits=bad)], [])
+    assert project.objects(image_id) == []

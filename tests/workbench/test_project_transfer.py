@@ -138,3 +138,33 @@ def test_a_hostile_labels_zip_stays_in_its_folder(tmp_path):
     (tmp_path / "not.zip").write_text("hello")
     with pytest.raises(ProjectError, match="not a readable ZIP"):
         extract_labels_zip(tmp_path / "not.zip", tmp_path / "nz")
+
+
+def test_a_coco_round_trip_keeps_the_edited_mask_and_flag(project, tmp_path):
+    """An object edited by hand (stored with its layer) exports its shown mask, marked
+    ``edited``; imported into another project it keeps both (the layer itself stays home)."""
+    from workbench.projects.model import StoredEdits
+
+    folder, masks, classes = project
+    model = disc(H, W, 20, 20, 9)
+    add, remove = disc(H, W, 40, 50, 4), disc(H, W, 20, 20, 3)
+    shown = (model | add) & ~remove
+    with ProjectStore.open(folder) as store:
+        first = store.page(0, 1)[0].image_id
+        layer = StoredEdits(encode_rle(add), encode_rle(remove), encode_rle(model))
+        store.sync_objects(first, [StoredObject(first, 1, classes["car"], encode_rle(shown),
+                                                edits=layer)], [])
+        export_store(store, "coco", tmp_path / "coco")
+    data = json.loads((tmp_path / "coco" / "annotations.json").read_text())
+    assert [a["attributes"]["edited"] for a in data["annotations"]] == [True, False, False]
+    assert np.array_equal(sorted(read_coco(tmp_path / "coco")["a.png"],
+                                 key=lambda t: t[0])[0][2], shown)
+
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.new("RGB", (W, H)).save(other / "a.png")
+    with ProjectStore.open(other, create=True) as store:
+        import_into(store, "coco", tmp_path / "coco" / "annotations.json")
+        rows = store.objects(store.page(0, 1)[0].image_id)
+        assert [r.edited for r in rows] == [True, False, False]
+        assert np.array_equal(rows[0].mask(), shown) and rows[0].edits is None

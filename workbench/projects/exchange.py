@@ -14,8 +14,8 @@ paths) and adds the objects:
   yet), or a mask whose size is not the image's is a problem listed in the report, and that
   image (or object) is skipped.
 * objects get new local ids after the image's highest, ``source`` as given (model-made ones
-  get the run key ``"import"``), and the image the status "review". Importing the same file
-  twice adds the objects twice.
+  get the run key ``"import"``), ``edited`` as the file says (COCO's attributes), and the image
+  the status "review". Importing the same file twice adds the objects twice.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def iter_labelled(store: ProjectStore, status: str | None) -> Iterator[LabelledI
             by_image: dict[int, list[LabelledObject]] = {i: [] for i in ids}
             for row in conn.execute(
                     "SELECT image_id, class_id, rle_h, rle_w, rle_counts, instance_name, score, "
-                    f"source FROM objects WHERE image_id IN ({', '.join('?' * len(ids))}) "
+                    f"source, edited FROM objects WHERE image_id IN ({', '.join('?' * len(ids))}) "
                     "ORDER BY image_id, local_id", ids):
                 by_image[row[0]].append(records.labelled_from_row(row[1:]))
         last = images[-1][2]
@@ -163,7 +163,8 @@ def import_objects(store: ProjectStore, images: Iterable[LabelledImage],
                     stored = StoredObject(
                         image_id=image_id, local_id=next_id + len(rows), class_id=class_id,
                         rle=obj.rle, instance_name=obj.instance_name, source=source,
-                        score=obj.score, run_key="import" if source == "model" else "")
+                        score=obj.score, run_key="import" if source == "model" else "",
+                        edited=obj.edited)
                     rows.append(records.object_params(stored, image_id, stored.local_id, now))
                 records.upsert(conn, rows)
                 size_sql = "" if known else ", width = ?, height = ?"

@@ -90,6 +90,22 @@ class ImageEntry:
 
 
 @dataclass(frozen=True)
+class StoredEdits:
+    """An object's hand edits (brush, eraser, polygon) kept as a layer, not only baked in.
+
+    So that a reopened object's next click re-predicts the model's mask and puts the same
+    corrections on top (``workbench.objects.MaskEdits``) instead of dropping them. COCO RLE
+    dicts at the image's size: ``add`` the pixels painted in, ``remove`` those erased (never
+    both on one pixel), ``model`` the model's own mask under them (None: the model made none,
+    the mask was painted from nothing).
+    """
+
+    add: dict = field(repr=False)
+    remove: dict = field(repr=False)
+    model: dict | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class StoredObject:
     """One object of one image, as stored.
 
@@ -98,6 +114,8 @@ class StoredObject:
     ``"text:car:3"``), so that running it again replaces its own objects instead of
     duplicating them; it is empty for a person's objects. ``prompts`` is the API's prompt JSON
     (points, labels, box); ``edited`` is True once a person changed the mask by hand.
+    ``rle`` is the mask as shown (edits included: what exports write); ``edits`` the layer
+    that made it from the model's mask, None when there is none (or it predates schema 2).
     """
 
     image_id: int
@@ -113,6 +131,7 @@ class StoredObject:
     edited: bool = False
     created_at: float = 0.0
     updated_at: float = 0.0
+    edits: StoredEdits | None = None
 
     def mask(self) -> np.ndarray:
         """The H x W bool mask."""
@@ -128,6 +147,7 @@ class LabelledObject:
     instance_name: str = ""
     score: float | None = None
     source: str = "person"
+    edited: bool = False  # a person changed the mask by hand (COCO attributes carry it)
 
     def mask(self) -> np.ndarray:
         return decode_rle(self.rle)

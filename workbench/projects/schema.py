@@ -1,6 +1,6 @@
 """The project database: its schema, its version and the migrations that bring it up to date.
 
-``DIR/samwb-project.sqlite`` (schema version 1, in ``PRAGMA user_version``)::
+``DIR/samwb-project.sqlite`` (schema version 2, in ``PRAGMA user_version``)::
 
     images   id INTEGER PRIMARY KEY AUTOINCREMENT  -- stable, never reused (thumbnail names)
              path TEXT NOT NULL UNIQUE             -- relative to DIR, '/' separators
@@ -23,7 +23,13 @@
              score REAL NULL
              run_key TEXT NOT NULL DEFAULT ''       -- batch run that made it ('' = a person)
              edited INTEGER NOT NULL DEFAULT 0      -- 1 once a person changed it by hand
+                                                   -- (an update never sets it back to 0)
              created_at, updated_at REAL
+             edit_add, edit_remove TEXT NULL        -- (v2) the hand edits as a layer: RLE
+                                                   -- counts of the pixels painted in and
+                                                   -- erased, same size; NULL = no layer
+             model_counts TEXT NULL                 -- (v2) the model's own mask under that
+                                                   -- layer (RLE counts; NULL = none)
              UNIQUE (image_id, local_id)            -- also the image -> objects index
     state    key TEXT PRIMARY KEY, value TEXT       -- JSON values (last image, view settings)
 
@@ -38,6 +44,12 @@ it is made and survives a power cut, not only a ``kill -9``; commits are human-p
 edit, and cost about a millisecond on an SSD, so NORMAL's saving buys nothing here),
 ``foreign_keys=ON``, ``busy_timeout`` 5 s (a read-only viewer or export in another process may
 hold a read snapshot during a checkpoint).
+
+``rle_counts`` is always the mask as shown, edits included: exports and batch runs read it
+alone. The layer (v2) is what lets a later click keep the edits: the model predicts a new mask
+and the same add/remove pixels go on top (``workbench.objects.MaskEdits``); without it a reopened
+object's edits would be baked in and lost at the next click. Rows written before v2 have no
+layer (NULL): their edits stay baked into ``rle_counts``, as they were saved.
 
 Migrations: ``MIGRATIONS[n]`` takes a version-n database to n+1. ``migrate`` runs every
 missing step and the new ``user_version`` in ONE transaction, so a failure leaves the file as
@@ -95,8 +107,14 @@ def _v0_to_v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX objects_by_class ON objects(class_id, image_id)")
 
 
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """Hand edits as a layer over the model's mask (NULL columns: old rows read as before)."""
+    for column in ("edit_add", "edit_remove", "model_counts"):
+        conn.execute(f"ALTER TABLE objects ADD COLUMN {column} TEXT")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v0_to_v1]
+MIGRATIONS: list[Migration] = [_v0_to_v1, _v1_to_v2]
 
 
 def schema_version() -> int:

@@ -4,11 +4,15 @@ What is stored of an object is its current step: the mask (RLE), the prompts tha
 score and model, its class, name and source. The undo history lives in the page's session only;
 after a reload an object starts a new history from its stored state (what every annotation tool
 does). A restored object has no low-resolution logits: the next click on it is decoded from its
-prompts alone, as on a fresh object. Hand edits (``Step.edits``) are stored baked into the mask,
-with ``edited`` set (batch runs never replace such an object); after a reload they are part of
-the stored mask, not a separate layer, so a new click re-predicts from the prompts without them.
-"""
+prompts alone, as on a fresh object.
 
+Hand edits (``Step.edits``) are stored twice: baked into the mask (what exports and batch runs
+read, with ``edited`` set so batch runs never replace the object) and as their own layer, the
+add/remove masks and the model's own mask (``model.StoredEdits``). The layer rebuilds the same
+``Step`` on reopening, so a later click re-predicts and keeps the edits on top, exactly as before
+the reload. A row without a layer (saved before schema 2), or one whose layer does not give its
+stored mask back (the database was changed by hand), opens with its mask as stored.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -16,8 +20,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from sam_backends.masks import decode_rle, encode_rle
-from workbench.objects import MaskResult, PromptSet, SegObject, Step, Workspace
-from workbench.projects.model import StoredObject
+from workbench.errors import log
+from workbench.objects import MaskEdits, MaskResult, PromptSet, SegObject, Step, Workspace
+from workbench.projects.model import StoredEdits, StoredObject
 
 MAX_STORED_POINTS = 1000  # prompts kept per object (the app itself refuses far fewer)
 
@@ -40,25 +45,65 @@ def prompts_from_json(data: object) -> PromptSet:
     return PromptSet(points, labels, box)
 
 
+def stored_edits(step: Step) -> StoredEdits | None:
+    """The layer of ``step``'s hand edits as RLE (None when it has none)."""
+    if step.edits is None:
+        return None
+    add, remove = step.edits.masks()
+    model = step.base
+    return StoredEdits(encode_rle(add), encode_rle(remove),
+                       None if model is None else encode_rle(model.mask()))
+
+
 def stored_from_object(obj: SegObject, image_id: int, default_class: int) -> StoredObject | None:
     """The row for ``obj``'s current state; None when it has no mask (nothing to keep)."""
     result = obj.result
     if result is None:
         return None
+    layer = stored_edits(obj.current)
     return StoredObject(
         image_id=image_id, local_id=obj.object_id,
         class_id=obj.class_id if obj.class_id is not None else default_class,
         rle=encode_rle(result.mask()), instance_name=obj.name, source=obj.source,
         model_id=result.model_id, prompts=obj.prompts.to_json(), score=float(result.score),
-        edited=obj.current.edits is not None)  # brush, eraser or polygon: batch runs keep off
+        edited=layer is not None, edits=layer)  # brush, eraser or polygon: batch runs keep off
+
+
+def _edited_step(row: StoredObject, prompts: PromptSet, shown: np.ndarray) -> Step | None:
+    """The step the row's edit layer rebuilds, or None when it has none or it does not give
+    the stored mask back (then the stored mask, which exports use, is what the person gets)."""
+    layer = row.edits
+    if layer is None:
+        return None
+    score = row.score if row.score is not None else 1.0
+    try:
+        add, remove = decode_rle(layer.add), decode_rle(layer.remove)
+        model = None if layer.model is None else MaskResult.from_mask(
+            decode_rle(layer.model), score, None, row.model_id or "stored")
+        step = Step(prompts, model).with_edits(MaskEdits.of(add, remove))
+    except (ValueError, TypeError, KeyError) as exc:
+        log.warning("object %s of image %s: edit layer unreadable (%s); its mask is kept",
+                    row.local_id, row.image_id, exc)
+        return None
+    result = step.result
+    if (result is None and shown.any()) or (
+            result is not None and not np.array_equal(result.mask(), shown)):
+        log.warning("object %s of image %s: edit layer does not match its mask; the mask is "
+                    "kept", row.local_id, row.image_id)
+        return None
+    return step
 
 
 def object_from_stored(row: StoredObject) -> SegObject:
-    """A one-step ``SegObject`` showing the stored mask."""
+    """A one-step ``SegObject`` showing the stored mask, with its hand edits as a layer again
+    when the row has one (see the module docstring)."""
     mask = decode_rle(row.rle)
-    result = MaskResult.from_mask(mask, row.score if row.score is not None else 1.0, None,
-                                  row.model_id or "stored")
-    step = Step(prompts_from_json(row.prompts), result)
+    prompts = prompts_from_json(row.prompts)
+    step = _edited_step(row, prompts, mask)
+    if step is None:
+        result = MaskResult.from_mask(mask, row.score if row.score is not None else 1.0, None,
+                                      row.model_id or "stored")
+        step = Step(prompts, result)
     return SegObject(row.local_id, (step,), 0, row.instance_name, row.class_id, row.source)
 
 

@@ -8,7 +8,8 @@
   ``polygons=True`` a list of polygons, one per part, holes joined in by keyholes, vertices on
   pixel edges (``polygons.edge_rings``: pycocotools gives the mask back exactly);
   ``area`` = the mask's pixel count, ``bbox`` = ``[x, y, w, h]`` of the tight box;
-  ``attributes`` = the instance name and source, ``score`` where a model gave one.
+  ``attributes`` = the instance name, source and ``edited`` (a person changed the mask by
+  hand: the mask written is the edited one), ``score`` where a model gave one.
 
 Written as a stream: image entries go straight to the file, annotations to a side file that is
 appended at the end, so no more than one image's masks are ever in memory.
@@ -60,7 +61,7 @@ def write_coco(images: Iterable[ImageToWrite], classes: Sequence[LabelClass], ou
                         "area": int(np.count_nonzero(mask)),
                         "bbox": coco_bbox(mask_box(mask)),
                         "attributes": {"instance_name": obj.instance_name,
-                                       "source": obj.source},
+                                       "source": obj.source, "edited": obj.edited},
                     }
                     if obj.score is not None:
                         record["score"] = round(float(obj.score), 6)

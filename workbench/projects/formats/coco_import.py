@@ -87,9 +87,11 @@ def _read_document(document: object, name: str,
             rle = _segmentation(annotation.get("segmentation"), pending.height,
                                 pending.width, notes)
             attributes = annotation.get("attributes")
-            instance = attributes.get("instance_name", "") if isinstance(attributes, dict) else ""
+            attributes = attributes if isinstance(attributes, dict) else {}
+            instance = attributes.get("instance_name", "")
             collector.add(pending, categories[int(category)], rle,
-                          instance if isinstance(instance, str) else "")
+                          instance if isinstance(instance, str) else "",
+                          edited=attributes.get("edited") is True)
             for note in notes:
                 problems.add(name, f"{where}: {note}")
         except BadLabel as exc:

@@ -41,7 +41,7 @@ class _Pending:
     path: str
     width: int
     height: int
-    objects: list[tuple[str, dict, str]] = field(default_factory=list)
+    objects: list[tuple[str, dict, str, bool]] = field(default_factory=list)
 
 
 class Collector:
@@ -59,26 +59,29 @@ class Collector:
     def image(self, path: str, width: int, height: int) -> _Pending:
         return self.images.setdefault(path, _Pending(path, width, height))
 
-    def add(self, pending: _Pending, name: str, rle: dict, instance_name: str = "") -> bool:
-        """Add one object; False (and a problem) past ``MAX_OBJECTS_PER_IMAGE``."""
+    def add(self, pending: _Pending, name: str, rle: dict, instance_name: str = "",
+            edited: bool = False) -> bool:
+        """Add one object (``edited``: the file says a person changed it by hand); False (and
+        a problem) past ``MAX_OBJECTS_PER_IMAGE``."""
         if len(pending.objects) >= MAX_OBJECTS_PER_IMAGE:
             if len(pending.objects) == MAX_OBJECTS_PER_IMAGE:
                 self.problems.add(pending.path, f"more than {MAX_OBJECTS_PER_IMAGE:,} objects; "
                                   "the rest were not imported")
-                pending.objects.append(("", {}, ""))  # marks the note as given
+                pending.objects.append(("", {}, "", False))  # marks the note as given
             return False
         self.order.setdefault(name, len(self.order))
-        pending.objects.append((name, rle, instance_name))
+        pending.objects.append((name, rle, instance_name, bool(edited)))
         return True
 
     def result(self) -> ImportResult:
-        used = {name for p in self.images.values() for name, rle, _ in p.objects if rle}
+        used = {name for p in self.images.values() for name, rle, *_ in p.objects if rle}
         names = [n for n in sorted(self.order, key=self.order.__getitem__) if n in used]
         index = {n: i for i, n in enumerate(names)}
         images = tuple(
             LabelledImage(p.path, p.width, p.height, tuple(
-                LabelledObject(index[name], rle, instance_name=instance, source="person")
-                for name, rle, instance in p.objects if rle))
+                LabelledObject(index[name], rle, instance_name=instance, source="person",
+                               edited=edited)
+                for name, rle, instance, edited in p.objects if rle))
             for p in self.images.values())
         return ImportResult(self.fmt, images, tuple(names), self.problems.final(),
                             self.files_read)
