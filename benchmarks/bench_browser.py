@@ -17,7 +17,9 @@ pushed by ``ui/widgets/canvas.js`` in a ``requestAnimationFrame`` after each dra
   sees first: from the file chosen to the frame with the browser's own copy of it drawn
   (``image-local``, shown while the file uploads);
 * **point / box**: pointer-up to the frame with the new mask, p50 / p95 over ``--clicks`` /
-  ``--boxes``, each after the previous one is drawn (a person's pace; ``--pause-ms``);
+  ``--boxes``, each after the previous one is drawn (a person's pace; ``--pause-ms``), with
+  where the time went (p50 of each part: queue, network, server, of which engine, mask decode
+  and compositing in the page, frame), so a regression shows where it is;
 * **hover**: the pointer stops; time to the frame with that spot's preview (p50 / p95 over
   ``--hovers``), and while it moves continuously (``--moves`` steps, 16 ms apart) how many
   previews per second are drawn;
@@ -143,7 +145,8 @@ def run_photo(page: Page, photo: Path, args: argparse.Namespace) -> dict:
         result[kind] = {"n": len(done),
                         "page_ms": stats([m["t1"] - m["t0"] for m in done]),
                         "server_ms": stats([m["server_ms"] for m in done]),
-                        "engine_ms": stats([m["decode_ms"] for m in done])}
+                        "engine_ms": stats([m["decode_ms"] for m in done]),
+                        "parts_ms": breakdown(done)}
 
     p.locator("#canvas .pcl-hover").check()
     page.press("#new-object")
@@ -168,6 +171,25 @@ def run_photo(page: Page, photo: Path, args: argparse.Namespace) -> dict:
     p.mouse.move(0, 0)
     result.update(measure_brush(page, size, args))
     return result
+
+
+def breakdown(marks: list[dict]) -> dict:
+    """Median milliseconds of each part of pointer -> drawn frame (the canvas's marks): waiting
+    to send (an earlier answer in flight), network (the round trip less the server's own
+    time), server (parse, lane, decode, PNG), engine (the decode alone, inside server), mask
+    decode and compositing in the page, and the wait for the frame."""
+    parts = {"queue": [], "network": [], "server": [], "engine": [], "decode+draw": [],
+             "frame": []}
+    for m in marks:
+        if not all(key in m for key in ("sent", "got", "drawn")):
+            continue
+        parts["queue"].append(m["sent"] - m["t0"])
+        parts["network"].append(m["got"] - m["sent"] - m["server_ms"])
+        parts["server"].append(m["server_ms"])
+        parts["engine"].append(m["decode_ms"])
+        parts["decode+draw"].append(m["drawn"] - m["got"])
+        parts["frame"].append(m["t1"] - m["drawn"])
+    return {name: stats(values)[0] for name, values in parts.items()}
 
 
 def measure_brush(page: Page, size: tuple[int, int], args: argparse.Namespace) -> dict:
@@ -213,6 +235,9 @@ def print_table(results: list[dict]) -> None:
                   f"{fmt(engine50):>11} {fmt(ratio, ''):>6}")
             server50, server95 = r[kind]["server_ms"]
             print(f"{'':<11} {'  of which server':<26} {fmt(server50):>9} {fmt(server95):>9}")
+            parts = "  ".join(f"{name} {fmt(value)}"
+                              for name, value in r[kind]["parts_ms"].items())
+            print(f"{'':<11} {'  p50 parts:':<26} {parts}")
         rest50, rest95 = r["hover_rest"]["page_ms"]
         print(f"{name:<11} {'hover rest -> preview':<26} {fmt(rest50):>9} {fmt(rest95):>9}")
         rate = r["hover_moving"]["updates_per_s"]

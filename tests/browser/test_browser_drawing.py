@@ -59,8 +59,16 @@ def blend(base: np.ndarray, colour, alpha: float) -> np.ndarray:
     return np.asarray(base, float) * (1 - alpha) + np.asarray(colour, float) * alpha
 
 
-def canvas_colour(server) -> tuple[tuple[int, int, int], float]:
-    """(RGB, opacity) of object 1's fill as the Segment view's browser canvas drew it."""
+OPAQUE = """() => { const c = document.querySelector('#canvas canvas.pcl-masks');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const out = [];
+  for (let i = 3; i < d.length; i += 4) out.push(d[i] === 255 ? 1 : 0);
+  return [c.height, c.width, out.join('')]; }"""
+
+
+def canvas_colour(server) -> tuple[tuple[int, int, int], float, np.ndarray]:
+    """(RGB, opacity, opaque pixels) of object 1 as the Segment view's browser canvas drew it:
+    its fill's colour and opacity, and where the mask layer is opaque (its outline)."""
     if sync_playwright is None:
         pytest.skip("playwright is not installed (pip install -r tests/requirements.txt)")
     with sync_playwright() as playwright:
@@ -72,10 +80,12 @@ def canvas_colour(server) -> tuple[tuple[int, int, int], float]:
             click_image(page, *CIRCLE)
             page.screenshot(path=str(artifacts() / "drawing_segment_canvas.png"))
             colour, alpha = fill_of(page, "#canvas")
+            height, width, bits = page.evaluate(OPAQUE)
+            opaque = np.frombuffer(bits.encode(), np.uint8).reshape(height, width) == ord("1")
             context.close()
         finally:
             browser.close()
-    return colour, alpha / 255
+    return colour, alpha / 255, opaque
 
 
 def rest_overlay(server) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -134,12 +144,19 @@ def test_the_tolerances_tell_neighbouring_colours_and_opacities_apart():
 
 
 def test_one_object_has_one_colour_on_the_canvas_in_rest_and_in_video(server, tmp_path):
-    colour, alpha = canvas_colour(server)
+    colour, alpha, opaque = canvas_colour(server)
     # the browser drew the spec's colour for object 1 at the spec's opacity
     assert close(colour, SPEC.colour_for(1)), (colour, SPEC.colour_for(1))
     assert abs(alpha * 255 - round(255 * SPEC.fill_opacity)) <= 1
 
     image, overlay, mask = rest_overlay(server)
+    # the outline the canvas drew (from the mask's own box) is render.boundary's, pixel for
+    # pixel: 640 x 448 is its own display size; the active object's is one pixel wider
+    from workbench.render import boundary
+    assert opaque.shape == mask.shape
+    expected_edge = boundary(mask, SPEC.outline_width(*mask.shape, active=True))
+    assert expected_edge.sum() > 100
+    np.testing.assert_array_equal(opaque, expected_edge)
     inside = interior(mask)
     assert inside.sum() > 1000 and image.shape == (H, W, 3)
     expected = blend(image[inside], colour, alpha)  # what the canvas puts over these pixels

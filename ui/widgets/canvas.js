@@ -152,41 +152,43 @@ function loadImage(src) {
   });
 }
 function canvasOf(w, h) { const c = document.createElement('canvas'); c.width = w; c.height = h; return c; }
+// A mask's layer covers the mask's own box only (its payload's x, y, w, h in display pixels):
+// decoding, colouring and the outline's erosion cost what the object covers, not the whole
+// picture. The erosion treats pixels beyond the box as outside, as they are (the mask is empty
+// there), so the outline is the one workbench/render.py's boundary() draws.
 async function makeLayer(obj, active) {
-  const v = S.v;
-  const fill = canvasOf(v.dw, v.dh);
-  const edge = canvasOf(v.dw, v.dh);
-  if (obj.mask) {
-    const m = await loadImage(obj.mask.png);
-    const c = fill.getContext('2d');
-    c.drawImage(m, obj.mask.x, obj.mask.y);
-    c.globalCompositeOperation = 'source-in';
-    c.fillStyle = obj.color;
-    c.fillRect(0, 0, v.dw, v.dh);
-    // edge = mask minus its erosion (the mask ANDed with four shifted copies of itself), as
-    // workbench/render.py's boundary() draws it; its width is the spec's
-    const spec = S.spec;
-    const t = Math.max(1, Math.round(Math.max(v.dw, v.dh) / spec.outline_divisor))
-      + (active ? spec.active_extra : 0);
-    const eroded = canvasOf(v.dw, v.dh), e = eroded.getContext('2d');
-    e.drawImage(fill, 0, 0);
-    e.globalCompositeOperation = 'destination-in';
-    for (const [dx, dy] of [[t, 0], [-t, 0], [0, t], [0, -t]]) e.drawImage(fill, dx, dy);
-    const g = edge.getContext('2d');
-    g.drawImage(fill, 0, 0);
-    g.globalCompositeOperation = 'destination-out';
-    g.drawImage(eroded, 0, 0);
-  }
-  return {id: obj.id, color: obj.color, active, fill, edge, empty: !obj.mask};
+  const m = obj.mask;
+  if (!m) return {id: obj.id, color: obj.color, active, empty: true, x: 0, y: 0};
+  const png = await loadImage(m.png);
+  const fill = canvasOf(m.w, m.h), edge = canvasOf(m.w, m.h);
+  const c = fill.getContext('2d');
+  c.drawImage(png, 0, 0);
+  c.globalCompositeOperation = 'source-in';
+  c.fillStyle = obj.color;
+  c.fillRect(0, 0, m.w, m.h);
+  // edge = mask minus its erosion (the mask ANDed with four shifted copies of itself), as
+  // workbench/render.py's boundary() draws it; its width is the spec's
+  const v = S.v, spec = S.spec;
+  const t = Math.max(1, Math.round(Math.max(v.dw, v.dh) / spec.outline_divisor))
+    + (active ? spec.active_extra : 0);
+  const eroded = canvasOf(m.w, m.h), e = eroded.getContext('2d');
+  e.drawImage(fill, 0, 0);
+  e.globalCompositeOperation = 'destination-in';
+  for (const [dx, dy] of [[t, 0], [-t, 0], [0, t], [0, -t]]) e.drawImage(fill, dx, dy);
+  const g = edge.getContext('2d');
+  g.drawImage(fill, 0, 0);
+  g.globalCompositeOperation = 'destination-out';
+  g.drawImage(eroded, 0, 0);
+  return {id: obj.id, color: obj.color, active, fill, edge, empty: false, x: m.x, y: m.y};
 }
 function drawMasks() {
   const v = S.v, c = maskCv.getContext('2d');
   c.clearRect(0, 0, v.dw, v.dh);
   for (const layer of S.layers.values()) {
     if (layer.empty) continue;
-    if (!S.outline) { c.globalAlpha = S.opacity; c.drawImage(layer.fill, 0, 0); }
+    if (!S.outline) { c.globalAlpha = S.opacity; c.drawImage(layer.fill, layer.x, layer.y); }
     c.globalAlpha = 1;
-    c.drawImage(layer.edge, 0, 0);
+    c.drawImage(layer.edge, layer.x, layer.y);
   }
 }
 // Proposals under review (value.proposals): every one outlined in its colour, the selected
@@ -197,9 +199,9 @@ function drawProposals() {
   for (const p of S.props) {
     if (p.layer.empty) continue;
     c.globalAlpha = p.selected ? S.opacity : 0.12;
-    c.drawImage(p.layer.fill, 0, 0);
+    c.drawImage(p.layer.fill, p.layer.x, p.layer.y);
     c.globalAlpha = 1;
-    c.drawImage(p.layer.edge, 0, 0);
+    c.drawImage(p.layer.edge, p.layer.x, p.layer.y);
   }
   const bar = $('.pcl-review');
   bar.hidden = !S.props.length;
@@ -216,7 +218,7 @@ function proposalAt(x, y) {
   for (const p of S.props) {
     const m = p.mask;
     if (!m || px < m.x || py < m.y || px >= m.x + m.w || py >= m.y + m.h) continue;
-    const alpha = p.layer.fill.getContext('2d').getImageData(px, py, 1, 1).data[3];
+    const alpha = p.layer.fill.getContext('2d').getImageData(px - m.x, py - m.y, 1, 1).data[3];
     if (alpha && (!best || m.w * m.h < best.mask.w * best.mask.h)) best = p;
   }
   return best;
@@ -230,9 +232,9 @@ async function drawPreview(obj) {
   c.clearRect(0, 0, S.v.dw, S.v.dh);
   if (layer.empty) return;
   c.globalAlpha = S.spec.hover_opacity;
-  c.drawImage(layer.fill, 0, 0);
+  c.drawImage(layer.fill, layer.x, layer.y);
   c.globalAlpha = 0.8;
-  c.drawImage(layer.edge, 0, 0);
+  c.drawImage(layer.edge, layer.x, layer.y);
   c.globalAlpha = 1;
 }
 function drawPrompts(pending) {

@@ -32,6 +32,7 @@ async function pump() {
   try {
     const t1 = performance.now();
     const res = await post(job.kind, job.data);
+    const got = performance.now();
     if (!S.v || !S.v.live || S.v.live.gen !== gen) return;
     if (!res.ok) {
       showMessage(res.error || {});
@@ -42,8 +43,11 @@ async function pump() {
     }
     if (job.kind === 'outline') { takeOutline(res); return; } // draws handles, changes nothing
     await applyAnswer(res);
+    const drawn = performance.now();
+    // sent/got/drawn split the time: waiting to send, the round trip (the server's part is
+    // server_ms), mask decode and compositing, then the frame (bench_browser.py's breakdown)
     requestAnimationFrame(() => {
-      marks.push({kind: job.kind, t0: job.t0, sent: t1, t1: performance.now(),
+      marks.push({kind: job.kind, t0: job.t0, sent: t1, got, drawn, t1: performance.now(),
                   server_ms: res.ms.server, decode_ms: res.ms.decode, reused: res.reused});
     });
     trigger('synced', {rev: res.rev});
