@@ -218,7 +218,7 @@ function proposalAt(x, y) {
   for (const p of S.props) {
     const m = p.mask;
     if (!m || px < m.x || py < m.y || px >= m.x + m.w || py >= m.y + m.h) continue;
-    const alpha = p.layer.fill.getContext('2d').getImageData(px - m.x, py - m.y, 1, 1).data[3];
+    const alpha = p.layer.fill.getContext('2d').getImageData(px - p.layer.x, py - p.layer.y, 1, 1).data[3];
     if (alpha && (!best || m.w * m.h < best.mask.w * best.mask.h)) best = p;
   }
   return best;
