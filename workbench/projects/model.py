@@ -98,6 +98,8 @@ class StoredObject:
     ``"text:car:3"``), so that running it again replaces its own objects instead of
     duplicating them; it is empty for a person's objects. ``prompts`` is the API's prompt JSON
     (points, labels, box); ``edited`` is True once a person changed the mask by hand.
+    ``hidden`` and ``locked`` are the object list's flags (``workbench.objects.SegObject``):
+    how the page shows it, not what it is, so exports ignore them.
     """
 
     image_id: int
@@ -113,6 +115,8 @@ class StoredObject:
     edited: bool = False
     created_at: float = 0.0
     updated_at: float = 0.0
+    hidden: bool = False
+    locked: bool = False
 
     def mask(self) -> np.ndarray:
         """The H x W bool mask."""

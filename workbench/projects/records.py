@@ -17,15 +17,17 @@ from collections.abc import Mapping
 from .model import SOURCES, LabelledObject, ProjectError, StoredObject
 
 OBJECT_COLUMNS = ("image_id, local_id, class_id, instance_name, rle_h, rle_w, rle_counts, "
-                  "source, model_id, prompts, score, run_key, edited, created_at, updated_at")
+                  "source, model_id, prompts, score, run_key, edited, created_at, updated_at, "
+                  "hidden, locked")
 _COUNTS = re.compile(r"[0-o]*")
-_UPSERT = (f"INSERT INTO objects ({OBJECT_COLUMNS}) VALUES ({', '.join('?' * 15)}) "
+_UPSERT = (f"INSERT INTO objects ({OBJECT_COLUMNS}) VALUES ({', '.join('?' * 17)}) "
            "ON CONFLICT (image_id, local_id) DO UPDATE SET class_id = excluded.class_id, "
            "instance_name = excluded.instance_name, rle_h = excluded.rle_h, "
            "rle_w = excluded.rle_w, rle_counts = excluded.rle_counts, source = excluded.source, "
            "model_id = excluded.model_id, prompts = excluded.prompts, score = excluded.score, "
            "run_key = excluded.run_key, edited = excluded.edited, "
-           "updated_at = excluded.updated_at")
+           "updated_at = excluded.updated_at, hidden = excluded.hidden, "
+           "locked = excluded.locked")
 
 
 def check_rle(rle: object) -> tuple[int, int, str]:
@@ -72,7 +74,7 @@ def object_params(obj: StoredObject, image_id: int, local_id: int, now: float) -
     return (int(image_id), local_id, int(obj.class_id), str(obj.instance_name or ""), h, w,
             counts, obj.source, str(obj.model_id or ""), _prompts(obj.prompts),
             _score(obj.score), str(obj.run_key or ""), int(bool(obj.edited)),
-            float(obj.created_at or now), now)
+            float(obj.created_at or now), now, int(bool(obj.hidden)), int(bool(obj.locked)))
 
 
 def upsert(conn: sqlite3.Connection, rows: list[tuple]) -> None:
@@ -81,12 +83,13 @@ def upsert(conn: sqlite3.Connection, rows: list[tuple]) -> None:
 
 def stored_from_row(row: tuple) -> StoredObject:
     (image_id, local_id, class_id, instance_name, h, w, counts, source, model_id, prompts,
-     score, run_key, edited, created_at, updated_at) = row
+     score, run_key, edited, created_at, updated_at, hidden, locked) = row
     return StoredObject(image_id=image_id, local_id=local_id, class_id=class_id,
                         rle={"size": [h, w], "counts": counts}, instance_name=instance_name,
                         source=source, model_id=model_id, prompts=json.loads(prompts),
                         score=score, run_key=run_key, edited=bool(edited),
-                        created_at=created_at, updated_at=updated_at)
+                        created_at=created_at, updated_at=updated_at,
+                        hidden=bool(hidden), locked=bool(locked))
 
 
 def labelled_from_row(row: tuple) -> LabelledObject:

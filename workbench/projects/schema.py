@@ -1,6 +1,6 @@
 """The project database: its schema, its version and the migrations that bring it up to date.
 
-``DIR/samwb-project.sqlite`` (schema version 1, in ``PRAGMA user_version``)::
+``DIR/samwb-project.sqlite`` (schema version 2, in ``PRAGMA user_version``)::
 
     images   id INTEGER PRIMARY KEY AUTOINCREMENT  -- stable, never reused (thumbnail names)
              path TEXT NOT NULL UNIQUE             -- relative to DIR, '/' separators
@@ -23,6 +23,8 @@
              score REAL NULL
              run_key TEXT NOT NULL DEFAULT ''       -- batch run that made it ('' = a person)
              edited INTEGER NOT NULL DEFAULT 0      -- 1 once a person changed it by hand
+             hidden INTEGER NOT NULL DEFAULT 0      -- 1: not drawn on the canvas (v2)
+             locked INTEGER NOT NULL DEFAULT 0      -- 1: refuses edits until unlocked (v2)
              created_at, updated_at REAL
              UNIQUE (image_id, local_id)            -- also the image -> objects index
     state    key TEXT PRIMARY KEY, value TEXT       -- JSON values (last image, view settings)
@@ -95,8 +97,15 @@ def _v0_to_v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX objects_by_class ON objects(class_id, image_id)")
 
 
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """Objects keep whether they are hidden or locked (``workbench.objects.SegObject``), so a
+    reload shows the list as the annotator left it."""
+    conn.execute("ALTER TABLE objects ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE objects ADD COLUMN locked INTEGER NOT NULL DEFAULT 0")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v0_to_v1]
+MIGRATIONS: list[Migration] = [_v0_to_v1, _v1_to_v2]
 
 
 def schema_version() -> int:

@@ -1,10 +1,10 @@
 """Between the canvas's ``Workspace`` (objects with undo history) and the store's rows.
 
 What is stored of an object is its current step: the mask (RLE), the prompts that made it, the
-score and model, its class, name and source. The undo history lives in the page's session only;
-after a reload an object starts a new history from its stored state (what every annotation tool
-does). A restored object has no low-resolution logits: the next click on it is decoded from its
-prompts alone, as on a fresh object.
+score and model, its class, name and source, and whether it is hidden or locked. The undo
+history lives in the page's session only; after a reload an object starts a new history from
+its stored state (what every annotation tool does). A restored object has no low-resolution
+logits: the next click on it is decoded from its prompts alone, as on a fresh object.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def stored_from_object(obj: SegObject, image_id: int, default_class: int) -> Sto
         image_id=image_id, local_id=obj.object_id,
         class_id=obj.class_id if obj.class_id is not None else default_class,
         rle=encode_rle(result.mask()), instance_name=obj.name, source=obj.source,
-        model_id=result.model_id, prompts=obj.prompts.to_json(), score=float(result.score))
+        model_id=result.model_id, prompts=obj.prompts.to_json(), score=float(result.score),
+        hidden=obj.hidden, locked=obj.locked)
 
 
 def object_from_stored(row: StoredObject) -> SegObject:
@@ -56,7 +57,8 @@ def object_from_stored(row: StoredObject) -> SegObject:
     result = MaskResult.from_mask(mask, row.score if row.score is not None else 1.0, None,
                                   row.model_id or "stored")
     step = Step(prompts_from_json(row.prompts), result)
-    return SegObject(row.local_id, (step,), 0, row.instance_name, row.class_id, row.source)
+    return SegObject(row.local_id, (step,), 0, row.instance_name, row.class_id, row.source,
+                     hidden=row.hidden, locked=row.locked)
 
 
 def workspace_from_stored(rows: Sequence[StoredObject], class_id: int | None,
