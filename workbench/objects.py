@@ -350,12 +350,14 @@ class Workspace:
             o.flagged(hidden=hidden, locked=locked) if o.object_id in wanted else o
             for o in self.objects))
 
-    def solo(self, object_id: int) -> Workspace:
-        """Hide every object but ``object_id``, which is shown ("hide all but this")."""
-        if self.get(object_id) is None:
+    def solo(self, ids: Iterable[int]) -> Workspace:
+        """Show the objects ``ids`` and hide every other one ("hide all but this"); unchanged
+        when none of ``ids`` exists (hiding everything is not what was asked)."""
+        wanted = {i for i in ids if self.get(i) is not None}
+        if not wanted:
             return self
         return dataclasses.replace(self, objects=tuple(
-            o.flagged(hidden=o.object_id != object_id) for o in self.objects))
+            o.flagged(hidden=o.object_id not in wanted) for o in self.objects))
 
     def classify(self, ids: Iterable[int], class_id: int | None) -> tuple[Workspace, int]:
         """Put the objects ``ids`` in ``class_id``; locked ones keep theirs. Returns the new

@@ -34,9 +34,10 @@ def test_flags_change_only_the_named_objects_and_are_not_an_edit():
 
 def test_solo_hides_every_other_object_and_shows_the_one():
     ws = workspace().flag([3], hidden=True)
-    solo = ws.solo(3)
+    solo = ws.solo([3])
     assert [o.object_id for o in solo.objects if not o.hidden] == [3]
-    assert ws.solo(99) is ws
+    assert [o.object_id for o in ws.solo([2, 4]).objects if not o.hidden] == [2, 4]
+    assert ws.solo([99]) is ws
 
 
 def test_a_locked_object_refuses_edits_with_a_message_that_says_how():
