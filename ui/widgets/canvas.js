@@ -126,22 +126,25 @@ function loadImage(src) {
 }
 function canvasOf(w, h) { const c = document.createElement('canvas'); c.width = w; c.height = h; return c; }
 async function makeLayer(obj, active) {
-  const v = S.v;
-  const fill = canvasOf(v.dw, v.dh);
-  const edge = canvasOf(v.dw, v.dh);
-  if (obj.mask) {
-    const m = await loadImage(obj.mask.png);
+  // A layer is the mask's box plus the outline's width on each side (not the whole picture):
+  // 200 objects stay 200 small canvases, not 600 picture-sized ones.
+  const v = S.v, spec = S.spec, m0 = obj.mask;
+  const t = Math.max(1, Math.round(Math.max(v.dw, v.dh) / spec.outline_divisor))
+    + (active ? spec.active_extra : 0);
+  const x = m0 ? m0.x - t : 0, y = m0 ? m0.y - t : 0;
+  const w = m0 ? m0.w + 2 * t : 1, h = m0 ? m0.h + 2 * t : 1;
+  const fill = canvasOf(w, h);
+  const edge = canvasOf(w, h);
+  if (m0) {
+    const m = await loadImage(m0.png);
     const c = fill.getContext('2d');
-    c.drawImage(m, obj.mask.x, obj.mask.y);
+    c.drawImage(m, t, t);
     c.globalCompositeOperation = 'source-in';
     c.fillStyle = obj.color;
-    c.fillRect(0, 0, v.dw, v.dh);
+    c.fillRect(0, 0, w, h);
     // edge = mask minus its erosion (the mask ANDed with four shifted copies of itself), as
     // workbench/render.py's boundary() draws it; its width is the spec's
-    const spec = S.spec;
-    const t = Math.max(1, Math.round(Math.max(v.dw, v.dh) / spec.outline_divisor))
-      + (active ? spec.active_extra : 0);
-    const eroded = canvasOf(v.dw, v.dh), e = eroded.getContext('2d');
+    const eroded = canvasOf(w, h), e = eroded.getContext('2d');
     e.drawImage(fill, 0, 0);
     e.globalCompositeOperation = 'destination-in';
     for (const [dx, dy] of [[t, 0], [-t, 0], [0, t], [0, -t]]) e.drawImage(fill, dx, dy);
@@ -150,16 +153,24 @@ async function makeLayer(obj, active) {
     g.globalCompositeOperation = 'destination-out';
     g.drawImage(eroded, 0, 0);
   }
-  return {id: obj.id, color: obj.color, active, fill, edge, empty: !obj.mask};
+  return {id: obj.id, color: obj.color, active, fill, edge, x, y, empty: !m0,
+          png: m0 ? m0.png : null, mx: m0 ? m0.x : 0, my: m0 ? m0.y : 0};
+}
+function sameLayer(layer, obj, active) {
+  // An unchanged object keeps its layer: a new value (a pick in the object list) redraws
+  // without decoding every mask again.
+  const m = obj.mask;
+  if (!layer || layer.active !== active || layer.color !== obj.color) return false;
+  return m ? layer.png === m.png && layer.mx === m.x && layer.my === m.y : layer.empty;
 }
 function drawMasks() {
   const v = S.v, c = maskCv.getContext('2d');
   c.clearRect(0, 0, v.dw, v.dh);
   for (const layer of S.layers.values()) {
     if (layer.empty) continue;
-    if (!S.outline) { c.globalAlpha = S.opacity; c.drawImage(layer.fill, 0, 0); }
+    if (!S.outline) { c.globalAlpha = S.opacity; c.drawImage(layer.fill, layer.x, layer.y); }
     c.globalAlpha = 1;
-    c.drawImage(layer.edge, 0, 0);
+    c.drawImage(layer.edge, layer.x, layer.y);
   }
 }
 function clearPreview() {
@@ -171,9 +182,9 @@ async function drawPreview(obj) {
   c.clearRect(0, 0, S.v.dw, S.v.dh);
   if (layer.empty) return;
   c.globalAlpha = S.spec.hover_opacity;
-  c.drawImage(layer.fill, 0, 0);
+  c.drawImage(layer.fill, layer.x, layer.y);
   c.globalAlpha = 0.8;
-  c.drawImage(layer.edge, 0, 0);
+  c.drawImage(layer.edge, layer.x, layer.y);
   c.globalAlpha = 1;
 }
 function drawPrompts(pending) {
@@ -235,6 +246,7 @@ async function render(v) {
   }
   $('.pcl-name').innerHTML = v.name || '';
   $('.pcl-hover-ctl').hidden = !v.live;
+  const kept = S.src === v.src ? S.layers : new Map();  // layers of this picture may be reused
   if (S.src !== v.src) {
     S.src = v.src; S.z = 1; S.queue = []; S.hoverWant = null;
     for (const cv of [maskCv, prevCv]) { cv.width = v.dw; cv.height = v.dh; }
@@ -248,7 +260,10 @@ async function render(v) {
   img.alt = v.alt || '';
   layout();
   const layers = new Map();
-  for (const obj of v.objects || []) layers.set(obj.id, await makeLayer(obj, obj.id === v.active));
+  for (const obj of v.objects || []) {
+    const active = obj.id === v.active, old = kept.get(obj.id);
+    layers.set(obj.id, sameLayer(old, obj, active) ? old : await makeLayer(obj, active));
+  }
   if (S.v !== v) return; // a newer value came while the masks decoded
   S.layers = layers;
   S.points = v.points || []; S.box = v.box || null;
