@@ -183,7 +183,11 @@ class SegObject:
 
     def flagged(self, *, hidden: bool | None = None, locked: bool | None = None) -> SegObject:
         """The same object shown/hidden or locked/unlocked (None: unchanged). Not an edit of
-        the mask, so ``source`` stays (a proposal that is only hidden is still a proposal)."""
+        the mask, so ``source`` stays (a proposal that is only hidden is still a proposal).
+        Unchanged flags give ``self``: the project saves objects that are new values."""
+        if (hidden is None or bool(hidden) == self.hidden) and (
+                locked is None or bool(locked) == self.locked):
+            return self
         return dataclasses.replace(
             self, hidden=self.hidden if hidden is None else bool(hidden),
             locked=self.locked if locked is None else bool(locked))

@@ -30,6 +30,7 @@ def test_flags_change_only_the_named_objects_and_are_not_an_edit():
     assert flagged.get(6).source == "model"  # hiding a proposal does not make it a person's
     assert flagged.flag([2], hidden=False).get(2).hidden is False
     assert flagged.get(2).result is ws.get(2).result
+    assert flagged.flag([1, 2], hidden=True).get(2) is flagged.get(2)  # unchanged: not saved
 
 
 def test_solo_hides_every_other_object_and_shows_the_one():
