@@ -100,3 +100,33 @@ def test_set_class_needs_a_project(handlers, session):
     with pytest.raises(UserError, match="Classes come from the project"):
         handlers._bulk_action(session, event({"action": "class", "ids": [1], "class_id": 1}),
                               None)
+
+
+def test_set_class_in_a_project_moves_the_selection_and_is_saved(handlers, tmp_path):
+    from PIL import Image
+
+    from workbench.projects.service import ProjectsService
+
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    Image.new("RGB", (96, 72), (20, 90, 160)).save(folder / "a.png")
+    service = ProjectsService(folder, None, tmp_path / "temp")
+    try:
+        store = service.shared
+        car = store.add_class("car").class_id
+        image_id = store.page(0, 1)[0].image_id
+        session = Session("p", "grabcut")
+        service.open_image(session, store, image_id, 10_000_000)
+        session.workspace = Workspace(tuple(masked(i) for i in (1, 2, 3)), 1, 4)
+        session.workspace = session.workspace.flag([3], locked=True)
+        handlers._bulk_action(session, event({"action": "class", "ids": [1, 3],
+                                              "class_id": car}), None)
+        assert [o.class_id for o in session.workspace.objects][:1] == [car]
+        assert session.workspace.get(3).class_id != car  # locked: kept
+        stored = {r.local_id: (r.class_id, r.locked) for r in store.objects(image_id)}
+        assert stored[1][0] == car and stored[3][1] is True
+        with pytest.raises(UserError, match="does not exist any more"):
+            handlers._bulk_action(session, event({"action": "class", "ids": [1],
+                                                  "class_id": 999}), None)
+    finally:
+        service.close()
