@@ -80,3 +80,18 @@ def test_a_session_counts_the_bytes_of_a_bulk_delete_kept_for_undo():
     _, removed = ws.delete_many([1, 2])
     session.deleted = [removed]
     assert session.nbytes() > 0
+
+
+def test_a_model_switch_leaves_a_locked_objects_mask_as_it_is():
+    from types import SimpleNamespace
+
+    from workbench.inference import refresh, stale_objects
+    from workbench.objects import PromptSet
+
+    obj = masked(1, locked=True)
+    obj = obj.replace_current(Step(PromptSet(((3.0, 2.0),), (1,)), obj.result))
+    ws = Workspace((obj,), 1, 2)
+    assert stale_objects(ws, "other") == 0
+    backend = SimpleNamespace(model_id="other")  # never asked: nothing to re-run
+    again, problems = refresh(backend, None, ws)
+    assert again is ws and problems == []
