@@ -97,4 +97,5 @@ def test_in_a_project_objects_group_by_class_in_the_projects_order(project_sessi
     assert rows[2]["color"] == SPEC.hex_for(2, family)  # the class's hue family
     canvas = canvas_value(session)
     assert {o["id"]: o["color"] for o in canvas["objects"]}[3] == SPEC.hex_for(3, family)
+    assert canvas["hint"].startswith("person &lt;b&gt; 1:")  # named as the list names it
     assert {c["name"] for c in value["classes"]} == {"object", "car", "person &lt;b&gt;"}

@@ -46,7 +46,12 @@ from workbench.segment import use_case
 from workbench.segment.masks import mask_payload
 from workbench.segment.policy import Policy
 from workbench.segment.use_case import Hooks, SegmentRequest
-from workbench.segment.values import object_colours, object_hint, status_text
+from workbench.segment.values import (
+    class_names,
+    object_colours,
+    object_hint,
+    status_text,
+)
 from workbench.session import Session
 
 OPS = ("point", "box", "hover")
@@ -253,7 +258,7 @@ class LiveSegment:
             "object": self._object(session, obj.object_id, step.result),
             "points": [[x, y, label] for (x, y), label in zip(prompts.points, prompts.labels)],
             "box": list(prompts.box) if prompts.box is not None else None,
-            "hint": object_hint(updated, session.model_id),
+            "hint": object_hint(updated, session.model_id, class_names(session)),
             "status": status_text(session, name, self.ctx),
             "ms": self._ms(start, step),
         }

@@ -75,7 +75,8 @@ def canvas_view(session: Session, hint: str | None, src: str) -> CanvasView:
         active=active.object_id,
         points=tuple((x, y, label) for (x, y), label in zip(prompts.points, prompts.labels)),
         box=tuple(prompts.box) if prompts.box is not None else None,
-        hint=html.escape(hint) if hint else object_hint(active, session.model_id),
+        hint=html.escape(hint) if hint else object_hint(active, session.model_id,
+                                                        class_names(session)),
         active_colour=colours[active.object_id],
     )
 
@@ -112,9 +113,11 @@ def encodes(model_id: str | None) -> bool:
     return facts is None or facts.encodes
 
 
-def object_hint(active: SegObject, model_id: str | None = None) -> str:
-    """The canvas's hint line for the active object (HTML-escaped: it holds the name)."""
-    name = html.escape(active.label)
+def object_hint(active: SegObject, model_id: str | None = None,
+                names: dict[int, str] | None = None) -> str:
+    """The canvas's hint line for the active object (HTML-escaped: it holds the name), named
+    as the object list names it ("car 3" in a project: ``names`` are its class names)."""
+    name = html.escape(_object_label(active, names or {}))
     if active.locked:
         return f"{name} is locked: unlock it in the object list to refine it."
     if active.hidden:
