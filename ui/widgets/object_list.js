@@ -6,6 +6,7 @@
 // folded groups, the selection and the scroll position survive every new value; only the rows
 // are rebuilt. Events: pick_object {id}, remove_object {id}, rename_object {id, name} and
 // bulk_action {action, ids, class_id} (delete, hide, show, lock, unlock, solo, class).
+const GROUP_FROM = 12;  // objects from which the list groups them (by class or name)
 const S = {value: null, query: '', folded: new Set(), selected: new Set(), anchor: null,
            active: null};
 const ICON = {
@@ -109,10 +110,12 @@ function render() {
       byGroup.get(it.group).push(it);
     }
     const groups = (S.value.groups || []).filter((g) => byGroup.has(g.key));
-    const single = groups.length === 1 && !S.query;
-    scroller.innerHTML = groups.map((g) => groupHtml(g, byGroup.get(g.key))).join('')
+    const flat = list.length < GROUP_FROM;  // a few objects read best as they were made
+    const found = list.filter(matches);
+    scroller.innerHTML = (flat ? found.map(rowHtml).join('')
+      : groups.map((g) => groupHtml(g, byGroup.get(g.key))).join(''))
       || '<div class="ol-empty">No objects match.</div>';
-    scroller.classList.toggle('single', single);
+    scroller.classList.toggle('single', groups.length === 1 && !S.query);
     for (const box of scroller.querySelectorAll('.ol-gsel')) {
       box.indeterminate = box.dataset.partial === 'true';
     }
@@ -125,7 +128,7 @@ function render() {
       + (S.query ? ` · ${found} match` : '')
     : '';
   $('.ol-show-all').hidden = hidden === 0;
-  $('.ol-fold-all').hidden = !S.value || (S.value.groups || []).length < 2;
+  $('.ol-fold-all').hidden = list.length < GROUP_FROM || (S.value.groups || []).length < 2;
   renderBulk();
   const active = list.find((it) => it.active);
   if (active && active.id !== S.active) {

@@ -6,8 +6,9 @@ A ``gr.HTML`` whose script (``object_list.js``) owns its DOM, as the canvas does
 search text, folded groups, the multi-selection and the scroll position live in the browser
 and survive every new value. What it offers, and why:
 
-* groups by class (a project) or by name (what "Keep all" names objects), each with a count,
-  a fold, select-all and hide/show, so 200 rows read as a handful of headers;
+* from 12 objects on, groups by class (a project) or by name (what "Keep all" names objects),
+  each with a count, a fold, select-all and hide/show, so 200 rows read as a handful of
+  headers (below that a flat list in the order they were made: one-row groups are noise);
 * a search box over names and classes; a list box of bounded height with its own scroll, the
   active row scrolled into view (the page stays the viewport's height);
 * per row: colour, name (double-click or the pencil renames), meta, eye (Alt-click: hide all
