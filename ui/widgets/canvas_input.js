@@ -36,6 +36,7 @@ async function pump() {
     if (!res.ok) {
       showMessage(res.error || {});
       drawPrompts();
+      setHint(S.v.hint);  // not "Segmenting…" for a click that was refused (a locked object)
       return;
     }
     await applyAnswer(res);

@@ -8,7 +8,7 @@
 // bulk_action {action, ids, class_id} (delete, hide, show, lock, unlock, solo, class).
 const GROUP_FROM = 12;  // objects from which the list groups them (by class or name)
 const S = {value: null, query: '', folded: new Set(), selected: new Set(), anchor: null,
-           active: null};
+           active: null, shape: null, rows: new Map()};
 const ICON = {
   eye: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M1 12s4-7 11-7 11 7 11 7-4 7-11 7'
     + 'S1 12 1 12z"/><circle cx="12" cy="12" r="3"/></svg>',
@@ -70,7 +70,7 @@ function rowHtml(it) {
   </div>`;
 }
 
-function groupHtml(g, rows) {
+function groupHtml(g, rows, row) {
   const open = isOpen(g.key);
   const shown = rows.filter(matches);
   const picked = rows.filter((it) => S.selected.has(it.id)).length;
@@ -92,7 +92,7 @@ function groupHtml(g, rows) {
         aria-label="${allHidden ? 'Show' : 'Hide'} every ${g.label}"
         >${allHidden ? ICON.eyeOff : ICON.eye}</button>
     </div>
-    <div class="ol-rows" ${open ? '' : 'hidden'}>${open ? shown.map(rowHtml).join('') : ''}</div>
+    <div class="ol-rows" ${open ? '' : 'hidden'}>${open ? shown.map(row).join('') : ''}</div>
   </div>`;
 }
 
@@ -103,6 +103,7 @@ function render() {
   const top = scroller.scrollTop;
   if (!list.length) {
     scroller.innerHTML = '<div class="ol-empty">No objects yet.</div>';
+    S.shape = null;
   } else {
     const byGroup = new Map();
     for (const it of list) {
@@ -112,9 +113,24 @@ function render() {
     const groups = (S.value.groups || []).filter((g) => byGroup.has(g.key));
     const flat = list.length < GROUP_FROM;  // a few objects read best as they were made
     const found = list.filter(matches);
-    scroller.innerHTML = (flat ? found.map(rowHtml).join('')
-      : groups.map((g) => groupHtml(g, byGroup.get(g.key))).join(''))
+    // Rows stand as placeholders in `shape`: when only rows changed (a pick moves "active"
+    // from one row to another), only those rows are replaced, not 200 of them.
+    const rows = new Map();
+    const row = (it) => { rows.set(it.id, rowHtml(it)); return `<!--r${it.id}-->`; };
+    const shape = (flat ? found.map(row).join('')
+      : groups.map((g) => groupHtml(g, byGroup.get(g.key), row)).join(''))
       || '<div class="ol-empty">No objects match.</div>';
+    if (shape === S.shape) {
+      for (const [id, html] of rows) {
+        if (S.rows.get(id) === html) continue;
+        const el = scroller.querySelector(`.ol-row[data-id="${id}"]`);
+        if (el) el.outerHTML = html;
+      }
+    } else {
+      scroller.innerHTML = shape.replace(/<!--r(\d+)-->/g, (_, id) => rows.get(Number(id)));
+      S.shape = shape;
+    }
+    S.rows = rows;
     scroller.classList.toggle('single', groups.length === 1 && !S.query);
     for (const box of scroller.querySelectorAll('.ol-gsel')) {
       box.indeterminate = box.dataset.partial === 'true';
@@ -211,8 +227,8 @@ const rename = (row) => {
   const finish = (save) => {
     if (done) return;
     done = true;
+    input.replaceWith(name);  // the new value brings the new name (rows are patched)
     if (save) trigger('rename_object', {id: Number(row.dataset.id), name: input.value});
-    else input.replaceWith(name);
   };
   input.addEventListener('keydown', (e) => {
     e.stopPropagation();
@@ -302,6 +318,12 @@ scroller.addEventListener('click', (event) => {
   }
   trigger('pick_object', {id});
 });
-watch('value', () => { S.value = props.value; render(); });
+const marks = (window.__samwb_marks = window.__samwb_marks || []);  // bench_browser.py reads
+watch('value', () => {
+  const t0 = performance.now();
+  S.value = props.value;
+  render();
+  marks.push({kind: 'objects', t0, t1: performance.now(), rows: items().length});
+});
 S.value = props.value;
 render();
