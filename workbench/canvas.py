@@ -33,12 +33,14 @@ Point = tuple[float, float, int]  # (x, y, label) in original-image pixels; labe
 
 @dataclass(frozen=True)
 class CanvasObject:
-    """One object as the canvas draws it: its id (its colour is ``SPEC.colour_for(id)``), its
-    mask payload (``encode_mask``; None while it has none) and whether it is being refined."""
+    """One object as the canvas draws it: its id, its mask payload (``encode_mask``; None while
+    it has none), whether it is being refined and its colour (``#rrggbb``; "" means
+    ``SPEC.hex_for(id)``, the object-number colour)."""
 
     object_id: int
     mask: dict[str, Any] | None
     active: bool = False
+    colour: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class CanvasView:
     live: dict[str, Any] | None = None
     max_points: int | None = None
     proposals: tuple[CanvasProposal, ...] = ()
+    active_colour: str = ""  # the active object's colour ("": ``SPEC.hex_for(active)``)
 
     def value(self, render_count: int) -> dict[str, Any]:
         """The component's JSON value; ``render_count`` makes every value new (a re-draw)."""
@@ -83,12 +86,13 @@ class CanvasView:
         value = {
             "src": self.src, "w": width, "h": height, "dw": dw, "dh": dh,
             "name": self.name, "alt": self.alt,
-            "objects": [{"id": o.object_id, "color": SPEC.hex_for(o.object_id),
+            "objects": [{"id": o.object_id, "color": o.colour or SPEC.hex_for(o.object_id),
                          "active": o.active, "mask": o.mask} for o in self.objects],
             "active": self.active,
             "points": [[x, y, label] for x, y, label in self.points],
             "box": list(self.box) if self.box is not None else None,
-            "color": SPEC.hex_for(self.active) if self.active is not None else None,
+            "color": (self.active_colour or SPEC.hex_for(self.active)
+                      if self.active is not None else None),
             "hint": self.hint, "busy": self.busy, "spec": SPEC.as_value(), "n": render_count,
         }
         if self.live is not None:

@@ -9,6 +9,7 @@ handler as ``evt._data``, exactly as the browser sent it. Normally that is::
     box            {"box": [x0, y0, x1, y1]}
     choose         {"index": 1}
     pick_object    {"id": 3}          (also remove_object)
+    bulk_action    {"action": "hide", "ids": [3, 4], "class_id": 2}   (class_id: "class" only)
     seek           {"frame": 12}      (the video timeline)
 
 but anyone can send anything (``x: "abc"``, ``x: null``, a missing key, an index out of
@@ -224,3 +225,54 @@ def _shown(value: Any) -> str:
     if isinstance(value, Mapping):
         return "an object"
     return f"a {type(value).__name__}"
+
+
+BULK_ACTIONS = ("delete", "hide", "show", "lock", "unlock", "solo", "class")
+MAX_BULK_IDS = 10_000
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    """An object list action on several objects: ``action`` (one of ``BULK_ACTIONS``), the
+    objects' ids (known ones, in the order sent, without repeats) and, for "class", the class.
+    "solo" shows the objects named and hides all others ("hide all but this")."""
+
+    action: str
+    ids: tuple[int, ...]
+    class_id: int | None = None
+
+
+def bulk_from_event(data: Any, known: Collection[int]) -> BulkAction:
+    """The ``bulk_action`` payload, checked. Ids that are gone (deleted meanwhile by another
+    event) are dropped; if none is left it is a ``UserError``.
+
+    Raises:
+        UserError: not an object, an unknown action, ``ids`` not a list of whole numbers, no
+            known id left, or "class" without a whole-number ``class_id``.
+    """
+    payload = _mapping(data, "object action")
+    action = payload.get("action")
+    if action not in BULK_ACTIONS:
+        raise UserError(f"The object action is {_shown(action)}; use one of "
+                        f"{', '.join(BULK_ACTIONS)}.", "Action not understood")
+    raw = payload.get("ids")
+    if not isinstance(raw, (list, tuple)) or len(raw) > MAX_BULK_IDS:
+        raise UserError("Select objects in the list first (their check boxes).",
+                        "No objects selected")
+    ids = []
+    for value in raw:
+        object_id = _whole(value)
+        if object_id is None:
+            raise UserError(f"An object is {_shown(value)}, not an object number; select "
+                            "objects in the list.", "Object not understood")
+        if object_id in known and object_id not in ids:
+            ids.append(object_id)
+    if not ids:
+        raise UserError("The selected objects do not exist any more; select others.",
+                        "Objects gone")
+    class_id = None
+    if action == "class":
+        class_id = _whole(payload.get("class_id"))
+        if class_id is None:
+            raise UserError("Pick the class to give the selected objects.", "No class")
+    return BulkAction(action, tuple(ids), class_id)

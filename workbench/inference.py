@@ -74,11 +74,12 @@ def refresh(backend: Backend, embedding: Embedding, workspace: Workspace
 
     Returns the new workspace and one message per object the model could not segment (for
     example background points only on GrabCut); those objects keep their prompts, no mask.
+    A locked object keeps its mask: locking says "this one is finished", whatever the model.
     """
     problems = []
     for obj in workspace.objects:
         result = obj.result
-        stale = not obj.prompts.is_empty and (
+        stale = not obj.locked and not obj.prompts.is_empty and (
             result is None or result.model_id != backend.model_id)
         if not stale:
             continue
@@ -115,10 +116,11 @@ def candidates_differ(candidates: tuple[MaskResult, ...] | list[MaskResult]) -> 
 
 
 def stale_objects(workspace: Workspace, model_id: str) -> int:
-    """How many objects show a mask from another model (or none while having prompts)."""
+    """How many objects show a mask from another model (or none while having prompts);
+    locked ones are not counted (``refresh`` leaves them as they are)."""
     return sum(
-        1 for o in workspace.objects
-        if not o.prompts.is_empty and (o.result is None or o.result.model_id != model_id)
+        1 for o in workspace.objects if not o.locked
+        and not o.prompts.is_empty and (o.result is None or o.result.model_id != model_id)
     )
 
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from sam_backends.masks import mask_box
+from workbench.errors import UserError
 
 Point = tuple[float, float]
 Box = tuple[float, float, float, float]
@@ -235,9 +236,25 @@ class Step:
         return picked.with_edits(self.edits)
 
 
+class ObjectLocked(UserError):
+    """An edit of a locked object (prompts, undo, clear, delete, rename, class): refused, with
+    a message that says how to unlock it. The live route answers it as HTTP 423 ``locked``."""
+
+    def __init__(self, obj: SegObject, doing: str = "change") -> None:
+        super().__init__(f"{obj.label} is locked: unlock it (the lock in the object list) to "
+                         f"{doing} it.", "Object locked")
+        self.object_id = obj.object_id
+
+
 @dataclass(frozen=True)
 class SegObject:
-    """One object being cut out: an id, a colour slot and a linear undo history."""
+    """One object being cut out: an id, a colour slot and a linear undo history.
+
+    ``hidden`` only changes what the canvas draws (a hidden object is still saved and exported:
+    hiding is a way to see what lies under it, not a delete). ``locked`` guards finished work
+    against stray clicks: prompts, undo/redo/clear, delete, rename and class changes are
+    refused until it is unlocked; hiding, showing and selecting it stay allowed.
+    """
 
     object_id: int
     history: tuple[Step, ...] = (Step(),)
@@ -245,6 +262,25 @@ class SegObject:
     name: str = ""  # the user's label (COCO category); empty: "Object <id>"
     class_id: int | None = None  # the project's class (``workbench.projects``); None: no project
     source: str = "person"  # "model" for an object a batch run proposed, until a person edits it
+    hidden: bool = False  # not drawn on the canvas (still saved and exported)
+    locked: bool = False  # refuses edits until unlocked (see the class docstring)
+
+    def flagged(self, *, hidden: bool | None = None, locked: bool | None = None) -> SegObject:
+        """The same object shown/hidden or locked/unlocked (None: unchanged). Not an edit of
+        the mask, so ``source`` stays (a proposal that is only hidden is still a proposal).
+        Unchanged flags give ``self``: the project saves objects that are new values."""
+        if (hidden is None or bool(hidden) == self.hidden) and (
+                locked is None or bool(locked) == self.locked):
+            return self
+        return dataclasses.replace(
+            self, hidden=self.hidden if hidden is None else bool(hidden),
+            locked=self.locked if locked is None else bool(locked))
+
+    def check_unlocked(self, doing: str = "change") -> SegObject:
+        """``self``, or ``ObjectLocked`` when it is locked (``doing``: "refine", "delete"...)."""
+        if self.locked:
+            raise ObjectLocked(self, doing)
+        return self
 
     @property
     def label(self) -> str:
@@ -318,6 +354,15 @@ class SegObject:
 
 
 @dataclass(frozen=True)
+class Removed:
+    """What one delete took away, for one undo: ``(object, its index before)`` in list order,
+    and how many of the objects asked for were locked and so kept."""
+
+    entries: tuple[tuple[SegObject, int], ...] = ()
+    kept_locked: int = 0
+
+
+@dataclass(frozen=True)
 class Workspace:
     """All objects on the current image and which one the next click refines."""
 
@@ -385,6 +430,53 @@ class Workspace:
         objects = objects[:index] + (obj,) + objects[index:]
         return Workspace(objects, obj.object_id, max(self.next_id, obj.object_id + 1),
                          self.class_id)
+
+    def flag(self, ids: Iterable[int], *, hidden: bool | None = None,
+             locked: bool | None = None) -> Workspace:
+        """Hide/show and lock/unlock the objects ``ids`` (unknown ids are ignored)."""
+        wanted = set(ids)
+        return dataclasses.replace(self, objects=tuple(
+            o.flagged(hidden=hidden, locked=locked) if o.object_id in wanted else o
+            for o in self.objects))
+
+    def solo(self, ids: Iterable[int]) -> Workspace:
+        """Show the objects ``ids`` and hide every other one ("hide all but this"); unchanged
+        when none of ``ids`` exists (hiding everything is not what was asked)."""
+        wanted = {i for i in ids if self.get(i) is not None}
+        if not wanted:
+            return self
+        return dataclasses.replace(self, objects=tuple(
+            o.flagged(hidden=o.object_id not in wanted) for o in self.objects))
+
+    def classify(self, ids: Iterable[int], class_id: int | None) -> tuple[Workspace, int]:
+        """Put the objects ``ids`` in ``class_id``; locked ones keep theirs. Returns the new
+        workspace and how many locked objects were left as they were."""
+        wanted = set(ids)
+        locked = sum(1 for o in self.objects if o.object_id in wanted and o.locked)
+        return dataclasses.replace(self, objects=tuple(
+            o.classed(class_id) if o.object_id in wanted and not o.locked
+            and o.class_id != class_id else o for o in self.objects)), locked
+
+    def delete_many(self, ids: Iterable[int]) -> tuple[Workspace, Removed]:
+        """Delete the objects ``ids`` as one step (``restore_removed`` undoes it); locked ones
+        stay (``Removed.kept_locked`` counts them), unknown ids are ignored."""
+        wanted = set(ids)
+        entries = tuple((o, i) for i, o in enumerate(self.objects)
+                        if o.object_id in wanted and not o.locked)
+        kept = sum(1 for o in self.objects if o.object_id in wanted and o.locked)
+        ws = self
+        for obj, _ in entries:
+            ws = ws.delete(obj.object_id)
+        return ws, Removed(entries, kept)
+
+    def restore_removed(self, removed: Removed) -> Workspace:
+        """Undo of ``delete_many``: every object back at its place, the first one active."""
+        ws = self
+        for obj, index in removed.entries:  # ascending places: each lands where it was
+            ws = ws.restore(obj, index)
+        if removed.entries:
+            ws = ws.select(removed.entries[0][0].object_id)
+        return ws
 
     def without_history(self) -> Workspace:
         """Every object with its current step only (see ``SegObject.without_history``)."""

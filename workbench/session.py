@@ -80,10 +80,13 @@ def workspace_nbytes(workspace: Workspace, seen: set[int] | None = None) -> int:
 
 
 def _deleted_bytes(entry: Any, seen: set[int]) -> int:
-    """A deleted object kept for undo: ``(SegObject, index)``."""
-    obj = entry[0] if isinstance(entry, tuple) and entry else None
-    history = getattr(obj, "history", ())
-    return sum(_step_bytes(step, seen) for step in history if isinstance(step, Step))
+    """Deleted objects kept for undo: a ``Removed`` (one delete of one or many objects) or an
+    older ``(SegObject, index)`` pair."""
+    pairs = getattr(entry, "entries", None)
+    if pairs is None:
+        pairs = (entry,) if isinstance(entry, tuple) and entry else ()
+    return sum(_step_bytes(step, seen) for pair in pairs
+               for step in getattr(pair[0], "history", ()) if isinstance(step, Step))
 
 
 def _array_bytes(value: Any) -> int:
@@ -122,7 +125,7 @@ class Session:
         self.show_candidates = False  # the user asked to see similar candidates too
         self.pending_refresh = False  # a model switch waits for its encode (second event)
         self.revision = 0  # bumped by every change the live route makes
-        self.deleted: list[Any] = []  # workspaces before a delete, for undo (newest last)
+        self.deleted: list[Any] = []  # ``Removed`` of each delete, for undo (newest last)
         self.undo_restores_delete = False  # the last edit was a delete: undo brings it back
         # The proposals (``workbench.proposals.logic.ProposalSet``) the canvas shows for review,
         # set by the proposals panel's handlers; their display masks, encoded once per run.

@@ -166,6 +166,31 @@ def test_a_click_for_an_old_image_or_over_the_point_cap_is_refused():
     assert info.value.status == 422
 
 
+def test_a_locked_or_hidden_object_refuses_prompts_with_what_to_do():
+    ctx = FakeContext()
+    session = open_session(ctx)
+    live = LiveSegment(ctx)
+    live.handle("point", body(session, x=50, y=60, label=1))
+    before = session.workspace.active
+    session.workspace = session.workspace.flag([before.object_id], locked=True)
+    for op, values in (("point", {"x": 80, "y": 60, "label": 1}), ("box", {"box": [1, 1, 9, 9]})):
+        with pytest.raises(LiveError) as info:
+            live.handle(op, body(session, **values))
+        assert (info.value.status, info.value.code, info.value.title) == (
+            423, "locked", "Object locked")
+        assert "is locked: unlock it" in str(info.value)
+        assert info.value.body()["error"]["code"] == "locked"
+    assert live.handle("hover", body(session, x=80, y=60, label=1, seq=1))["reason"] == "locked"
+    assert session.workspace.active.current is before.current  # nothing recorded
+    assert ctx.backends["fake"].calls == 1  # and nothing decoded
+    session.workspace = session.workspace.flag([before.object_id], locked=False, hidden=True)
+    with pytest.raises(LiveError) as info:
+        live.handle("point", body(session, x=80, y=60, label=1))
+    assert info.value.code == "hidden" and "show it" in str(info.value)
+    session.workspace = session.workspace.flag([before.object_id], hidden=False)
+    assert live.handle("point", body(session, x=80, y=60, label=1))["ok"]
+
+
 def test_the_preview_appears_without_a_click_and_a_click_there_reuses_it():
     ctx = FakeContext()
     session = open_session(ctx)

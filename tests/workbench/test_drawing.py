@@ -3,22 +3,78 @@ every place that draws a mask (page previews, REST overlay, video export, browse
 
 from __future__ import annotations
 
+import colorsys
 import json
 
 import numpy as np
 import pytest
 
-from workbench.drawing import SPEC, DrawingSpec, colour_hex, hex_colour
+from workbench.drawing import (
+    FAMILY_HUE_SPAN,
+    SEQUENCE_LENGTH,
+    SPEC,
+    DrawingSpec,
+    colour_hex,
+    hex_colour,
+)
 from workbench.render import Layer, boundary, compose
 from workbench.video.exports import overlay_frame
 
 
-def test_objects_count_from_one_and_the_palette_cycles():
+def test_objects_count_from_one_and_the_palette_comes_first():
     palette = SPEC.palette
     assert SPEC.colour_for(1) == palette[0] and SPEC.colour_for(2) == palette[1]
-    assert SPEC.colour_for(len(palette) + 1) == palette[0]
     assert SPEC.hex_for(1) == colour_hex(palette[0]) and hex_colour(SPEC.hex_for(3)) == palette[2]
     assert len(set(palette)) == len(palette)
+    # the sequence goes on without repeating, then cycles
+    assert SPEC.colour_for(SEQUENCE_LENGTH + 1) == palette[0]
+
+
+def min_distance(colours) -> float:
+    rgb = np.array(colours, float)
+    distances = np.linalg.norm(rgb[:, None] - rgb[None], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    return float(distances.min())
+
+
+def test_two_hundred_objects_without_a_class_get_distinct_colours():
+    """'Keep all' on an OWLv2 run made 100 objects whose colours repeated every 8."""
+    colours = [SPEC.colour_for(n) for n in range(1, 201)]
+    assert len(set(colours)) == 200
+    assert min_distance(colours[:24]) >= 45  # the first 24 as far apart as the palette's 8
+    assert min_distance(colours) >= 24
+
+
+# the first Tableau classes of ``workbench.projects.model.PALETTE``: blue, orange, green, purple
+CLASS_COLOURS = [hex_colour(c) for c in ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1")]
+
+
+@pytest.mark.parametrize("family", CLASS_COLOURS)
+def test_instances_of_one_class_share_its_hue_and_stay_apart(family):
+    colours = [SPEC.colour_for(n, family) for n in range(1, 201)]
+    assert colours[0] == family  # the first instance number shows the class colour itself
+    assert len(set(colours)) == 200
+    assert min_distance(colours[:24]) >= 40
+    assert min_distance(colours) >= 10  # 200 in one hue window: close, never the same
+    hue = colorsys.rgb_to_hls(*(v / 255 for v in family))[0]
+    assert all(hue_gap(c, hue) <= FAMILY_HUE_SPAN + 0.01 for c in colours)
+
+
+def hue_gap(colour, hue: float) -> float:
+    gap = abs(colorsys.rgb_to_hls(*(v / 255 for v in colour))[0] - hue)
+    return min(gap, 1 - gap)
+
+
+def test_two_hundred_objects_of_four_classes_stay_apart_and_in_their_class_hue():
+    colours, own = [], []
+    for index, family in enumerate(CLASS_COLOURS):
+        for number in range(index + 1, 201, len(CLASS_COLOURS)):  # interleaved object ids
+            colours.append(SPEC.colour_for(number, family))
+            own.append(index)
+    assert min_distance(colours) >= 10
+    hues = [colorsys.rgb_to_hls(*(v / 255 for v in f))[0] for f in CLASS_COLOURS]
+    nearest = [min(range(len(hues)), key=lambda i: hue_gap(c, hues[i])) for c in colours]
+    assert nearest == own  # every object's hue is nearest its own class's
 
 
 def test_the_canvas_value_is_the_spec_as_json():

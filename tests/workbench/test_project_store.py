@@ -470,3 +470,50 @@ def test_an_edit_layer_is_checked_before_it_is_written(project: ProjectStore):
     with pytest.raises(ProjectError, match="compressed RLE"):
         project.sync_objects(image_id, [obj(image_id, 1, edits=bad)], [])
     assert project.objects(image_id) == []
+
+
+def test_hidden_and_locked_survive_a_save_and_a_reload(tmp_path: Path):
+    """The object list's flags are stored with the object (schema v2), so reopening the
+    project shows the list as the annotator left it."""
+    from workbench.objects import MaskResult, SegObject, Step
+    from workbench.projects.workspace_io import object_from_stored, stored_from_object
+
+    make_images(tmp_path, ["a.png"])
+    step = Step(result=MaskResult.from_mask(mask(), 0.9, None, "m"))
+    shown = SegObject(1, (step,))
+    hidden = SegObject(2, (step,), hidden=True, locked=True)
+    with ProjectStore.open(tmp_path, create=True) as store:
+        image_id = store.page(0, 1)[0].image_id
+        store.sync_objects(image_id, [stored_from_object(o, image_id, 1)
+                                      for o in (shown, hidden)], [])
+    with ProjectStore.open(tmp_path) as store:
+        back = [object_from_stored(r) for r in store.objects(image_id)]
+    assert [(o.object_id, o.hidden, o.locked) for o in back] == [(1, False, False),
+                                                                 (2, True, True)]
+
+
+def test_a_v1_database_gains_the_flags_and_keeps_its_objects(tmp_path: Path, monkeypatch):
+    """A project saved before the flags existed opens with every object shown and unlocked."""
+    from workbench.projects import records
+
+    v1_columns = ("image_id, local_id, class_id, instance_name, rle_h, rle_w, rle_counts, "
+                  "source, model_id, prompts, score, run_key, edited, created_at, updated_at")
+    params = records.object_params
+    make_images(tmp_path, ["a.png"])
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+    monkeypatch.setattr(records, "_UPSERT",
+                        f"INSERT INTO objects ({v1_columns}) VALUES ({', '.join('?' * 15)})")
+    monkeypatch.setattr(records, "object_params", lambda *a: params(*a)[:15])
+    with ProjectStore.open(tmp_path, create=True) as store:
+        image_id = store.page(0, 1)[0].image_id
+        store.sync_objects(image_id, [obj(image_id, 1)], [])
+    monkeypatch.undo()
+    conn = sqlite3.connect(tmp_path / "samwb-project.sqlite")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()
+    with ProjectStore.open(tmp_path) as store:
+        rows = store.objects(image_id)
+    assert [(r.local_id, r.hidden, r.locked) for r in rows] == [(1, False, False)]
+    conn = sqlite3.connect(tmp_path / "samwb-project.sqlite")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()

@@ -70,11 +70,11 @@ def test_active_layer_gets_thicker_outline():
     assert (thick == (0, 255, 0)).all(axis=2).sum() > (thin == (0, 255, 0)).all(axis=2).sum()
 
 
-def test_palette_cycles_and_differs_between_neighbours():
+def test_palette_starts_the_sequence_and_differs_between_neighbours():
     palette = SPEC.palette
     assert SPEC.colour_for(1) == palette[0]
-    assert SPEC.colour_for(len(palette) + 1) == palette[0]
-    assert len({SPEC.colour_for(i) for i in range(1, len(palette) + 1)}) == len(palette)
+    assert SPEC.colour_for(len(palette) + 1) not in palette  # no repeat after 8 objects
+    assert len({SPEC.colour_for(i) for i in range(1, 2 * len(palette) + 1)}) == 2 * len(palette)
 
 
 def test_data_url_decodes_to_the_same_picture():

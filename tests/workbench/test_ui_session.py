@@ -102,7 +102,9 @@ def test_views_of_a_session_with_one_mask():
     assert canvas_value(session)["n"] == canvas["n"] + 1  # always a new value: re-render
     rows = objects_value(session)["items"]
     assert rows == [{"id": 1, "name": "Object 1", "color": rows[0]["color"],
-                     "meta": "13.3% · colour separation 0.80", "active": True}]
+                     "meta": "13.3% · colour separation 0.80", "active": True,
+                     "hidden": False, "locked": False, "group": "name:",
+                     "search": "object 1 "}]
     assert candidates_value(session) == {"items": []}
     view = build_view(session, "GrabCut")
     assert view.can_undo and not view.can_redo and view.can_clear

@@ -175,7 +175,7 @@ class ProjectsHandlers:
     # --- transfer --------------------------------------------------------------------------
 
     def _work_dir(self, session: Any) -> Path:
-        return session.export_dir(self.ctx.export_root)
+        return session.export_dir(self.ctx.export_parent)
 
     def _download(self, session: Any, request: gr.Request) -> Any:
         store = self._need_store(session)

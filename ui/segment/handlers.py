@@ -29,14 +29,15 @@ from workbench.context import AppContext
 from workbench.errors import UserError, log
 from workbench.event_payloads import (
     box_from_event,
+    bulk_from_event,
     check_point_cap,
     index_from_event,
     object_id_from_event,
     point_from_event,
 )
-from workbench.objects import PromptSet
+from workbench.objects import PromptSet, Removed
 from workbench.segment.downloads import downloads_value
-from workbench.segment.values import build_view, encodes
+from workbench.segment.values import build_view, class_names, encodes
 from workbench.session import Session
 
 VIEW_SIZE = 9  # state, canvas, objects, candidates, status, undo, redo, clear, downloads
@@ -66,6 +67,7 @@ class SegmentHandlers:
         self.choose = view(self._choose)
         self.pick_object = view(self._pick_object)
         self.remove_object = view(self._remove_object)
+        self.bulk_action = view(self._bulk_action)
         self.new_object = view(self._new_object)
         self.undo = view(self._undo)
         self.redo = view(self._redo)
@@ -213,7 +215,7 @@ class SegmentHandlers:
                request: gr.Request) -> tuple:
         session = self.session_for(session, request)
         click = point_from_event(getattr(evt, "_data", None))
-        current = session.workspace.active.prompts
+        current = session.workspace.active.check_unlocked("refine").prompts
         check_point_cap(len(current.points), self.ctx.limits.max_points)
         background = click.background or mode == BACKGROUND
         prompts = current.with_point(click.x, click.y, 0 if background else 1)
@@ -222,12 +224,14 @@ class SegmentHandlers:
     def _box(self, session: Session | None, evt: gr.EventData, request: gr.Request) -> tuple:
         session = self.session_for(session, request)
         box = box_from_event(getattr(evt, "_data", None))
-        return self._decode_active(session, session.workspace.active.prompts.with_box(box))
+        active = session.workspace.active.check_unlocked("refine")
+        return self._decode_active(session, active.prompts.with_box(box))
 
     def _choose(self, session: Session | None, evt: gr.EventData, request: gr.Request) -> tuple:
         session = self.session_for(session, request)
         index = index_from_event(getattr(evt, "_data", None),
                                  len(session.workspace.active.current.candidates))
+        session.workspace.active.check_unlocked("change")
         session.workspace = inference.pick_candidate(session.workspace, index)
         return self.view(session)
 
@@ -235,20 +239,62 @@ class SegmentHandlers:
 
     def _pick_object(self, session: Session | None, evt: gr.EventData,
                      request: gr.Request) -> tuple:
+        """Make an object the one clicks refine; a hidden one is shown (it cannot be refined
+        unseen)."""
         session = self.session_for(session, request)
-        session.workspace = session.workspace.select(self._object_id(session, evt))
+        object_id = self._object_id(session, evt)
+        session.workspace = session.workspace.select(object_id).flag([object_id], hidden=False)
         return self.view(session)
 
     def _remove_object(self, session: Session | None, evt: gr.EventData,
                        request: gr.Request) -> tuple:
-        """Delete an object; the next undo brings it back (``_undo``)."""
+        """Delete an object; the next undo brings it back (``_undo``). A locked one is refused
+        with how to unlock it."""
         session = self.session_for(session, request)
         object_id = self._object_id(session, evt)
-        before = session.workspace
-        index = [o.object_id for o in before.objects].index(object_id)
-        session.workspace = before.delete(object_id)
-        session.deleted = (session.deleted + [(before.get(object_id), index)])[-20:]
-        session.undo_restores_delete = True
+        session.workspace.get(object_id).check_unlocked("delete")
+        self._delete(session, [object_id])
+        return self.view(session)
+
+    @staticmethod
+    def _delete(session: Session, ids: list[int] | tuple[int, ...]) -> int:
+        """Delete ``ids`` as one undo step; returns how many were locked (and kept)."""
+        session.workspace, removed = session.workspace.delete_many(ids)
+        if removed.entries:
+            session.deleted = (session.deleted + [removed])[-20:]
+            session.undo_restores_delete = True
+        return removed.kept_locked
+
+    def _bulk_action(self, session: Session | None, evt: gr.EventData,
+                     request: gr.Request) -> tuple:
+        """The object list's actions on its selection (``workbench.event_payloads.BulkAction``):
+        delete (one undo step), hide/show, lock/unlock, "hide all but this" and set class.
+        Locked objects are kept by delete and class changes, and the toast says how many."""
+        session = self.session_for(session, request)
+        known = [o.object_id for o in session.workspace.objects]
+        bulk = bulk_from_event(getattr(evt, "_data", None), known)
+        ws = session.workspace
+        kept = 0
+        if bulk.action == "delete":
+            kept = self._delete(session, bulk.ids)
+        elif bulk.action in ("hide", "show"):
+            session.workspace = ws.flag(bulk.ids, hidden=bulk.action == "hide")
+        elif bulk.action in ("lock", "unlock"):
+            session.workspace = ws.flag(bulk.ids, locked=bulk.action == "lock")
+        elif bulk.action == "solo":
+            session.workspace = ws.solo(bulk.ids)
+        else:
+            names = class_names(session)
+            if bulk.class_id not in names:
+                raise UserError("Classes come from the project: open the image in a project "
+                                "and pick one of its classes." if not names else
+                                "That class does not exist any more; pick another.",
+                                "Unknown class")
+            session.workspace, kept = ws.classify(bulk.ids, bulk.class_id)
+        if kept:
+            gr.Info(f"{kept} locked object{'s were' if kept > 1 else ' was'} left as "
+                    f"{'they were' if kept > 1 else 'it was'}: unlock to change "
+                    f"{'them' if kept > 1 else 'it'}.", title="Locked objects kept")
         return self.view(session)
 
     def _rename_object(self, session: Session | None, evt: gr.EventData,
@@ -258,7 +304,7 @@ class SegmentHandlers:
         name = (getattr(evt, "_data", None) or {}).get("name", "")
         if not isinstance(name, str):
             raise UserError("An object's name is text.", "Name not understood")
-        obj = session.workspace.get(object_id)
+        obj = session.workspace.get(object_id).check_unlocked("rename")
         session.workspace = session.workspace.update(obj.renamed(name))
         return self.view(session)
 
@@ -279,6 +325,7 @@ class SegmentHandlers:
         return self.view(session)
 
     def _history(self, session: Session, change: str) -> tuple:
+        session.workspace.active.check_unlocked(change)
         session.undo_restores_delete = False
         workspace = session.workspace.update_active(lambda o: getattr(o, change)())
         active = workspace.active
@@ -292,8 +339,10 @@ class SegmentHandlers:
     def _undo(self, session: Session | None, request: gr.Request) -> tuple:
         session = self.session_for(session, request)
         if session.undo_restores_delete and session.deleted:
-            obj, index = session.deleted.pop()
-            session.workspace = session.workspace.restore(obj, index)
+            removed = session.deleted.pop()
+            if not isinstance(removed, Removed):  # an older (object, index) entry
+                removed = Removed((removed,))
+            session.workspace = session.workspace.restore_removed(removed)
             session.undo_restores_delete = bool(session.deleted)
             return self.view(session)
         return self._history(session, "undo")

@@ -226,7 +226,7 @@ class ProjectBarHandlers:
                             "Unknown class")
         workspace = session.workspace.with_class(class_id)
         active = workspace.active
-        if not active.is_empty and active.class_id != class_id:
+        if not active.is_empty and not active.locked and active.class_id != class_id:
             workspace = workspace.update(active.classed(class_id))
         session.workspace = workspace
         if not store.read_only:  # a reload or the next image keeps the class

@@ -23,8 +23,9 @@ from ui.segment.project_bar import (
     build_project_bar,
 )
 from ui.widgets import models_panel
-from ui.widgets.canvas import CandidateStrip, ObjectList, PromptCanvas
+from ui.widgets.canvas import CandidateStrip, PromptCanvas
 from ui.widgets.examples_gallery import examples_gallery
+from ui.widgets.object_list import SegmentObjectList
 from workbench.context import AppContext
 from workbench.examples import EXAMPLE_SUFFIXES, list_examples  # noqa: F401 - re-exported
 
@@ -78,7 +79,7 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
             download_btn = gr.Button("Download model", size="sm", elem_id="download-model",
                                      visible=models_panel.needs_download(ctx, default))
             gr.Markdown("#### 3 · Objects")
-            objects = ObjectList({"items": []}, elem_id="object-list")
+            objects = SegmentObjectList({"items": []}, elem_id="object-list")
             new_btn = gr.Button("+ New object (N)", size="sm", elem_id="new-object")
         with gr.Column(scale=3):
             bar = build_project_bar()
@@ -127,6 +128,7 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
     objects.pick_object(h.pick_object, [state], view, **quiet)
     objects.remove_object(h.remove_object, [state], view, **quiet)
     objects.rename_object(h.rename_object, [state], view, **quiet)
+    objects.bulk_action(h.bulk_action, [state], view, **quiet)
     new_btn.click(h.new_object, [state], view, **quiet)
     undo.click(h.undo, [state], view, **quiet)
     redo.click(h.redo, [state], view, **quiet)

@@ -152,34 +152,45 @@ function loadImage(src) {
   });
 }
 function canvasOf(w, h) { const c = document.createElement('canvas'); c.width = w; c.height = h; return c; }
-// A mask's layer covers the mask's own box only (its payload's x, y, w, h in display pixels):
-// decoding, colouring and the outline's erosion cost what the object covers, not the whole
-// picture. The erosion treats pixels beyond the box as outside, as they are (the mask is empty
-// there), so the outline is the one workbench/render.py's boundary() draws.
+// The erosion treats pixels beyond the layer as outside, as they are (the mask is empty there),
+// so the outline is the one workbench/render.py's boundary() draws.
 async function makeLayer(obj, active) {
-  const m = obj.mask;
-  if (!m) return {id: obj.id, color: obj.color, active, empty: true, x: 0, y: 0};
-  const png = await loadImage(m.png);
-  const fill = canvasOf(m.w, m.h), edge = canvasOf(m.w, m.h);
-  const c = fill.getContext('2d');
-  c.drawImage(png, 0, 0);
-  c.globalCompositeOperation = 'source-in';
-  c.fillStyle = obj.color;
-  c.fillRect(0, 0, m.w, m.h);
-  // edge = mask minus its erosion (the mask ANDed with four shifted copies of itself), as
-  // workbench/render.py's boundary() draws it; its width is the spec's
-  const v = S.v, spec = S.spec;
+  // A layer is the mask's box plus the outline's width on each side (not the whole picture):
+  // 200 objects stay 200 small canvases, not 600 picture-sized ones.
+  const v = S.v, spec = S.spec, m0 = obj.mask;
   const t = Math.max(1, Math.round(Math.max(v.dw, v.dh) / spec.outline_divisor))
     + (active ? spec.active_extra : 0);
-  const eroded = canvasOf(m.w, m.h), e = eroded.getContext('2d');
-  e.drawImage(fill, 0, 0);
-  e.globalCompositeOperation = 'destination-in';
-  for (const [dx, dy] of [[t, 0], [-t, 0], [0, t], [0, -t]]) e.drawImage(fill, dx, dy);
-  const g = edge.getContext('2d');
-  g.drawImage(fill, 0, 0);
-  g.globalCompositeOperation = 'destination-out';
-  g.drawImage(eroded, 0, 0);
-  return {id: obj.id, color: obj.color, active, fill, edge, empty: false, x: m.x, y: m.y};
+  const x = m0 ? m0.x - t : 0, y = m0 ? m0.y - t : 0;
+  const w = m0 ? m0.w + 2 * t : 1, h = m0 ? m0.h + 2 * t : 1;
+  const fill = canvasOf(w, h);
+  const edge = canvasOf(w, h);
+  if (m0) {
+    const m = await loadImage(m0.png);
+    const c = fill.getContext('2d');
+    c.drawImage(m, t, t);
+    c.globalCompositeOperation = 'source-in';
+    c.fillStyle = obj.color;
+    c.fillRect(0, 0, w, h);
+    // edge = mask minus its erosion (the mask ANDed with four shifted copies of itself), as
+    // workbench/render.py's boundary() draws it; its width is the spec's
+    const eroded = canvasOf(w, h), e = eroded.getContext('2d');
+    e.drawImage(fill, 0, 0);
+    e.globalCompositeOperation = 'destination-in';
+    for (const [dx, dy] of [[t, 0], [-t, 0], [0, t], [0, -t]]) e.drawImage(fill, dx, dy);
+    const g = edge.getContext('2d');
+    g.drawImage(fill, 0, 0);
+    g.globalCompositeOperation = 'destination-out';
+    g.drawImage(eroded, 0, 0);
+  }
+  return {id: obj.id, color: obj.color, active, fill, edge, x, y, empty: !m0,
+          png: m0 ? m0.png : null, mx: m0 ? m0.x : 0, my: m0 ? m0.y : 0};
+}
+function sameLayer(layer, obj, active) {
+  // An unchanged object keeps its layer: a new value (a pick in the object list) redraws
+  // without decoding every mask again.
+  const m = obj.mask;
+  if (!layer || layer.active !== active || layer.color !== obj.color) return false;
+  return m ? layer.png === m.png && layer.mx === m.x && layer.my === m.y : layer.empty;
 }
 function drawMasks() {
   const v = S.v, c = maskCv.getContext('2d');
@@ -337,6 +348,7 @@ async function render(v) {
   $('.pcl-hover-ctl').hidden = !v.live;
   $('.pcl-edit-tools').hidden = !v.live;
   if (!v.live && S.tool !== 'prompt') setTool('prompt');
+  const kept = S.src === v.src ? S.layers : new Map();  // layers of this picture may be reused
   if (S.src !== v.src) {
     S.src = v.src; S.z = 1; S.queue = []; S.hoverWant = null;
     for (const cv of [maskCv, prevCv, propCv, paintCv]) { cv.width = v.dw; cv.height = v.dh; }
@@ -353,7 +365,10 @@ async function render(v) {
   img.alt = v.alt || '';
   layout();
   const layers = new Map();
-  for (const obj of v.objects || []) layers.set(obj.id, await makeLayer(obj, obj.id === v.active));
+  for (const obj of v.objects || []) {
+    const active = obj.id === v.active, old = kept.get(obj.id);
+    layers.set(obj.id, sameLayer(old, obj, active) ? old : await makeLayer(obj, active));
+  }
   const props = [];
   for (const p of v.proposals || []) {
     const layer = await makeLayer({id: p.index, color: p.color, mask: p.mask}, false);

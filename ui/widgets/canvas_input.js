@@ -39,6 +39,7 @@ async function pump() {
       if (job.kind === 'paint' || job.kind === 'polygon') { clearPaint(); drawMasks(); }
       if (job.kind !== 'outline') setHint(S.objectHint);
       drawPrompts();
+      setHint(S.v.hint);  // not "Segmenting…" for a click that was refused (a locked object)
       return;
     }
     if (job.kind === 'outline') { takeOutline(res); return; } // draws handles, changes nothing

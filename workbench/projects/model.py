@@ -116,6 +116,8 @@ class StoredObject:
     (points, labels, box); ``edited`` is True once a person changed the mask by hand.
     ``rle`` is the mask as shown (edits included: what exports write); ``edits`` the layer
     that made it from the model's mask, None when there is none (or it predates schema 2).
+    ``hidden`` and ``locked`` are the object list's flags (``workbench.objects.SegObject``):
+    how the page shows it, not what it is, so exports ignore them.
     """
 
     image_id: int
@@ -132,6 +134,8 @@ class StoredObject:
     created_at: float = 0.0
     updated_at: float = 0.0
     edits: StoredEdits | None = None
+    hidden: bool = False
+    locked: bool = False
 
     def mask(self) -> np.ndarray:
         """The H x W bool mask."""

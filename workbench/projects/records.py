@@ -23,16 +23,17 @@ from .model import SOURCES, LabelledObject, ProjectError, StoredEdits, StoredObj
 
 OBJECT_COLUMNS = ("image_id, local_id, class_id, instance_name, rle_h, rle_w, rle_counts, "
                   "source, model_id, prompts, score, run_key, edited, created_at, updated_at, "
-                  "edit_add, edit_remove, model_counts")
+                  "edit_add, edit_remove, model_counts, hidden, locked")
 _COUNTS = re.compile(r"[0-o]*")
-_UPSERT = (f"INSERT INTO objects ({OBJECT_COLUMNS}) VALUES ({', '.join('?' * 18)}) "
+_UPSERT = (f"INSERT INTO objects ({OBJECT_COLUMNS}) VALUES ({', '.join('?' * 20)}) "
            "ON CONFLICT (image_id, local_id) DO UPDATE SET class_id = excluded.class_id, "
            "instance_name = excluded.instance_name, rle_h = excluded.rle_h, "
            "rle_w = excluded.rle_w, rle_counts = excluded.rle_counts, source = excluded.source, "
            "model_id = excluded.model_id, prompts = excluded.prompts, score = excluded.score, "
            "run_key = excluded.run_key, edited = MAX(edited, excluded.edited), "
            "updated_at = excluded.updated_at, edit_add = excluded.edit_add, "
-           "edit_remove = excluded.edit_remove, model_counts = excluded.model_counts")
+           "edit_remove = excluded.edit_remove, model_counts = excluded.model_counts, "
+           "hidden = excluded.hidden, locked = excluded.locked")
 
 
 def check_rle(rle: object) -> tuple[int, int, str]:
@@ -100,7 +101,7 @@ def object_params(obj: StoredObject, image_id: int, local_id: int, now: float) -
             counts, obj.source, str(obj.model_id or ""), _prompts(obj.prompts),
             _score(obj.score), str(obj.run_key or ""),
             int(bool(obj.edited) or obj.edits is not None), float(obj.created_at or now), now,
-            *_edit_counts(obj.edits, (h, w)))
+            *_edit_counts(obj.edits, (h, w)), int(bool(obj.hidden)), int(bool(obj.locked)))
 
 
 def upsert(conn: sqlite3.Connection, rows: list[tuple]) -> None:
@@ -109,7 +110,8 @@ def upsert(conn: sqlite3.Connection, rows: list[tuple]) -> None:
 
 def stored_from_row(row: tuple) -> StoredObject:
     (image_id, local_id, class_id, instance_name, h, w, counts, source, model_id, prompts,
-     score, run_key, edited, created_at, updated_at, edit_add, edit_remove, model_counts) = row
+     score, run_key, edited, created_at, updated_at, edit_add, edit_remove, model_counts,
+     hidden, locked) = row
     edits = None
     if edit_add is not None and edit_remove is not None:
         edits = StoredEdits(
@@ -120,7 +122,8 @@ def stored_from_row(row: tuple) -> StoredObject:
                         rle={"size": [h, w], "counts": counts}, instance_name=instance_name,
                         source=source, model_id=model_id, prompts=json.loads(prompts),
                         score=score, run_key=run_key, edited=bool(edited),
-                        created_at=created_at, updated_at=updated_at, edits=edits)
+                        created_at=created_at, updated_at=updated_at, edits=edits,
+                        hidden=bool(hidden), locked=bool(locked))
 
 
 def labelled_from_row(row: tuple) -> LabelledObject:

@@ -24,6 +24,8 @@
              run_key TEXT NOT NULL DEFAULT ''       -- batch run that made it ('' = a person)
              edited INTEGER NOT NULL DEFAULT 0      -- 1 once a person changed it by hand
                                                    -- (an update never sets it back to 0)
+             hidden INTEGER NOT NULL DEFAULT 0      -- 1: not drawn on the canvas (v2)
+             locked INTEGER NOT NULL DEFAULT 0      -- 1: refuses edits until unlocked (v2)
              created_at, updated_at REAL
              edit_add, edit_remove TEXT NULL        -- (v2) the hand edits as a layer: RLE
                                                    -- counts of the pixels painted in and
@@ -108,9 +110,13 @@ def _v0_to_v1(conn: sqlite3.Connection) -> None:
 
 
 def _v1_to_v2(conn: sqlite3.Connection) -> None:
-    """Hand edits as a layer over the model's mask (NULL columns: old rows read as before)."""
+    """Hand edits as a layer over the model's mask (NULL columns: old rows read as before),
+    and whether an object is hidden or locked (``workbench.objects.SegObject``), so a reload
+    shows the list as the annotator left it."""
     for column in ("edit_add", "edit_remove", "model_counts"):
         conn.execute(f"ALTER TABLE objects ADD COLUMN {column} TEXT")
+    conn.execute("ALTER TABLE objects ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE objects ADD COLUMN locked INTEGER NOT NULL DEFAULT 0")
 
 
 Migration = Callable[[sqlite3.Connection], None]

@@ -1,10 +1,10 @@
 """Between the canvas's ``Workspace`` (objects with undo history) and the store's rows.
 
 What is stored of an object is its current step: the mask (RLE), the prompts that made it, the
-score and model, its class, name and source. The undo history lives in the page's session only;
-after a reload an object starts a new history from its stored state (what every annotation tool
-does). A restored object has no low-resolution logits: the next click on it is decoded from its
-prompts alone, as on a fresh object.
+score and model, its class, name and source, and whether it is hidden or locked. The undo
+history lives in the page's session only; after a reload an object starts a new history from
+its stored state (what every annotation tool does). A restored object has no low-resolution
+logits: the next click on it is decoded from its prompts alone, as on a fresh object.
 
 Hand edits (``Step.edits``) are stored twice: baked into the mask (what exports and batch runs
 read, with ``edited`` set so batch runs never replace the object) and as their own layer, the
@@ -66,7 +66,8 @@ def stored_from_object(obj: SegObject, image_id: int, default_class: int) -> Sto
         class_id=obj.class_id if obj.class_id is not None else default_class,
         rle=encode_rle(result.mask()), instance_name=obj.name, source=obj.source,
         model_id=result.model_id, prompts=obj.prompts.to_json(), score=float(result.score),
-        edited=layer is not None, edits=layer)  # brush, eraser or polygon: batch runs keep off
+        edited=layer is not None, edits=layer,  # brush, eraser or polygon: batch runs keep off
+        hidden=obj.hidden, locked=obj.locked)
 
 
 def _edited_step(row: StoredObject, prompts: PromptSet, shown: np.ndarray) -> Step | None:
@@ -104,7 +105,8 @@ def object_from_stored(row: StoredObject) -> SegObject:
         result = MaskResult.from_mask(mask, row.score if row.score is not None else 1.0, None,
                                       row.model_id or "stored")
         step = Step(prompts, result)
-    return SegObject(row.local_id, (step,), 0, row.instance_name, row.class_id, row.source)
+    return SegObject(row.local_id, (step,), 0, row.instance_name, row.class_id, row.source,
+                     hidden=row.hidden, locked=row.locked)
 
 
 def workspace_from_stored(rows: Sequence[StoredObject], class_id: int | None,

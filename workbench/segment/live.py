@@ -12,6 +12,8 @@ Python, no Starlette, so it is unit-tested directly). Each call:
    finishes) and decodes in the model's click lane (``ctx.click_lane``, the use case's
    ``decode_gate``: one decode per model at a time, a few waiting, then ``ServerBusyError``
    -> 503); refusals are ``workbench.errors.failure_of``'s, as for ``/segment`` and REST;
+3. refuses a click or box on a locked object (423 ``locked``) or a hidden one (409
+   ``hidden``), saying how to unlock or show it (``refuse_edit``); hovers on them are stale;
 4. for a click or box, records the new step in the session exactly as the Gradio handlers do
    (undo/redo, object list and downloads keep working), and answers only what changed: the
    object's mask as a display-size PNG (``workbench.segment.masks``), its prompts and a hint.
@@ -51,12 +53,17 @@ from workbench.drawing import SPEC
 from workbench.errors import Failure, Refusal, UserError, failure_of
 from workbench.event_payloads import box_from_event, point_from_event
 from workbench.lanes import SupersededError
-from workbench.objects import PromptSet, SegObject, Step
+from workbench.objects import ObjectLocked, PromptSet, SegObject, Step
 from workbench.segment import edits, use_case
 from workbench.segment.masks import mask_payload
 from workbench.segment.policy import Policy
 from workbench.segment.use_case import Hooks, SegmentRequest
-from workbench.segment.values import object_hint, status_text
+from workbench.segment.values import (
+    class_names,
+    object_colours,
+    object_hint,
+    status_text,
+)
 from workbench.session import Session
 
 OPS = ("point", "box", "hover", "paint", "polygon", "outline")
@@ -154,6 +161,7 @@ class LiveSegment:
         start = time.perf_counter()
         with session.lock:
             obj = session.workspace.active
+        refuse_edit(obj)
         if op == "point":
             x, y, label = self._point(body)
             self.ctx.limits.check_points(len(obj.prompts.points) + 1)  # before any work
@@ -177,6 +185,8 @@ class LiveSegment:
             session.hover_seq = max(session.hover_seq, seq)
             obj = session.workspace.active
         x, y, label = self._point(body)
+        if obj.locked or obj.hidden:  # a click would be refused: nothing to preview
+            return {"ok": True, "stale": True, "reason": "locked" if obj.locked else "hidden"}
         picture = session.picture
         if picture is None or not self.ctx.cached(session.model_id, picture.digest):
             return {"ok": True, "stale": True, "reason": "encoding"}  # never starts an encode
@@ -197,6 +207,8 @@ class LiveSegment:
         start = time.perf_counter()
         with session.lock:
             obj = session.workspace.active
+        if op != "outline":
+            refuse_edit(obj)  # a locked or hidden object takes no brush, eraser or polygon
         picture = session.picture
         if picture is None:
             raise UserError("Upload an image first (or pick an example).", "No image")
@@ -282,6 +294,7 @@ class LiveSegment:
             if current is None or current.current is not obj.current:
                 raise LiveError(409, "changed", "The object changed meanwhile; click again.",
                                 "Object changed")
+            refuse_edit(current)  # locked or hidden while the mask was computed
             updated = current.record(step)
             session.workspace = session.workspace.update(updated)
             if step.edits is None or step.prompts != obj.prompts:  # an edit decodes nothing
@@ -298,14 +311,15 @@ class LiveSegment:
             "object": self._object(session, obj.object_id, step.result),
             "points": [[x, y, label] for (x, y), label in zip(prompts.points, prompts.labels)],
             "box": list(prompts.box) if prompts.box is not None else None,
-            "hint": object_hint(updated, session.model_id),
+            "hint": object_hint(updated, session.model_id, class_names(session)),
             "status": status_text(session, name, self.ctx),
             "ms": self._ms(start, step),
         }
 
     @staticmethod
     def _object(session: Session, object_id: int, result: Any) -> dict[str, Any]:
-        return {"id": object_id, "color": SPEC.hex_for(object_id),
+        colour = object_colours(session).get(object_id) or SPEC.hex_for(object_id)
+        return {"id": object_id, "color": colour,
                 "mask": mask_payload(session, result)}
 
     @staticmethod
@@ -314,6 +328,18 @@ class LiveSegment:
             1, len(step.candidates))
         return {"server": round(1000 * (time.perf_counter() - start), 2),
                 "decode": round(1000 * decode, 2)}
+
+
+def refuse_edit(obj: SegObject) -> None:
+    """A prompt for a locked or hidden object is refused before any work, with what to do:
+    HTTP 423 ``locked`` (the object list's lock guards finished work) or 409 ``hidden`` (a
+    click on an object one cannot see would change it unseen)."""
+    if obj.locked:
+        raise LiveError(423, "locked", str(ObjectLocked(obj, "refine")), "Object locked")
+    if obj.hidden:
+        raise LiveError(409, "hidden", f"{obj.label} is hidden: show it (the eye in the object "
+                                       "list) to refine it, or start a new object (N).",
+                        "Object hidden")
 
 
 def _as_live_error(exc: BaseException, operator: bool) -> LiveError:

@@ -26,7 +26,8 @@ from workbench.objects import MaskResult
 from workbench.render import fit_size
 
 DISPLAY_SIDE = 1280  # the same as render.PREVIEW_SIDE: masks line up with the shown image
-CACHE_ENTRIES = 64  # encoded masks kept per session (undo/redo re-sends them)
+CACHE_ENTRIES = 512  # encoded masks kept per session: every object of a "Keep all" (200+)
+# and their undo steps; fewer made every re-render of 200 objects encode them all again
 
 
 def display_size(shape: tuple[int, int]) -> tuple[int, int]:

@@ -13,10 +13,10 @@ from typing import Any
 
 from sam_backends.families import facts_of_model
 from workbench.canvas import CanvasObject, CanvasView, display_src, empty_value
-from workbench.drawing import SPEC
+from workbench.drawing import SPEC, hex_colour
 from workbench.inference import candidates_differ
 from workbench.limits import Limits
-from workbench.objects import EDIT_MODEL_ID, SegObject
+from workbench.objects import EDIT_MODEL_ID, PromptSet, SegObject
 from workbench.proposals.review import canvas_proposals
 from workbench.render import Preview, data_url
 from workbench.segment.masks import mask_payload
@@ -55,25 +55,33 @@ def preview_of(session: Session) -> Preview:
 
 
 def canvas_view(session: Session, hint: str | None, src: str) -> CanvasView:
-    """The browser canvas's view of the session (its image must be set): every object's mask
-    (``mask_payload``, cached per result), the active object's prompts and the hint."""
+    """The browser canvas's view of the session (its image must be set): every shown object's
+    mask (``mask_payload``, cached per result) in its colour (``object_colours``), the active
+    object's prompts and the hint. Hidden objects are left out, so they are neither drawn nor
+    part of the picture (they are still saved and exported)."""
     picture = session.picture
     ws = session.workspace
     active = ws.active
-    prompts = active.prompts
+    prompts = active.prompts if not active.hidden else PromptSet()
+    colours = object_colours(session)
+    shown = [o for o in ws.objects if not o.hidden]
     proposals = review_of(session)
     if proposals and not hint:
         hint = review_hint(session.review, len(proposals))
     return CanvasView(
         src=src, size=picture.image.shape[:2], name=html.escape(picture.name),
-        alt=html.escape(f"{picture.name} with {len(ws.with_masks())} mask(s)", quote=True),
+        alt=html.escape(f"{picture.name} with {sum(1 for o in ws.with_masks() if not o.hidden)}"
+                        " mask(s)", quote=True),
         objects=tuple(CanvasObject(o.object_id, mask_payload(session, o.result)
-                                   if not o.is_empty else None, o.object_id == ws.active_id)
-                      for o in ws.objects),
+                                   if not o.is_empty else None, o.object_id == ws.active_id,
+                                   colours[o.object_id])
+                      for o in shown),
         active=active.object_id,
         points=tuple((x, y, label) for (x, y), label in zip(prompts.points, prompts.labels)),
         box=tuple(prompts.box) if prompts.box is not None else None,
-        hint=html.escape(hint) if hint else object_hint(active, session.model_id),
+        hint=html.escape(hint) if hint else object_hint(active, session.model_id,
+                                                        class_names(session)),
+        active_colour=colours[active.object_id],
         proposals=proposals,
     )
 
@@ -132,9 +140,15 @@ def encodes(model_id: str | None) -> bool:
     return facts is None or facts.encodes
 
 
-def object_hint(active: SegObject, model_id: str | None = None) -> str:
-    """The canvas's hint line for the active object (HTML-escaped: it holds the name)."""
-    name = html.escape(active.label)
+def object_hint(active: SegObject, model_id: str | None = None,
+                names: dict[int, str] | None = None) -> str:
+    """The canvas's hint line for the active object (HTML-escaped: it holds the name), named
+    as the object list names it ("car 3" in a project: ``names`` are its class names)."""
+    name = html.escape(_object_label(active, names or {}))
+    if active.locked:
+        return f"{name} is locked: unlock it in the object list to refine it."
+    if active.hidden:
+        return f"{name} is hidden: show it (the eye in the object list) to refine it."
     if active.is_empty:
         return f"{name}: {HELP_HINT}."
     text = f"{name}: {active.prompts.describe()}"
@@ -182,12 +196,25 @@ def _meta(obj: SegObject, pixels: int) -> str:
             f"{edited}")
 
 
-def class_names(session: Session) -> dict[int, str]:
-    """Class id -> name of the session's project ({} without one)."""
+def project_classes(session: Session) -> tuple[Any, ...]:
+    """The classes of the session's project, in the project's order (() without one)."""
     store = getattr(session, "project", None)
     if store is None or getattr(session, "link", None) is None:
-        return {}
-    return {c.class_id: c.name for c in store.classes()}
+        return ()
+    return tuple(store.classes())
+
+
+def class_names(session: Session) -> dict[int, str]:
+    """Class id -> name of the session's project ({} without one)."""
+    return {c.class_id: c.name for c in project_classes(session)}
+
+
+def object_colours(session: Session) -> dict[int, str]:
+    """Object id -> ``#rrggbb``: in its class's hue family in a project (the class colour is
+    the family, ``SPEC.colour_for(id, family)``), by object number without one."""
+    families = {c.class_id: hex_colour(c.color) for c in project_classes(session)}
+    return {o.object_id: SPEC.hex_for(o.object_id, families.get(o.class_id))
+            for o in session.workspace.objects}
 
 
 def _object_label(obj: SegObject, names: dict[int, str]) -> str:
@@ -198,18 +225,63 @@ def _object_label(obj: SegObject, names: dict[int, str]) -> str:
     return f"{klass} · {obj.name}" if obj.name else f"{klass} {obj.object_id}"
 
 
+UNNAMED_GROUP = "Unnamed"
+NO_CLASS_GROUP = "No class"
+
+
+def _group_of(obj: SegObject, names: dict[int, str]) -> tuple[str, str]:
+    """(key, label) of the list group ``obj`` belongs to: its class in a project, otherwise
+    its name (what "Keep all" gives a text query's objects), unnamed ones together."""
+    if names:
+        if obj.class_id in names:
+            return f"class:{obj.class_id}", names[obj.class_id]
+        return "class:none", NO_CLASS_GROUP
+    name = " ".join(obj.name.split()).casefold()
+    return (f"name:{name}", obj.name) if name else ("name:", UNNAMED_GROUP)
+
+
 def objects_value(session: Session) -> dict[str, Any]:
+    """The object list's value (``ui.widgets.object_list``): rows grouped, groups counted.
+
+    ``items`` (in workspace order): ``id``, ``name`` (HTML-escaped), ``color``, ``meta``,
+    ``active``, ``hidden``, ``locked``, ``group`` (a key of ``groups``) and ``search`` (plain
+    lower-case text the search box matches: the label, class and name; never shown as HTML).
+    ``groups`` (in the project's class order, else first appearance): ``key``, ``label``
+    (escaped), ``count``, ``hidden`` (how many are hidden), ``color`` (the class colour, or the
+    first object's). ``classes``: the project's ``[{id, name}]`` for "set class" (empty
+    without a project).
+    """
     if not session.has_image:
         return {"items": []}
     pixels = session.image.shape[0] * session.image.shape[1]
     ws = session.workspace
-    names = class_names(session)
-    return {"items": [
-        {"id": o.object_id, "name": html.escape(_object_label(o, names), quote=True),
-         "color": SPEC.hex_for(o.object_id), "meta": _meta(o, pixels),
-         "active": o.object_id == ws.active_id}
-        for o in ws.objects
-    ]}
+    classes = project_classes(session)
+    names = {c.class_id: c.name for c in classes}
+    colours = object_colours(session)
+    items, groups = [], {}
+    if names:  # every class of the project has its place, even before it has objects
+        order = {f"class:{c.class_id}": i for i, c in enumerate(classes)}
+    else:
+        order = {}
+    for o in ws.objects:
+        key, label = _group_of(o, names)
+        group = groups.setdefault(key, {"key": key, "label": html.escape(label, quote=True),
+                                        "count": 0, "hidden": 0, "color": colours[o.object_id]})
+        group["count"] += 1
+        group["hidden"] += int(o.hidden)
+        text = _object_label(o, names)
+        items.append({
+            "id": o.object_id, "name": html.escape(text, quote=True),
+            "color": colours[o.object_id], "meta": _meta(o, pixels),
+            "active": o.object_id == ws.active_id, "hidden": o.hidden, "locked": o.locked,
+            "group": key, "search": " ".join((text, o.name)).casefold()})
+    class_colour = {f"class:{c.class_id}": c.color for c in classes}
+    for key, group in groups.items():
+        group["color"] = class_colour.get(key, group["color"])
+    ordered = sorted(groups.values(), key=lambda g: order.get(g["key"], len(order)))
+    return {"items": items, "groups": ordered,
+            "classes": [{"id": c.class_id, "name": html.escape(c.name, quote=True)}
+                        for c in classes]}
 
 
 def candidates_value(session: Session, always: bool = False) -> dict[str, Any]:
@@ -224,7 +296,7 @@ def candidates_value(session: Session, always: bool = False) -> dict[str, Any]:
     if not always and not candidates_differ(step.candidates):
         return {"items": [], "similar": len(step.candidates)}
     preview = preview_of(session)
-    color = SPEC.colour_for(active.object_id)
+    color = hex_colour(object_colours(session)[active.object_id])
     items = [
         {"src": data_url(preview.thumbnail(c.mask(), color), quality=80),
          "label": score_label(c.model_id, c.score) + (" · shown" if i == step.chosen else ""),
