@@ -268,6 +268,16 @@ $('.ol-class').addEventListener('change', (event) => {
   event.target.value = '';
   if (value !== '') bulk('class', [...S.selected], {class_id: Number(value)});
 });
+// The row shows as the active one at once (the server's answer, a redraw of the canvas and
+// the panels, follows: with 200 objects that is most of a second). A pick the server refuses
+// (the object was deleted meanwhile) shows its message, and the list's next value puts the
+// mark back where it belongs.
+function pick(id) {
+  for (const r of scroller.querySelectorAll('.ol-row.active')) r.classList.remove('active');
+  const row = scroller.querySelector(`.ol-row[data-id="${id}"]`);
+  if (row) row.classList.add('active');
+  trigger('pick_object', {id});
+}
 scroller.addEventListener('dblclick', (event) => {
   const row = event.target.closest('.ol-row');
   if (row && event.target.closest('.ol-name')) rename(row);
@@ -276,7 +286,7 @@ scroller.addEventListener('keydown', (event) => {
   const row = event.target.closest('.ol-row');
   if (row && event.target === row && (event.key === 'Enter' || event.key === ' ')) {
     event.preventDefault();
-    trigger('pick_object', {id: Number(row.dataset.id)});
+    pick(Number(row.dataset.id));
   }
 });
 scroller.addEventListener('click', (event) => {
@@ -316,7 +326,7 @@ scroller.addEventListener('click', (event) => {
     select(id, !S.selected.has(id), event.shiftKey);
     return;
   }
-  trigger('pick_object', {id});
+  pick(id);
 });
 const marks = (window.__samwb_marks = window.__samwb_marks || []);  // bench_browser.py reads
 watch('value', () => {
