@@ -113,7 +113,7 @@ def wait_text(row: ModelRow) -> str:
     """How long its encode waited for other models' encodes ("—": it did not encode)."""
     if row.encode_seconds is None or row.cached or row.encode_wait_seconds is None:
         return "—"
-    return _seconds(row.encode_wait_seconds) if row.encode_wait_seconds >= 0.005 else "0"
+    return _seconds(row.encode_wait_seconds)
 
 
 def _seconds(value: float) -> str:
