@@ -560,6 +560,15 @@ def test_the_view_fits_the_screen(browser, server, size):
                      "[data-testid=canvas-hint]"):
         box = page.locator(selector).first.bounding_box()
         assert box is not None and box["y"] + box["height"] <= height + 1, selector
+    # Reachable means on screen, unscrolled: the object list's first row, the labelled
+    # "Downloads" box and its first link (the cut-out), beside the candidates under the canvas.
+    for name, selector in (("object list", "#object-list [data-testid=object-list] > *"),
+                           ("downloads", "#downloads-box"),
+                           ("first download", "#downloads a.dl-main")):
+        box = page.locator(selector).first.bounding_box()
+        assert box is not None and box["y"] >= 0, name
+        top = box["height"] if name != "downloads" else 40  # the box's labelled header
+        assert box["y"] + top <= height + 1, f"{name} is below the fold at {width}x{height}"
     assert page.evaluate("() => document.scrollingElement.scrollTop") == 0
     page.screenshot(path=str(artifacts() / f"segment-15-fits-{width}x{height}.png"))
     context.close()
