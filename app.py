@@ -150,6 +150,7 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
     from ui.proposals.panel import CSS as PROPOSALS_CSS
     from ui.segment.project_bar import CSS as PROJECT_BAR_CSS
     from ui.segment.view import CSS as SEGMENT_CSS
+    from ui.video.view import CSS as VIDEO_CSS
 
     config: AppConfig = demo.ctx.config
     demo.queue(default_concurrency_limit=1, max_size=config.queue_max_size)
@@ -165,7 +166,7 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
         state_session_capacity=config.max_sessions,
         theme=gr.themes.Soft(primary_hue="indigo"),
         css=(CSS + SEGMENT_CSS + PROPOSALS_CSS + COMPARE_PROPOSALS_CSS + PROJECT_BAR_CSS
-             + PROJECTS_CSS + COMPARE_CSS),
+             + PROJECTS_CSS + COMPARE_CSS + VIDEO_CSS),
         # None (not False) lets Gradio's env GRADIO_MCP_SERVER=true turn it on, e.g. on a Space.
         mcp_server=config.mcp_server or None,
         auth=list(config.ui_auth) or None,
