@@ -227,6 +227,8 @@ def test_missing_model_gets_a_message_and_the_other_still_answers(server, files,
     error = page.locator("#compare-cards [data-testid=compare-error]")
     assert error.count() == 1
     assert "python -m sam_backends download sam2.1-tiny" in error.inner_text()
+    hint = page.locator("#compare-canvas [data-testid=canvas-hint]").inner_text()
+    assert "Segmenting" not in hint, hint  # the absent model does not leave it "…ing"
     assert "Traceback" not in page.content()
     assert "at least two models have a mask" in page.locator("#compare-agreement").inner_text()
     shot(page, "compare_4_missing_model.png")

@@ -365,6 +365,9 @@ def test_errors_become_friendly_messages(browser, server, tmp_path):
     expect(page.locator("#download-model")).to_be_hidden()
     open_example(page, SHAPES)
     assert "not on this server" in hint(page) and "Segmenting" not in hint(page)
+    page.mouse.click(*screen(page, 160, 230))  # no answer can come: the hint must not say
+    page.wait_for_timeout(1500)                # "Segmenting…" for ever
+    assert "Segmenting" not in hint(page) and "not on this server" in hint(page), hint(page)
     expect(page.locator(".toast-body", has_text="Download failed")).to_have_count(0)
     shot(page, "08-missing-model")
 

@@ -35,7 +35,7 @@ async function pump() {
     if (!S.v || !S.v.live || S.v.live.gen !== gen) return;
     if (!res.ok) {
       showMessage(res.error || {});
-      drawPrompts();
+      drawPrompts(); setHint(S.v.hint); // not "Segmenting…" for ever: the page's own hint
       return;
     }
     await applyAnswer(res);
