@@ -66,7 +66,7 @@ def build_exports_panel() -> ExportsPanel:
                                   label="Cut-out background", elem_id="video-export-bg")
             colour = gr.ColorPicker("#00b140", label="Solid colour",
                                     elem_id="video-export-colour")
-            run = gr.Button("↻ Write again", scale=0, min_width=140,
+            run = gr.Button("↻ Write again", scale=0, min_width=170,
                             elem_id="video-export")
         player = gr.Video(label="Overlay video", interactive=False, elem_id="video-player",
                           height=360, visible=False)
