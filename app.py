@@ -144,11 +144,13 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
     """Start the server for ``demo`` with its config (keyword ``overrides`` go to launch)."""
     import gradio as gr
 
+    from ui.compare.view import CSS as COMPARE_CSS
     from ui.projects.view import CSS as PROJECTS_CSS
     from ui.proposals.compare_panel import CSS as COMPARE_PROPOSALS_CSS
     from ui.proposals.panel import CSS as PROPOSALS_CSS
     from ui.segment.project_bar import CSS as PROJECT_BAR_CSS
     from ui.segment.view import CSS as SEGMENT_CSS
+    from ui.video.view import CSS as VIDEO_CSS
 
     config: AppConfig = demo.ctx.config
     demo.queue(default_concurrency_limit=1, max_size=config.queue_max_size)
@@ -164,7 +166,7 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
         state_session_capacity=config.max_sessions,
         theme=gr.themes.Soft(primary_hue="indigo"),
         css=(CSS + SEGMENT_CSS + PROPOSALS_CSS + COMPARE_PROPOSALS_CSS + PROJECT_BAR_CSS
-             + PROJECTS_CSS),
+             + PROJECTS_CSS + COMPARE_CSS + VIDEO_CSS),
         # None (not False) lets Gradio's env GRADIO_MCP_SERVER=true turn it on, e.g. on a Space.
         mcp_server=config.mcp_server or None,
         auth=list(config.ui_auth) or None,

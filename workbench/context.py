@@ -103,11 +103,14 @@ class ModelStatus:
 
 class EncodeResult(NamedTuple):
     """An embedding and how it was obtained: ``cached`` is True when no encoder ran (another
-    call had computed it); ``seconds`` is the wall time of this call. Unpacks as a 3-tuple."""
+    call had computed it). ``seconds`` is the encoder's own time when it ran (else this call's
+    wall time); ``waited`` the time spent before it could run, in the encoder lane behind other
+    models' encodes: kept apart so a model is not blamed (nor estimated) for others' work."""
 
     embedding: Embedding
     cached: bool
     seconds: float
+    waited: float = 0.0
 
 
 class BackendPool:
@@ -407,16 +410,23 @@ class AppContext:
         backend = self.backend(model_id)
         key = cache_key(digest or image_digest(image), model_id, backend.precision)
 
+        own: list[float] = []  # the encoder's own seconds, without the wait for the lane
+
         def compute() -> Embedding:
             with self.encoder_lane.admit():
-                return self._encode_task(model_id, image)
+                began = time.perf_counter()
+                try:
+                    return self._encode_task(model_id, image)
+                finally:
+                    own.append(time.perf_counter() - began)
 
         # A person waits for this key: a background encode of it stops giving way.
         with self.foreground.wanting(key):
             try:
-                return self._layered_encode(key, backend, compute, record=True)
+                return self._layered_encode(key, backend, compute, record=True, own=own)
             except EncodeAbandoned:  # waited for a background encode that was just dropped
-                return self._layered_encode(key, backend, compute, record=True)
+                own.clear()
+                return self._layered_encode(key, backend, compute, record=True, own=own)
 
     def encode_in_background(self, model_id: str, image: np.ndarray, digest: str,
                              run: Callable[[Backend], Embedding]) -> EncodeResult:
@@ -428,8 +438,10 @@ class AppContext:
         return self._layered_encode(key, backend, lambda: run(backend), record=False)
 
     def _layered_encode(self, key: CacheKey, backend: Backend,
-                        compute: Callable[[], Embedding], record: bool) -> EncodeResult:
-        """Memory cache, then the disk layer, then ``compute()`` (kept on disk afterwards)."""
+                        compute: Callable[[], Embedding], record: bool,
+                        own: list[float] | None = None) -> EncodeResult:
+        """Memory cache, then the disk layer, then ``compute()`` (kept on disk afterwards).
+        ``own``: where ``compute`` puts the encoder's own seconds (the rest was waiting)."""
         computed = []
         start = time.perf_counter()
 
@@ -447,11 +459,12 @@ class AppContext:
             return embedding
 
         embedding = self.cache.get_or_compute(key, layered)
-        seconds = time.perf_counter() - start
+        wall = time.perf_counter() - start
+        seconds = min(wall, own[-1]) if computed and own else wall
         if computed and record:
             self.encode_timings.record(key[1], seconds)
             self.observe.latency("encode", key[1], seconds)
-        return EncodeResult(embedding, not computed, seconds)
+        return EncodeResult(embedding, not computed, seconds, max(0.0, wall - seconds))
 
     # --- embeddings kept on disk (a project's) -------------------------------------------
 

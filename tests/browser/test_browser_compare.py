@@ -227,6 +227,8 @@ def test_missing_model_gets_a_message_and_the_other_still_answers(server, files,
     error = page.locator("#compare-cards [data-testid=compare-error]")
     assert error.count() == 1
     assert "python -m sam_backends download sam2.1-tiny" in error.inner_text()
+    hint = page.locator("#compare-canvas [data-testid=canvas-hint]").inner_text()
+    assert "Segmenting" not in hint, hint  # the absent model does not leave it "…ing"
     assert "Traceback" not in page.content()
     assert "at least two models have a mask" in page.locator("#compare-agreement").inner_text()
     shot(page, "compare_4_missing_model.png")
@@ -260,7 +262,35 @@ def test_defaults_are_present_models_and_absent_ones_are_marked(server, page):
         assert not page.locator("#compare-download-model").is_visible()
         assert not page.locator("#compare-download-choice").is_visible()
         assert "download sam2.1-tiny" not in page.locator("#compare-estimates").inner_text()
+        # the image comes first: the upload and the canvas are on screen without scrolling
+        for selector in ("#compare-upload", "#compare-canvas",
+                         "#compare-models"):
+            assert on_screen(page, selector), f"{selector} is below the fold at {width}x{height}"
         page.screenshot(path=str(artifact(f"compare_5_defaults_{width}x{height}.png")))
+
+
+def on_screen(page, selector: str) -> bool:
+    """Whether the top of ``selector`` (at least 40 px of it) is inside the viewport unscrolled."""
+    box = page.locator(selector).first.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + min(40, box["height"]) <= \
+        page.viewport_size["height"]
+
+
+def header_lines(page) -> dict[str, int]:
+    """Lines of text per header cell of the comparison table (a wrapped header has several)."""
+    return page.evaluate("""() => Object.fromEntries(
+        [...document.querySelectorAll('#compare-table thead th')].map(th => {
+          const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+          const tops = new Set();
+          for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            if (!node.textContent.trim()) continue;
+            const range = document.createRange();
+            range.selectNodeContents(node);
+            [...range.getClientRects()].filter(r => r.width > 0)
+              .forEach(r => tops.add(Math.round(r.top)));
+          }
+          return [th.innerText.trim(), tops.size];
+        }).filter(([name]) => name))""")
 
 
 def artifact(name: str) -> Path:
@@ -296,6 +326,11 @@ def test_canvas_switch_lightbox_names_and_toolbar(server, files, page):
     assert "test-sam2-small" in page.locator("#compare-status").inner_text()
     for width, height in VIEWPORTS:
         page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(200)
+        lines = header_lines(page)
+        assert "Waited" in lines and "Encode" in lines  # own time and waiting, apart
+        # a header may wrap between its words, never inside one (it was one letter a line)
+        assert all(count <= len(name.split()) for name, count in lines.items()), lines
         page.screenshot(path=str(artifact(f"compare_6_switch_{width}x{height}.png")),
                         full_page=True)
     # a thumbnail opens large, and closes with Escape

@@ -214,6 +214,61 @@ def test_everything_toggle_keep(harness):
         browser.close()
 
 
+def test_enter_applies_the_threshold_and_stop_says_stopped(harness, monkeypatch):
+    """A typed threshold applies on Enter (not only when the box loses focus), and Stop shows
+    "Stopped" at once, not the previous run's result as if it were the new one's."""
+    import time
+
+    from workbench.proposals import engines
+
+    url, demo, panel = harness
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(url)
+        page.click("#harness-load")
+        page.wait_for_selector("#harness-loaded :text('loaded')", timeout=TIMEOUT)
+        box = page.locator("#proposals-threshold input[type=number]")
+        box.fill("0")
+        box.press("Enter")
+        page.locator("#proposals-points input").click()
+        page.get_by_role("option", name=GRID, exact=True).click()
+        page.click("#proposals-everything")
+        page.wait_for_function(
+            "() => document.querySelector('#proposals-status').innerText.includes("
+            "'score ≥ 0.00')", timeout=TIMEOUT)
+        box.fill("0.97")
+        box.press("Enter")  # and nothing else: the focus stays where it was
+        page.wait_for_function(
+            "() => document.querySelector('#proposals-status').innerText.includes("
+            "'score ≥ 0.97')", timeout=TIMEOUT)
+
+        real = engines.everything
+
+        def slow(*args, cancel=None, progress=None, **kwargs):  # a long grid, until Stop
+            for _ in range(1200):
+                if cancel is not None and cancel():
+                    raise engines.Cancelled()
+                time.sleep(0.05)
+            return real(*args, cancel=cancel, progress=progress, **kwargs)
+
+        monkeypatch.setattr(engines, "everything", slow)
+        page.click("#proposals-everything")
+        deadline = time.monotonic() + 60
+        while not panel.handlers.flags._flags and time.monotonic() < deadline:
+            time.sleep(0.1)  # the run has started (its Stop flag exists)
+        page.click("#proposals-stop")
+        page.wait_for_function(
+            "() => document.querySelector('#proposals-status').innerText.includes('Stopped')",
+            timeout=TIMEOUT)
+        status = page.locator("#proposals-status").inner_text()
+        # the Stop button's answer, or the run's own when it ended before Gradio cancelled it:
+        # either way "Stopped", never the previous run's summary as if it were this one's
+        assert status.startswith("Stopped: nothing was kept") and "proposals for" not in status
+        page.screenshot(path=str(artifacts() / "proposals_stopped_1366.png"))
+        browser.close()
+
+
 def test_text_find_keep_all_names_objects(harness):
     url, demo, panel = harness
     with sync_playwright() as playwright:

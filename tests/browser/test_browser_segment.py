@@ -365,6 +365,9 @@ def test_errors_become_friendly_messages(browser, server, tmp_path):
     expect(page.locator("#download-model")).to_be_hidden()
     open_example(page, SHAPES)
     assert "not on this server" in hint(page) and "Segmenting" not in hint(page)
+    page.mouse.click(*screen(page, 160, 230))  # no answer can come: the hint must not say
+    page.wait_for_timeout(1500)                # "Segmenting…" for ever
+    assert "Segmenting" not in hint(page) and "not on this server" in hint(page), hint(page)
     expect(page.locator(".toast-body", has_text="Download failed")).to_have_count(0)
     shot(page, "08-missing-model")
 
@@ -567,6 +570,15 @@ def test_the_view_fits_the_screen(browser, server, size):
                      "[data-testid=canvas-hint]"):
         box = page.locator(selector).first.bounding_box()
         assert box is not None and box["y"] + box["height"] <= height + 1, selector
+    # Reachable means on screen, unscrolled: the object list's first row, the labelled
+    # "Downloads" box and its first link (the cut-out), beside the candidates under the canvas.
+    for name, selector in (("object list", "#object-list [data-testid=object-list] > *"),
+                           ("downloads", "#downloads-box"),
+                           ("first download", "#downloads a.dl-main")):
+        box = page.locator(selector).first.bounding_box()
+        assert box is not None and box["y"] >= 0, name
+        top = box["height"] if name != "downloads" else 40  # the box's labelled header
+        assert box["y"] + top <= height + 1, f"{name} is below the fold at {width}x{height}"
     assert page.evaluate("() => document.scrollingElement.scrollTop") == 0
     page.screenshot(path=str(artifacts() / f"segment-15-fits-{width}x{height}.png"))
     context.close()

@@ -195,6 +195,15 @@ def test_upload_scrub_click_track_and_export(browser, server, clips):
     expect(page.locator("#video-info")).to_contain_text("processing 4 frames")
     expect(page.locator("#video-frame-label")).to_contain_text("Frame 0 of 3")
     shot(page, "01-uploaded")
+    # at 1366x768, unscrolled: the frame and its controls together
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=str(artifacts() / "video-1366-01b-fold.png"))
+    for selector in ("#video-canvas [data-testid=prompt-canvas]", "#video-play", "#video-pause",
+                     "#video-frame", "#video-timeline", "#video-track", "#video-stop"):
+        box = page.locator(selector).first.bounding_box()
+        print(selector, box and (round(box["y"]), round(box["height"])))
+        assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 768 + 1, \
+            f"{selector} is not on a 1366x768 screen with the frame"
 
     scrub(page, 2)
     expect(page.locator("#video-frame-label")).to_contain_text("Frame 2 of 3")
@@ -216,7 +225,8 @@ def test_upload_scrub_click_track_and_export(browser, server, clips):
     shot(page, "03b-mask-on-canvas")
     scrub(page, 0)
 
-    page.locator("#video-export").click()
+    # the downloads were written when the track ended: no click needed
+    expect(page.locator("#video-export-note")).to_contain_text("ready", timeout=TIMEOUT)
     player = page.locator("#video-player video")
     expect(player).to_have_count(1, timeout=TIMEOUT)
     page.wait_for_function(

@@ -60,7 +60,7 @@ def session():
         "c": Workspace(),
     }
     s.outcomes = {
-        "a": ModelOutcome(2.5, False, 0.05),
+        "a": ModelOutcome(2.5, False, 0.05, encode_wait_seconds=3.25),
         "b": ModelOutcome(0.001, True, 0.012),
         "c": ModelOutcome(error="Model C is not downloaded. Run `get c`."),
     }
@@ -124,7 +124,8 @@ def test_cards(session):
     assert a["name"] == "Model A" and a["score"] == "0.90"
     assert a["area"] == "400 px (8.3%)"
     assert a["encode"] == "2.50 s" and a["decode"] == "50 ms"
-    assert b["encode"] == "cached"
+    assert a["wait"] == "3.25 s"  # waiting for the other models' encodes, shown apart
+    assert b["encode"] == "cached" and b["wait"] == "—"
     assert a["cutout"].startswith("data:image/webp;base64,")
     # the overlay thumbnail is stacked by the browser: the plain image and one layer per object
     assert a["overlay"]["base"].startswith("data:image/jpeg;base64,")
@@ -159,8 +160,8 @@ def test_waiting_card_shows_the_expected_time(session):
 def test_table_rows(session):
     rows = table_rows(session, NAMES)
     assert len(rows) == 3 and all(len(r) == len(TABLE_HEADERS) for r in rows)
-    assert rows[0][:5] == ["Model A", "0.90", "400 px (8.3%)", "2.50 s", "50 ms"]
-    assert rows[0][7] == "0.333" and rows[2][7] == "—"
+    assert rows[0][:6] == ["Model A", "0.90", "400 px (8.3%)", "2.50 s", "3.25 s", "50 ms"]
+    assert rows[0][8] == "0.333" and rows[2][8] == "—"
 
 
 def test_multiple_objects_are_compared_as_their_union(session):
@@ -249,3 +250,13 @@ def test_card_overlay_layers_follow_the_drawing_spec():
     assert (layer[10, 20:60, 3] == 255).all()  # the outline, opaque
     value = images.overlay([(1, mask, 0.9), (2, mask, 0.8)])
     assert value["base"] == images.base_url and len(value["layers"]) == 2
+
+
+def test_the_table_shows_a_models_own_encode_time_and_its_wait_apart(session):
+    rows = {r[0]: r for r in table_rows(session, NAMES)}
+    encode, waited = TABLE_HEADERS.index("Encode"), TABLE_HEADERS.index("Waited")
+    assert (rows["Model A"][encode], rows["Model A"][waited]) == ("2.50 s", "3.25 s")
+    assert (rows["Model B"][encode], rows["Model B"][waited]) == ("cached", "—")
+    header, line_a = comparison_csv(session, NAMES).splitlines()[:2]
+    column = header.split(",").index("encode_wait_seconds")
+    assert line_a.split(",")[column] == "3.250"

@@ -140,6 +140,10 @@ def test_cancel_flags_are_per_session_and_bounded():
     flags.start("c")  # "a" is the oldest: forgotten
     assert not flags.stop("a") and flags.stop("c")
     assert not flags.stop("nobody")
+    flags.finish("c", again)  # not c's flag: kept
+    assert flags.stop("c")
+    flags.finish("c", flags._flags["c"])
+    assert not flags.stop("c")  # its run ended: nothing to stop
 
 
 def test_engine_cancel_raises_cancelled(ctx):
@@ -157,16 +161,22 @@ def test_stop_during_everything_keeps_nothing(handlers, session):
     before = session.workspace
     seen = []
 
+    pressed = []
+
     def progress(fraction, desc=None):  # the Stop button, pressed once the grid starts
         seen.append(desc or "")
-        if "grid" in (desc or ""):
-            handlers.stop(REQUEST)
+        if "grid" in (desc or "") and not pressed:
+            # the button's own answer: the run's event is cancelled, so its outputs never land
+            pressed.append(handlers.stop(None, REQUEST))
 
     state, picture, status = handlers.everything(session, 4, 0.0, REQUEST, progress)
     assert isinstance(state, type(gr.skip())) and isinstance(picture, type(gr.skip()))
     assert status.startswith("Stopped") and "nothing was kept" in status
     assert session.workspace is before
     assert any("Encoding" in text for text in seen)
+    assert pressed == ["Stopped: nothing was kept from that run."]
+    skip = type(gr.skip())
+    assert isinstance(handlers.stop(None, REQUEST), skip)  # no run: nothing to say
     # the next run starts with a fresh flag and finishes
     state, picture, status = handlers.everything(session, 4, 0.0, REQUEST, no_progress)
     assert isinstance(state, logic.ProposalSet) and "proposal" in status
@@ -175,7 +185,7 @@ def test_stop_during_everything_keeps_nothing(handlers, session):
 def test_stop_during_text_keeps_nothing(handlers, session):
     def progress(fraction, desc=None):
         if (desc or "").startswith("Encoding"):
-            handlers.stop(REQUEST)
+            handlers.stop(None, REQUEST)
 
     with offline():
         _, _, status = handlers.text(session, "dog", engines.DETECTOR, 0.0, REQUEST, progress)

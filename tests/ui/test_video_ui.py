@@ -18,6 +18,7 @@ from app_harness import app_config
 
 from sam_backends.video import MaskTrack, VideoLimitError
 from ui.video.handlers import TRACK_ALL, TRACK_FROM_HERE, VideoHandlers, selection
+from workbench.estimates import RunEstimate
 from workbench.objects import PromptSet
 from workbench.video import values
 from workbench.video.services import auto_stride
@@ -179,10 +180,15 @@ def test_iou_between_tracks():
 
 
 def test_text_values():
-    assert values.progress_text(0, 10, 0.0) == "Tracking: 0/10 frames"
-    assert values.progress_text(5, 10, 2.5) == ("Tracking: 5/10 frames · 2.00 frames/s · "
-                                                "about 3 s left")
-    assert values.progress_text(10, 60, 80.0).endswith("about 6 min 40 s left")
+    clock = iter([0.0, 0.0, 2.5]).__next__
+    run = RunEstimate(10, clock=clock)
+    run.start()
+    assert values.progress_text(run) == ("Tracking: 0/10 frames · time left: known after the "
+                                         "first frames")
+    run.step(5)
+    assert values.progress_text(run) == ("Tracking: 5/10 frames · about 2.5 s left (500 ms a "
+                                         "frame, measured in this run)")
+    assert values.progress_text(run, "Model A", 2, 5).startswith("Model A: 2/5 frames · ")
     assert values.duration_text(89) == "89 s" and values.duration_text(3725) == "1 h 02 min"
     assert values._every(1) == "every frame" and values._every(12) == "every 12th frame"
     assert values._every(22) == "every 22nd frame"

@@ -34,7 +34,8 @@ def test_estimate_scales_by_encoder_cost_within_the_family():
     assert not estimate.rough
     assert estimate.seconds == pytest.approx(14.0 * encoder_cost("sam-vit-h")[1] / 486.0)
     assert estimate.text("SAM ViT-B") == (
-        "about 86 s (estimated from SAM ViT-B's time and encoder cost)")
+        "roughly 86 s (a guess: not measured here yet; scaled from SAM ViT-B's time by encoder "
+        "cost)")
 
 
 def test_same_family_reference_is_preferred_and_cross_family_is_rough():
@@ -60,7 +61,7 @@ def test_models_outside_the_catalogue_need_their_own_measurement():
 def test_long_times_read_in_minutes():
     timings = EncodeTimings()
     timings.record("sam-vit-h", 150.0)
-    assert timings.estimate("sam-vit-h").text() == "about 2.5 min (measured here)"
+    assert timings.estimate("sam-vit-h").text() == "about 2 min 30 s (measured here)"
 
 
 def test_recording_from_threads_keeps_every_model():

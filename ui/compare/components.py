@@ -42,6 +42,9 @@ ${value && value.items && value.items.length ? value.items.map(it => `
       <dt>Score</dt><dd data-testid="compare-score">${it.score}</dd>
       <dt>Area</dt><dd>${it.area}</dd>
       <dt>Encode</dt><dd data-testid="compare-encode">${it.encode}</dd>
+      ${it.wait && it.wait !== '—' ? `<dt title="time spent waiting for the other models'
+        encodes (not this model's)">Waited</dt><dd data-testid="compare-wait">${it.wait}</dd>`
+        : ''}
       <dt>Decode</dt><dd data-testid="compare-decode">${it.decode}</dd>
       ${it.gt ? `<dt>vs truth</dt><dd data-testid="compare-gt">${it.gt}</dd>` : ''}
     </dl>

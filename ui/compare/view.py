@@ -39,6 +39,19 @@ from workbench.compare.values import TABLE_HEADERS
 from workbench.context import AppContext
 from workbench.examples import list_examples
 
+CSS = """
+#compare-models .wrap { gap: 4px 6px; }
+#compare-models label { padding: 3px 8px; font-size: .85em; min-height: 0; }
+#compare-models label span { line-height: 1.25; }
+#compare-estimates { font-size: .85em; }
+#compare-estimates p, #compare-estimates ul { margin: 2px 0; }
+#compare-estimates li { margin: 0; }
+#compare-status { min-height: 1.4em; }
+#compare-status p { margin: 0; font-size: .9em; }
+#compare-table th, #compare-table th * { white-space: normal; word-break: keep-all;
+  overflow-wrap: normal; hyphens: none; }
+"""
+
 INTRO = """
 **Which model should I use?** Pick 2 to 6 models, upload an image, then click the object or
 drag a box: every model answers the same prompts. Compare their cut-outs, scores and timings,
@@ -58,17 +71,9 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks,
     gr.Markdown(INTRO, elem_id="compare-intro")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=290):
-            gr.Markdown("#### 1 · Models (2 to 6)")
-            models = gr.CheckboxGroup(model_choices(ctx), value=chosen, label="Compare",
-                                      elem_id="compare-models")
-            missing = models_panel.missing_choices(ctx)
-            fetch_choice = gr.Dropdown(missing, value=missing[0][1] if missing else None,
-                                       label="Not downloaded yet", visible=bool(missing),
-                                       elem_id="compare-download-choice")
-            fetch_btn = gr.Button("Download model", size="sm", visible=bool(missing),
-                                  elem_id="compare-download-model")
-            estimates = gr.Markdown(estimates_markdown(ctx, chosen), elem_id="compare-estimates")
-            gr.Markdown("#### 2 · Image")
+            # The image comes first: with nine models, a picker above it pushed the upload
+            # ~1,065 px down, off a laptop's screen. The picker is compact chips below it.
+            gr.Markdown("#### 1 · Image")
             upload = gr.File(label="Upload an image", file_types=["image"], type="filepath",
                              height=120, elem_id="compare-upload")
             from_segment = None
@@ -78,8 +83,19 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks,
             gallery = None
             if examples:
                 gallery = examples_gallery(examples, label="…or pick an example",
-                                           columns=3, height=150, allow_preview=False,
-                                           object_fit="cover", elem_id="compare-examples")
+                                           columns=3, rows=1, height=110,
+                                           allow_preview=False, object_fit="cover",
+                                           elem_id="compare-examples")
+            gr.Markdown("#### 2 · Models (2 to 6)")
+            models = gr.CheckboxGroup(model_choices(ctx), value=chosen, label="Compare",
+                                      show_label=False, elem_id="compare-models")
+            missing = models_panel.missing_choices(ctx)
+            fetch_choice = gr.Dropdown(missing, value=missing[0][1] if missing else None,
+                                       label="Not downloaded yet", visible=bool(missing),
+                                       elem_id="compare-download-choice")
+            fetch_btn = gr.Button("Download model", size="sm", visible=bool(missing),
+                                  elem_id="compare-download-model")
+            estimates = gr.Markdown(estimates_markdown(ctx, chosen), elem_id="compare-estimates")
             gr.Markdown("#### 3 · Objects")
             objects = ObjectList({"items": []}, elem_id="compare-objects")
             new_btn = gr.Button("+ New object", size="sm", elem_id="compare-new-object")
@@ -114,10 +130,11 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks,
             agreement = AgreementView({"ready": False, "hint": "The agreement matrix appears "
                                        "when at least two models have a mask."},
                                       elem_id="compare-agreement")
+            # only the names' column is set: at 1366 px a 9% column left a header one letter
+            # wide; the figures' columns wrap headers between words, never inside one
             table = gr.Dataframe(headers=list(TABLE_HEADERS), value=[], interactive=False,
                                  wrap=True, label="Comparison table", elem_id="compare-table",
-                                 column_widths=["26%", "9%", "17%", "9%", "9%", "10%", "10%",
-                                                "10%"])
+                                 column_widths=["22%"])
             with gr.Accordion("Downloads", open=True, elem_id="compare-downloads-box"):
                 with gr.Row():
                     export_btn = gr.Button("Prepare downloads", size="sm", variant="primary",
@@ -136,7 +153,10 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks,
             estimates, zip_dl, csv_dl, on_canvas]
     quiet = {"show_progress": "hidden", "concurrency_id": "decode",
              "api_visibility": "private"}
-    heavy = {"concurrency_id": "encode", "api_visibility": "private"}
+    # The progress (per model, with its expected time) shows on the canvas only: over every
+    # output it covered the status line and greyed out the toolbar and the picker.
+    heavy = {"concurrency_id": "encode", "api_visibility": "private",
+             "show_progress_on": [canvas]}
 
     upload.upload(h.upload, [state, upload, models], view, show_progress="full", **heavy)
     if from_segment is not None:
@@ -161,8 +181,8 @@ def build_compare_tab(ctx: AppContext, demo: gr.Blocks,
     # Downloads have their own lane (as in the Segment view); then the new model is compared.
     fetch_btn.click(h.download, [models, fetch_choice], [models, estimates, fetch_choice,
                                                          fetch_btn],
-                    show_progress="full", concurrency_id="download",
-                    api_visibility="private").success(
+                    show_progress="full", show_progress_on=[estimates],
+                    concurrency_id="download", api_visibility="private").success(
         h.change_models, [state, models], view, show_progress="full", **heavy)
 
     def refresh() -> tuple:

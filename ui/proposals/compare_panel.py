@@ -23,6 +23,7 @@ import numpy as np
 from sam_backends import Instances
 from ui.feedback import guard
 from ui.proposals.handlers import CancelFlags, _key, _progress_adapter
+from ui.proposals.panel import ENTER_APPLIES_JS
 from workbench.context import AppContext
 from workbench.errors import UserError, describe, log_unexpected
 from workbench.proposals import engines
@@ -259,6 +260,7 @@ def build_compare_proposals(ctx: AppContext, demo: gr.Blocks, compare_state: gr.
                                outputs, **runs)
     stop.click(h.stop, None, None, cancels=[by_text, by_grid], queue=False,
                api_visibility="private")
+    demo.load(None, None, None, js=ENTER_APPLIES_JS)
     return CompareProposals(text=text, find=find, everything=everything,
                             points_per_side=points, threshold=threshold, stop=stop,
                             gallery=gallery, summary=summary, matches=matches, details=details,

@@ -31,6 +31,8 @@ EMPTY_STATUS = ("Press **Everything** to find every object, or type what to look
                 "(\"dog\", \"red car, bicycle\") and press **Find**.")
 
 
+STOPPED = "Stopped: nothing was kept from that run."
+
 class CancelFlags:
     """One "stop" flag per browser session (by Gradio's session hash), bounded."""
 
@@ -49,12 +51,19 @@ class CancelFlags:
         return flag
 
     def stop(self, key: str) -> bool:
+        """Stop ``key``'s run; False when it has none running (nothing to stop)."""
         with self._lock:
             flag = self._flags.get(key)
         if flag is None:
             return False
         flag.set()
         return True
+
+    def finish(self, key: str, flag: threading.Event) -> None:
+        """``key``'s run that holds ``flag`` ended (a newer run's flag is kept)."""
+        with self._lock:
+            if self._flags.get(key) is flag:
+                del self._flags[key]
 
 
 def _key(request: gr.Request | None) -> str:
@@ -100,7 +109,7 @@ class ProposalsHandlers:
         self.threshold = keep_panel(self._threshold)
         self.discard = keep_panel(self._discard)
         self.keep = keep_all(self._keep)
-        self.stop = guard(lambda *args: None, operator)(self._stop)
+        self.stop = guard(lambda *args: gr.skip(), operator)(self._stop)
 
     # --- values ------------------------------------------------------------------------------
 
@@ -143,7 +152,9 @@ class ProposalsHandlers:
         try:
             instances = run(picture, flag.is_set, report)
         except engines.Cancelled:
-            return gr.skip(), gr.skip(), "Stopped: nothing was kept from that run."
+            return gr.skip(), gr.skip(), STOPPED
+        finally:
+            self.flags.finish(_key(request), flag)
         if generation != session.generation:  # a new image arrived meanwhile: drop the result
             raise UserError("The image changed while the objects were being found; run again.",
                             "Image changed")
@@ -175,8 +186,14 @@ class ProposalsHandlers:
 
         return self._run(session, request, progress, run, threshold, ", ".join(phrases))
 
-    def _stop(self, request: gr.Request) -> None:
-        self.flags.stop(_key(request))
+    def _stop(self, proposals: logic.ProposalSet | None, request: gr.Request) -> Any:
+        """The status, at once: Gradio cancels the run's event, so the run's own "Stopped"
+        never reaches the page, which kept showing the previous run's result as if current."""
+        if not self.flags.stop(_key(request)):
+            return gr.skip()
+        if proposals is not None:
+            return STOPPED + " The outlines shown are from the run before."
+        return STOPPED
 
     # --- choosing ----------------------------------------------------------------------------
 

@@ -38,6 +38,21 @@ CSS = """
 """
 
 
+# A slider's number box applies a typed value when it loses focus (its "release"); Enter did
+# nothing, so a typed threshold looked ignored. Enter now leaves the box, which applies it.
+ENTER_APPLIES_JS = """() => {
+  if (window.samwbEnterApplies) return;
+  window.samwbEnterApplies = true;
+  document.addEventListener('keydown', (event) => {
+    const box = event.target;
+    if (event.key === 'Enter' && box.matches && box.matches('input[type=number]')
+        && box.closest('[id$="-threshold"]')) {
+      event.preventDefault();
+      box.blur();
+    }
+  }, true);
+}"""
+
 @dataclass(frozen=True)
 class ProposalsPanel:
     """The panel's components, and ``changed``: the event after which ``segment_state`` holds
@@ -116,10 +131,11 @@ def build_proposals_panel(ctx: AppContext, demo: gr.Blocks, segment_state: gr.St
                                       **runs)
     run_text = gr.on([find.click, text.submit], h.text,
                      [segment_state, text, text_model, threshold], panel, **runs)
-    stop.click(h.stop, None, None, cancels=[run_everything, run_text], queue=False,
+    stop.click(h.stop, [state], status, cancels=[run_everything, run_text], queue=False,
                api_visibility="private")
     canvas.proposal(h.toggle, [segment_state, state], panel, **quick)
     threshold.release(h.threshold, [segment_state, state, threshold], panel, **quick)
+    demo.load(None, None, None, js=ENTER_APPLIES_JS)
     discard.click(h.discard, [segment_state, state], panel, **quick)
     changed = gr.on([keep_all.click, keep_selected.click], h.keep, [segment_state, state],
                     [segment_state] + panel, **quick)

@@ -164,8 +164,13 @@ class SegmentHandlers:
         if self.ctx.cached(model_id, session.digest):
             return None
         name = self.ctx.spec(model_id).display_name
-        typical = self.ctx.encode_timings.typical_seconds()
-        about = f" (about {typical:.0f} s)" if typical >= 1.5 else ""
+        # this model's own time here (or a labelled guess), never another model's typical time
+        estimate = self.ctx.encode_timings.estimate(model_id)
+        reference = estimate.reference
+        if reference in self.ctx.model_ids:
+            reference = self.ctx.spec(reference).display_name
+        about = (f": {estimate.text(reference)}" if estimate.seconds is not None
+                 else " (the first time here: not timed yet)")
         if not self.ctx.pool.is_loaded(model_id):
             return f"Loading {name} and encoding the image{about}… clicks are kept."
         return f"Encoding the image with {name}{about}… clicks are kept."

@@ -62,13 +62,13 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=290):
             gr.Markdown("#### 1 · Image")
-            upload = gr.File(label="Upload an image", file_types=["image"], type="filepath",
-                             height=120, elem_id="image-upload")
+            upload = gr.File(label="Upload, or pick an example",
+                             file_types=["image"], type="filepath", height=120,
+                             elem_id="image-upload")
             gallery = None
-            if examples:
-                gr.Markdown("…or pick an example:")
-                gallery = examples_gallery(examples, label="Examples",
-                                           show_label=False, columns=3, rows=1, height=110,
+            if examples:  # no line of its own: the object list's top stays on a laptop screen
+                gallery = examples_gallery(examples, label="Examples", show_label=False,
+                                           columns=3, rows=1, height=110,
                                            allow_preview=False,
                                            object_fit="cover", elem_id="examples")
             gr.Markdown("#### 2 · Model")
@@ -97,9 +97,13 @@ def build_segment_tab(ctx: AppContext, demo: gr.Blocks) -> SegmentTab:
             canvas = PromptCanvas({"hint": "Upload an image or pick an example on the left."},
                                   elem_id="canvas", elem_classes=["pcl-local-upload"])
             status = gr.Markdown(elem_id="status")
-            candidates = CandidateStrip({"items": []}, elem_id="candidates")
-            with gr.Accordion("Downloads", open=True, elem_id="downloads-box"):
-                downloads = DownloadsPanel({"items": []}, elem_id="downloads")
+            # side by side, so the downloads are on a 1366 x 768 screen with the canvas
+            with gr.Row(equal_height=False, elem_id="below-canvas"):
+                with gr.Column(scale=2, min_width=420):
+                    candidates = CandidateStrip({"items": []}, elem_id="candidates")
+                with gr.Column(scale=1, min_width=280), gr.Accordion(
+                        "Downloads", open=True, elem_id="downloads-box"):
+                    downloads = DownloadsPanel({"items": []}, elem_id="downloads")
             with gr.Accordion("Find many objects at once: Everything, or type what to find",
                               open=False, elem_id="proposals-box"):
                 proposals = build_proposals_panel(ctx, demo, state, canvas)

@@ -43,6 +43,7 @@ from ui.feedback import api_error
 from ui.video.handlers import selection
 from workbench.context import AppContext
 from workbench.errors import UserError, log
+from workbench.estimates import RunEstimate
 from workbench.exports import safe_stem
 from workbench.lanes import CallerGoneError, Deadline
 from workbench.objects import PromptSet
@@ -258,19 +259,21 @@ class TrackApi:
         total = video.num_frames + (1 if first > 0 else 0)
         job = session.begin_job("tracking")
         done, track_start = 0, time.perf_counter()
+        pace = RunEstimate(total, self.services.pace.pace(session.model_id))
         try:
             for frame, masks in job.steps(engine.propagate_both(start_frame=first),
                                           around=self.services.frame_step):
                 for object_id, mask in masks.items():
                     session.track.set(frame, object_id, mask)
                 done += 1
-                text = values.progress_text(done, total, time.perf_counter() - track_start)
+                pace.step()
+                text = values.progress_text(pace)
                 progress((done, total), desc=text, unit="frames")
                 deadline.check(f"tracking ({done} of {total} frames done)")
         finally:
             job.finish()
         track_s = time.perf_counter() - track_start
-        self.services.record_run(track_s)
+        self.services.record_run(track_s, session.model_id, done)
         out = self._folder()
         names = {o.object_id: o.name for o in session.objects}
         overlay = out / f"{safe_stem(path.name)}_overlay.mp4"
@@ -302,10 +305,12 @@ class TrackApi:
             run = TextTracker(engine, detector, words.params)
         job = session.begin_job("tracking")
         done, total, track_start = 0, video.num_frames, time.perf_counter()
+        pace = RunEstimate(total, self.services.pace.pace(f"words:{session.model_id}"))
         try:
             for _ in job.steps(run.run(), around=self.services.frame_step):
                 done += 1
-                text = values.progress_text(done, total, time.perf_counter() - track_start)
+                pace.step()
+                text = values.progress_text(pace)
                 progress((done, total), desc=text, unit="frames")
                 deadline.check(f"tracking ({done} of {total} frames done)")
         finally:

@@ -17,6 +17,7 @@ from sam_backends.video import MaskTrack
 from ui.feedback import warn
 from workbench.context import AppContext
 from workbench.errors import UserError
+from workbench.estimates import RunEstimate
 from workbench.video import values
 from workbench.video.state import CompareRun, VideoSession, frame_iou, to_prompts
 from workbench.video.values import compare_summary, iou_table
@@ -135,6 +136,11 @@ class CompareHandlers:
         session.compare = run
         first = session.prompted_frames[0]
         total = video.num_frames + (1 if first > 0 else 0)
+        # one estimate for both models: the second one's frames are priced at its pace measured
+        # here before, else at the first one's (a guess, and worded as one)
+        history = self.services.pace
+        pace = RunEstimate(2 * total, history.pace(models[0]), later=total,
+                           later_pace=history.pace(models[1]))
         try:
             with self.services.lane.admit():
                 for which, model_id in enumerate(models):
@@ -146,16 +152,22 @@ class CompareHandlers:
                             mask = engine.add_prompts(frame, object_id, to_prompts(prompts))
                         run.tracks[which].set(frame, object_id, mask)
                     start = time.perf_counter()
+                    if which:
+                        pace.new_pace()
+                    else:
+                        pace.start()
                     frames = engine.propagate_both(start_frame=first)
                     for frame, masks in job.steps(frames, around=self.services.frame_step):
                         for object_id, mask in masks.items():
                             run.tracks[which].set(frame, object_id, mask)
                         run.frames_done[which] += 1
                         run.seconds[which] = time.perf_counter() - start
-                        text = values.progress_text(run.frames_done[which], total,
-                                                    run.seconds[which], f"{name}")
+                        pace.step()
+                        text = values.progress_text(pace, f"{name} ({which + 1} of 2)",
+                                                    run.frames_done[which], total)
                         progress((run.frames_done[which], total), desc=text, unit="frames")
                         yield self.compare_view(session, frame, status=text)
+                    history.record(model_id, run.seconds[which], run.frames_done[which])
                     del engine  # its memory goes before the second model starts
                     if job.stopped:
                         break

@@ -25,6 +25,7 @@ from ui.feedback import guard, warn
 from ui.video.compare import CompareHandlers
 from workbench.context import AppContext
 from workbench.errors import UserError
+from workbench.estimates import RunEstimate
 from workbench.event_payloads import (
     box_from_event,
     check_point_cap,
@@ -376,12 +377,14 @@ class VideoHandlers(CompareHandlers):
                         frames = engine.propagate_both(start_frame=first)
                         total = session.video.num_frames + (1 if first > 0 else 0)
                 start = time.perf_counter()
+                pace = RunEstimate(total, self.services.pace.pace(session.model_id))
                 for frame, masks in job.steps(frames, around=self.services.frame_step):
                     for object_id, mask in masks.items():
                         session.track.set(frame, object_id, mask)
                     done += 1
+                    pace.step()
                     session.frame = frame
-                    text = values.progress_text(done, total, time.perf_counter() - start)
+                    text = values.progress_text(pace)
                     progress((done, total), desc=text, unit="frames")
                     yield self.view(session, status=text)
         finally:
@@ -389,7 +392,7 @@ class VideoHandlers(CompareHandlers):
             session.last_run = {"frames": done, "seconds": seconds, "stopped": job.stopped,
                                 "model": name}
             session.compare = None
-            self.services.record_run(seconds)
+            self.services.record_run(seconds, session.model_id, done)
             job.finish()
         yield self.view(session)
 

@@ -34,12 +34,17 @@ from workbench.context import AppContext
 from workbench.video.services import DEFAULT_MAX_FRAMES, VIDEO_SUFFIXES
 
 EXAMPLE_NAME = "moving_shapes.mp4"  # made by assets/make_video_example.py
+# One line: on a 1366 x 768 screen the frame and its controls (Play, the slider, the timeline,
+# Track) must fit together below it. The canvas's hint says the rest.
 INTRO = """
-**Track objects through a clip with SAM 2.1 or EdgeTAM.** Upload a clip (or use the example),
-click an object or drag a box around it on any frame, then press **Track**: its mask follows it
-through the clip. Correct it on any frame (more clicks, right-click for background) and track again
-from there. Add several objects with **New object**; compare two models on the same prompts;
-download an H.264 video with the masks, a cut-out video, mask PNGs and COCO RLE JSON.
+**Track objects through a clip:** click an object or drag a box on any frame, press **Track**,
+then correct it on any frame and track again.
+"""
+
+# The canvas leaves room under it for the player row, the timeline and the Track row.
+CSS = """
+#video-canvas { --pcl-reserve: 190px; }
+#video-intro p { margin: 0; }
 """
 
 
@@ -121,34 +126,36 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
                 words_btn = gr.Button("Find and track", variant="primary", size="sm",
                                       elem_id="video-words-find")
         with gr.Column(scale=3):
-            info = gr.Markdown("No clip yet.", elem_id="video-info")
             with gr.Row(equal_height=False):
                 mode = gr.Radio([FOREGROUND, BACKGROUND], value=FOREGROUND,
-                                label="A left click adds", elem_id="video-click-mode", scale=3)
+                                label="A left click adds", elem_id="video-click-mode", scale=3,
+                                container=False)
                 undo = gr.Button("↶ Undo", size="sm", elem_id="video-undo", scale=0,
                                  min_width=80)
                 clear = gr.Button("Clear this frame", size="sm", elem_id="video-clear",
                                   scale=0, min_width=120)
             canvas = PromptCanvas({"hint": "Upload a clip or pick the example on the left."},
                                   elem_id="video-canvas")
-            with gr.Row(equal_height=True):
+            # One row under the frame: the player and Track, then the timeline (1366 x 768).
+            with gr.Row(equal_height=True, elem_id="video-player-row"):
                 play = gr.Button("▶ Play", size="sm", scale=0, min_width=80,
                                  elem_id="video-play")
                 pause = gr.Button("❚❚ Pause", size="sm", scale=0, min_width=80,
                                   elem_id="video-pause")
                 slider = gr.Slider(0, 1, value=0, step=1, label="Frame", interactive=False,
-                                   scale=4, elem_id="video-frame")
+                                   scale=4, container=False, elem_id="video-frame")
+                track_btn = gr.Button("▶ Track", variant="primary", scale=0, min_width=110,
+                                      elem_id="video-track")
+                stop_btn = gr.Button("■ Stop", variant="stop", scale=0, min_width=90,
+                                     elem_id="video-stop")
             timeline = Timeline({"frames": 0, "current": 0, "rows": []},
                                 elem_id="video-timeline")
-            frame_text = gr.Markdown("No clip yet.", elem_id="video-frame-label")
             with gr.Row(equal_height=False, elem_id="video-track-row"):
+                frame_text = gr.Markdown("No clip yet.", elem_id="video-frame-label")
                 how = gr.Radio([TRACK_ALL, TRACK_FROM_HERE], value=TRACK_ALL, label="Track",
-                               scale=3, elem_id="video-track-mode")
-                track_btn = gr.Button("▶ Track", variant="primary", scale=0, min_width=140,
-                                      elem_id="video-track")
-                stop_btn = gr.Button("■ Stop", variant="stop", scale=0, min_width=100,
-                                     elem_id="video-stop")
+                               scale=2, elem_id="video-track-mode", container=False)
             status = gr.Markdown(elem_id="video-status")
+            info = gr.Markdown("No clip yet.", elem_id="video-info")
             timer = gr.Timer(0.25, active=False)
             compare = build_compare_panel(ctx, model_ids, default)
             exports = build_exports_panel()
@@ -194,8 +201,9 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
     comparing = compare.wire(h, state)
     stops = {"cancels": [tracking, comparing, finding], "concurrency_id": "video-stop",
              "concurrency_limit": None, "api_visibility": "private", "show_progress": "hidden"}
-    stop_btn.click(h.stop, [state], view, **stops)
+    stopping = stop_btn.click(h.stop, [state], view, **stops)
     compare.stop.click(h.stop_compare, [state], compare.outputs(state), **stops)
-    exports.wire(h, state)
+    # the downloads are written when a run ends (no "Prepare downloads" click)
+    exports.wire(h, state, after=[tracking, finding, stopping])
     demo.unload(unload_handler(ctx.sessions, SESSION_SUFFIX))
     return h

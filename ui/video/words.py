@@ -23,6 +23,7 @@ import gradio as gr
 
 from ui.feedback import warn
 from workbench.errors import UserError
+from workbench.estimates import RunEstimate
 from workbench.objects import PromptSet
 from workbench.video import values
 from workbench.video.state import MAX_OBJECTS, VideoSession
@@ -87,6 +88,7 @@ class WordsHandlers:
                         run = TextTracker(h.engine(session), found_by, params,
                                           first_object_id=first_id)
                 start = time.perf_counter()
+                pace = RunEstimate(total, h.services.pace.pace(f"words:{session.model_id}"))
                 for frame, masks in job.steps(run.run(), around=h.services.frame_step):
                     with session.lock:
                         self._adopt(session, run)
@@ -96,7 +98,8 @@ class WordsHandlers:
                             session.track.set(frame, object_id, mask)
                         session.frame = frame
                     done += 1
-                    status = values.progress_text(done, total, time.perf_counter() - start)
+                    pace.step()
+                    status = values.progress_text(pace)
                     progress((done, total), desc=status, unit="frames")
                     yield h.view(session, status=status)
         finally:
@@ -104,7 +107,7 @@ class WordsHandlers:
             session.last_run = {"frames": done, "seconds": seconds, "stopped": job.stopped,
                                 "model": h.ctx.spec(session.model_id).display_name}
             session.compare = None
-            h.services.record_run(seconds)
+            h.services.record_run(seconds, f"words:{session.model_id}", done)
             job.finish()
         found = run.result
         if found.found_nothing:

@@ -384,6 +384,7 @@ async function render(v) {
   if (reviewing) vp.scrollIntoView({block: 'nearest', behavior: 'smooth'});
   S.points = v.points || []; S.box = v.box || null;
   clearPreview();
+  S.restHint = v.hint;  // the hint to go back to when a click is refused
   drawMasks(); drawPrompts(); setHint(v.hint); setBusy(v.busy);
   bump();
   if (S.tool === 'polygon') refreshOutline(); // an undo or another object: its own outline

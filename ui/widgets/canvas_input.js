@@ -37,9 +37,9 @@ async function pump() {
     if (!res.ok) {
       showMessage(res.error || {});
       if (job.kind === 'paint' || job.kind === 'polygon') { clearPaint(); drawMasks(); }
-      if (job.kind !== 'outline') setHint(S.objectHint);
+      // the object's own hint again, not "Segmenting…" for ever (a refused click, a locked one)
+      if (job.kind !== 'outline') setHint(S.restHint || S.v.hint);
       drawPrompts();
-      setHint(S.v.hint);  // not "Segmenting…" for a click that was refused (a locked object)
       return;
     }
     if (job.kind === 'outline') { takeOutline(res); return; } // draws handles, changes nothing
@@ -68,6 +68,7 @@ async function applyAnswer(res) {
   S.points = res.points || []; S.box = res.box || null;
   clearPreview();
   if (!S.stroke && !S.queue.some((j) => j.kind === 'paint')) clearPaint(); // strokes drawn
+  S.restHint = res.hint;
   drawMasks(); drawPrompts(); setHint(res.hint); setBusy('');
   bump();
 }

@@ -27,7 +27,7 @@ from workbench.exports import cutout_rgba, mask_png, png_bytes, safe_stem
 
 CSV_COLUMNS = (
     "model_id", "model", "objects", "score", "scores", "area_px", "area_percent",
-    "encode_seconds", "encode_cached", "decode_ms", "iou_vs_ground_truth",
+    "encode_seconds", "encode_cached", "encode_wait_seconds", "decode_ms", "iou_vs_ground_truth",
     "boundary_f_vs_ground_truth", "error",
 )  # fmt: skip
 
@@ -59,6 +59,7 @@ def comparison_csv(session: CompareSession, names: Mapping[str, str]) -> str:
             "" if row.area_px is None else row.area_px,
             _number(None if row.area_share is None else 100 * row.area_share, 3),
             _number(row.encode_seconds, 3), "" if row.encode_seconds is None else row.cached,
+            _number(row.encode_wait_seconds, 3),
             _number(None if row.decode_seconds is None else 1000 * row.decode_seconds, 1),
             _number(row.iou_gt), _number(row.boundary_f_gt), row.error or "",
         ] + [_number(iou.get((row.model_id, other))) for other in pair_ids])  # fmt: skip

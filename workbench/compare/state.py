@@ -46,8 +46,10 @@ class ModelOutcome:
     """How one model did on the latest interaction.
 
     Attributes:
-        encode_seconds: wall time of the encode that produced the embedding in use (None: not
+        encode_seconds: the model's own encode time for the embedding in use (None: not
             encoded yet); ``cached`` True when it came from the cache (no encoder ran).
+        encode_wait_seconds: how long that encode waited for the encoder lane (other models'
+            encodes) before it ran: shown apart, as it is not this model's time.
         decode_seconds: decoder wall time of the latest interaction (all objects it re-ran).
         error: a friendly message when the model could not answer (None when it did).
     """
@@ -56,6 +58,7 @@ class ModelOutcome:
     cached: bool = False
     decode_seconds: float | None = None
     error: str | None = None
+    encode_wait_seconds: float | None = None
 
 
 class CompareSession(Session):
@@ -198,8 +201,9 @@ def _encode_one(ctx: AppContext, session: CompareSession, model_id: str,
         return None
     previous = session.outcomes[model_id]
     if previous.encode_seconds is None or not encoded.cached:
-        session.outcomes[model_id] = ModelOutcome(encoded.seconds, encoded.cached,
-                                                  previous.decode_seconds)
+        session.outcomes[model_id] = ModelOutcome(
+            encoded.seconds, encoded.cached, previous.decode_seconds,
+            encode_wait_seconds=None if encoded.cached else encoded.waited)
     else:  # a later cache hit for this image: keep showing how its encode went
         session.outcomes[model_id] = dataclasses.replace(previous, error=None)
     return encoded.embedding

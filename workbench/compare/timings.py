@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from sam_backends import UnknownModelError, get_spec
 from sam_backends.families import get_family
+from workbench.estimates import guess_text, measured_text
 
 SLOW_SECONDS = 10.0  # above this, the page warns before running the model
 KEEP = 5  # measurements kept per model
@@ -49,23 +50,15 @@ class Estimate:
         return self.seconds is not None and self.seconds >= SLOW_SECONDS
 
     def text(self, reference_name: str | None = None) -> str:
-        """Short words for the page, e.g. "about 85 s (measured here)"."""
+        """Short words for the page (``workbench.estimates``): "about 85 s (measured here)", or
+        for a scaled estimate, which nobody measured, "roughly 86 s (a guess: …)"."""
         if self.seconds is None:
             return "no measurement yet"
-        amount = _duration(self.seconds)
         if self.basis == "measured":
-            return f"about {amount} (measured here)"
+            return measured_text(self.seconds)
         name = reference_name or self.reference
-        how = "roughly " if self.rough else "about "
-        return f"{how}{amount} (estimated from {name}'s time and encoder cost)"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 1.0:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 90.0:
-        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-    return f"{seconds / 60:.1f} min"
+        across = ", across model families" if self.rough else ""
+        return guess_text(self.seconds, f"scaled from {name}'s time by encoder cost{across}")
 
 
 @lru_cache(maxsize=64)  # a bounded memo of catalogue facts (ids are few and never change)

@@ -52,6 +52,7 @@ class ModelRow:
     area_px: int | None
     area_share: float | None
     encode_seconds: float | None
+    encode_wait_seconds: float | None
     cached: bool
     decode_seconds: float | None
     iou_gt: float | None
@@ -80,6 +81,7 @@ def model_rows(session: CompareSession, names: Mapping[str, str]) -> list[ModelR
             model_id=model_id, name=names.get(model_id, model_id), objects=len(scores),
             scores=scores, area_px=area, area_share=None if area is None else area / pixels,
             encode_seconds=outcome.encode_seconds, cached=outcome.cached,
+            encode_wait_seconds=outcome.encode_wait_seconds,
             decode_seconds=outcome.decode_seconds, iou_gt=iou_gt, boundary_f_gt=boundary,
             error=outcome.error,
         ))  # fmt: skip
@@ -99,13 +101,23 @@ def agreement_matrix(session: CompareSession) -> tuple[list[str], np.ndarray] | 
 
 
 def encode_text(row: ModelRow) -> str:
+    """The model's own encode time (waiting for other models is ``wait_text``)."""
     if row.encode_seconds is None:
         return "—"
     if row.cached:
         return "cached"
-    if row.encode_seconds < 1.0:
-        return f"{1000 * row.encode_seconds:.0f} ms"
-    return f"{row.encode_seconds:.2f} s"
+    return _seconds(row.encode_seconds)
+
+
+def wait_text(row: ModelRow) -> str:
+    """How long its encode waited for other models' encodes ("—": it did not encode)."""
+    if row.encode_seconds is None or row.cached or row.encode_wait_seconds is None:
+        return "—"
+    return _seconds(row.encode_wait_seconds)
+
+
+def _seconds(value: float) -> str:
+    return f"{1000 * value:.0f} ms" if value < 1.0 else f"{value:.2f} s"
 
 
 def decode_text(row: ModelRow) -> str:
@@ -233,6 +245,7 @@ def cards_value(session: CompareSession, names: Mapping[str, str],
             "score": score_text(row),
             "area": area_text(row),
             "encode": encode_text(row),
+            "wait": wait_text(row),
             "decode": decode_text(row),
             "gt": (f"IoU {row.iou_gt:.3f} · boundary F {row.boundary_f_gt:.3f}"
                    if row.iou_gt is not None else None),
@@ -284,8 +297,8 @@ def agreement_value(session: CompareSession, names: Mapping[str, str]) -> dict[s
     }
 
 
-TABLE_HEADERS = ("Model", "Score", "Area", "Encode", "Decode", "IoU vs truth", "Boundary F",
-                 "Mean IoU vs others")
+TABLE_HEADERS = ("Model", "Score", "Area", "Encode", "Waited", "Decode", "IoU vs truth",
+                 "Boundary F", "Mean IoU vs others")
 
 
 def table_rows(session: CompareSession, names: Mapping[str, str]) -> list[list[str]]:
@@ -293,7 +306,7 @@ def table_rows(session: CompareSession, names: Mapping[str, str]) -> list[list[s
     rows = model_rows(session, names)
     means = _mean_iou_vs_others(session)
     return [
-        [r.name, score_text(r), area_text(r), encode_text(r), decode_text(r),
+        [r.name, score_text(r), area_text(r), encode_text(r), wait_text(r), decode_text(r),
          _fraction(r.iou_gt), _fraction(r.boundary_f_gt), _fraction(means.get(r.model_id))]
         for r in rows
     ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.errors import UserError
+from workbench.estimates import duration_text
 from workbench.labeling.handle import RunHandle, start_run
 from workbench.labeling.spec import LabelRun, LabelRunError
 
@@ -29,7 +30,8 @@ class RunView:
 
 
 def progress_text(handle: RunHandle) -> RunView:
-    """"Labelled 12 of 200 images · 0.4 images/s · about 7 min left · 35 objects"."""
+    """"12 of 200 images · 35 objects found · 0.40 images/s · about 7 min 10 s left at this
+    run's pace"."""
     p = handle.progress()
     running = handle.running
     parts = [f"{p.done:,} of {p.total:,} images", f"{p.found:,} objects found"]
@@ -43,7 +45,8 @@ def progress_text(handle: RunHandle) -> RunView:
             parts.append(f"{rate:.2f} images/s")
         eta = p.eta_seconds
         if eta is not None:
-            parts.append(f"about {_duration(eta)} left")
+            # the pace of this run's own images so far (``workbench.estimates`` wording)
+            parts.append(f"about {duration_text(eta)} left at this run's pace")
         head = "⏳ Auto-labelling: "
     elif handle.error is not None:
         head = "⚠ The run stopped: " + _error_text(handle.error) + " · "
@@ -52,14 +55,6 @@ def progress_text(handle: RunHandle) -> RunView:
     else:
         head = "✓ Done: "
     return RunView(head + " · ".join(parts) + ".", running)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _error_text(exc: BaseException) -> str:

@@ -31,6 +31,7 @@ from typing import Any, Iterator
 from sam_backends.video import Video, VideoLimitError, VideoLimits, open_video
 from workbench.context import AppContext, BackendPool
 from workbench.errors import UserError
+from workbench.estimates import PaceHistory
 from workbench.exports import safe_stem
 from workbench.lanes import WorkLane
 from workbench.video.state import Selection
@@ -58,6 +59,7 @@ class VideoServices:
         self.trackers = BackendPool(MAX_TRACKERS, self._load)
         self.lane = WorkLane("video tracking", 1, TRACK_WAITING, lambda: self.typical_s)
         self.typical_s = TYPICAL_TRACK_S
+        self.pace = PaceHistory()  # seconds per tracked frame per model, measured here
 
     # --- models ------------------------------------------------------------------------------
 
@@ -161,10 +163,13 @@ class VideoServices:
         with self.ctx.encoder_lane.admit():
             yield
 
-    def record_run(self, seconds: float) -> None:
-        """Remember how long a job took (the retry hint of the lane)."""
+    def record_run(self, seconds: float, model_id: str | None = None, frames: int = 0) -> None:
+        """Remember how long a job took (the retry hint of the lane) and, given the model and
+        its frame count, its pace per frame (the next run's estimate before its first frame)."""
         if seconds > 0:
             self.typical_s = 0.7 * self.typical_s + 0.3 * seconds
+        if model_id is not None:
+            self.pace.record(model_id, seconds, frames)
 
     # --- clips -------------------------------------------------------------------------------
 
