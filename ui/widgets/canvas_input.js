@@ -20,6 +20,7 @@ function labelFor(event) {
   return background ? 0 : 1;
 }
 function enqueue(kind, data, t0) {
+  S.epoch = (S.epoch || 0) + 1; // a hover answered after this was asked for an older mask
   S.queue.push({kind, data, t0});
   drawPrompts();
   pump();
@@ -87,10 +88,11 @@ async function sendHover() {
       || S.props.length) return;
   S.hoverAt = performance.now();
   S.hoverBusy = true;
-  const seq = ++S.hoverSeq;
+  const seq = ++S.hoverSeq, epoch = S.epoch;
   try {
     const res = await post('hover', {x: want.x, y: want.y, label: want.label, seq});
-    if (res.ok && !res.stale && S.inside && S.hover && !S.drag && !S.sending && seq === S.hoverSeq) {
+    if (res.ok && !res.stale && S.inside && S.hover && !S.drag && !S.sending && seq === S.hoverSeq
+        && epoch === S.epoch && !S.queue.length) {
       await drawPreview(res.object);
       requestAnimationFrame(() => marks.push({kind: 'hover', t0: want.t, t1: performance.now(),
                                               server_ms: res.ms.server, x: want.x, y: want.y}));
