@@ -18,7 +18,7 @@ from app_harness import app_config
 
 from sam_backends.video import MaskTrack, VideoLimitError
 from ui.video.handlers import TRACK_ALL, TRACK_FROM_HERE, VideoHandlers, selection
-from workbench.estimates import RunEstimate
+from workbench.estimates import RunEstimate, duration_text
 from workbench.objects import PromptSet
 from workbench.video import values
 from workbench.video.services import auto_stride
@@ -189,7 +189,7 @@ def test_text_values():
     assert values.progress_text(run) == ("Tracking: 5/10 frames · about 2.5 s left (500 ms a "
                                          "frame, measured in this run)")
     assert values.progress_text(run, "Model A", 2, 5).startswith("Model A: 2/5 frames · ")
-    assert values.duration_text(89) == "89 s" and values.duration_text(3725) == "1 h 02 min"
+    assert duration_text(89) == "89 s" and duration_text(3725) == "1 h 02 min"
     assert values._every(1) == "every frame" and values._every(12) == "every 12th frame"
     assert values._every(22) == "every 22nd frame"
     assert "Stopped after 3 frames" in values.run_summary(

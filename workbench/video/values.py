@@ -182,16 +182,6 @@ def progress_text(run: RunEstimate, what: str = "Tracking", done: int | None = N
     return f"{what}: {done}/{total} frames" + (f" · {left}" if left else "")
 
 
-def duration_text(seconds: int) -> str:
-    """"40 s", "2 min 05 s", "1 h 03 min": what a person reads at a glance."""
-    if seconds < 90:
-        return f"{seconds} s"
-    minutes, rest = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {rest:02d} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
 def run_summary(run: dict[str, Any]) -> str:
     """One line after a job: frames, speed, and whether it was stopped."""
     if not run:
