@@ -41,6 +41,19 @@ class Click:
     refine: bool = False
 
 
+def cpu_name() -> str:
+    """The CPU's model name and whether it does bf16 natively (every figure names its CPU)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    for line in text.splitlines():
+        if line.startswith("model name"):
+            native = "avx512_bf16" in text or "amx_bf16" in text
+            return f"{line.split(':', 1)[1].strip()} ({'bf16' if native else 'no native bf16'})"
+    return "unknown CPU"
+
+
 def photo_paths(media: Path, quick: bool) -> list[Path]:
     """The photos in ``media`` (sorted by name); the first two in quick mode."""
     photos = sorted(p for p in Path(media).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)

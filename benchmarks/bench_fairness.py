@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import platform
 import sys
 import tempfile
 import threading
@@ -38,22 +37,11 @@ sys.path.insert(0, str(REPO))
 from benchmarks.bench_common import (  # noqa: E402
     DEFAULT_CACHE,
     DEFAULT_MEDIA,
+    cpu_name,
     ensure_random_checkpoint,
     load_photo,
     percentile,
 )
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                flags = Path("/proc/cpuinfo").read_text()
-                bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
-                return f"{line.split(':', 1)[1].strip()} ({'bf16' if bf16 else 'no native bf16'})"
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def open_session(ctx, name: str, image, model_id: str):

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import platform
 import sys
 import threading
 import time
@@ -39,23 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import (  # noqa: E402
     DEFAULT_CACHE,
     DEFAULT_MEDIA,
+    cpu_name,
     ensure_random_checkpoint,
     load_photo,
     percentile,
 )
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                flags = Path("/proc/cpuinfo").read_text()
-                native = "avx512_bf16" in flags or "amx_bf16" in flags
-                bf16 = "bf16 native" if native else "no native bf16"
-                return f"{line.split(':', 1)[1].strip()} ({bf16})"
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def spin(stop) -> None:
