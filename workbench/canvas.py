@@ -1,9 +1,10 @@
 """The browser canvas's value: one shape for Segment, Compare and Video.
 
 ``ui/widgets/canvas.js`` draws whatever this describes: the image (by URL or as a display-size
-JPEG data URL), every object's mask as a cropped 1-bit PNG (``workbench.segment.masks``), the
-active object's prompts, a hint, and the drawing spec (``workbench.drawing.SPEC``) that says
-how masks look. The server never composites an overlay for the page; it sends masks.
+JPEG data URL), every object's mask as a cropped palette PNG with its outlines marked
+(``workbench.segment.masks``), the active object's prompts, a hint, and the drawing spec
+(``workbench.drawing.SPEC``) that says how masks look. The server never composites an overlay
+for the page; it sends masks.
 
 Two ways to send clicks back, chosen by ``live``:
 

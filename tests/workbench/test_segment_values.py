@@ -7,6 +7,7 @@ import base64
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from workbench.exports import ExportObject, coco_document, crop_box
@@ -29,6 +30,37 @@ def test_display_mask_is_the_cropped_mask_at_display_size():
     assert (payload["x"], payload["y"]) == (142, 213)  # display scale 1280 / 1800
     assert decoded(payload).all() and decoded(payload).shape == (payload["h"], payload["w"])
     assert encode_mask(np.zeros((10, 10), bool)) is None
+
+
+@pytest.mark.parametrize("shape", [(60, 90), (61, 77), (700, 1280), (853, 1280)])
+def test_payload_marks_both_outlines_as_render_boundary(shape):
+    """The page colours a payload by palette index (canvas.js), so the indices must be the mask
+    and render.boundary's two outlines exactly, read back by Pillow's own PNG decoder."""
+    from workbench.drawing import SPEC
+    from workbench.render import boundary
+    from workbench.segment.masks import EDGE, EDGE_ACTIVE, EDGE_BOTH, INSIDE
+
+    rng = np.random.default_rng(sum(shape))
+    height, width = shape
+    yy, xx = np.mgrid[:height, :width]
+    mask = ((yy - height / 2) / (height / 3)) ** 2 + ((xx - width / 2) / (width / 3)) ** 2 < 1
+    mask[height // 2, : width // 2] = False  # a slit one pixel wide
+    mask ^= rng.random(shape) < 0.01  # specks and pinholes
+    payload = encode_mask(mask)
+    with Image.open(io.BytesIO(base64.b64decode(payload["png"].split(",", 1)[1]))) as image:
+        assert image.mode == "P"
+        indices = np.asarray(image)
+    x, y, w, h = payload["x"], payload["y"], payload["w"], payload["h"]
+    crop = mask[y:y + h, x:x + w]  # display size = image size here
+    assert indices.shape == crop.shape and not mask.sum() - crop.sum()
+    assert set(np.unique(indices)) <= {0, INSIDE, EDGE, EDGE_ACTIVE, EDGE_BOTH}
+    np.testing.assert_array_equal(indices > 0, crop)
+    plain, active = SPEC.outline_width(*shape), SPEC.outline_width(*shape, active=True)
+    np.testing.assert_array_equal((indices == EDGE) | (indices == EDGE_BOTH),
+                                  boundary(crop, plain))
+    np.testing.assert_array_equal((indices == EDGE_ACTIVE) | (indices == EDGE_BOTH),
+                                  boundary(crop, active))
+    assert decoded(payload).sum() == mask.sum()  # any reader sees the mask (alpha)
 
 
 def test_candidates_differ_only_when_the_masks_do():

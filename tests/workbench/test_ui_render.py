@@ -6,6 +6,9 @@ import base64
 import io
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from workbench.drawing import SPEC
@@ -43,6 +46,26 @@ def test_boundary_is_the_outer_ring():
     expected[2:5, 2:5] = False
     np.testing.assert_array_equal(ring, expected)
     np.testing.assert_array_equal(boundary(mask, 2), mask & ~np.pad(np.ones((1, 1), bool), 3))
+
+
+def boundary_by_definition(mask: np.ndarray, t: int) -> np.ndarray:
+    """render.boundary's docstring, pixel by pixel: in the mask, and some neighbour ``t`` away
+    (left, right, above, below) outside the mask or beyond the picture."""
+    height, width = mask.shape
+    inside = lambda y, x: 0 <= y < height and 0 <= x < width and mask[y, x]  # noqa: E731
+    out = np.zeros_like(mask)
+    for y in range(height):
+        for x in range(width):
+            out[y, x] = mask[y, x] and not all(
+                inside(y + dy, x + dx) for dy, dx in ((0, t), (0, -t), (t, 0), (-t, 0)))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(bool, st.tuples(st.integers(1, 14), st.integers(1, 14))), st.integers(1, 4))
+def test_boundary_matches_its_definition(mask, thickness):
+    np.testing.assert_array_equal(boundary(mask, thickness),
+                                  boundary_by_definition(mask, thickness))
 
 
 def test_compose_fills_outlines_and_leaves_the_rest():

@@ -6,7 +6,7 @@
 // from the value's `spec` (workbench/drawing.py); nothing about it is decided here.
 // With `value.live` (Segment), clicks, boxes and hover previews go to the live route
 // (server/live_route.py) with the page's session token, not through Gradio's queue; the answer
-// is the one changed mask (a cropped 1-bit PNG at display size), and after drawing it the
+// is the one changed mask (a cropped palette PNG at display size, its outlines marked), and after drawing it the
 // canvas fires `synced`, a normal Gradio event that refreshes the side panels. Without it
 // (Compare, Video), a click fires `point` and a drag fires `box`; the new value redraws.
 // Brush, eraser and polygon editing of the active mask (Segment only): canvas_edit.js.
@@ -143,47 +143,67 @@ function imagePoint(event) {
 }
 
 // --- drawing -------------------------------------------------------------------------------
-function loadImage(src) {
-  return new Promise((resolve, reject) => {
-    const im = new Image();
-    im.onload = () => resolve(im);
-    im.onerror = () => reject(new Error('mask image did not decode'));
-    im.src = src;
-  });
-}
 function canvasOf(w, h) { const c = document.createElement('canvas'); c.width = w; c.height = h; return c; }
-// The erosion treats pixels beyond the layer as outside, as they are (the mask is empty there),
-// so the outline is the one workbench/render.py's boundary() draws.
-async function makeLayer(obj, active) {
-  // A layer is the mask's box plus the outline's width on each side (not the whole picture):
-  // 200 objects stay 200 small canvases, not 600 picture-sized ones.
-  const v = S.v, spec = S.spec, m0 = obj.mask;
-  const t = Math.max(1, Math.round(Math.max(v.dw, v.dh) / spec.outline_divisor))
-    + (active ? spec.active_extra : 0);
-  const x = m0 ? m0.x - t : 0, y = m0 ? m0.y - t : 0;
-  const w = m0 ? m0.w + 2 * t : 1, h = m0 ? m0.h + 2 * t : 1;
-  const fill = canvasOf(w, h);
-  const edge = canvasOf(w, h);
-  if (m0) {
-    const m = await loadImage(m0.png);
-    const c = fill.getContext('2d');
-    c.drawImage(m, t, t);
-    c.globalCompositeOperation = 'source-in';
-    c.fillStyle = obj.color;
-    c.fillRect(0, 0, w, h);
-    // edge = mask minus its erosion (the mask ANDed with four shifted copies of itself), as
-    // workbench/render.py's boundary() draws it; its width is the spec's
-    const eroded = canvasOf(w, h), e = eroded.getContext('2d');
-    e.drawImage(fill, 0, 0);
-    e.globalCompositeOperation = 'destination-in';
-    for (const [dx, dy] of [[t, 0], [-t, 0], [0, t], [0, -t]]) e.drawImage(fill, dx, dy);
-    const g = edge.getContext('2d');
-    g.drawImage(fill, 0, 0);
-    g.globalCompositeOperation = 'destination-out';
-    g.drawImage(eroded, 0, 0);
+// A mask payload is a palette PNG whose indices say inside / on an outline (the server draws
+// both outlines, as workbench/render.py's boundary(): workbench/segment/masks.py). A layer is
+// two bitmaps decoded from the same bytes with palettes of our own: the fill (every mask index
+// in the object's colour) and the edge (the indices of the outline wanted). The browser's
+// image decoder does the work, off the main thread; nothing is composited here.
+const FILL_INDICES = [1, 2, 3, 4], EDGE_PLAIN = [2, 4], EDGE_ACTIVE = [3, 4];
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let j = 0; j < 8; j++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
   }
-  return {id: obj.id, color: obj.color, active, fill, edge, x, y, empty: !m0,
-          png: m0 ? m0.png : null, mx: m0 ? m0.x : 0, my: m0 ? m0.y : 0};
+  return table;
+})();
+function crc32(bytes, start, end) {
+  let c = 0xffffffff;
+  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+function pngBytes(dataUrl) {
+  const bin = atob(dataUrl.slice(dataUrl.indexOf(',') + 1));
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return bytes;
+}
+function hexRgb(hex) {
+  const n = parseInt(String(hex || '#ffffff').slice(1), 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+// The payload's bytes with the colour on `shown` indices (opaque) and every other index
+// transparent; PLTE and tRNS are rewritten in place (the server writes all five entries).
+function recoloured(bytes, rgb, shown) {
+  const out = bytes.slice(), view = new DataView(out.buffer);
+  for (let at = 8; at + 12 <= out.length;) {
+    const length = view.getUint32(at), type = String.fromCharCode(...out.subarray(at + 4, at + 8));
+    const data = at + 8;
+    if (type === 'PLTE') for (let i = 1; i * 3 < length; i++) out.set(rgb, data + 3 * i);
+    if (type === 'tRNS') for (let i = 0; i < length; i++) out[data + i] = shown.includes(i) ? 255 : 0;
+    if (type === 'PLTE' || type === 'tRNS') view.setUint32(data + length, crc32(out, at + 4, data + length));
+    if (type === 'IDAT') break;
+    at = data + length + 4;
+  }
+  return createImageBitmap(new Blob([out], {type: 'image/png'}));
+}
+async function makeLayer(obj, active) {
+  const m0 = obj.mask;
+  const layer = {id: obj.id, color: obj.color, active, empty: !m0, png: m0 ? m0.png : null,
+                 x: m0 ? m0.x : 0, y: m0 ? m0.y : 0, mx: m0 ? m0.x : 0, my: m0 ? m0.y : 0};
+  if (!m0) return layer;
+  const bytes = pngBytes(m0.png), rgb = hexRgb(obj.color);
+  [layer.fill, layer.edge] = await Promise.all([
+    recoloured(bytes, rgb, FILL_INDICES), recoloured(bytes, rgb, active ? EDGE_ACTIVE : EDGE_PLAIN)]);
+  return layer;
+}
+const pixelProbe = canvasOf(1, 1).getContext('2d', {willReadFrequently: true});
+function coveredAt(layer, x, y) { // is display pixel (x, y) inside this layer's mask?
+  pixelProbe.clearRect(0, 0, 1, 1);
+  pixelProbe.drawImage(layer.fill, layer.x - x, layer.y - y);
+  return pixelProbe.getImageData(0, 0, 1, 1).data[3] > 0;
 }
 function sameLayer(layer, obj, active) {
   // An unchanged object keeps its layer: a new value (a pick in the object list) redraws
@@ -229,8 +249,7 @@ function proposalAt(x, y) {
   for (const p of S.props) {
     const m = p.mask;
     if (!m || px < m.x || py < m.y || px >= m.x + m.w || py >= m.y + m.h) continue;
-    const alpha = p.layer.fill.getContext('2d').getImageData(px - p.layer.x, py - p.layer.y, 1, 1).data[3];
-    if (alpha && (!best || m.w * m.h < best.mask.w * best.mask.h)) best = p;
+    if (coveredAt(p.layer, px, py) && (!best || m.w * m.h < best.mask.w * best.mask.h)) best = p;
   }
   return best;
 }

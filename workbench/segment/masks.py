@@ -1,14 +1,28 @@
-"""Masks as the browser draws them: cropped, display-resolution, 1-bit PNGs.
+"""Masks as the browser draws them: cropped, display-resolution, palette PNGs with the outlines in.
 
 The page composites masks itself on a ``<canvas>`` (``ui/widgets/canvas.js``), so a click's
 answer is one small mask, not a re-rendered overlay. A mask travels as::
 
-    {"png": "data:image/png;base64,...",   # palette PNG: index 0 transparent, 1 white
+    {"png": "data:image/png;base64,...",   # 4-bit palette PNG, indices below
      "x": 12, "y": 40, "w": 300, "h": 200}  # its place in display pixels
 
+Each pixel's palette index says what it is: 0 outside, ``INSIDE`` inside, ``EDGE`` on the
+outline every mask has (``SPEC.outline_width`` of the display size, ``render.boundary``),
+``EDGE_ACTIVE`` on the active object's thicker outline only, ``EDGE_BOTH`` on both. The
+palette written here is 0 transparent and every other index opaque white, so any PNG reader
+sees the mask; the browser swaps in palettes of its own (the object's colour on the indices
+it wants: all for the fill, the two of one outline for the edge) and lets its image decoder
+do the rest, off the page's main thread.
+
+Why the outline is drawn here: the page used to find it with canvas compositing (the mask
+ANDed with four shifted copies of itself, about ten full-layer passes on a software canvas,
+most of a click's 65-70 ms "decode and compositing" in ``bench_browser.py``); numpy does it in
+a millisecond or two on the display crop, once per mask (payloads are cached per result), and
+one payload serves the object whether or not it is the active one.
+
 Display pixels are those of ``display_size`` (longer side at most ``DISPLAY_SIDE``); the browser
-scales them with the image. It colours the white pixels with the object's colour from the
-value's drawing spec (``source-in``; ``workbench.drawing``), so a payload carries no colour.
+scales them with the image. A payload carries no colour, so an object's colour can change
+(its class, the object list's colouring) without a new payload.
 """
 
 from __future__ import annotations
@@ -22,12 +36,14 @@ from typing import Any
 import numpy as np
 
 from sam_backends.masks import mask_box
+from workbench.drawing import SPEC
 from workbench.objects import MaskResult
-from workbench.render import fit_size
+from workbench.render import boundary, fit_size
 
 DISPLAY_SIDE = 1280  # the same as render.PREVIEW_SIDE: masks line up with the shown image
 CACHE_ENTRIES = 512  # encoded masks kept per session: every object of a "Keep all" (200+)
 # and their undo steps; fewer made every re-render of 200 objects encode them all again
+INSIDE, EDGE, EDGE_ACTIVE, EDGE_BOTH = 1, 2, 3, 4  # palette indices (module docstring)
 
 
 def display_size(shape: tuple[int, int]) -> tuple[int, int]:
@@ -40,24 +56,44 @@ def _source_index(display: int, full: int) -> np.ndarray:
     return np.minimum(((np.arange(display) + 0.5) * full / display).astype(np.intp), full - 1)
 
 
-def png_1bit(bits: np.ndarray) -> bytes:
-    """A 1-bit palette PNG of a bool H x W array: 0 transparent, 1 opaque white.
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+
+def png_indexed(indices: np.ndarray) -> bytes:
+    """A 4-bit palette PNG of a uint8 H x W array of indices 0-4: 0 transparent black, 1-4
+    opaque white (the browser swaps the palette; any other reader sees the mask). Its PLTE and
+    tRNS chunks hold all five entries, so the browser rewrites them in place.
 
     Written directly (one IDAT of unfiltered rows, zlib level 1) because Pillow's encoder takes
-    several ms for what is here a ~0.3 ms job.
+    several ms for what is here a ~1 ms job.
     """
-    height, width = bits.shape
-    rows = np.packbits(bits, axis=1)
+    height, width = indices.shape
+    if width % 2:  # two pixels a byte: pad the odd column (PNG ignores it)
+        indices = np.concatenate([indices, np.zeros((height, 1), np.uint8)], axis=1)
+    rows = (indices[:, 0::2] << 4) | indices[:, 1::2]
     raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
+    header = struct.pack(">IIBBBBB", width, height, 4, 3, 0, 0, 0)  # 4 bits, palette
+    palette = bytes((0, 0, 0)) + bytes((255, 255, 255)) * EDGE_BOTH
+    alpha = bytes((0,) + (255,) * EDGE_BOTH)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"PLTE", palette)
+            + _chunk(b"tRNS", alpha) + _chunk(b"IDAT", zlib.compress(raw, 1))
+            + _chunk(b"IEND", b""))
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
-    header = struct.pack(">IIBBBBB", width, height, 1, 3, 0, 0, 0)  # 1 bit, palette
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"PLTE", bytes((0, 0, 0, 255, 255, 255))) + chunk(b"tRNS", b"\x00")
-            + chunk(b"IDAT", zlib.compress(raw, 1)) + chunk(b"IEND", b""))
+def payload_indices(crop: np.ndarray, display: tuple[int, int]) -> np.ndarray:
+    """The palette indices (module docstring) of a display-size bool crop of a mask whose
+    display picture is ``display`` (h, w): the outlines are ``render.boundary`` of the crop
+    (beyond it the mask is empty) at the spec's two widths for that picture."""
+    plain = SPEC.outline_width(*display)
+    active = SPEC.outline_width(*display, active=True)
+    edge = boundary(crop, plain)
+    edge_active = edge if active == plain else boundary(crop, active)
+    indices = crop.astype(np.uint8)  # INSIDE; + 1 on the plain edge, + 2 on the active one
+    indices += edge.view(np.uint8)
+    indices += np.left_shift(edge_active.view(np.uint8), 1)
+    return indices
 
 
 def encode_mask(mask: np.ndarray, bbox: tuple[int, int, int, int] | None = None
@@ -66,8 +102,8 @@ def encode_mask(mask: np.ndarray, bbox: tuple[int, int, int, int] | None = None
 
     Only the mask's box (``bbox``, XYXY with an exclusive max in full pixels, computed when not
     given: ``sam_backends.masks``) is
-    sampled to display size, by nearest neighbour, and written as a 1-bit PNG: a few KB and
-    about a millisecond for a typical object.
+    sampled to display size, by nearest neighbour, and written as a palette PNG with its two
+    outlines marked (module docstring): a few KB and a few milliseconds for a typical object.
     """
     mask = np.asarray(mask, dtype=bool)
     if bbox is None:
@@ -86,7 +122,8 @@ def encode_mask(mask: np.ndarray, bbox: tuple[int, int, int, int] | None = None
         crop = np.ones((1, 1), bool)
     else:
         crop = mask[src_rows[keep_rows]][:, src_cols[keep_cols]]
-    text = base64.b64encode(png_1bit(crop)).decode("ascii")
+    indices = payload_indices(crop, (dh, dw))
+    text = base64.b64encode(png_indexed(indices)).decode("ascii")
     return {"png": f"data:image/png;base64,{text}", "x": int(keep_cols[0]),
             "y": int(keep_rows[0]), "w": int(crop.shape[1]), "h": int(crop.shape[0])}
 

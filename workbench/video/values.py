@@ -1,7 +1,7 @@
 """What the video view shows for a session: plain values for the page's components.
 
 Pure functions of a ``VideoSession`` (no Gradio, no model), so they are unit-tested. The canvas
-gets the frame as a display-size JPEG and each object's mask as a 1-bit PNG, and draws them in
+gets the frame as a display-size JPEG and each object's mask as a palette PNG, and draws them in
 the browser (``workbench.canvas``); only the two-model comparison images are composed here
 (``render_frame``, with the drawing spec). Text that includes user data (file and object names)
 is HTML-escaped here.
