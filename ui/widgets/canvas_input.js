@@ -52,7 +52,7 @@ async function pump() {
       marks.push({kind: job.kind, t0: job.t0, sent: t1, got, drawn, t1: performance.now(),
                   server_ms: res.ms.server, decode_ms: res.ms.decode, reused: res.reused});
     });
-    trigger('synced', {rev: res.rev});
+    scheduleSync(res.rev);
     if (job.kind === 'polygon') refreshOutline(); // go on editing the new mask's outline
   } catch (e) {
     showMessage({title: 'Connection problem', message: String(e.message || e)});
@@ -60,6 +60,20 @@ async function pump() {
     S.sending = false;
     if (S.queue.length) pump();
   }
+}
+// The side panels (object list, candidates, downloads, status) refresh through `synced`, a
+// Gradio event whose work (the server's panel values, the page re-rendering them) shares the
+// cores with the next click's decode. While answers keep coming it waits for a pause of
+// SYNC_PAUSE_MS, so quick clicks are never slowed by panels nobody is looking at yet; the last
+// answer's panels always follow.
+const SYNC_PAUSE_MS = 250;
+function scheduleSync(rev) {
+  clearTimeout(S.syncTimer);
+  S.syncTimer = setTimeout(() => {
+    S.syncTimer = null;
+    if (S.sending || S.queue.length) scheduleSync(rev); // the next answer will ask again
+    else trigger('synced', {rev});
+  }, SYNC_PAUSE_MS);
 }
 async function applyAnswer(res) {
   const obj = res.object;
