@@ -48,6 +48,10 @@ class GridDecoder:
         multimask: three candidates per point (outputs 1-3) or one (output 0; SAM 2.1 falls
             back by stability as its predictor does).
         strategy: "fast" or "upstream"; default as in the module docstring.
+        iou_floor: the IoU filter that will follow (``pred_iou_thresh``; 0 for none). With the
+            fast decoder, a point none of whose candidates can score above it is not upscaled
+            (``FastMaskDecoder.decode_unless``): its logits come back as zeros and its scores
+            as computed, so the filter drops it exactly as it would have.
 
     Attributes:
         valid_size: (h, w) of the low-res grid covering the image (SAM 1: ceil(input / 4));
@@ -58,11 +62,14 @@ class GridDecoder:
     """
 
     def __init__(
-        self, backend: Any, embedding: Embedding, multimask: bool, strategy: str | None = None
+        self, backend: Any, embedding: Embedding, multimask: bool, strategy: str | None = None,
+        iou_floor: float = 0.0,
     ) -> None:
         self.backend = backend
         self.embedding = embedding
         self.multimask = multimask
+        self.iou_floor = float(iou_floor)
+        self.skipped = 0  # points not upscaled because no candidate could pass iou_floor
         self.prompt_encoder, self.mask_decoder = backend.grid_modules()
         self._cover = backend.grid_cover(embedding)
         self.valid_size = self.valid_size_at(1)
@@ -117,8 +124,7 @@ class GridDecoder:
         with self.backend._decoder_context():
             sparse, dense = self.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
             if self.strategy == "fast":
-                outputs = [self._fast(self._prepared, sparse[i: i + 1], None, self.multimask)
-                           for i in range(sparse.shape[0])]
+                outputs = [self._decode_one(sparse[i: i + 1]) for i in range(sparse.shape[0])]
                 logits = torch.cat([o[0] for o in outputs])
                 scores = torch.cat([o[1] for o in outputs])
             else:
@@ -127,6 +133,36 @@ class GridDecoder:
         require_finite(self.backend.spec, self.backend.precision, "masks and scores",
                        [logits, scores])
         return logits, scores
+
+    def _decode_one(self, sparse: Any) -> tuple[Any, Any]:
+        """One point's (logits 1 x C x 256 x 256, scores 1 x C) with the fast decoder; a point
+        that ``iou_floor`` rules out gets zero logits and its own scores (see the class)."""
+        import torch
+
+        if self.iou_floor <= 0.0:
+            return self._fast(self._prepared, sparse, None, self.multimask)
+        seen = []
+
+        def ruled_out(iou: Any) -> bool:  # none of the scores it can report exceeds the floor
+            seen.append(self._candidate_scores(iou))
+            return not bool((seen[0] > self.iou_floor).any())
+
+        decoded = self._fast.decode_unless(self._prepared, sparse, None, self.multimask,
+                                           ruled_out)
+        if decoded is not None:
+            return decoded
+        self.skipped += 1
+        return torch.zeros((1, seen[0].shape[1], LOW_RES, LOW_RES)), seen[0]
+
+    def _candidate_scores(self, iou: Any) -> Any:
+        """The scores a point reports, 1 x C: outputs 1-3 with multimask; otherwise output 0 or,
+        where the decoder falls back by stability (SAM 2.1), the best of 1-3, and since which
+        one depends on the mask, the higher of the two stands for both."""
+        if self.multimask:
+            return iou[:, 1:]
+        if self._fast.stability_fallback:
+            return iou[:, :1].maximum(iou[:, 1:].amax(dim=1, keepdim=True))
+        return iou[:, :1]
 
     def _upstream(self, sparse: Any, dense: Any) -> tuple[Any, Any]:
         """The upstream mask decoder on the whole batch (image repeated per prompt)."""
@@ -204,11 +240,13 @@ class PredictGridDecoder:
         return sam2_masks(planes, self.embedding.original_size, threshold=threshold)
 
 
-def grid_decoder(backend: Any, embedding: Embedding, multimask: bool) -> Any:
-    """The decoder the backend's family asks for (``Family.everything.sam_grid``)."""
+def grid_decoder(backend: Any, embedding: Embedding, multimask: bool,
+                 iou_floor: float = 0.0) -> Any:
+    """The decoder the backend's family asks for (``Family.everything.sam_grid``); ``iou_floor``
+    as ``GridDecoder`` takes it (families decoded through ``predict`` ignore it)."""
     from ..families import get_family
 
     facts = get_family(backend.spec.family).everything
     if facts is not None and facts.sam_grid:
-        return GridDecoder(backend, embedding, multimask)
+        return GridDecoder(backend, embedding, multimask, iou_floor=iou_floor)
     return PredictGridDecoder(backend, embedding, multimask)

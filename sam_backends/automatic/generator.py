@@ -14,10 +14,13 @@ The same pipeline as upstream's ``SamAutomaticMaskGenerator`` / ``SAM2AutomaticM
 Upstream upscales every candidate (192 per batch of 64 points) to the original size and
 computes stability scores, boxes and RLE there; most of its time goes to that. Here a
 candidate costs one decoder call plus work on 512 x 512 logits, and only the few dozen that
-survive NMS are upscaled. What can differ from upstream: a candidate whose stability score
-lies within about 0.03 of the threshold, or whose box IoU within a pixel's rounding of the
-NMS threshold, may be decided the other way (``tests/engine/test_everything.py`` and
-``benchmarks/bench_everything.py`` measure the agreement).
+survive NMS are upscaled. A grid point none of whose candidates can pass the predicted-IoU
+filter is not even upscaled to 256 x 256 (the decoder's two upscaling products, most of a
+decode, wait for its IoUs: ``GridDecoder(iou_floor=...)``). What can differ from upstream: a
+candidate whose stability score lies within about 0.03 of the threshold, or whose box IoU
+within a pixel's rounding of the NMS threshold, may be decided the other way
+(``tests/engine/test_everything.py`` and ``benchmarks/bench_everything.py`` measure the
+agreement).
 
 Cancellation: ``cancel()`` is polled before each batch and before post-processing; when it
 returns True, ``EverythingCancelledError`` is raised (nothing partial is returned: candidates
@@ -109,8 +112,9 @@ def segment_everything(
     step = params.points_per_batch
     started = time.perf_counter()
     with torch.inference_mode():
-        decoder = grid_decoder(backend, embedding, params.multimask_output)
-        pool = _Candidates(decoder, params, params.iou_threshold(backend.spec.family))
+        iou_thresh = params.iou_threshold(backend.spec.family)
+        decoder = grid_decoder(backend, embedding, params.multimask_output, iou_thresh)
+        pool = _Candidates(decoder, params, iou_thresh)
         _report(progress, 0, total)
         for begin in range(0, total, step):
             _check_cancel(cancel, begin, total)

@@ -245,9 +245,32 @@ class FastMaskDecoder:
             multimask: three candidates (outputs 1-3) or one (output 0; SAM 2.1 falls back to
                 the best of 1-3 when output 0 is unstable, as upstream).
         """
+        keys, hyper_in, iou = self._tokens(prepared, sparse, dense)
+        return self._select(self._upscale(keys, prepared), hyper_in, iou, multimask)
+
+    def decode_unless(
+        self, prepared: Mapping[str, Any], sparse: Any, dense: Any, multimask: bool,
+        skip: Any,
+    ) -> tuple[Any, Any] | None:
+        """``__call__``, except that nothing is upscaled and None is returned when
+        ``skip(iou)`` is True for the predicted IoUs of all four outputs (1 x 4, before
+        selection).
+
+        Why: segment everything drops every candidate whose predicted IoU is at most its
+        threshold, whatever its mask; the IoUs come from the token side alone, before the two
+        upscaling products that are most of a decode. A grid point none of whose candidates
+        can pass costs the transformer only.
+        """
+        keys, hyper_in, iou = self._tokens(prepared, sparse, dense)
+        if skip(iou):
+            return None
+        return self._select(self._upscale(keys, prepared), hyper_in, iou, multimask)
+
+    def _select(self, upscaled: Any, hyper_in: Any, iou: Any, multimask: bool
+                ) -> tuple[Any, Any]:
+        """The selected outputs' logits (image order) and scores, as upstream selects."""
         import torch
 
-        upscaled, hyper_in, iou = self._heads(prepared, sparse, dense)
         if multimask:
             return _image_order(_logits(upscaled, hyper_in[1:])), iou[:, 1:]
         if self.stability_fallback:
@@ -271,6 +294,14 @@ class FastMaskDecoder:
         self, prepared: Mapping[str, Any], sparse: Any, dense: Any
     ) -> tuple[Any, Any, Any]:
         """(upscaled features 16N x C2 in block order, hypernetwork rows 4 x C2, scores 1 x 4)."""
+        keys, hyper_in, iou = self._tokens(prepared, sparse, dense)
+        return self._upscale(keys, prepared), hyper_in, iou
+
+    def _tokens(
+        self, prepared: Mapping[str, Any], sparse: Any, dense: Any
+    ) -> tuple[Any, Any, Any]:
+        """The transformer and token heads: (image rows after it, N x 256 in the matrix dtype;
+        hypernetwork rows 4 x C2; scores 1 x 4). Nothing is upscaled yet."""
         import torch
 
         if sparse.shape[0] != 1:
@@ -291,7 +322,7 @@ class FastMaskDecoder:
                 [mlp(mask_tokens[i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)]
             )
         iou = decoder.iou_prediction_head(queries[:, s])
-        return self._upscale(keys, prepared), hyper_in, iou
+        return keys, hyper_in, iou
 
     def _upscale(self, rows: Any, prepared: Mapping[str, Any]) -> Any:
         """N x 256 -> 16N x C2 through both transposed convolutions, in block order."""

@@ -184,6 +184,42 @@ def test_fast_decoder_equals_upstream_batched_decoder(model):
     torch.testing.assert_close(fast[1], upstream[1], rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("multimask", [True, False])
+def test_points_the_iou_filter_rules_out_are_not_upscaled(model, multimask):
+    """``GridDecoder(iou_floor=...)`` skips the upscaling of a point none of whose candidates can
+    score above the floor: every other point's logits and scores are exactly those of the full
+    decode, and a skipped point reports zero logits and scores the filter drops anyway."""
+    _, _, backend, embedding = model
+    points = grid_points(4, embedding.original_size)
+    with torch.inference_mode():
+        logits, scores = GridDecoder(backend, embedding, multimask)(points)
+        floor = float(scores.amax(dim=1).median())  # rules out about half of the points
+        short = GridDecoder(backend, embedding, multimask, iou_floor=floor)
+        short_logits, short_scores = short(points)
+    same = [torch.equal(short_logits[i], logits[i]) and torch.equal(short_scores[i], scores[i])
+            for i in range(len(points))]
+    skipped = [not short_logits[i].any() and bool((short_scores[i] <= floor).all())
+               and bool((scores[i] <= floor).all()) for i in range(len(points))]
+    assert all(a or b for a, b in zip(same, skipped))
+    assert 0 < short.skipped == sum(b and not a for a, b in zip(same, skipped)) < len(points)
+
+
+def test_the_iou_shortcut_changes_no_instance(model, monkeypatch):
+    """segment_everything with the shortcut (its default) equals the same run without it."""
+    import sam_backends.automatic.generator as generator
+
+    family, _, backend, embedding = model
+    params = random_params(family, box_nms_thresh=1.0)
+    with_shortcut = segment_everything(backend, embedding, params)
+    original = generator.grid_decoder
+    monkeypatch.setattr(generator, "grid_decoder",
+                        lambda b, e, multimask, floor=0.0: original(b, e, multimask, 0.0))
+    without = segment_everything(backend, embedding, params)
+    assert len(with_shortcut) == len(without) >= 1
+    np.testing.assert_array_equal(with_shortcut.masks, without.masks)
+    np.testing.assert_array_equal(with_shortcut.scores, without.scores)
+
+
 def test_agrees_with_upstream_generator(model, image):
     family, checkpoint, backend, embedding = model
     settings = {**RANDOM_THRESHOLDS[family], "points_per_side": 4, "box_nms_thresh": 1.0}
