@@ -21,7 +21,9 @@ the generators' times hardly depend on it).
 
 Reported per model and grid: generator seconds (wall and process CPU) for upstream and ours,
 the speed-up, instance counts, and agreement: the share of upstream masks that one of ours
-matches at IoU >= 0.9 (and the reverse). JSON goes to ``--out``.
+matches at IoU >= 0.9 (and the reverse). ``--full-decode`` also times ours with every grid point
+upscaled (no predicted-IoU shortcut: ``GridDecoder(iou_floor=0)``, the path before it) in the
+same run, and checks that it finds the same instances. JSON goes to ``--out``.
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ def run_model(model_id: str, image: Any, grids: list[int], args: argparse.Namesp
         found, our_wall, our_cpu = timed(segment_everything, backend, embedding,
                                          EverythingParams(**settings))
         print(f" {our_wall:.1f} s", flush=True)
+        full = full_decode(backend, embedding, EverythingParams(**settings), found) \
+            if args.full_decode else None
         theirs = (np.stack([r["segmentation"] for r in records]) if records
                   else np.zeros((0, *image.shape[:2]), bool))
         rows.append({
@@ -132,8 +136,30 @@ def run_model(model_id: str, image: Any, grids: list[int], args: argparse.Namesp
             "instances": {"upstream": len(theirs), "ours": len(found)},
             "agreement": matched_share(theirs, found.masks),
             "reverse_agreement": matched_share(found.masks, theirs),
+            "full_decode": full,
         })
     return rows
+
+
+def full_decode(backend: Any, embedding: Any, params: Any, found: Any) -> dict[str, Any]:
+    """Ours again with every grid point upscaled (``iou_floor=0``): seconds, and whether the
+    instances are the same as ``found``'s (they must be: the shortcut only skips points the
+    IoU filter drops)."""
+    import numpy as np
+
+    from sam_backends.automatic import generator, segment_everything
+
+    original = generator.grid_decoder
+    generator.grid_decoder = lambda b, e, multimask, floor=0.0: original(b, e, multimask, 0.0)
+    try:
+        print("  ours, every point upscaled ...", end="", flush=True)
+        again, wall, cpu = timed(segment_everything, backend, embedding, params)
+    finally:
+        generator.grid_decoder = original
+    same = (len(again) == len(found) and np.array_equal(again.masks, found.masks)
+            and np.array_equal(again.scores, found.scores))
+    print(f" {wall:.1f} s; same instances: {same}", flush=True)
+    return {"seconds": wall, "cpu_seconds": cpu, "same_instances": bool(same)}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -150,6 +176,14 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['speedup']:.1f}x ({r['speedup_cpu']:.1f}x) | "
             f"{r['instances']['upstream']} / {r['instances']['ours']} | "
             f"{r['agreement']:.1%} ({r['reverse_agreement']:.1%}) |")
+    full = [r for r in rows if r.get("full_decode")]
+    if full:
+        lines += ["", "| model | grid | ours s | every point upscaled s | shortcut speed-up | "
+                      "same instances |", "|---" * 6 + "|"]
+        lines += [f"| {r['model']} ({r['precision']}) | {r['grid']}x{r['grid']} | "
+                  f"{r['ours_s']:.1f} | {r['full_decode']['seconds']:.1f} | "
+                  f"{r['full_decode']['seconds'] / r['ours_s']:.2f}x | "
+                  f"{r['full_decode']['same_instances']} |" for r in full]
     return "\n".join(lines)
 
 
@@ -167,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photo", default="truck.jpg")
     parser.add_argument("--max-side", type=int, default=0,
                         help="shrink the photo so its long side is at most this (0: as is)")
+    parser.add_argument("--full-decode", action="store_true",
+                        help="also time ours with every grid point upscaled (no IoU shortcut)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
 
