@@ -2,13 +2,15 @@
 // `element`, `trigger`, `props` and `watch` in scope. Its value: workbench/canvas.py.
 //
 // The image and every object's mask are drawn here: the masks on a <canvas> over the <img>,
-// prompts in an SVG in image pixels. How a mask looks (palette, fill opacity, outline) comes
-// from the value's `spec` (workbench/drawing.py); nothing about it is decided here.
+// prompts in an SVG in image pixels. How a mask looks (palette, fill opacity) comes from the
+// value's `spec` (workbench/drawing.py), its outlines from the payload (workbench/segment/
+// masks.py); nothing about it is decided here.
 // With `value.live` (Segment), clicks, boxes and hover previews go to the live route
 // (server/live_route.py) with the page's session token, not through Gradio's queue; the answer
-// is the one changed mask (a cropped palette PNG at display size, its outlines marked), and after drawing it the
-// canvas fires `synced`, a normal Gradio event that refreshes the side panels. Without it
-// (Compare, Video), a click fires `point` and a drag fires `box`; the new value redraws.
+// is the one changed mask (a cropped palette PNG at display size, its outlines marked), and once
+// the answers pause the canvas fires `synced`, a normal Gradio event that refreshes the side
+// panels. Without it (Compare, Video), a click fires `point` and a drag fires `box`; the new
+// value redraws.
 // Brush, eraser and polygon editing of the active mask (Segment only): canvas_edit.js.
 // Latency marks for benchmarks/bench_browser.py: window.__samwb_marks.
 const MIN_DRAG = 6;
@@ -192,7 +194,7 @@ function recoloured(bytes, rgb, shown) {
 async function makeLayer(obj, active) {
   const m0 = obj.mask;
   const layer = {id: obj.id, color: obj.color, active, empty: !m0, png: m0 ? m0.png : null,
-                 x: m0 ? m0.x : 0, y: m0 ? m0.y : 0, mx: m0 ? m0.x : 0, my: m0 ? m0.y : 0};
+                 x: m0 ? m0.x : 0, y: m0 ? m0.y : 0};
   if (!m0) return layer;
   const bytes = pngBytes(m0.png), rgb = hexRgb(obj.color);
   [layer.fill, layer.edge] = await Promise.all([
@@ -210,7 +212,7 @@ function sameLayer(layer, obj, active) {
   // without decoding every mask again.
   const m = obj.mask;
   if (!layer || layer.active !== active || layer.color !== obj.color) return false;
-  return m ? layer.png === m.png && layer.mx === m.x && layer.my === m.y : layer.empty;
+  return m ? layer.png === m.png && layer.x === m.x && layer.y === m.y : layer.empty;
 }
 function drawMasks() {
   const v = S.v, c = maskCv.getContext('2d');
