@@ -163,14 +163,16 @@ def objects_json(page) -> list:
     return json.loads(text[start:]) if start >= 0 else []
 
 
-def open_scene(browser, url: str, width: int = 1366, height: int = 768):
-    """A page on the harness with the scene loaded and the score threshold typed as 0 (random
-    weights score low: every proposal is shown); returns (page, the threshold's number box)."""
+def open_scene(browser, url: str, width: int = 1366, height: int = 768,
+               threshold: str = "#proposals-threshold"):
+    """A page on the harness with the scene loaded and the score threshold (the ``threshold``
+    element's number box; Compare's panel has its own) typed as 0 (random weights score low:
+    every proposal is shown); returns (page, the threshold's number box)."""
     page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(url)
     page.click("#harness-load")
     page.wait_for_selector("#harness-loaded :text('loaded')", timeout=TIMEOUT)
-    box = page.locator("#proposals-threshold input[type=number]")
+    box = page.locator(f"{threshold} input[type=number]")
     box.fill("0")
     box.press("Enter")
     return page, box
@@ -344,13 +346,8 @@ def test_compare_text_answers_side_by_side(compare_harness):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for width, height in ((1366, 768), (1920, 1080)):
-            page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(compare_harness)
-            page.click("#harness-load")
-            page.wait_for_selector("#harness-loaded :text('loaded')", timeout=TIMEOUT)
-            slider = page.locator("#compare-proposals-threshold input[type=number]")
-            slider.fill("0")
-            slider.press("Enter")
+            page, _ = open_scene(browser, compare_harness, width, height,
+                                 threshold="#compare-proposals-threshold")
             page.fill("#compare-proposals-text textarea, #compare-proposals-text input",
                       "circle")
             page.click("#compare-proposals-find")
