@@ -19,10 +19,7 @@ weights, while the residual stream and the norms stay fp32 (``MixedPrecisionBloc
 the whole ViT to bf16 was about 30% faster again, but its rounding built up over the 32 blocks
 of ViT-H (median mask IoU 0.989 against fp32 on the benchmark's photos, below the 0.99 asked).
 
-SAM 2.1 (Hiera): the trunk already uses ``scaled_dot_product_attention``; bf16 weights are
-what it needs (its 12-48 blocks stay within the fidelity asked when cast whole). The FPN neck
-and the two 1x1 projections of the high-resolution levels run in bf16 too;
-everything a click runs stays fp32.
+SAM 2.1 (Hiera) has its own: ``sam_backends/families/sam2/fast_encoder.py``.
 """
 
 from __future__ import annotations
@@ -156,17 +153,3 @@ def sam1_encode(image_encoder: Any, image: torch.Tensor) -> torch.Tensor:
     for block in image_encoder.blocks:
         x = block(x)
     return image_encoder.neck(x.permute(0, 3, 1, 2))
-
-
-def accelerate_sam2_encoder(model: Any, dtype: Any) -> None:
-    """Convert a ``sam2`` model's image path to ``dtype`` in place.
-
-    That is the ``ImageEncoder`` (Hiera trunk + FPN neck) and the mask decoder's ``conv_s0`` /
-    ``conv_s1``, which ``SAM2Base.forward_image`` applies to the high-resolution levels at
-    encode time. The prompt encoder and the rest of the mask decoder stay fp32.
-    """
-    model.image_encoder.to(dtype)
-    decoder = model.sam_mask_decoder
-    if getattr(decoder, "use_high_res_features", False):
-        decoder.conv_s0.to(dtype)
-        decoder.conv_s1.to(dtype)

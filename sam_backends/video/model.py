@@ -26,7 +26,8 @@ inference state it builds itself. What differs from upstream:
    0.9964-0.9968 (measured on an AVX2 EPYC, 4 frames, SAM 2.1 tiny).
 
 The fast path (``encoder_dtype=torch.bfloat16``) runs the image encoder in bf16 (the image
-path's ``accelerate_sam2_encoder``) and widens its features to fp32 for everything after it.
+path's ``families.sam2.fast_encoder.accelerate_sam2_encoder``) and widens its features to fp32
+for everything after it.
 """
 
 from __future__ import annotations

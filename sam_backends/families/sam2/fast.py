@@ -23,7 +23,7 @@ class FastSam2Backend(Sam2Backend):
 
     def __init__(self, spec: Any, model: Any, device: str, precision: str) -> None:
         super().__init__(spec, model, device, precision)
-        from ...speed.fast_encoder import accelerate_sam2_encoder
+        from .fast_encoder import accelerate_sam2_encoder
 
         self.dtype = compute_dtype(precision, spec.model_id)
         accelerate_sam2_encoder(model, self.dtype)

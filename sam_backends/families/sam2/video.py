@@ -54,7 +54,7 @@ def load_video(spec: ModelSpec, path: Path, device: str, precision: str) -> Any:
     model.eval()
     dtype = None
     if precision != EXACT_PRECISION:
-        from ...speed.fast_encoder import accelerate_sam2_encoder
+        from .fast_encoder import accelerate_sam2_encoder
 
         dtype = torch.bfloat16
         accelerate_sam2_encoder(model, dtype)
