@@ -27,7 +27,9 @@ inference state it builds itself. What differs from upstream:
 
 The fast path (``encoder_dtype=torch.bfloat16``) runs the image encoder in bf16 (the image
 path's ``families.sam2.fast_encoder.accelerate_sam2_encoder``) and widens its features to fp32
-for everything after it.
+for everything after it; its memory attention runs with bf16 products
+(``families.sam2.fast_memory``). The encoder's positional encodings are equal for every frame,
+so after the first frame the fast path reuses their fp32 copy instead of widening them again.
 """
 
 from __future__ import annotations
@@ -131,9 +133,12 @@ class TrackerModel(SAM2VideoPredictor):
         if self.encoder_dtype is None:
             return super().forward_image(img_batch)
         out = super().forward_image(img_batch.to(self.encoder_dtype))
+        shared = self._shared_pos_enc
+        if shared is None or [t.shape for t in shared] != [t.shape for t in out["vision_pos_enc"]]:
+            shared = [t.float() for t in out["vision_pos_enc"]]
         return {
             "vision_features": out["vision_features"].float(),
-            "vision_pos_enc": [t.float() for t in out["vision_pos_enc"]],
+            "vision_pos_enc": shared,
             "backbone_fpn": [t.float() for t in out["backbone_fpn"]],
         }
 

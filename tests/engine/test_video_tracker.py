@@ -233,6 +233,18 @@ def test_bf16_path_runs(small, frames):
     assert fast.precision == "bf16" and len(results[0]) == 3
     ious = [(a & b).sum() / max((a | b).sum(), 1) for a, b in zip(*results)]
     assert min(ious) > 0.5, ious
+    from sam_backends.families.sam2.fast_memory import Bf16RoPEAttention
+
+    layers = fast.model.memory_attention.layers
+    assert all(isinstance(layer.cross_attn_image, Bf16RoPEAttention) for layer in layers)
+    assert not any(isinstance(layer.cross_attn_image, Bf16RoPEAttention)
+                   for layer in exact.model.memory_attention.layers)
+    # After the first frame, the fast path hands out its one fp32 copy of the positional
+    # encodings (equal for every frame) instead of widening the bf16 ones again.
+    shared = fast.model._shared_pos_enc
+    size = fast.model.image_size
+    again = fast.model.forward_image(torch.zeros(1, 3, size, size))["vision_pos_enc"]
+    assert again is shared and all(t.dtype == torch.float32 for t in shared)
 
 
 @pytest.mark.parametrize("fill", [False, True], ids=["default", "SAM_VIDEO_FILL_HOLES=1"])

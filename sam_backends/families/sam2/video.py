@@ -29,7 +29,8 @@ def fill_holes_requested() -> bool:
 def load_video(spec: ModelSpec, path: Path, device: str, precision: str) -> Any:
     """The upstream video predictor for ``spec`` (its hydra config, with the overrides
     ``build_sam2_video_predictor`` adds and ``sam_backends.video.model.TrackerModel`` as the
-    class), loaded strictly; "bf16" casts the image encoder as the fast image backend does.
+    class), loaded strictly; "bf16" casts the image encoder as the fast image backend does and
+    runs the memory attention with bf16 products (``fast_memory``).
     Small holes are filled in neither path unless ``SAM_VIDEO_FILL_HOLES=1``
     (``sam_backends.video.model``, change 3).
 
@@ -55,8 +56,10 @@ def load_video(spec: ModelSpec, path: Path, device: str, precision: str) -> Any:
     dtype = None
     if precision != EXACT_PRECISION:
         from .fast_encoder import accelerate_sam2_encoder
+        from .fast_memory import accelerate_memory_attention
 
         dtype = torch.bfloat16
         accelerate_sam2_encoder(model, dtype)
+        accelerate_memory_attention(model.memory_attention)
     model.configure(dtype, fill_holes=fill_holes_requested())
     return model.to(device)
