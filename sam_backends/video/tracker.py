@@ -25,7 +25,7 @@ from .errors import VideoTrackingError
 from .source import Video
 
 DEFAULT_FEATURE_CACHE_FRAMES = 2
-VIDEO_PRECISIONS = (EXACT_PRECISION, "bf16")  # "bf16": the image encoder in bf16
+VIDEO_PRECISIONS = (EXACT_PRECISION, "bf16")  # "bf16": encoder and memory attention in bf16
 
 
 def can_track(spec: ModelSpec) -> bool:
@@ -59,8 +59,8 @@ def create_tracker(
         checkpoint: SAM 2.1: a checkpoint file; a Hugging Face model (EdgeTAM): its folder.
         precision: "fp32": masks equal upstream ``SAM2VideoPredictor``'s (EdgeTAM:
             transformers' documented video loop's) pixel for pixel; "bf16": bf16 image encoder
-            (EdgeTAM: bf16 autocast); "auto"/None: bf16 where it is native, else fp32;
-            "fp32-fast" (the clicks' fp32 fast path) tracks in exact fp32.
+            and memory attention (EdgeTAM: bf16 autocast); "auto"/None: bf16 where it is
+            native, else fp32; "fp32-fast" (the clicks' fp32 fast path) tracks in exact fp32.
         feature_cache_frames: image features kept per session (about 16 MiB a frame).
 
     Raises:
