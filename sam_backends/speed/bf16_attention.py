@@ -20,11 +20,18 @@ cache, which made the first row below 157 ms instead of 220 ms with blocks of 51
 It rounds the scores and the weights to bf16, so it is for the fast paths only (relative
 error of the output about 5e-3 on random inputs, ``tests/engine/test_bf16_attention.py``),
 never for the exact ``fp32`` precision.
+
+``attention_bf16`` is what the fast modules call: these products on a CPU without AMX, where
+they were measured to win, and PyTorch's fused kernel on bf16 inputs elsewhere (a GPU's flash
+attention; a CPU with AMX, whose fused kernel uses the AMX tiles and was not measured here).
 """
 
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
+
+from .accel import cpu_flags
 
 BLOCK_SCORES = 1 << 21  # scores per block of query rows (all heads): 4 MiB of bf16
 
@@ -32,6 +39,21 @@ BLOCK_SCORES = 1 << 21  # scores per block of query rows (all heads): 4 MiB of b
 def block_rows(heads: int, keys: int, block_scores: int = BLOCK_SCORES) -> int:
     """Query rows per block: ``block_scores`` scores at most, in multiples of 32 rows."""
     return max(32, block_scores // max(1, heads * keys) // 32 * 32)
+
+
+def prefers_bf16_products(device: torch.device, flags: frozenset[str] | None = None) -> bool:
+    """True where ``bf16_attention`` beats the fused kernel: a CPU without AMX."""
+    flags = cpu_flags() if flags is None else flags
+    return device.type == "cpu" and "amx_bf16" not in flags
+
+
+def attention_bf16(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Attention in bf16 (scale ``1/sqrt(d)``) by the faster way for ``q``'s device (module
+    docstring); ``... x Nq x dv`` in bf16."""
+    if prefers_bf16_products(q.device):
+        return bf16_attention(q, k, v)
+    dtype = torch.bfloat16
+    return F.scaled_dot_product_attention(q.to(dtype), k.to(dtype), v.to(dtype))
 
 
 def bf16_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,

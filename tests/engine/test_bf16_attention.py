@@ -13,7 +13,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from sam_backends.speed.bf16_attention import BLOCK_SCORES, bf16_attention, block_rows
+from sam_backends.speed.bf16_attention import (
+    BLOCK_SCORES,
+    attention_bf16,
+    bf16_attention,
+    block_rows,
+    prefers_bf16_products,
+)
 
 TOLERANCE = 2e-2  # relative Frobenius error allowed for bf16 against fp32
 
@@ -61,6 +67,37 @@ def test_block_rows_bound_the_scores(heads, keys):
     assert rows == 32 or heads * keys * rows <= BLOCK_SCORES
 
 
+def test_the_products_are_for_cpus_without_amx():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert prefers_bf16_products(cpu, frozenset({"avx2", "avx512_bf16"}))
+    assert prefers_bf16_products(cpu, frozenset({"avx2"}))  # emulated bf16: still products
+    assert not prefers_bf16_products(cpu, frozenset({"avx512_bf16", "amx_bf16"}))
+    assert not prefers_bf16_products(gpu, frozenset({"avx512_bf16"}))
+
+
+@pytest.mark.parametrize("products", [True, False], ids=["bf16 products", "fused kernel"])
+def test_attention_bf16_either_way_is_close(monkeypatch, products):
+    import sam_backends.speed.bf16_attention as module
+
+    monkeypatch.setattr(module, "prefers_bf16_products", lambda device, flags=None: products)
+    torch.manual_seed(7)
+    q, k, v = torch.randn(1, 2, 500, 32), torch.randn(1, 2, 700, 32), torch.randn(1, 2, 700, 32)
+    got = attention_bf16(q, k, v)
+    assert got.dtype == torch.bfloat16
+    assert relative_error(got, F.scaled_dot_product_attention(q, k, v)) < TOLERANCE
+
+
+@pytest.fixture(params=[True, False], ids=["bf16 products", "fused kernel"])
+def products(request, monkeypatch):
+    """Both ways the fast modules can run: this CPU's choice is forced either way."""
+    from sam_backends.families.sam2 import fast_encoder, fast_memory
+
+    choice = lambda device, flags=None: request.param  # noqa: E731
+    monkeypatch.setattr(fast_memory, "prefers_bf16_products", choice)
+    monkeypatch.setattr(fast_encoder, "prefers_bf16_products", choice)
+    return request.param
+
+
 # SAM 2.1's memory attention ------------------------------------------------------------------
 
 
@@ -77,7 +114,7 @@ def _rope_attention(kv_in_dim: int, feat: int):
 
 
 @pytest.mark.parametrize("kind", ["self-attention", "cross-attention to memory"])
-def test_bf16_rope_attention_matches_upstream(kind):
+def test_bf16_rope_attention_matches_upstream(kind, products):
     from sam2.modeling.sam.transformer import RoPEAttention
 
     from sam_backends.families.sam2.fast_memory import Bf16RoPEAttention
@@ -104,7 +141,7 @@ def test_bf16_rope_attention_matches_upstream(kind):
     assert relative_error(got, want) < TOLERANCE
 
 
-def test_memory_attention_conversion_keeps_the_layer_working():
+def test_memory_attention_conversion_keeps_the_layer_working(products):
     """A whole converted memory-attention layer stays close to upstream's (bf16 MLP too)."""
     from sam2.modeling.memory_attention import MemoryAttentionLayer
 
@@ -143,14 +180,15 @@ def test_memory_attention_conversion_keeps_the_layer_working():
 # SAM 2.1's image encoder ---------------------------------------------------------------------
 
 
-def test_hiera_global_attention_uses_bf16_products_and_stays_close():
+def test_hiera_global_attention_stays_close(products):
     from sam2.modeling.backbones.hieradet import MultiScaleAttention
 
     from sam_backends.families.sam2.fast_encoder import GLOBAL_ATTENTION_PAIRS, Bf16GlobalAttention
 
     torch.manual_seed(5)
     upstream = MultiScaleAttention(96, 96, num_heads=2).eval()
-    fast = Bf16GlobalAttention(copy.deepcopy(upstream).to(torch.bfloat16))
+    fast_upstream = copy.deepcopy(upstream).to(torch.bfloat16)
+    fast = Bf16GlobalAttention(fast_upstream)
     x = torch.randn(1, 32, 32, 96)  # 1,024 tokens: a global block's size class
     assert (32 * 32) ** 2 >= GLOBAL_ATTENTION_PAIRS
     with torch.inference_mode():
@@ -158,6 +196,9 @@ def test_hiera_global_attention_uses_bf16_products_and_stays_close():
         got = fast(x.to(torch.bfloat16))
     assert got.dtype == torch.bfloat16
     assert relative_error(got, want) < TOLERANCE
+    if not products:  # the fused kernel on the same bf16 inputs: upstream's module exactly
+        with torch.inference_mode():
+            assert torch.equal(got, fast_upstream(x.to(torch.bfloat16)))
 
 
 def test_hiera_pooled_and_windowed_attention_keep_the_fused_kernel():

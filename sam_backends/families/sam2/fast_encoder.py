@@ -5,8 +5,8 @@ Hiera's trunk already uses ``scaled_dot_product_attention``; bf16 weights are wh
 projections of the high-resolution levels run in bf16 too; everything a click runs stays fp32.
 Two more changes, for the image path and the video fast path alike:
 
-* the global attention blocks (4,096 x 4,096 tokens) run as ``bf16_attention`` in bf16, because
-  PyTorch's fused CPU kernel runs bf16 at fp32 speed without AMX;
+* on a CPU without AMX, the global attention blocks (4,096 x 4,096 tokens) run as
+  ``bf16_attention`` in bf16, because PyTorch's fused CPU kernel runs bf16 at fp32 speed there;
 * the positional tables that upstream recomputes or copies on every forward are held once
   (same values).
 
@@ -24,16 +24,17 @@ from sam2.modeling.position_encoding import PositionEmbeddingSine
 from torch import nn
 from torch.nn import functional as F
 
-from ...speed.bf16_attention import bf16_attention
+from ...speed.bf16_attention import bf16_attention, prefers_bf16_products
 
 GLOBAL_ATTENTION_PAIRS = 1024 * 1024  # queries x keys from which bf16_attention wins
 
 
 class Bf16GlobalAttention(nn.Module):
     """Hiera's ``MultiScaleAttention`` (same parameters) whose global attention, the 4,096 x
-    4,096 tokens of the third stage's global blocks, runs as ``bf16_attention``: PyTorch's fused
-    kernel gains nothing from bf16 on a CPU without AMX (``speed.bf16_attention``). Windowed
-    attention (at most 64 x 64 tokens a window) keeps the fused kernel.
+    4,096 tokens of the third stage's global blocks, runs as ``bf16_attention`` on a CPU without
+    AMX: PyTorch's fused kernel gains nothing from bf16 there (``speed.bf16_attention``).
+    Windowed attention (at most 64 x 64 tokens a window), GPUs and AMX CPUs keep the fused
+    kernel.
     """
 
     def __init__(self, attention: Any) -> None:
@@ -51,7 +52,8 @@ class Bf16GlobalAttention(nn.Module):
             height, width = q.shape[1:3]
             q = q.reshape(batch, height * width, self.num_heads, -1)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        if q.shape[-2] * k.shape[-2] >= GLOBAL_ATTENTION_PAIRS:
+        if (q.shape[-2] * k.shape[-2] >= GLOBAL_ATTENTION_PAIRS
+                and prefers_bf16_products(q.device)):
             out = bf16_attention(q, k, v).to(x.dtype)
         else:
             out = F.scaled_dot_product_attention(q, k, v)

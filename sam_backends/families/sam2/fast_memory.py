@@ -6,9 +6,11 @@ the fast path, which ran it in fp32: 1.68 s of 3.2 s a frame for SAM 2.1 tiny on
 EPYC with AVX512-BF16 (``benchmarks/profile_video.py --precision bf16``). Here, for the
 ``bf16`` video precision only:
 
-* both attentions run as ``bf16_attention`` (two bf16 products; PyTorch's fused CPU kernel
-  runs bf16 at fp32 speed without AMX);
-* the cross-attention weights the 64-channel memory itself and applies ``v_proj`` after:
+* both attentions run in bf16 (``attention_bf16``: on a CPU without AMX as two bf16
+  products, since PyTorch's fused CPU kernel runs bf16 at fp32 speed there; elsewhere the
+  fused kernel on bf16 inputs);
+* with the two products, the cross-attention weights the 64-channel memory itself and
+  applies ``v_proj`` after:
   ``P (M W + b) = (P M) W + b`` because each row of the softmax ``P`` sums to one, so the
   second product has 64 columns instead of 256 (one head, as SAM 2.1's memory attention);
 * the feed-forward layers run with bf16 weights; the residual stream and the norms stay fp32.
@@ -27,11 +29,11 @@ from sam2.modeling.position_encoding import apply_rotary_enc
 from sam2.modeling.sam.transformer import RoPEAttention
 from torch import nn
 
-from ...speed.bf16_attention import bf16_attention
+from ...speed.bf16_attention import attention_bf16, prefers_bf16_products
 
 
 class Bf16RoPEAttention(RoPEAttention):
-    """``RoPEAttention`` (same parameters and call) whose attention is ``bf16_attention``.
+    """``RoPEAttention`` (same parameters and call) whose attention runs in bf16.
 
     Made from an upstream instance by ``from_upstream``, so the layer's
     ``isinstance(..., RoPEAttention)`` checks still hold.
@@ -44,15 +46,17 @@ class Bf16RoPEAttention(RoPEAttention):
 
     @property
     def folds_values(self) -> bool:
-        """One head and values narrower than the heads: weight the raw values, project after."""
+        """One head and values narrower than the heads: the bf16 products weight the raw
+        values and project them after (the fused kernel, where it is used, gets them
+        projected, as upstream)."""
         return self.num_heads == 1 and self.kv_in_dim < self.internal_dim
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                 num_k_exclude_rope: int = 0) -> torch.Tensor:
+        fold = self.folds_values and prefers_bf16_products(q.device)
         q = self._separate_heads(self.q_proj(q), self.num_heads)
         k = self._separate_heads(self.k_proj(k), self.num_heads)
-        v = v.unsqueeze(1) if self.folds_values else self._separate_heads(
-            self.v_proj(v), self.num_heads)
+        v = v.unsqueeze(1) if fold else self._separate_heads(self.v_proj(v), self.num_heads)
         # Rotary encoding, as upstream's forward.
         side = math.sqrt(q.shape[-2])
         self.freqs_cis = self.freqs_cis.to(q.device)
@@ -63,8 +67,8 @@ class Bf16RoPEAttention(RoPEAttention):
         num_k_rope = k.size(-2) - num_k_exclude_rope
         q, k[:, :, :num_k_rope] = apply_rotary_enc(
             q, k[:, :, :num_k_rope], freqs_cis=self.freqs_cis, repeat_freqs_k=self.rope_k_repeat)
-        out = bf16_attention(q, k, v).float()
-        if self.folds_values:
+        out = attention_bf16(q, k, v).float()
+        if fold:
             out = self.v_proj(out)
         return self.out_proj(self._recombine_heads(out))
 
