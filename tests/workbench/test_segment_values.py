@@ -32,6 +32,22 @@ def test_display_mask_is_the_cropped_mask_at_display_size():
     assert encode_mask(np.zeros((10, 10), bool)) is None
 
 
+def test_display_mask_samples_every_pixel_from_its_own_place():
+    """Scaled to display size, each payload pixel is the full-resolution pixel under its centre
+    (a speckled mask, so a swapped axis or a shifted row shows)."""
+    from workbench.segment.masks import _source_index
+
+    rng = np.random.default_rng(3)
+    mask = np.zeros((1200, 1800), bool)
+    mask[250:1100, 40:1700] = rng.random((850, 1660)) < 0.4
+    payload = encode_mask(mask)
+    rows, cols = _source_index(853, 1200), _source_index(1280, 1800)
+    x, y, w, h = payload["x"], payload["y"], payload["w"], payload["h"]
+    want = mask[np.ix_(rows, cols)][y:y + h, x:x + w]
+    np.testing.assert_array_equal(decoded(payload), want)
+    assert want.any() and not want[0].all()
+
+
 @pytest.mark.parametrize("shape", [(60, 90), (61, 77), (700, 1280), (853, 1280)])
 def test_payload_marks_both_outlines_as_render_boundary(shape):
     """The page colours a payload by palette index (canvas.js), so the indices must be the mask
