@@ -238,3 +238,4 @@ def test_positional_tables_are_held_once_with_upstream_values():
         assert got.dtype == torch.bfloat16 and got.shape == want.shape
         assert torch.equal(got, want.to(torch.bfloat16))
     assert encoding(x).data_ptr() == got.data_ptr()  # one table, handed out as a view
+    assert (32, 32) not in encoding.cache  # upstream's fp32 copy is not kept beside it

@@ -93,14 +93,18 @@ class _SharedSineEncoding(PositionEmbeddingSine):
     """The neck's sine encoding, held once per size and dtype and handed out as a view.
 
     Its readers only read it (``SAM2Base`` flattens and adds it), as they read upstream's
-    copy; a batch of B shares one table through ``expand``.
+    copy; a batch of B shares one table through ``expand``. Upstream's own fp32 cache entry
+    for the size is dropped once a bf16 table replaces it (67 MB at the first level of SAM 2.1).
     """
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        key = (x.shape[-2], x.shape[-1], x.dtype, x.device)
+        height, width = x.shape[-2], x.shape[-1]
+        key = (height, width, x.dtype, x.device)
         if key not in self._typed:
-            self._typed[key] = self._pe(1, x.device, x.shape[-2], x.shape[-1]).to(x.dtype)
+            self._typed[key] = self._pe(1, x.device, height, width).to(x.dtype)
+            if x.dtype != torch.float32:
+                self.cache.pop((height, width), None)
         return self._typed[key].expand(x.shape[0], -1, -1, -1)
 
 
