@@ -287,15 +287,8 @@ class FastMaskDecoder:
         self, prepared: Mapping[str, Any], sparse: Any, dense: Any
     ) -> tuple[Any, Any]:
         """All mask outputs (1 x 4 x 256 x 256) and their scores (1 x 4), before selection."""
-        upscaled, hyper_in, iou = self._heads(prepared, sparse, dense)
-        return _image_order(_logits(upscaled, hyper_in)), iou
-
-    def _heads(
-        self, prepared: Mapping[str, Any], sparse: Any, dense: Any
-    ) -> tuple[Any, Any, Any]:
-        """(upscaled features 16N x C2 in block order, hypernetwork rows 4 x C2, scores 1 x 4)."""
         keys, hyper_in, iou = self._tokens(prepared, sparse, dense)
-        return self._upscale(keys, prepared), hyper_in, iou
+        return _image_order(_logits(self._upscale(keys, prepared), hyper_in)), iou
 
     def _tokens(
         self, prepared: Mapping[str, Any], sparse: Any, dense: Any
