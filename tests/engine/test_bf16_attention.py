@@ -90,11 +90,12 @@ def test_attention_bf16_either_way_is_close(monkeypatch, products):
 @pytest.fixture(params=[True, False], ids=["bf16 products", "fused kernel"])
 def products(request, monkeypatch):
     """Both ways the fast modules can run: this CPU's choice is forced either way."""
-    from sam_backends.families.sam2 import fast_encoder, fast_memory
+    import sam_backends.speed.bf16_attention as module
+    from sam_backends.families.sam2 import fast_memory
 
     choice = lambda device, flags=None: request.param  # noqa: E731
-    monkeypatch.setattr(fast_memory, "prefers_bf16_products", choice)
-    monkeypatch.setattr(fast_encoder, "prefers_bf16_products", choice)
+    monkeypatch.setattr(module, "prefers_bf16_products", choice)  # attention_bf16's choice
+    monkeypatch.setattr(fast_memory, "prefers_bf16_products", choice)  # the value fold's
     return request.param
 
 

@@ -24,7 +24,7 @@ from sam2.modeling.position_encoding import PositionEmbeddingSine
 from torch import nn
 from torch.nn import functional as F
 
-from ...speed.bf16_attention import bf16_attention, prefers_bf16_products
+from ...speed.bf16_attention import attention_bf16
 
 GLOBAL_ATTENTION_PAIRS = 1024 * 1024  # queries x keys from which bf16_attention wins
 
@@ -52,9 +52,9 @@ class Bf16GlobalAttention(nn.Module):
             height, width = q.shape[1:3]
             q = q.reshape(batch, height * width, self.num_heads, -1)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        if (q.shape[-2] * k.shape[-2] >= GLOBAL_ATTENTION_PAIRS
-                and prefers_bf16_products(q.device)):
-            out = bf16_attention(q, k, v).to(x.dtype)
+        if q.shape[-2] * k.shape[-2] >= GLOBAL_ATTENTION_PAIRS:
+            # The products where they win; elsewhere the fused kernel on the same bf16 inputs.
+            out = attention_bf16(q, k, v).to(x.dtype)
         else:
             out = F.scaled_dot_product_attention(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(batch, height, width, -1))
