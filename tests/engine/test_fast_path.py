@@ -73,6 +73,34 @@ def test_fast_decoder_matches_upstream_in_fp32(decoder_parts, prompt, with_mask)
     torch.testing.assert_close(iou, ref_iou, atol=1e-5, rtol=1e-5)
 
 
+def test_first_layer_projections_are_used_without_a_mask_and_optional(decoder_parts):
+    """A click without a mask input reads the projections ``prepare`` stored (spoiling them
+    changes its logits; a mask input ignores them), and features prepared without them (an
+    embedding kept on disk by an older version) decode to the same logits the general way."""
+    family, prompt_encoder, decoder, embed, high_res = decoder_parts
+    names = ("first_t2i_keys", "first_t2i_values", "first_i2t_queries")
+    with torch.inference_mode():
+        sparse, _ = prompt_encoder(points=PROMPT_POINTS["one point"], boxes=None, masks=None)
+        _, dense = prompt_encoder(points=PROMPT_POINTS["one point"], boxes=None,
+                                  masks=torch.randn(1, 1, 256, 256))
+        fast = FastMaskDecoder(decoder, prompt_encoder.get_dense_pe(),
+                               prompt_encoder.no_mask_embed.weight)
+        prepared = fast.prepare(embed, high_res)
+        assert prepared["first_t2i_keys"].shape == prepared["first_i2t_queries"].shape
+        assert prepared["first_t2i_values"].shape[1] == 64 * 64
+        with_cache, with_cache_iou = fast.predict_masks(prepared, sparse, None)
+        older = {k: v for k, v in prepared.items() if k not in names}
+        general, general_iou = fast.predict_masks(older, sparse, None)
+        torch.testing.assert_close(with_cache, general, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(with_cache_iou, general_iou, atol=1e-5, rtol=1e-5)
+        masked = fast.predict_masks(prepared, sparse, dense)[0]
+        for name in names:
+            spoiled = dict(prepared, **{name: prepared[name] * 1.5})
+            assert not torch.allclose(fast.predict_masks(spoiled, sparse, None)[0], with_cache,
+                                      atol=1e-3), name
+            assert torch.equal(fast.predict_masks(spoiled, sparse, dense)[0], masked), name
+
+
 @pytest.mark.parametrize("multimask", [True, False])
 def test_fast_decoder_selects_outputs_like_upstream(decoder_parts, multimask):
     family, prompt_encoder, decoder, embed, high_res = decoder_parts
@@ -258,11 +286,18 @@ def test_bf16_backend_keeps_the_contract(backends):
     assert refined.masks.shape == (1, 240, 320)
 
 
-def test_bf16_embeddings_are_half_the_size_and_not_interchangeable(backends):
+def test_bf16_embeddings_hold_the_features_in_half_the_bytes_and_are_not_interchangeable(
+        backends):
+    """The upstream features in bf16 (half of fp32's bytes), plus the first layer's three
+    projections (N x 128 each for these decoders), and nothing else."""
     image = synthetic_image(200, 260, seed=6)
     exact = backends["fp32"].encode(image)
     fast = backends["bf16"].encode(image)
-    assert fast.nbytes * 2 == exact.nbytes
+    projections = {"first_t2i_keys", "first_t2i_values", "first_i2t_queries"}
+    assert projections <= set(fast.features)
+    projected = sum(fast.features[name].nbytes for name in projections)
+    assert projected == 3 * 64 * 64 * 128 * 2
+    assert fast.nbytes == exact.nbytes // 2 + projected
     prompts = Prompts(points=[(100, 100)], labels=[1])
     with pytest.raises(SamBackendError, match="bf16"):
         backends["bf16"].predict(exact, prompts)

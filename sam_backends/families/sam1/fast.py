@@ -10,8 +10,10 @@ inherit every step they do not change); what differs:
 
 * encode: the image encoder's matrix work runs in bf16 (``fast_encoder``: for SAM 1 fused
   relative-position attention and an fp32 residual stream; SAM 2.1's Hiera cast to bf16 whole);
-  the features are stored once, in bf16 and in the layouts a click needs
-  (``FastMaskDecoder.prepare``): SAM 1 2 MiB instead of 4 MiB, SAM 2.1 8 MiB instead of 16.
+  the features are stored once, in bf16 and in the layouts a click needs, with the decoder's
+  first-layer projections (``FastMaskDecoder.prepare``): SAM 1 5 MiB (2 of features, 3 of
+  projections) against 4 MiB in exact fp32, SAM 2.1 11 MiB against 16; in ``fp32-fast``
+  10 and 22 MiB.
 * click: the upstream prompt encoder (fp32), then ``FastMaskDecoder`` with its image-side
   products in bf16 (see its module docstring), then OpenCV upscaling and thresholding
   (``fast_upscale``) of the best mask; other candidates are upscaled when asked for

@@ -2,7 +2,8 @@
 
 Same contract, checkpoints and prompt handling as ``backend.Sam2Backend``; what differs (and
 how faithfulness is measured) is described in ``families/sam1/fast.py``: the Hiera encoder cast
-to bf16 whole, features stored once in bf16 in the layouts a click needs (8 MiB instead of 16),
+to bf16 whole, features stored once in bf16 in the layouts a click needs (8 MiB instead of 16,
+plus 3 MiB of the decoder's first-layer projections),
 ``FastMaskDecoder`` for clicks and OpenCV upscaling of the best mask.
 """
 
