@@ -51,7 +51,8 @@ class GridDecoder:
         iou_floor: the IoU filter that will follow (``pred_iou_thresh``; 0 for none). With the
             fast decoder, a point none of whose candidates can score above it is not upscaled
             (``FastMaskDecoder.decode_unless``): its logits come back as zeros and its scores
-            as computed, so the filter drops it exactly as it would have.
+            as computed, so the filter drops it exactly as it would have. With multimask, so
+            does each candidate at or below it of a point that is upscaled.
 
     Attributes:
         valid_size: (h, w) of the low-res grid covering the image (SAM 1: ceil(input / 4));
@@ -148,7 +149,7 @@ class GridDecoder:
             return not bool((seen[0] > self.iou_floor).any())
 
         decoded = self._fast.decode_unless(self._prepared, sparse, None, self.multimask,
-                                           ruled_out)
+                                           ruled_out, floor=self.iou_floor)
         if decoded is not None:
             return decoded
         self.skipped += 1

@@ -200,7 +200,7 @@ class _Candidates:
                                align_corners=False)[:, 0, :vh, :vw]
             stability.append(stability_scores(up, params.mask_threshold,
                                               params.stability_score_offset))
-            boxes.append(low_res_boxes(up > params.mask_threshold))
+            boxes.append(low_res_boxes(up, params.mask_threshold))
         if not stability:
             return torch.zeros(0), torch.zeros((0, 4))
         return torch.cat(stability), torch.cat(boxes)

@@ -285,21 +285,40 @@ class FastMaskDecoder:
 
     def decode_unless(
         self, prepared: Mapping[str, Any], sparse: Any, dense: Any, multimask: bool,
-        skip: Any,
+        skip: Any, floor: float | None = None,
     ) -> tuple[Any, Any] | None:
         """``__call__``, except that nothing is upscaled and None is returned when
         ``skip(iou)`` is True for the predicted IoUs of all four outputs (1 x 4, before
-        selection).
+        selection); with ``multimask`` and a ``floor``, a candidate whose predicted IoU is at
+        most ``floor`` gets zero logits instead of its own (its score is returned as computed).
 
         Why: segment everything drops every candidate whose predicted IoU is at most its
         threshold, whatever its mask; the IoUs come from the token side alone, before the two
         upscaling products that are most of a decode. A grid point none of whose candidates
-        can pass costs the transformer only.
+        can pass costs the transformer only, and one whose candidates pass in part makes only
+        their logits.
         """
         keys, hyper_in, iou = self._tokens(prepared, sparse, dense)
         if skip(iou):
             return None
-        return self._select(self._upscale(keys, prepared), hyper_in, iou, multimask)
+        upscaled = self._upscale(keys, prepared)
+        if multimask and floor is not None:
+            return self._candidates_above(upscaled, hyper_in, iou, floor)
+        return self._select(upscaled, hyper_in, iou, multimask)
+
+    def _candidates_above(self, upscaled: Any, hyper_in: Any, iou: Any, floor: float
+                          ) -> tuple[Any, Any]:
+        """Outputs 1-3 as ``_select`` gives them with multimask, those whose predicted IoU is
+        at most ``floor`` as zeros."""
+        import torch
+
+        scores = iou[:, 1:]
+        passing = (scores[0] > floor).nonzero()[:, 0].tolist()  # as the IoU filter compares
+        logits = torch.zeros((1, scores.shape[1], 4 * GRID, 4 * GRID))
+        if passing:
+            rows = hyper_in[[1 + i for i in passing]]
+            logits[:, passing] = _image_order(_logits(upscaled, rows))
+        return logits, scores
 
     def _select(self, upscaled: Any, hyper_in: Any, iou: Any, multimask: bool
                 ) -> tuple[Any, Any]:

@@ -147,6 +147,26 @@ def test_params_are_frozen():
         EverythingParams().points_per_side = 4
 
 
+def test_low_res_boxes_are_the_thresholded_masks_tight_boxes():
+    """Boxes from the logits' row and column maxima equal the tight boxes of ``logits > t``
+    (``mask_boxes``, which reads the masks themselves), empty masks included."""
+    from sam_backends.automatic.filters import low_res_boxes
+
+    generator = torch.Generator().manual_seed(3)
+    logits = torch.randn(12, 40, 56, generator=generator) * 3
+    logits[3] = -1.0  # empty at threshold 0.5
+    logits[4] = -1.0
+    logits[4, 17, 29] = 2.0  # a single pixel
+    logits[5, :, :] = 0.5  # equal to the threshold: not inside (strictly greater)
+    for threshold in (0.5, 2.5, 6.0):
+        masks = (logits > threshold).numpy()
+        expected = mask_boxes(masks).astype(np.float32)
+        got = low_res_boxes(logits, threshold).numpy()
+        np.testing.assert_array_equal(got, expected)
+    assert low_res_boxes(logits, 0.5)[4].tolist() == [29.0, 17.0, 30.0, 18.0]
+    assert low_res_boxes(logits, 0.5)[3].tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
 def test_grid_matches_upstream():
     from segment_anything.utils.amg import build_point_grid
 
@@ -200,8 +220,18 @@ def test_points_the_iou_filter_rules_out_are_not_upscaled(model, multimask):
             for i in range(len(points))]
     skipped = [not short_logits[i].any() and bool((short_scores[i] <= floor).all())
                and bool((scores[i] <= floor).all()) for i in range(len(points))]
+    if multimask:  # candidate by candidate: its own logits (the product that makes them has
+        # fewer rows, so float rounding may differ), or zeros where it cannot pass
+        same = [torch.equal(short_scores[i], scores[i]) and all(
+            torch.allclose(short_logits[i, j], logits[i, j], rtol=0, atol=1e-5)
+            or (not short_logits[i, j].any() and bool(scores[i, j] <= floor))
+            for j in range(scores.shape[1])) for i in range(len(points))]
+        partly = [i for i in range(len(points)) if (scores[i] > floor).any()
+                  and not all(short_logits[i, j].any() for j in range(scores.shape[1]))]
+        assert partly and all(same[i] for i in partly)
     assert all(a or b for a, b in zip(same, skipped))
-    assert 0 < short.skipped == sum(b and not a for a, b in zip(same, skipped)) < len(points)
+    ruled_out = sum(skipped) if multimask else sum(b and not a for a, b in zip(same, skipped))
+    assert 0 < short.skipped == ruled_out < len(points)
 
 
 def test_the_iou_shortcut_changes_no_instance(model, monkeypatch):
