@@ -101,7 +101,11 @@ class _ConvT:
             return product.add_(self.channel_bias.to(product.dtype) if added is None else added)
         if added is None:
             return torch.addmm(self.bias, rows, self.weight).view(-1, self.out_channels)
-        return torch.mm(rows, self.weight).view(-1, self.out_channels).add_(added)
+        # ``added``'s 4N rows are each input row's four children: N x (4 * C_out), the
+        # product's own layout, so the product accumulates onto it (one pass less than
+        # adding afterwards; about 1.3 ms of the second product on one AVX2 core).
+        return torch.addmm(added.view(rows.shape[0], -1), rows, self.weight).view(
+            -1, self.out_channels)
 
 
 @dataclass(frozen=True)
@@ -314,6 +318,8 @@ class FastMaskDecoder:
 
         scores = iou[:, 1:]
         passing = (scores[0] > floor).nonzero()[:, 0].tolist()  # as the IoU filter compares
+        if len(passing) == scores.shape[1]:
+            return self._select(upscaled, hyper_in, iou, True)
         logits = torch.zeros((1, scores.shape[1], 4 * GRID, 4 * GRID))
         if passing:
             rows = hyper_in[[1 + i for i in passing]]
