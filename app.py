@@ -144,6 +144,7 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
     """Start the server for ``demo`` with its config (keyword ``overrides`` go to launch)."""
     import gradio as gr
 
+    from server.queue_polling import calm_queue_polling
     from ui.compare.view import CSS as COMPARE_CSS
     from ui.projects.view import CSS as PROJECTS_CSS
     from ui.proposals.compare_panel import CSS as COMPARE_PROPOSALS_CSS
@@ -154,6 +155,8 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
 
     config: AppConfig = demo.ctx.config
     demo.queue(default_concurrency_limit=1, max_size=config.queue_max_size)
+    if not calm_queue_polling(demo):  # an idle app rests (server/queue_polling.py)
+        log.info("This Gradio's queue has no idle polling settings; left at its defaults.")
     options = dict(
         # FastAPI(routes=...) registers the REST routes before Gradio's own.
         app_kwargs={"middleware": [guard_middleware(config, demo.ctx.temp,

@@ -97,6 +97,16 @@ def test_a_body_under_the_limit_still_uploads(server):
     assert os.path.isfile(path)
 
 
+def test_the_launched_apps_idle_queue_polls_calmly(server):
+    """``app.launch`` applies ``server.queue_polling`` (Gradio's 1 ms idle poll woke the idle
+    server about 1,100 times a second)."""
+    from server.queue_polling import FREE_POLL_S, PROGRESS_POLL_S
+
+    queue = server.demo._queue
+    assert queue.sleep_when_free == FREE_POLL_S
+    assert queue.progress_update_sleep_when_free == PROGRESS_POLL_S
+
+
 @pytest.mark.parametrize("path", ["", "gradio_api/info", "gradio_api/config"])
 def test_pages_and_routes_carry_security_headers(server, path):
     response = httpx.get(server.url + path)
