@@ -497,6 +497,16 @@ class _HeadWeights:
             out=out.contiguous(),
         )
 
+    def per_head(self, projection: Any, x: Any) -> Any:
+        """``projection(x)`` for tokens ``x`` (1 x T x C) split per head: h x T x d."""
+        return projection(x).view(x.shape[1], self.heads, self.head_dim).transpose(0, 1)
+
+    def output(self, mixed: Any) -> Any:
+        """Heads' weighted values (h x T x d, value bias not yet added; the attention weights
+        sum to 1, so it is added once here) -> the output projection, 1 x T x C."""
+        out = mixed.transpose(0, 1) + self.v_bias  # T x h x d
+        return self.module.out_proj(out.reshape(1, mixed.shape[1], -1))
+
 
 def _token_to_image(w: _HeadWeights, q_in: Any, keys_pe: Any, keys: Any) -> Any:
     """Tokens (1 x T x C) attend to image rows: upstream ``Attention(q, k=keys_pe, v=keys)``.
@@ -508,15 +518,14 @@ def _token_to_image(w: _HeadWeights, q_in: Any, keys_pe: Any, keys: Any) -> Any:
 
     _, t, c = q_in.shape
     heads, d = w.heads, w.head_dim
-    q = w.module.q_proj(q_in).view(t, heads, d).transpose(0, 1)  # h x T x d
+    q = w.per_head(w.module.q_proj, q_in)
     # scores[h, t, n] = q[h, t] . (Wk_h x_n + bk_h); the bias term is constant along n.
     qk = torch.bmm(q, w.k).reshape(heads * t, c) * (1.0 / math.sqrt(d))
     low = keys.dtype
     probs = torch.softmax(torch.mm(qk.to(low), keys_pe.t()).float(), dim=-1)  # hT x N
     # Rows of probs sum to 1, so the value bias passes through unchanged.
     mixed = torch.mm(probs.to(low), keys).float().view(heads, t, c)
-    out = torch.bmm(mixed, w.v_t).transpose(0, 1) + w.v_bias  # T x h x d
-    return w.module.out_proj(out.reshape(1, t, heads * d))
+    return w.output(torch.bmm(mixed, w.v_t))
 
 
 def _token_to_image_projected(w: _HeadWeights, q_in: Any, keys: Any, values: Any) -> Any:
@@ -524,14 +533,9 @@ def _token_to_image_projected(w: _HeadWeights, q_in: Any, keys: Any, values: Any
     ``values`` h x N x d (no value bias), as ``prepare`` stores them for the first layer."""
     import torch
 
-    _, t, _ = q_in.shape
-    heads, d = w.heads, w.head_dim
-    q = w.module.q_proj(q_in).view(t, heads, d).transpose(0, 1)  # h x T x d
-    q = (q * (1.0 / math.sqrt(d))).to(keys.dtype)
-    probs = torch.softmax(torch.bmm(q, keys).float(), dim=-1)  # h x T x N
-    mixed = torch.bmm(probs.to(values.dtype), values).float()  # h x T x d
-    out = mixed.transpose(0, 1) + w.v_bias  # T x h x d
-    return w.module.out_proj(out.reshape(1, t, heads * d))
+    q = w.per_head(w.module.q_proj, q_in) * (1.0 / math.sqrt(w.head_dim))
+    probs = torch.softmax(torch.bmm(q.to(keys.dtype), keys).float(), dim=-1)  # h x T x N
+    return w.output(torch.bmm(probs.to(values.dtype), values).float())
 
 
 @dataclass(frozen=True)
@@ -563,7 +567,7 @@ def _image_to_token_scores(w: _HeadWeights, keys_pe: Any, q_tokens: Any) -> Any:
     _, t, c = q_tokens.shape
     heads, d = w.heads, w.head_dim
     scale = 1.0 / math.sqrt(d)
-    k = w.module.k_proj(q_tokens).view(t, heads, d).transpose(0, 1)  # h x T x d
+    k = w.per_head(w.module.k_proj, q_tokens)
     folded_q = (torch.bmm(k, w.q).reshape(heads * t, c) * scale).to(keys_pe.dtype)
     folded_b = torch.bmm(k, w.q_bias).reshape(heads * t, 1) * scale
     return torch.mm(folded_q, keys_pe.t()).float().add_(folded_b).view(heads, t, -1)
@@ -574,10 +578,8 @@ def _image_to_token_scores_projected(w: _HeadWeights, queries: Any, q_tokens: An
     bias included), as ``prepare`` stores them for the first layer."""
     import torch
 
-    _, t, _ = q_tokens.shape
-    k = w.module.k_proj(q_tokens).view(t, w.heads, w.head_dim).transpose(0, 1)  # h x T x d
-    k = (k * (1.0 / math.sqrt(w.head_dim))).to(queries.dtype)
-    return torch.bmm(k, queries).float()
+    k = w.per_head(w.module.k_proj, q_tokens) * (1.0 / math.sqrt(w.head_dim))
+    return torch.bmm(k.to(queries.dtype), queries).float()
 
 
 def _image_to_token(w: _HeadWeights, scores: Any, tokens: Any, keys: Any) -> Any:
@@ -590,8 +592,8 @@ def _image_to_token(w: _HeadWeights, scores: Any, tokens: Any, keys: Any) -> Any
     import torch
 
     _, t, c = tokens.shape
-    heads, d = w.heads, w.head_dim
-    v = w.module.v_proj(tokens).view(t, heads, d).transpose(0, 1)  # h x T x d
+    heads = w.heads
+    v = w.per_head(w.module.v_proj, tokens)
     probs = torch.softmax(scores, dim=1).view(heads * t, -1)
     # out_n = sum_h P_h[n] (v_h Wo_h^T) + bo; each head's probabilities sum to 1 over its
     # tokens, so bo / heads on every folded value row adds bo exactly once.
