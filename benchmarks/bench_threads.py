@@ -10,8 +10,12 @@ one point click on an encoded photo is timed in five situations, in this order, 
 * quiet: nothing else runs; the policy gives the decode every core;
 * encode running, policy off: another thread of this process encodes images in a loop (on
   every core, as the app's encoder lane does) and the click decodes on every core too;
-* encode running, policy on: the same, with ``workbench.threads.ThreadPolicy`` choosing the
-  decode's threads (it sees the encode through its ``heavy_running`` count);
+* encode running, one thread: ``workbench.threads.ThreadPolicy`` without an encode that gives
+  way (the policy before ``sam_backends.speed.give_way``): it sees the encode through its
+  ``heavy_running`` count and decodes on one thread;
+* encode running, policy on: as the app runs now: the encode gives way
+  (``GiveWay.giving_way``), the click is urgent work, so the encode pauses at its next
+  operation and the decode gets every core;
 * busy process, policy off / on: another process spins on one core (``--spinners``), seen by
   the policy through ``/proc`` (``CpuLoad``).
 
@@ -75,6 +79,7 @@ def run_model(model_id: str, args: argparse.Namespace, image: np.ndarray) -> lis
     import torch
 
     from sam_backends import create_backend, get_spec
+    from sam_backends.speed.give_way import GiveWay
     from workbench.threads import CpuLoad, ThreadPolicy, decode_cores
 
     checkpoint = ensure_random_checkpoint(model_id, args.cache)
@@ -85,14 +90,17 @@ def run_model(model_id: str, args: argparse.Namespace, image: np.ndarray) -> lis
         points=((10.0, 10.0),), labels=(1,)))  # warm-up
     cores = decode_cores()
     heavy = [0]
-    policy = ThreadPolicy(cores, lambda: heavy[0], CpuLoad())
+    give_way = GiveWay()
+    policy = ThreadPolicy(cores, lambda: max(0, heavy[0] - give_way.giving_way_now), CpuLoad(),
+                          give_way=give_way)
+    one_thread = ThreadPolicy(cores, lambda: heavy[0], CpuLoad())
     rows = []
 
     def row(name: str, use_policy: bool, encodes: int | None = None, seconds: float = 0.0,
-            clicks=None) -> None:
+            clicks=None, label: str | None = None) -> None:
         times, threads = clicks
         rows.append({"model": model_id, "precision": backend.precision, "situation": name,
-                     "policy": "on" if use_policy else "off",
+                     "policy": label or ("on" if use_policy else "off"),
                      "threads": threads if use_policy else torch.get_num_threads(),
                      "p50": percentile(times, 50), "p95": percentile(times, 95),
                      "encodes_per_min": None if encodes is None else encodes * 60 / seconds})
@@ -100,14 +108,19 @@ def run_model(model_id: str, args: argparse.Namespace, image: np.ndarray) -> lis
     row("quiet", True, clicks=time_clicks(backend, embedding, image.shape[:2], args.clicks,
                                           policy))
 
-    for use_policy in (False, True):
+    variants = (("off", None, False), ("one thread", one_thread, False), ("on", policy, True))
+    for label, chosen, gives_way in variants:
         stop, done = threading.Event(), [0]
 
         def encoder() -> None:
             heavy[0] += 1
             try:
                 while not stop.is_set():
-                    backend.encode(image)
+                    if gives_way:
+                        with give_way.giving_way():
+                            backend.encode(image)
+                    else:
+                        backend.encode(image)
                     done[0] += 1
             finally:
                 heavy[0] -= 1
@@ -116,11 +129,11 @@ def run_model(model_id: str, args: argparse.Namespace, image: np.ndarray) -> lis
         start = time.perf_counter()
         worker.start()
         time.sleep(0.5)
-        clicks = time_clicks(backend, embedding, image.shape[:2], args.clicks,
-                             policy if use_policy else None)
+        clicks = time_clicks(backend, embedding, image.shape[:2], args.clicks, chosen)
         stop.set()
         worker.join()
-        row("encode running", use_policy, done[0], time.perf_counter() - start, clicks)
+        row("encode running", chosen is not None, done[0], time.perf_counter() - start,
+            clicks, label)
 
     for use_policy in (False, True):
         stop = multiprocessing.Event()

@@ -23,13 +23,14 @@ cache, pool and sessions stay in this process, on the CPU.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable, ContextManager, NamedTuple
 
 import numpy as np
 
@@ -49,6 +50,7 @@ from sam_backends.cache import CacheKey, cache_key
 from sam_backends.disk_cache import DiskEmbeddingStore
 from sam_backends.families import Family, get_family
 from sam_backends.images import image_digest
+from sam_backends.speed.give_way import GiveWay
 from sam_backends.weights import checkpoints
 from workbench.compare.timings import EncodeTimings
 from workbench.config import AppConfig
@@ -226,9 +228,13 @@ class AppContext:
         # model never decodes two clicks at once, and at most CLICK_MAX_WAITING wait for it.
         self._click_lanes: dict[str, WorkLane] = {}
         self._click_lanes_lock = threading.Lock()
-        # A click's decode runs on every core only while nothing else competes for them
-        # (workbench.threads): encodes, many-object runs, video frames, other processes.
-        self.threads = ThreadPolicy(decode_cores(), self._heavy_running, CpuLoad())
+        # A person's encodes on the CPU pause at their next operation while a click decodes
+        # (sam_backends.speed.give_way); a click's decode runs on every core only while nothing
+        # else competes for them (workbench.threads): many-object runs, video frames, other
+        # processes.
+        self.give_way = GiveWay()
+        self.threads = ThreadPolicy(decode_cores(), self._heavy_running, CpuLoad(),
+                                    give_way=self.give_way)
         # App-wide services beyond the image models (detectors, video trackers): typed,
         # bounded, one registry per app (workbench.services).
         self.services = Services(self)
@@ -272,8 +278,10 @@ class AppContext:
 
     def _heavy_running(self) -> int:
         """Jobs running now in the lanes whose work takes seconds (encodes, video frames go
-        through the encoder lane; many-object runs through their own)."""
-        return self.encoder_lane.running + self.proposals_lane.running
+        through the encoder lane; many-object runs through their own), less the encodes that
+        give way to decodes (they pause while one runs)."""
+        encoder = max(0, self.encoder_lane.running - self.give_way.giving_way_now)
+        return encoder + self.proposals_lane.running
 
     def _typical_encode_s(self) -> float:
         return self.encode_timings.typical_seconds()
@@ -413,7 +421,7 @@ class AppContext:
         own: list[float] = []  # the encoder's own seconds, without the wait for the lane
 
         def compute() -> Embedding:
-            with self.encoder_lane.admit():
+            with self.encoder_lane.admit(), self._giving_way(backend):
                 began = time.perf_counter()
                 try:
                     return self._encode_task(model_id, image)
@@ -427,6 +435,12 @@ class AppContext:
             except EncodeAbandoned:  # waited for a background encode that was just dropped
                 own.clear()
                 return self._layered_encode(key, backend, compute, record=True, own=own)
+
+    def _giving_way(self, backend: Backend) -> ContextManager[object]:
+        """Encodes on the CPU give way to clicks (``give_way``); elsewhere the accelerator
+        runs them and pausing the host thread would gain nothing."""
+        on_cpu = str(getattr(backend, "device", "cpu")).startswith("cpu") and not self.zerogpu
+        return self.give_way.giving_way() if on_cpu else contextlib.nullcontext()
 
     def encode_in_background(self, model_id: str, image: np.ndarray, digest: str,
                              run: Callable[[Backend], Embedding]) -> EncodeResult:

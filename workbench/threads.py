@@ -12,8 +12,13 @@ its own threads (a decode is tens of milliseconds against an encode's seconds).
 
 "Something else" is read two ways, both cheap enough to ask before every decode:
 
-* this app's heavy work: jobs running in the lanes that encode images, run many-object
-  searches, serve the API or track video frames (``heavy_running``, the lanes' own counts);
+* this app's heavy work: jobs running in the lanes that run many-object searches, serve the
+  API or track video frames (``heavy_running``, the lanes' own counts). A person's image
+  encode on the CPU is not counted: it gives way (``sam_backends.speed.give_way``), pausing
+  at its next operation while a decode runs, so the decode has every core to itself. A
+  decode run through ``for_decode`` is that urgent work. (On a 2-core EPYC with AVX2, SAM 2.1
+  tiny, ``benchmarks/bench_threads.py``: click p95 with an encode running 116 ms on one thread
+  against a 39 ms quiet p95; 59 ms with the encode giving way.)
 * other processes: the CPU time the whole machine spent busy minus this process's own, over
   the last sampling window (``CpuLoad``, from ``/proc/stat`` and ``/proc/self/stat``; absent
   files read as "quiet", so other systems keep today's behaviour).
@@ -31,6 +36,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
+
+from sam_backends.speed.give_way import GiveWay
 
 BUSY_CORES = 0.5  # other processes using at least this many cores count as "not quiet"
 SAMPLE_S = 0.25  # /proc is read again at most this often
@@ -115,18 +122,24 @@ class ThreadPolicy:
 
     Args:
         cores: the threads a decode gets on a quiet machine (``accel.thread_count()``).
-        heavy_running: how many heavy jobs of this app are running now.
+        heavy_running: how many heavy jobs of this app are running now that do not give way
+            to decodes (an encode inside ``give_way.giving_way()`` pauses while a decode runs,
+            so it leaves the decode every core and is not counted).
         load: other processes' load (``CpuLoad``); None: not watched.
         limit: sets the calling thread's thread count (``accel.limit_this_thread``).
+        give_way: decodes run as its urgent work (``sam_backends.speed.give_way``); None: no
+            encode gives way.
     """
 
     def __init__(self, cores: int, heavy_running: Callable[[], int],
                  load: CpuLoad | None = None,
-                 limit: Callable[[int], bool] | None = None) -> None:
+                 limit: Callable[[int], bool] | None = None,
+                 give_way: GiveWay | None = None) -> None:
         self.cores = max(1, int(cores))
         self.heavy_running = heavy_running
         self.load = load
         self._limit = limit
+        self.give_way = give_way
 
     def decode_threads(self) -> int:
         """All cores when nothing else competes for them, else 1."""
@@ -141,15 +154,18 @@ class ThreadPolicy:
     @contextlib.contextmanager
     def for_decode(self) -> Iterator[int]:
         """Run the ``with`` body (one or more decodes) on ``decode_threads()`` threads of the
-        calling thread, then give the thread all cores back."""
-        count = self.decode_threads()
-        limit = self._limit_fn()
-        changed = count != self.cores and limit(count)
-        try:
-            yield count
-        finally:
-            if changed:
-                limit(self.cores)
+        calling thread, as urgent work that encodes give way to, then give the thread all cores
+        back."""
+        urgent = self.give_way.urgent() if self.give_way is not None else contextlib.nullcontext()
+        with urgent:
+            count = self.decode_threads()
+            limit = self._limit_fn()
+            changed = count != self.cores and limit(count)
+            try:
+                yield count
+            finally:
+                if changed:
+                    limit(self.cores)
 
     def _limit_fn(self) -> Callable[[int], bool]:
         if self._limit is None:

@@ -138,3 +138,45 @@ def test_for_decode_changes_this_threads_pytorch_threads_only():
     worker.join(10)
     assert seen["inside"] == 1 and seen["after"] == cores
     assert seen["other"] == seen["other_before"]  # another thread's count is its own
+
+
+def test_the_apps_encodes_give_way_to_its_decodes_which_keep_every_core(tmp_path, sam2_small):
+    """An encode of the app runs inside ``give_way.giving_way()``: while it runs, a decode is
+    urgent work (it pauses the encode) and is not limited to one thread on its account; a video
+    frame or another heavy job that does not give way still counts."""
+    from sam_backends.testing.random_models import synthetic_image
+    from workbench.config import AppConfig, ExtraModel
+    from workbench.context import AppContext
+
+    ctx = AppContext(AppConfig(models=("grabcut",), default_model="grabcut",
+                               extra_models=(ExtraModel(sam2_small.spec, sam2_small.path),),
+                               device="cpu", precision="fp32", examples_dir=None,
+                               checkpoint_dir=tmp_path / "none", temp_dir=tmp_path))
+    try:
+        limits = []
+        ctx.threads = ThreadPolicy(2, ctx._heavy_running, None,
+                                   limit=lambda n: limits.append(n) or True,
+                                   give_way=ctx.give_way)
+        model = sam2_small.spec.model_id
+        ctx.backend(model)  # loaded before the clock starts
+        ctx.give_way.grace_s = ctx.give_way.max_pause_s = 60.0  # pause until the click ends
+        seen = {}
+        with ctx.threads.for_decode() as threads:  # a click in flight: the encode pauses
+            seen["quiet"] = threads
+            worker = threading.Thread(target=lambda: seen.setdefault(
+                "encoded", ctx.encode(model, synthetic_image(64, 64, seed=1))))
+            worker.start()
+            for _ in range(200):
+                if ctx.give_way.giving_way_now and ctx.encoder_lane.running:
+                    break
+                threading.Event().wait(0.01)
+            assert ctx.give_way.giving_way_now == 1 and ctx.encoder_lane.running == 1
+            assert ctx.give_way.urgent_running == 1 and "encoded" not in seen
+            assert ctx._heavy_running() == 0 and ctx.threads.decode_threads() == 2
+        worker.join(timeout=60)
+        assert "encoded" in seen and not seen["encoded"].cached
+        assert seen["quiet"] == 2 and limits == []
+        with ctx.encoder_lane.admit():  # heavy work that does not give way (a video frame)
+            assert ctx._heavy_running() == 1 and ctx.threads.decode_threads() == 1
+    finally:
+        ctx.close()
