@@ -156,7 +156,10 @@ def run_photo(page: Page, photo: Path, args: argparse.Namespace) -> dict:
         page.wait_marks("hover", n + 1)
         p.wait_for_timeout(args.pause_ms)
     rests = [m for m in page.marks() if m["kind"] == "hover"]
-    result["hover_rest"] = {"n": len(rests), "page_ms": stats([m["t1"] - m["t0"] for m in rests])}
+    result["hover_rest"] = {"n": len(rests), "page_ms": stats([m["t1"] - m["t0"] for m in rests]),
+                            "server_ms": stats([m["server_ms"] for m in rests]),
+                            "engine_ms": stats([m.get("decode_ms") for m in rests
+                                                if m.get("decode_ms") is not None])}
     before = len(rests)
     start = time.perf_counter()
     x0, y0 = w * 0.2, h * 0.5
@@ -239,7 +242,11 @@ def print_table(results: list[dict]) -> None:
                               for name, value in r[kind]["parts_ms"].items())
             print(f"{'':<11} {'  p50 parts:':<26} {parts}")
         rest50, rest95 = r["hover_rest"]["page_ms"]
-        print(f"{name:<11} {'hover rest -> preview':<26} {fmt(rest50):>9} {fmt(rest95):>9}")
+        rest_engine = r["hover_rest"]["engine_ms"][0]
+        print(f"{name:<11} {'hover rest -> preview':<26} {fmt(rest50):>9} {fmt(rest95):>9} "
+              f"{fmt(rest_engine):>11}")
+        server50, server95 = r["hover_rest"]["server_ms"]
+        print(f"{'':<11} {'  of which server':<26} {fmt(server50):>9} {fmt(server95):>9}")
         rate = r["hover_moving"]["updates_per_s"]
         print(f"{name:<11} {'hover while moving':<26} {fmt(rate, ''):>9} updates/s")
         if "brush_frame" in r:

@@ -228,10 +228,9 @@ class AppContext:
         # model never decodes two clicks at once, and at most CLICK_MAX_WAITING wait for it.
         self._click_lanes: dict[str, WorkLane] = {}
         self._click_lanes_lock = threading.Lock()
-        # A person's encodes on the CPU pause at their next operation while a click decodes
-        # (sam_backends.speed.give_way); a click's decode runs on every core only while nothing
-        # else competes for them (workbench.threads): many-object runs, video frames, other
-        # processes.
+        # Encodes and video frames on the CPU pause at their next operation while a click
+        # decodes (sam_backends.speed.give_way); a click's decode runs on every core only while
+        # nothing else competes for them (workbench.threads): many-object runs, other processes.
         self.give_way = GiveWay()
         self.threads = ThreadPolicy(decode_cores(), self._heavy_running, CpuLoad(),
                                     give_way=self.give_way)
@@ -278,8 +277,8 @@ class AppContext:
 
     def _heavy_running(self) -> int:
         """Jobs running now in the lanes whose work takes seconds (encodes, video frames go
-        through the encoder lane; many-object runs through their own), less the encodes that
-        give way to decodes (they pause while one runs)."""
+        through the encoder lane; many-object runs through their own), less the encodes and
+        frames that give way to decodes (they pause while one runs)."""
         encoder = max(0, self.encoder_lane.running - self.give_way.giving_way_now)
         return encoder + self.proposals_lane.running
 
@@ -421,7 +420,7 @@ class AppContext:
         own: list[float] = []  # the encoder's own seconds, without the wait for the lane
 
         def compute() -> Embedding:
-            with self.encoder_lane.admit(), self._giving_way(backend):
+            with self.encoder_lane.admit(), self.giving_way(backend.device):
                 began = time.perf_counter()
                 try:
                     return self._encode_task(model_id, image)
@@ -436,10 +435,11 @@ class AppContext:
                 own.clear()
                 return self._layered_encode(key, backend, compute, record=True, own=own)
 
-    def _giving_way(self, backend: Backend) -> ContextManager[object]:
-        """Encodes on the CPU give way to clicks (``give_way``); elsewhere the accelerator
-        runs them and pausing the host thread would gain nothing."""
-        on_cpu = str(getattr(backend, "device", "cpu")).startswith("cpu") and not self.zerogpu
+    def giving_way(self, device: object) -> ContextManager[object]:
+        """Around heavy model work on ``device`` (an encode, a video frame) in the encoder lane:
+        on the CPU it gives way to clicks (``give_way``); elsewhere the accelerator runs it and
+        pausing the host thread would gain nothing."""
+        on_cpu = str(device).startswith("cpu") and not self.zerogpu
         return self.give_way.giving_way() if on_cpu else contextlib.nullcontext()
 
     def encode_in_background(self, model_id: str, image: np.ndarray, digest: str,

@@ -12,11 +12,11 @@ its own threads (a decode is tens of milliseconds against an encode's seconds).
 
 "Something else" is read two ways, both cheap enough to ask before every decode:
 
-* this app's heavy work: jobs running in the lanes that run many-object searches, serve the
-  API or track video frames (``heavy_running``, the lanes' own counts). A person's image
-  encode on the CPU is not counted: it gives way (``sam_backends.speed.give_way``), pausing
-  at its next operation while a decode runs, so the decode has every core to itself. A
-  decode run through ``for_decode`` is that urgent work. (On a 2-core EPYC with AVX2, SAM 2.1
+* this app's heavy work: many-object searches (segment everything, text prompts) running in
+  their lane (``heavy_running``, the lanes' own counts). Image encodes and video frames on the
+  CPU are not counted: they give way (``sam_backends.speed.give_way``), pausing at their next
+  operation while a decode runs, so the decode has every core to itself. A decode run
+  through ``for_decode`` is that urgent work. (On a 2-core EPYC with AVX2, SAM 2.1
   tiny, ``benchmarks/bench_threads.py``: click p95 with an encode running 116 ms on one thread
   against a 39 ms quiet p95; 59 ms with the encode giving way.)
 * other processes: the CPU time the whole machine spent busy minus this process's own, over

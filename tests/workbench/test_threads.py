@@ -180,3 +180,24 @@ def test_the_apps_encodes_give_way_to_its_decodes_which_keep_every_core(tmp_path
             assert ctx._heavy_running() == 1 and ctx.threads.decode_threads() == 1
     finally:
         ctx.close()
+
+
+def test_a_video_frame_on_the_cpu_gives_way_like_an_encode(tmp_path):
+    """Each tracked frame (``VideoServices.frame_step``) runs in the encoder lane and gives way
+    to decodes on the CPU, so a click during tracking keeps every core."""
+    from workbench.config import AppConfig
+    from workbench.context import AppContext
+
+    ctx = AppContext(AppConfig(models=("grabcut",), default_model="grabcut", device="cpu",
+                               examples_dir=None, checkpoint_dir=tmp_path / "none",
+                               temp_dir=tmp_path))
+    try:
+        with ctx.services.video.frame_step():
+            assert ctx.encoder_lane.running == 1 and ctx.give_way.giving_way_now == 1
+            assert ctx._heavy_running() == 0
+        assert ctx.give_way.giving_way_now == 0 and ctx.encoder_lane.running == 0
+        ctx.zerogpu = True  # elsewhere (here: ZeroGPU's GPU worker) a frame does not give way
+        with ctx.services.video.frame_step():
+            assert ctx.give_way.giving_way_now == 0 and ctx._heavy_running() == 1
+    finally:
+        ctx.close()

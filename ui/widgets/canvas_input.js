@@ -109,7 +109,8 @@ async function sendHover() {
         && epoch === S.epoch && !S.queue.length) {
       await drawPreview(res.object);
       requestAnimationFrame(() => marks.push({kind: 'hover', t0: want.t, t1: performance.now(),
-                                              server_ms: res.ms.server, x: want.x, y: want.y}));
+                                              server_ms: res.ms.server, decode_ms: res.ms.decode,
+                                              x: want.x, y: want.y}));
     }
   } catch (e) { /* a preview may fail quietly */ }
   finally {

@@ -15,7 +15,8 @@ per user:
   are refused at once with "busy, retry in N s" (``workbench.lanes``).
 * ``frame_step()``: every frame a job computes is admitted through ``ctx.encoder_lane``, the
   lane of the image encoders, so one user's tracking interleaves with other users' image
-  encodes (each waits at most one frame) instead of starving them for a minute.
+  encodes (each waits at most one frame) instead of starving them for a minute; on the CPU a
+  frame gives way to clicks as an encode does (``sam_backends.speed.give_way``).
 * ``open(path, selection)``: ``open_video`` with the app's ``VideoLimits`` (checked on the
   header, before any frame is decoded) and an automatic stride.
 """
@@ -159,8 +160,12 @@ class VideoServices:
 
     @contextlib.contextmanager
     def frame_step(self) -> Iterator[None]:
-        """Admit one frame of tracking work through the shared encoder lane."""
-        with self.ctx.encoder_lane.admit():
+        """Admit one frame of tracking work through the shared encoder lane; on the CPU it gives
+        way to clicks as encodes do (``AppContext.giving_way``)."""
+        from sam_backends.device import resolve_device
+
+        device = resolve_device(self.ctx.config.device)
+        with self.ctx.encoder_lane.admit(), self.ctx.giving_way(device):
             yield
 
     def record_run(self, seconds: float, model_id: str | None = None, frames: int = 0) -> None:
