@@ -185,14 +185,19 @@ def _split_dim(shape: tuple, last: int) -> int | None:
     return None
 
 
-def _attention_in_pieces(budget, piece_flops, func, query, key, value, *args, **kwargs):
+def _attention_in_pieces(budget, piece_flops, func, *args, **kwargs):
     """Attention by batch entries (windows), or by rows of queries for one batch entry, pausing
-    between pieces. Only the plain call (no mask, not causal: rows independent) is split."""
+    between pieces. Only the plain call (query, key and value given by position, no mask, not
+    causal: rows independent) is split; any other runs whole."""
     import torch
 
-    plain = not args and not kwargs.get("is_causal") and kwargs.get("attn_mask") is None
-    if not plain or query.dim() < 3 or key.shape[:-2] != query.shape[:-2]:
-        return func(query, key, value, *args, **kwargs)
+    plain = (len(args) == 3 and not kwargs.get("is_causal")
+             and kwargs.get("attn_mask") is None and not kwargs.get("enable_gqa"))
+    if not plain or not all(torch.is_tensor(a) for a in args):
+        return func(*args, **kwargs)
+    query, key, value = args
+    if query.dim() < 3 or key.shape[:-2] != query.shape[:-2]:
+        return func(*args, **kwargs)
     per_row = 4.0 * key.shape[-2] * query.shape[-1]
     dim = 0 if query.shape[0] > 1 else query.dim() - 2
     if dim == 0:
@@ -215,12 +220,19 @@ def _attention_in_pieces(budget, piece_flops, func, query, key, value, *args, **
     return torch.cat(pieces, dim=dim)
 
 
-def _linear_in_pieces(budget, piece_flops, func, x, weight, bias=None):
-    """``linear`` by rows of the input, each piece written into its rows of the output."""
+def _linear_in_pieces(budget, piece_flops, func, *args, **kwargs):
+    """``linear`` by rows of the input, each piece written into its rows of the output; a call
+    in another form (keywords for the input or weight, a bias of another dtype) runs whole."""
     import torch
 
-    if x.dim() < 2 or not x.is_contiguous() or weight.dim() != 2 or x.dtype != weight.dtype:
-        return func(x, weight, bias)
+    if len(args) not in (2, 3) or set(kwargs) - {"bias"}:
+        return func(*args, **kwargs)
+    x, weight = args[:2]
+    bias = args[2] if len(args) == 3 else kwargs.get("bias")
+    tensors = (x, weight) if bias is None else (x, weight, bias)
+    if (not all(torch.is_tensor(t) for t in tensors) or x.dim() < 2 or not x.is_contiguous()
+            or weight.dim() != 2 or any(t.dtype != x.dtype for t in tensors)):
+        return func(*args, **kwargs)
     flat = x.reshape(-1, x.shape[-1])
     rows = flat.shape[0]
     step = _piece_size(rows, 2.0 * weight.shape[0] * weight.shape[1], piece_flops, 64)
@@ -258,14 +270,20 @@ def _in_pieces_along(budget, piece_flops, func, x, last: int, *args, **kwargs):
     return torch.cat(pieces, dim=dim)
 
 
-def _elementwise_in_pieces(budget, piece_flops, func, x, *args, **kwargs):
-    """An element-wise activation (GELU) by slices."""
-    return _in_pieces_along(budget, piece_flops, func, x, x.dim() if hasattr(x, "dim") else 0,
-                            *args, **kwargs)
+def _elementwise_in_pieces(budget, piece_flops, func, *args, **kwargs):
+    """An element-wise activation (GELU) by slices; the input given by keyword runs whole."""
+    if not args or not hasattr(args[0], "dim"):
+        return func(*args, **kwargs)
+    x = args[0]
+    return _in_pieces_along(budget, piece_flops, func, x, x.dim(), *args[1:], **kwargs)
 
 
-def _norm_in_pieces(budget, piece_flops, func, x, normalized_shape, *args, **kwargs):
-    """``layer_norm`` by slices along the dimensions it does not normalise over."""
-    last = x.dim() - len(tuple(normalized_shape)) if hasattr(x, "dim") else 0
-    return _in_pieces_along(budget, piece_flops, func, x, last, normalized_shape, *args,
+def _norm_in_pieces(budget, piece_flops, func, *args, **kwargs):
+    """``layer_norm`` by slices along the dimensions it does not normalise over; a call with
+    its input or shape by keyword runs whole."""
+    if len(args) < 2 or not hasattr(args[0], "dim"):
+        return func(*args, **kwargs)
+    x, normalized_shape = args[:2]
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    return _in_pieces_along(budget, piece_flops, func, x, x.dim() - len(shape), *args[1:],
                             **kwargs)

@@ -60,6 +60,7 @@ OPERATIONS = {
 
 @pytest.mark.parametrize("name", sorted(OPERATIONS))
 def test_large_operations_run_in_pieces_with_the_unsplit_values(name):
+    """Each of the four operations, large enough for pieces, gives the unsplit values."""
     operation = OPERATIONS[name]
     whole = operation(torch.Generator().manual_seed(0))
     give_way = clicking(piece_flops=1e4)
@@ -72,6 +73,22 @@ def test_large_operations_run_in_pieces_with_the_unsplit_values(name):
     assert torch.equal(calm, whole)
     # the pieces add pause points: (randn x n, the operation) -> more than one each
     assert points > calm_points + 1
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, w, b: F.linear(input=x, weight=w, bias=b),
+    lambda x, w, b: F.scaled_dot_product_attention(query=x, key=x, value=x),
+    lambda x, w, b: F.gelu(input=x),
+    lambda x, w, b: F.layer_norm(x, normalized_shape=(8,)),
+])
+def test_calls_in_other_forms_run_whole(call):
+    """Keywords for the tensors (as some libraries call them): run whole, no error."""
+    g = torch.Generator().manual_seed(1)
+    x, w, b = torch.randn(2, 600, 8, generator=g), torch.randn(8, 8), torch.randn(8)
+    expected = call(x, w, b)
+    result, points = counted_pauses(clicking(piece_flops=1e2), lambda: call(x, w, b))
+    assert torch.equal(result, expected)
+    assert points <= 3  # the call and, at most, what it calls inside: no pieces
 
 
 def test_masked_attention_runs_whole():
@@ -149,3 +166,11 @@ def test_nothing_pauses_without_urgent_work_or_outside_giving_way(sam2):
         assert time.monotonic() - began < 30
     with give_way.giving_way() as outer, give_way.giving_way() as inner:
         assert inner is outer and give_way.giving_way_now == 1
+
+
+def test_a_linear_with_its_bias_by_keyword_still_runs_in_pieces():
+    g = torch.Generator().manual_seed(2)
+    x, w, b = torch.randn(900, 24, generator=g), torch.randn(40, 24), torch.randn(40)
+    result, points = counted_pauses(clicking(piece_flops=1e4), lambda: F.linear(x, w, bias=b))
+    torch.testing.assert_close(result, F.linear(x, w, b), rtol=1e-6, atol=1e-6)
+    assert points > 2
