@@ -17,8 +17,8 @@ its own threads (a decode is tens of milliseconds against an encode's seconds).
   CPU are not counted: they give way (``sam_backends.speed.give_way``), pausing at their next
   operation while a decode runs, so the decode has every core to itself. A decode run
   through ``for_decode`` is that urgent work. (On a 2-core EPYC with AVX2, SAM 2.1
-  tiny, ``benchmarks/bench_threads.py``: click p95 with an encode running 116 ms on one thread
-  against a 39 ms quiet p95; 59 ms with the encode giving way.)
+  tiny, ``benchmarks/bench_threads.py``: click p95 with an encode running 134 ms on one thread
+  against a 41 ms quiet p95; 60 ms with the encode giving way.)
 * other processes: the CPU time the whole machine spent busy minus this process's own, over
   the last sampling window (``CpuLoad``, from ``/proc/stat`` and ``/proc/self/stat``; absent
   files read as "quiet", so other systems keep today's behaviour).

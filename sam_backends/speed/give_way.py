@@ -177,6 +177,14 @@ def _piece_size(length: int, flops_per_unit: float, piece_flops: float, multiple
     return min(length, max(multiple, per_piece - per_piece % multiple))
 
 
+def _slices(budget: PauseBudget, length: int, step: int) -> Iterator[slice]:
+    """Slices of ``range(length)``, ``step`` long, with a pause point between two of them."""
+    for start in range(0, length, step):
+        if start:
+            budget.pause_point()
+        yield slice(start, start + step)
+
+
 def _split_dim(shape: tuple, last: int) -> int | None:
     """The first dimension before ``last`` longer than 1 (None: nothing to split along)."""
     for dim in range(last):
@@ -208,15 +216,11 @@ def _attention_in_pieces(budget, piece_flops, func, *args, **kwargs):
         step = _piece_size(query.shape[-2], unit, piece_flops, 64)
     if step >= query.shape[dim]:
         return func(query, key, value, **kwargs)
-    pieces = []
-    for start in range(0, query.shape[dim], step):
-        if start:
-            budget.pause_point()
-        part = slice(start, start + step)
-        if dim == 0:
-            pieces.append(func(query[part], key[part], value[part], **kwargs))
-        else:
-            pieces.append(func(query[..., part, :], key, value, **kwargs))
+    parts = _slices(budget, query.shape[dim], step)
+    if dim == 0:
+        pieces = [func(query[part], key[part], value[part], **kwargs) for part in parts]
+    else:
+        pieces = [func(query[..., part, :], key, value, **kwargs) for part in parts]
     return torch.cat(pieces, dim=dim)
 
 
@@ -239,14 +243,11 @@ def _linear_in_pieces(budget, piece_flops, func, *args, **kwargs):
     if step >= rows:
         return func(x, weight, bias)
     out = torch.empty(rows, weight.shape[0], dtype=x.dtype, device=x.device)
-    for start in range(0, rows, step):
-        if start:
-            budget.pause_point()
-        piece = flat[start:start + step]
+    for part in _slices(budget, rows, step):
         if bias is None:
-            torch.mm(piece, weight.t(), out=out[start:start + step])
+            torch.mm(flat[part], weight.t(), out=out[part])
         else:
-            torch.addmm(bias, piece, weight.t(), out=out[start:start + step])
+            torch.addmm(bias, flat[part], weight.t(), out=out[part])
     return out.reshape(*x.shape[:-1], weight.shape[0])
 
 
@@ -261,12 +262,9 @@ def _in_pieces_along(budget, piece_flops, func, x, last: int, *args, **kwargs):
     step = _piece_size(x.shape[dim], unit, piece_flops, 1)
     if step >= x.shape[dim]:
         return func(x, *args, **kwargs)
-    pieces = []
-    for start in range(0, x.shape[dim], step):
-        if start:
-            budget.pause_point()
-        pieces.append(func(x.narrow(dim, start, min(step, x.shape[dim] - start)), *args,
-                           **kwargs))
+    leading = (slice(None),) * dim
+    pieces = [func(x[(*leading, part)], *args, **kwargs)
+              for part in _slices(budget, x.shape[dim], step)]
     return torch.cat(pieces, dim=dim)
 
 
