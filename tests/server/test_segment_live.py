@@ -135,7 +135,8 @@ def test_another_sessions_token_or_a_guessed_id_is_refused():
     ctx = FakeContext()
     mine = open_session(ctx, name="mine")
     live = LiveSegment(ctx)
-    for token in (None, "", mine.session_id, "x" * 32, mine.token[:-1] + "A"):
+    altered = mine.token[:-1] + ("B" if mine.token.endswith("A") else "A")  # never the same
+    for token in (None, "", mine.session_id, "x" * 32, altered):
         with pytest.raises(LiveError) as info:
             live.handle("point", {"token": token, "gen": mine.generation, "x": 1, "y": 1})
         assert info.value.status == 403 and info.value.code == "forbidden"
