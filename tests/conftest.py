@@ -36,6 +36,20 @@ from sam_backends.testing.random_models import (  # noqa: E402
 )
 
 
+@pytest.fixture(autouse=True)
+def _thread_count_put_back():
+    """Some tests run a labelling worker in this process, which sets its thread count for the
+    whole process (``Models.threads``, as a Ray worker process does). The app loads and encodes
+    on threads of its own (``workbench.threads``), so this thread would keep the worker's count
+    and later tests would compare encodes made on different thread counts: it goes back."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
+
+
 class RandomCheckpoint(NamedTuple):
     spec: ModelSpec
     path: Path

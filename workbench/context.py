@@ -30,7 +30,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ContextManager, NamedTuple
+from typing import Callable, ContextManager, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -61,7 +61,7 @@ from workbench.observe import Observations
 from workbench.services import Services
 from workbench.session import SessionRegistry
 from workbench.temp_root import TempRoot
-from workbench.threads import CpuLoad, ThreadPolicy, decode_cores
+from workbench.threads import CpuLoad, DecodeThread, ThreadPolicy, decode_cores, in_own_thread
 from workbench.zerogpu import embedding_to, gpu_task, zerogpu_active
 
 ENCODE_GPU_SECONDS = 30  # ZeroGPU: the longest an encode may hold the GPU (ViT-H needs ~1 s)
@@ -70,6 +70,7 @@ CLICK_MAX_WAITING = 16  # clicks waiting for one model, all users together; more
 CLICK_WAITING_PER_PAGE = 2  # one prompt and one hover (newer ones replace them)
 
 log = logging.getLogger("samwb.context")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -231,15 +232,21 @@ class AppContext:
         # Encodes and video frames on the CPU pause at their next operation while a click
         # decodes (sam_backends.speed.give_way); a click's decode runs on every core only while
         # nothing else competes for them (workbench.threads): many-object runs, other processes.
+        # ZeroGPU: decorated here, before launch(); elsewhere these are the plain methods.
+        self.zerogpu = zerogpu_active()
+        # CPU decodes run on one long-lived thread, and encodes, model loads and many-object
+        # runs on threads that end with them: one OpenMP pool in the process keeps a decode's
+        # small parallel regions quick (workbench.threads).
         self.give_way = GiveWay()
+        decoder = None if self.zerogpu else DecodeThread()
+        if decoder is not None:
+            self.on_close(decoder.close)
         self.threads = ThreadPolicy(decode_cores(), self._heavy_running, CpuLoad(),
-                                    give_way=self.give_way)
+                                    give_way=self.give_way, decoder=decoder)
         # App-wide services beyond the image models (detectors, video trackers): typed,
         # bounded, one registry per app (workbench.services).
         self.services = Services(self)
         self.on_close(self.services.close)
-        # ZeroGPU: decorated here, before launch(); elsewhere these are the plain methods.
-        self.zerogpu = zerogpu_active()
         self._encode_task = gpu_task(self._encode_now, ENCODE_GPU_SECONDS)
         self._predict_task = gpu_task(self._predict_now, PREDICT_GPU_SECONDS)
 
@@ -397,13 +404,18 @@ class AppContext:
 
     def _load(self, model_id: str) -> Backend:
         entry = self.entry(model_id)
-        return create_backend(
+        return self.in_own_thread(lambda: create_backend(
             entry.spec,
             checkpoint=entry.checkpoint,
             device=self.config.device,
             precision=self.config.precision,
             checkpoint_dir=self.config.checkpoint_dir,
-        )
+        ), "samwb-load")
+
+    def in_own_thread(self, work: Callable[[], T], name: str = "samwb-work") -> T:
+        """``work()`` on a thread that ends with it (``workbench.threads.in_own_thread``: its
+        OpenMP pool goes with it); on ZeroGPU in the calling thread, whose GPU call it is."""
+        return work() if self.zerogpu else in_own_thread(work, name)
 
     def encode(self, model_id: str, image: np.ndarray, digest: str | None = None
                ) -> EncodeResult:
@@ -419,13 +431,17 @@ class AppContext:
 
         own: list[float] = []  # the encoder's own seconds, without the wait for the lane
 
-        def compute() -> Embedding:
-            with self.encoder_lane.admit(), self.giving_way(backend.device):
+        def encode_now() -> Embedding:
+            with self.giving_way(backend.device):
                 began = time.perf_counter()
                 try:
                     return self._encode_task(model_id, image)
                 finally:
                     own.append(time.perf_counter() - began)
+
+        def compute() -> Embedding:
+            with self.encoder_lane.admit():
+                return self.in_own_thread(encode_now, "samwb-encode")
 
         # A person waits for this key: a background encode of it stops giving way.
         with self.foreground.wanting(key):

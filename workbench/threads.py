@@ -23,21 +23,37 @@ its own threads (a decode is tens of milliseconds against an encode's seconds).
   the last sampling window (``CpuLoad``, from ``/proc/stat`` and ``/proc/self/stat``; absent
   files read as "quiet", so other systems keep today's behaviour).
 
-The thread count is set for the calling thread only (``sam_backends.speed.accel
-.limit_this_thread``: OpenMP's per-thread setting) and put back afterwards, so an API worker
-thread that decodes next is not left on one thread.
+The thread count is set for the decoding thread only (``sam_backends.speed.accel
+.limit_this_thread``: OpenMP's per-thread setting) and put back afterwards.
+
+Where the work runs (``DecodeThread``, ``in_own_thread``). PyTorch's CPU wheels use GNU
+OpenMP, which gives every thread that runs a parallel region a pool of helper threads that
+lives as long as that thread. While the pools' threads outnumber the cores, libgomp's helpers
+spin only 100 rounds at the end of a region (300,000 otherwise) and then sleep, so each of a
+decode's hundreds of small regions waits for a wake-up. On a 2-core EPYC (AVX2), SAM 2.1 tiny,
+clicks 150 ms apart: 35-37 ms a decode while one thread of the process had a pool, 54-63 ms
+while a second one was alive (an API worker that encoded or loaded a model earlier), and
+300 small additions took 17-19 ms against 39 ms. So the app keeps a single long-lived pool:
+every CPU decode runs on one ``DecodeThread``, and encodes, model loads and many-object runs
+run ``in_own_thread``, a thread that ends with the work and takes its pool with it.
+(``OMP_WAIT_POLICY``/``GOMP_SPINCOUNT`` cannot lift the 100 rounds above 1,000, which did not
+help the decode.)
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import contextvars
 import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 from sam_backends.speed.give_way import GiveWay
+
+T = TypeVar("T")
 
 BUSY_CORES = 0.5  # other processes using at least this many cores count as "not quiet"
 SAMPLE_S = 0.25  # /proc is read again at most this often
@@ -117,6 +133,75 @@ class CpuLoad:
             return self._others
 
 
+def in_own_thread(work: Callable[[], T], name: str = "samwb-work") -> T:
+    """``work()`` on a new thread that ends with it; its result here, or its error raised here.
+
+    Why: the OpenMP pool a heavy pass makes goes with its thread (module docstring), so it no
+    longer slows every later decode. The caller's context variables (a request's progress
+    reporting, say) travel with the work; costs about a tenth of a millisecond.
+    """
+    context = contextvars.copy_context()
+    outcome: dict[str, object] = {}
+
+    def body() -> None:
+        try:
+            outcome["value"] = context.run(work)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=body, name=name, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        error = outcome["error"]
+        assert isinstance(error, BaseException)
+        raise error
+    return outcome["value"]  # type: ignore[return-value]
+
+
+class DecodeThread:
+    """The one long-lived thread that runs the app's CPU decodes, one at a time, in the order
+    asked (module docstring: one OpenMP pool for the whole app).
+
+    ``run(work)`` blocks its caller until ``work()`` ran there and returns its result or raises
+    its error; called from the decode thread itself it runs at once (no deadlock). The thread
+    starts at the first call; ``close()`` lets it finish what was asked and end.
+    """
+
+    def __init__(self, name: str = "samwb-decode") -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._ident: int | None = None
+        self._closed = False
+
+    def run(self, work: Callable[[], T]) -> T:
+        if threading.get_ident() == self._ident:
+            return work()
+        context = contextvars.copy_context()
+        future = self._start().submit(context.run, work)
+        return future.result()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    def _start(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("The decode thread was closed: the app is shutting down.")
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    1, thread_name_prefix=self._name, initializer=self._remember_thread)
+            return self._executor
+
+    def _remember_thread(self) -> None:
+        self._ident = threading.get_ident()
+
+
 class ThreadPolicy:
     """Threads per decode (see the module docstring); one per ``AppContext``.
 
@@ -129,17 +214,20 @@ class ThreadPolicy:
         limit: sets the calling thread's thread count (``accel.limit_this_thread``).
         give_way: decodes run as its urgent work (``sam_backends.speed.give_way``); None: no
             encode gives way.
+        decoder: where ``decode`` runs CPU decodes (module docstring); None: in the caller.
     """
 
     def __init__(self, cores: int, heavy_running: Callable[[], int],
                  load: CpuLoad | None = None,
                  limit: Callable[[int], bool] | None = None,
-                 give_way: GiveWay | None = None) -> None:
+                 give_way: GiveWay | None = None,
+                 decoder: DecodeThread | None = None) -> None:
         self.cores = max(1, int(cores))
         self.heavy_running = heavy_running
         self.load = load
         self._limit = limit
         self.give_way = give_way
+        self.decoder = decoder
 
     def decode_threads(self) -> int:
         """All cores when nothing else competes for them, else 1."""
@@ -156,16 +244,38 @@ class ThreadPolicy:
         """Run the ``with`` body (one or more decodes) on ``decode_threads()`` threads of the
         calling thread, as urgent work that encodes give way to, then give the thread all cores
         back."""
-        urgent = self.give_way.urgent() if self.give_way is not None else contextlib.nullcontext()
-        with urgent:
-            count = self.decode_threads()
-            limit = self._limit_fn()
-            changed = count != self.cores and limit(count)
-            try:
+        with self._urgent():
+            with self._threads_for(self.decode_threads()) as count:
                 yield count
-            finally:
-                if changed:
-                    limit(self.cores)
+
+    def decode(self, work: Callable[[], T], device: object = "cpu") -> T:
+        """``work()`` (one decode) as ``for_decode`` runs it, but on the ``decoder`` thread when
+        the model is on the CPU (elsewhere, and without a decoder, in the calling thread)."""
+        if self.decoder is None or not str(device).startswith("cpu"):
+            with self.for_decode():
+                return work()
+        with self._urgent():
+            count = self.decode_threads()
+
+            def limited() -> T:
+                with self._threads_for(count):
+                    return work()
+
+            return self.decoder.run(limited)
+
+    def _urgent(self) -> contextlib.AbstractContextManager[object]:
+        return self.give_way.urgent() if self.give_way is not None else contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _threads_for(self, count: int) -> Iterator[int]:
+        """``count`` threads for the calling thread within the ``with`` body, then all cores."""
+        limit = self._limit_fn()
+        changed = count != self.cores and limit(count)
+        try:
+            yield count
+        finally:
+            if changed:
+                limit(self.cores)
 
     def _limit_fn(self) -> Callable[[int], bool]:
         if self._limit is None:

@@ -24,6 +24,7 @@ from workbench.context import AppContext
 from workbench.lanes import Activity, ServerBusyError, WorkLane
 from workbench.projects import prefetch
 from workbench.projects.prefetch import Prefetcher, project_embedding_store
+from workbench.threads import in_own_thread
 
 HANG_S = 120.0  # only a guard against a hung test; no assertion depends on durations
 
@@ -122,8 +123,31 @@ def test_prefetched_image_is_a_cache_hit_for_ctx_encode(ctx, tmp_path, sam2_smal
     image = load_image(path, ctx.config.max_image_pixels)
     opened = ctx.encode(model, image)
     assert opened.cached
-    assert same_features(opened.embedding, backend.encode(image))
+    # the reference on a thread of its own, as the app encodes (workbench.threads)
+    assert same_features(opened.embedding, in_own_thread(lambda: backend.encode(image)))
     assert ctx.encode_timings.measured(model) is None  # paused time is no typical encode
+
+
+def test_a_prefetch_encodes_on_a_thread_that_ends_while_its_queue_lives_on(ctx, tmp_path,
+                                                                           sam2_small):
+    """The queue's thread lives as long as the app; each encode runs on a thread of its own
+    that ends with it, taking its OpenMP pool along (``workbench.threads``)."""
+    model = sam2_small.spec.model_id
+    backend = ctx.backend(model)
+    encoders = []
+    hook = encoder_blocks(backend)[0].register_forward_pre_hook(
+        lambda module, args: encoders.append(threading.current_thread()))
+    try:
+        prefetcher = ctx.services.prefetcher
+        prefetcher.want("page", model, [write_image(tmp_path / "b.png", seed=8)])
+        wait_for(lambda: prefetcher.status().done == 1, "the prefetch")
+    finally:
+        hook.remove()
+    assert encoders and {t.name for t in encoders} == {"samwb-prefetch"}
+    encoders[0].join(HANG_S)
+    assert not encoders[0].is_alive()
+    queue = [t for t in threading.enumerate() if t.name == "samwb-prefetch-queue"]
+    assert len(queue) == 1 and queue[0] is not encoders[0]
 
 
 def test_unreadable_and_missing_images_are_recorded_not_raised(ctx, tmp_path, sam2_small):

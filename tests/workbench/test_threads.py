@@ -201,3 +201,156 @@ def test_a_video_frame_on_the_cpu_gives_way_like_an_encode(tmp_path):
             assert ctx.give_way.giving_way_now == 0 and ctx._heavy_running() == 1
     finally:
         ctx.close()
+
+
+# --- where the work runs: one decode thread, heavy passes on threads that end -------------
+
+
+def test_in_own_thread_returns_the_result_raises_the_error_and_the_thread_ends():
+    import contextvars
+
+    from workbench.threads import in_own_thread
+
+    request = contextvars.ContextVar("request", default="none")
+    request.set("visitor-7")
+    ran_on = []
+
+    def work():
+        ran_on.append(threading.current_thread())
+        return request.get()  # the caller's context travels with the work
+
+    assert in_own_thread(work, "samwb-test") == "visitor-7"
+    assert ran_on[0] is not threading.current_thread() and ran_on[0].name == "samwb-test"
+    assert not ran_on[0].is_alive()  # its OpenMP pool, if any, went with it
+
+    class Refused(Exception):
+        pass
+
+    def fail():
+        raise Refused("no")
+
+    with pytest.raises(Refused, match="no"):
+        in_own_thread(fail)
+
+
+def test_the_decode_thread_runs_every_call_on_one_thread_in_order_and_nests():
+    from workbench.threads import DecodeThread
+
+    decoder = DecodeThread("samwb-test-decode")
+    try:
+        threads, order = set(), []
+
+        def work(i):
+            threads.add(threading.get_ident())
+            order.append(i)
+            return i * i
+
+        callers = [threading.Thread(target=lambda i=i: decoder.run(lambda: work(i)))
+                   for i in range(4)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join(10)
+        assert sorted(order) == [0, 1, 2, 3] and len(threads) == 1
+        assert threading.get_ident() not in threads
+        # a call made on the decode thread itself runs at once instead of waiting for itself
+        assert decoder.run(lambda: decoder.run(lambda: work(9))) == 81
+        with pytest.raises(ZeroDivisionError):
+            decoder.run(lambda: 1 / 0)
+        assert decoder.run(lambda: "still serving") == "still serving"
+    finally:
+        decoder.close()
+    with pytest.raises(RuntimeError, match="shutting down"):
+        decoder.run(lambda: None)
+
+
+def test_policy_decode_runs_cpu_work_on_the_decode_thread_with_its_thread_count():
+    from sam_backends.speed.give_way import GiveWay
+    from workbench.threads import DecodeThread
+
+    decoder = DecodeThread()
+    give_way = GiveWay()
+    limits = []
+    heavy = [0]
+    policy = ThreadPolicy(2, lambda: heavy[0], None,
+                          limit=lambda n: limits.append((threading.get_ident(), n)) or True,
+                          give_way=give_way, decoder=decoder)
+    try:
+        seen = {}
+
+        def work():
+            seen["thread"] = threading.get_ident()
+            seen["urgent"] = give_way.urgent_running
+            return "mask"
+
+        assert policy.decode(work) == "mask"
+        decode_thread = seen["thread"]
+        assert decode_thread != threading.get_ident() and seen["urgent"] == 1
+        assert limits == [] and give_way.urgent_running == 0
+        heavy[0] = 1  # a many-object run: this decode gets one thread, on the decode thread
+        assert policy.decode(work) == "mask" and seen["thread"] == decode_thread
+        assert limits == [(decode_thread, 1), (decode_thread, 2)]
+        # a model on an accelerator decodes in the calling thread
+        assert policy.decode(work, device="cuda:0") == "mask"
+        assert seen["thread"] == threading.get_ident()
+    finally:
+        decoder.close()
+
+
+def test_the_app_decodes_on_one_thread_and_encodes_and_loads_on_threads_that_end(
+        tmp_path, sam2_small, monkeypatch):
+    """Through the app's one use case: every click's decode runs on the same long-lived thread
+    (not the caller's), and the encode and the model load ran on threads that are gone."""
+    from sam_backends import Prompts
+    from sam_backends.testing.random_models import synthetic_image
+    from workbench.config import AppConfig, ExtraModel
+    from workbench.context import AppContext
+    from workbench.segment import use_case
+    from workbench.segment.policy import Policy
+    from workbench.segment.use_case import SegmentRequest
+
+    ctx = AppContext(AppConfig(models=("grabcut",), default_model="grabcut",
+                               extra_models=(ExtraModel(sam2_small.spec, sam2_small.path),),
+                               device="cpu", precision="fp32", examples_dir=None,
+                               checkpoint_dir=tmp_path / "none", temp_dir=tmp_path))
+    try:
+        import workbench.context as context_module
+
+        seen = {"encode": [], "predict": [], "load": []}
+        real_create = context_module.create_backend
+
+        def create_backend(*args, **kwargs):
+            seen["load"].append(threading.current_thread())
+            return real_create(*args, **kwargs)
+
+        monkeypatch.setattr(context_module, "create_backend", create_backend)
+        model = sam2_small.spec.model_id
+        backend = ctx.backend(model)
+        assert [t.name for t in seen["load"]] == ["samwb-load"]
+        assert not seen["load"][0].is_alive()
+        real_encode, real_predict = backend.encode, backend.predict
+
+        def encode(image):
+            seen["encode"].append(threading.current_thread())
+            return real_encode(image)
+
+        def predict(embedding, prompts):
+            seen["predict"].append(threading.current_thread())
+            return real_predict(embedding, prompts)
+
+        backend.encode, backend.predict = encode, predict
+        image = synthetic_image(64, 64, seed=3)
+        request = SegmentRequest(model_id=model, image=image, objects=(
+            Prompts(points=((20.0, 20.0),), labels=(1,)), Prompts(box=(5.0, 5.0, 40.0, 50.0))))
+        first = use_case.segment(ctx, request, ctx.limits, Policy.SINGLE)
+        again = use_case.segment(ctx, request, ctx.limits, Policy.SINGLE)
+        assert len(first.predictions) == 2 and again.encode_cached
+        direct = real_predict(ctx.encode(model, image).embedding, request.objects[1])
+        assert (first.predictions[1].masks == direct.masks).all()  # the same masks
+        decoders = {t.ident for t in seen["predict"]}
+        assert len(seen["predict"]) >= 4 and len(decoders) == 1
+        assert threading.get_ident() not in decoders and seen["predict"][0].is_alive()
+        assert len(seen["encode"]) == 1 and not seen["encode"][0].is_alive()
+        assert seen["encode"][0].name == "samwb-encode"
+    finally:
+        ctx.close()

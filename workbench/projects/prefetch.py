@@ -4,7 +4,8 @@ One ``Prefetcher`` per app (``ctx.services.prefetcher``). After each navigation 
 tells it which images this page will probably open next (``want(client, model_id, paths)``, the
 next two or three); a newer wish of the same page replaces its older one. One daemon thread
 loads each wished image (``load_image`` with the app's pixel limit), hashes it and encodes it
-under the same cache key as ``ctx.encode``, so opening it later is a cache hit (and, with a
+(on a thread that ends with the encode: ``workbench.threads``) under the same cache key as
+``ctx.encode``, so opening it later is a cache hit (and, with a
 project's ``DiskEmbeddingStore`` attached, a disk hit after a restart).
 
 Lowest priority, never delaying a click:
@@ -17,7 +18,7 @@ Lowest priority, never delaying a click:
 * it runs outside the encoder lane and is not counted as a typical encode; so a person's
   encode may run while a background one is paused, and the paused one keeps its intermediate
   tensors meanwhile (up to an encode's peak: ~1 GB for SAM 2.1 tiny, ~3 GB for ViT-B, fp32);
-* ``threads``: the worker thread's own intra-op thread count (None: the process's), set for
+* ``threads``: the encoding thread's own intra-op thread count (None: the process's), set for
   that thread alone (``accel.limit_this_thread``); see ``benchmarks/bench_prefetch.py``.
 
 It encodes only for models already loaded (a wish never loads or evicts a model) and never on
@@ -41,6 +42,7 @@ from sam_backends.cache import cache_key
 from sam_backends.disk_cache import DiskEmbeddingStore
 from sam_backends.errors import SamBackendError
 from sam_backends.images import image_digest, load_image
+from workbench.threads import in_own_thread
 
 if TYPE_CHECKING:
     from workbench.context import AppContext
@@ -166,7 +168,7 @@ class Prefetcher:
 
     def _start_locked(self) -> None:
         if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._work, name="samwb-prefetch",
+            self._thread = threading.Thread(target=self._work, name="samwb-prefetch-queue",
                                             daemon=True)
             self._thread.start()
 
@@ -192,10 +194,6 @@ class Prefetcher:
             return None
 
     def _work(self) -> None:
-        if self.threads is not None:
-            from sam_backends.speed.accel import limit_this_thread
-
-            limit_this_thread(self.threads)
         foreground = self._ctx.foreground
         while True:
             job = self._next_job()
@@ -233,10 +231,23 @@ class Prefetcher:
     def _encode_pausing(self, image: Any, digest: str):
         def run(backend: Any) -> Any:
             key = cache_key(digest, backend.model_id, backend.precision)
-            with pausing(backend, lambda: self._give_way(key)):
-                return backend.encode(image)
+
+            def encode() -> Any:
+                self._limit_threads()
+                with pausing(backend, lambda: self._give_way(key)):
+                    return backend.encode(image)
+
+            # On a thread that ends with the encode: the queue's thread lives as long as the
+            # app, and an OpenMP pool of its own would slow every click (workbench.threads).
+            return in_own_thread(encode, "samwb-prefetch")
 
         return run
+
+    def _limit_threads(self) -> None:
+        if self.threads is not None:
+            from sam_backends.speed.accel import limit_this_thread
+
+            limit_this_thread(self.threads)
 
     def _give_way(self, key: Any) -> None:
         """A pause point: wait while people work, unless one waits for this very image;

@@ -99,8 +99,8 @@ def everything_with(ctx: AppContext, model_id: str, picture: Any, params: dict[s
     def grid(done: int, total: int) -> None:  # the engine counts grid points
         report(0.1 + 0.9 * done / max(total, 1), f"Prompting the grid: {done} of {total} points…")
 
-    return _cancellable(lambda: _automatic().segment_everything(
-        backend, embedding, parsed, cancel=cancel, progress=grid))
+    return _own_thread(ctx, lambda: _cancellable(lambda: _automatic().segment_everything(
+        backend, embedding, parsed, cancel=cancel, progress=grid)))
 
 
 def phrases(text: str | None) -> tuple[str, ...]:
@@ -145,7 +145,8 @@ def text(ctx: AppContext, text_model: str, sam_model: str, picture: Any,
     encoded = ctx.encode(text_model, image, digest)
     _stop_if(cancel)
     report(0.7, f"Finding {', '.join(phrases_)}…")
-    instances = segment_text(backend, encoded.embedding, phrases_, threshold)
+    instances = _own_thread(ctx, lambda: segment_text(backend, encoded.embedding, phrases_,
+                                                      threshold))
     seconds = {"encode": 0.0 if encoded.cached else encoded.seconds, **instances.seconds}
     return dataclasses.replace(instances, seconds=seconds)
 
@@ -165,7 +166,8 @@ def _detect_then_segment(ctx: AppContext, sam_model: str, image: np.ndarray, dig
     encoded = ctx.encode(sam_model, image, digest)
     _stop_if(cancel)
     report(0.5, f"Detecting {', '.join(phrases_)} with OWLv2 and cutting out each box…")
-    instances = pipeline.segment_text(image, phrases_, threshold, embedding=encoded.embedding)
+    instances = _own_thread(ctx, lambda: pipeline.segment_text(
+        image, phrases_, threshold, embedding=encoded.embedding))
     seconds = dict(instances.seconds)
     seconds["encode"] = 0.0 if encoded.cached else encoded.seconds
     return dataclasses.replace(instances, seconds=seconds)
@@ -192,6 +194,13 @@ def detector(ctx: AppContext) -> Any:
         return load_owlv2(folder, device, precision)
 
     return ctx.services.detector(key, load)
+
+
+def _own_thread(ctx: AppContext, work: Callable[[], Instances]) -> Instances:
+    """A many-object run on a thread that ends with it (``AppContext.in_own_thread``: its
+    OpenMP pool would otherwise slow every later click)."""
+    run = getattr(ctx, "in_own_thread", None)
+    return work() if run is None else run(work, "samwb-proposals")
 
 
 def _stop_if(cancel: Cancel) -> None:

@@ -146,13 +146,19 @@ def segment(ctx: Any, request: SegmentRequest, limits: Limits, policy: Policy,
     hooks.progress(0.5)
     predictions = []
     threads = getattr(ctx, "threads", None)  # workbench.threads.ThreadPolicy
-    with hooks.decode_gate(), (threads.for_decode() if threads is not None
-                               else contextlib.nullcontext()):
+
+    def decode(prompts: Prompts) -> Prediction:
+        def work() -> Prediction:
+            return predict(backend, encoded.embedding, prompts, policy, request.previous)
+
+        return work() if threads is None else threads.decode(
+            work, getattr(backend, "device", "cpu"))
+
+    with hooks.decode_gate():
         for i, prompts in enumerate(objects):
             hooks.between(f"segmenting object {i}")
             with _object(i, len(objects), operator):
-                predictions.append(predict(backend, encoded.embedding, prompts, policy,
-                                           request.previous))
+                predictions.append(decode(prompts))
             hooks.progress(0.5 + 0.5 * (i + 1) / len(objects))
     return SegmentResult(model_id, tuple(predictions), float(encoded.seconds),
                          bool(encoded.cached))
