@@ -37,17 +37,24 @@ from sam_backends.testing.random_models import (  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _thread_count_put_back():
-    """Some tests run a labelling worker in this process, which sets its thread count for the
-    whole process (``Models.threads``, as a Ray worker process does). The app loads and encodes
-    on threads of its own (``workbench.threads``), so this thread would keep the worker's count
-    and later tests would compare encodes made on different thread counts: it goes back."""
+def _thread_count_of_the_policy():
+    """Each test starts with the process's thread policy (``accel.thread_count``) on this
+    thread and as the default of new threads. Some tests load a labelling worker in this
+    process, which sets its own count for the whole process (``Models.threads``, as a Ray
+    worker process does), some from module fixtures; the app loads and encodes on threads of
+    its own (``workbench.threads``), so later tests would otherwise compare encodes made on
+    different thread counts."""
     import torch
 
-    before = torch.get_num_threads()
+    from sam_backends.errors import SamBackendError
+    from sam_backends.speed.accel import available_cores, thread_count
+
+    try:
+        wanted = thread_count()
+    except SamBackendError:  # a bad SAM_THREADS in the environment: its own tests say so
+        wanted = available_cores()
+    torch.set_num_threads(wanted)
     yield
-    if torch.get_num_threads() != before:
-        torch.set_num_threads(before)
 
 
 class RandomCheckpoint(NamedTuple):
