@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 from server.rest.schemas import ErrorBody, ErrorDetail, JobRequest, JobState, JobStatusWord
 from workbench.errors import Refusal
+from workbench.threads import in_own_thread
 
 log = logging.getLogger("samwb.rest.jobs")
 
@@ -319,7 +320,11 @@ class JobManager:
         result: Any = None
         error: ErrorBody | None = None
         try:
-            result = job.runner(request, job.key, progress, cancelled)
+            # On a thread that ends with the job: the worker lives on, and an OpenMP pool of
+            # its own (a video's frames, an everything run) would slow every later click
+            # (workbench.threads).
+            result = in_own_thread(lambda: job.runner(request, job.key, progress, cancelled),
+                                   "samwb-job")
             if not job.cancel.is_set():
                 # Refuse a result the response can't carry here, not on every later GET.
                 JobState(id=job.id, kind=job.kind, status="succeeded", progress=1.0,

@@ -112,6 +112,30 @@ def test_a_job_goes_from_starting_to_processing_to_succeeded(manager, gate):
     assert gate.keys == [ALICE]  # the runner gets the submitting key back
 
 
+def test_each_job_runs_on_a_thread_that_ends_while_the_worker_lives_on():
+    """The worker takes the next job; the job itself runs on a thread of its own, which ends
+    with it and takes its OpenMP pool along (``workbench.threads``)."""
+    import threading
+
+    ran_on = []
+
+    def runner(request, key, progress, cancelled):
+        ran_on.append(threading.current_thread())
+        return response()
+
+    manager = JobManager(runner)
+    try:
+        for _ in range(2):
+            job = manager.submit(job_request(), ALICE)
+            assert wait_for(manager, job.id, ALICE, "succeeded").result == response()
+        workers = [t for t in threading.enumerate() if t.name.startswith("samwb-jobs-")]
+        assert len(ran_on) == 2 and ran_on[0] is not ran_on[1]
+        assert all(t.name == "samwb-job" and not t.is_alive() for t in ran_on)
+        assert workers and all(t.is_alive() for t in workers) and manager.alive_workers == 1
+    finally:
+        manager.close()
+
+
 def test_a_failure_ends_failed_with_a_message_and_no_traceback(caplog):
     gate = Gate(fail=ValueError("secret internal detail"))
     gate.release.set()
