@@ -229,14 +229,13 @@ class AppContext:
         # model never decodes two clicks at once, and at most CLICK_MAX_WAITING wait for it.
         self._click_lanes: dict[str, WorkLane] = {}
         self._click_lanes_lock = threading.Lock()
+        self.zerogpu = zerogpu_active()
         # Encodes and video frames on the CPU pause at their next operation while a click
         # decodes (sam_backends.speed.give_way); a click's decode runs on every core only while
         # nothing else competes for them (workbench.threads): many-object runs, other processes.
-        # ZeroGPU: decorated here, before launch(); elsewhere these are the plain methods.
-        self.zerogpu = zerogpu_active()
         # CPU decodes run on one long-lived thread, and encodes, model loads and many-object
         # runs on threads that end with them: one OpenMP pool in the process keeps a decode's
-        # small parallel regions quick (workbench.threads).
+        # small parallel regions quick (workbench.threads). ZeroGPU: in the calling thread.
         self.give_way = GiveWay()
         decoder = None if self.zerogpu else DecodeThread()
         if decoder is not None:
@@ -247,6 +246,7 @@ class AppContext:
         # bounded, one registry per app (workbench.services).
         self.services = Services(self)
         self.on_close(self.services.close)
+        # ZeroGPU: decorated here, before launch(); elsewhere these are the plain methods.
         self._encode_task = gpu_task(self._encode_now, ENCODE_GPU_SECONDS)
         self._predict_task = gpu_task(self._predict_now, PREDICT_GPU_SECONDS)
 
