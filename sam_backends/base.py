@@ -7,6 +7,7 @@ takes it back, so one loaded model serves many users and images at once.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,22 @@ class Backend(abc.ABC):
         Raises:
             PromptError: prompts empty, outside the image, or of a kind this model can't take.
         """
+
+    def predict_single_or_candidates(self, embedding: Embedding, prompts: Prompts,
+                                     unsure_below: float) -> Prediction:
+        """One mask for ``prompts``; when its predicted IoU is below ``unsure_below``, the three
+        candidates for the same prompts instead (``prompts.multimask`` is ignored).
+
+        What a refining click of the page asks for (``workbench.segment.policy``). This default
+        is the two ``predict`` calls; the fast SAM backends select both from one decode.
+
+        Raises:
+            PromptError: as ``predict``.
+        """
+        single = self.predict(embedding, dataclasses.replace(prompts, multimask=False))
+        if float(single.scores[0]) < unsure_below:
+            return self.predict(embedding, dataclasses.replace(prompts, multimask=True))
+        return single
 
     def check_embedding(self, embedding: Embedding) -> None:
         """Refuse an embedding made by another model or precision (a silent mix-up otherwise)."""

@@ -305,6 +305,24 @@ class FastMaskDecoder:
         keys, hyper_in, iou = self._tokens(prepared, sparse, dense)
         return self._select(self._upscale(keys, prepared), hyper_in, iou, multimask)
 
+    def single_or_candidates(
+        self, prepared: Mapping[str, Any], sparse: Any, dense: Any, unsure_below: float
+    ) -> tuple[Any, Any]:
+        """``__call__`` with one mask, or, when that mask's score is below ``unsure_below``,
+        ``__call__`` with three: what the two calls return, from one decode.
+
+        Why: the page asks for one mask on a refining click and, when the model is unsure of
+        it, for three candidates with the same prompts and mask input. Upstream's decoder (and
+        ``__call__``) computes every output from the same transformer and upscaling whichever
+        are selected, so the second call would repeat the whole decode to select other rows.
+        """
+        keys, hyper_in, iou = self._tokens(prepared, sparse, dense)
+        upscaled = self._upscale(keys, prepared)
+        single = self._select(upscaled, hyper_in, iou, False)
+        if float(single[1][0, 0]) < unsure_below:
+            return self._select(upscaled, hyper_in, iou, True)
+        return single
+
     def decode_unless(
         self, prepared: Mapping[str, Any], sparse: Any, dense: Any, multimask: bool,
         skip: Any, floor: float | None = None,

@@ -24,7 +24,7 @@ import importlib
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -164,6 +164,30 @@ class TorchBackend(Backend):
 
     def predict(self, embedding: Embedding, prompts: Prompts) -> Prediction:
         """Decode one object's masks; see ``Backend.predict``."""
+        return self._predict(embedding, prompts, lambda features, tensors: self._decode(
+            features, tensors, prompts.multimask))
+
+    def predict_single_or_candidates(self, embedding: Embedding, prompts: Prompts,
+                                     unsure_below: float) -> Prediction:
+        """See ``Backend.predict_single_or_candidates``: one prompt encoding, and the decodes
+        of ``_decode_single_or_candidates``."""
+        return self._predict(embedding, prompts, lambda features, tensors: (
+            self._decode_single_or_candidates(features, tensors, unsure_below)))
+
+    def _decode_single_or_candidates(self, features: Mapping[str, Any],
+                                     tensors: Mapping[str, Any], unsure_below: float
+                                     ) -> tuple[Any, Any]:
+        """One mask, or three when its score is below ``unsure_below``: two decodes here
+        (upstream's decoder selects inside its forward); the fast backends need one."""
+        low_res, scores = self._decode(features, tensors, False)
+        if float(scores[0, 0]) < unsure_below:
+            return self._decode(features, tensors, True)
+        return low_res, scores
+
+    def _predict(self, embedding: Embedding, prompts: Prompts,
+                 decode: Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[Any, Any]]
+                 ) -> Prediction:
+        """The checks, the prompt tensors, ``decode`` in the decoder's context, the best mask."""
         import torch
 
         if not isinstance(embedding, Embedding):
@@ -182,7 +206,7 @@ class TorchBackend(Backend):
         with torch.inference_mode():
             tensors = self._prompt_tensors(prompts, embedding)
             with self._decoder_context():
-                low_res, scores = self._decode(embedding.features, tensors, prompts.multimask)
+                low_res, scores = decode(embedding.features, tensors)
             low_res_np = self._returned_low_res(low_res)[0].float().cpu().numpy()
             scores_np = scores[0].float().cpu().numpy()
         # The sizes are all a mask needs: the source must not keep the image features alive.

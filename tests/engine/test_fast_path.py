@@ -145,6 +145,34 @@ def test_fast_decoder_follows_sam2_stability_fallback(decoder_parts, threshold, 
     assert (masks - ref_masks).abs().max().item() <= 1e-5 * scale
 
 
+@pytest.mark.parametrize("with_mask", [False, True], ids=["no mask", "mask input"])
+def test_single_or_candidates_is_either_selection_from_one_decode(decoder_parts, with_mask,
+                                                                   monkeypatch):
+    """What ``__call__`` gives with one mask when its score reaches the bar, with three when it
+    is below, bit for bit, and the transformer ran once per call (not twice when unsure)."""
+    family, prompt_encoder, decoder, embed, high_res = decoder_parts
+    mask_input = torch.randn(1, 1, 256, 256) * 4 if with_mask else None
+    with torch.inference_mode():
+        sparse, dense = prompt_encoder(points=PROMPT_POINTS["points and box corners"],
+                                       boxes=None, masks=mask_input)
+        dense = dense if with_mask else None
+        fast = FastMaskDecoder(decoder, prompt_encoder.get_dense_pe(),
+                               prompt_encoder.no_mask_embed.weight)
+        prepared = fast.prepare(embed, high_res)
+        single = fast(prepared, sparse, dense, False)
+        three = fast(prepared, sparse, dense, True)
+        runs = []
+        tokens = fast._tokens
+        monkeypatch.setattr(fast, "_tokens", lambda *a: runs.append(1) or tokens(*a))
+        score = float(single[1][0, 0])
+        sure = fast.single_or_candidates(prepared, sparse, dense, score)  # not below: one
+        unsure = fast.single_or_candidates(prepared, sparse, dense, score + 1e-3)
+    assert len(runs) == 2
+    assert sure[0].shape == (1, 1, 256, 256) and unsure[0].shape == (1, 3, 256, 256)
+    assert torch.equal(sure[0], single[0]) and torch.equal(sure[1], single[1])
+    assert torch.equal(unsure[0], three[0]) and torch.equal(unsure[1], three[1])
+
+
 def test_bf16_matrix_products_stay_close_to_fp32(decoder_parts):
     """The bf16 products round their operands only: logits move by a small fraction."""
     family, prompt_encoder, decoder, embed, high_res = decoder_parts
@@ -303,6 +331,41 @@ def test_bf16_embeddings_hold_the_features_in_half_the_bytes_and_are_not_interch
         backends["bf16"].predict(exact, prompts)
     with pytest.raises(SamBackendError, match="fp32"):
         backends["fp32"].predict(fast, prompts)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_single_or_candidates_keeps_the_two_call_rule(backends, precision, monkeypatch):
+    """``predict_single_or_candidates`` answers what ``predict`` gives with one mask, or with
+    three when that one scores below the bar, masks and scores alike; the exact backend
+    decodes twice for an unsure answer (upstream selects inside its forward), the fast one
+    once."""
+    backend = backends[precision]
+    image = synthetic_image(200, 260, seed=7)
+    embedding = backend.encode(image)
+    first = backend.predict(embedding, Prompts(points=[(130, 100)], labels=[1], multimask=True))
+    prompts = Prompts(points=[(130, 100), (40, 50)], labels=[1, 0],
+                      mask_input=first.low_res_logits[first.best_index][None])
+    single = backend.predict(embedding, prompts)
+    three = backend.predict(embedding, Prompts(points=prompts.points, labels=prompts.labels,
+                                               mask_input=prompts.mask_input, multimask=True))
+    decodes = []
+    decode = backend._decode
+    monkeypatch.setattr(backend, "_decode", lambda *a: decodes.append(1) or decode(*a))
+    if precision != "fp32":
+        tokens = backend.fast_decoder._tokens
+        monkeypatch.setattr(backend.fast_decoder, "_tokens",
+                            lambda *a: decodes.append(1) or tokens(*a))
+    score = float(single.scores[0])
+    sure = backend.predict_single_or_candidates(embedding, prompts, score)
+    assert decodes == [1]
+    decodes.clear()
+    unsure = backend.predict_single_or_candidates(embedding, prompts, score + 1e-3)
+    assert len(decodes) == (2 if precision == "fp32" else 1)
+    for got, want in ((sure, single), (unsure, three)):
+        assert got.masks.shape == want.masks.shape
+        np.testing.assert_array_equal(got.masks, want.masks)
+        np.testing.assert_array_equal(got.scores, want.scores)
+        np.testing.assert_array_equal(got.low_res_logits, want.low_res_logits)
 
 
 def test_exact_mode_does_not_use_the_fast_path(backends):

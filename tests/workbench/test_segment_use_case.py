@@ -134,7 +134,42 @@ def test_policies_interactive_asks_three_for_a_lone_point_single_asks_what_was_a
     assert predict(backend, None, two, Policy.INTERACTIVE).count == 1
     unsure = FakeBackend(score=0.1)
     assert predict(unsure, None, two, Policy.INTERACTIVE).count == 3  # asked again
+    assert [p.multimask for p in unsure.asked] == [False, True]
     assert predict(unsure, None, two, Policy.SINGLE).count == 1
+
+
+def test_an_unsure_refinement_is_one_call_to_a_backend_that_can_answer_both():
+    """A ``Backend`` is asked once for "one mask, or three when unsure" (the fast SAM backends
+    answer it from one decode: ``tests/engine/test_fast_path.py``), with the bar and the
+    previous mask's logits."""
+    from sam_backends import Backend
+    from workbench.segment.policy import UNSURE_SCORE
+
+    class OneCall(Backend):
+        spec = SimpleNamespace(capabilities=Capabilities(), model_id="fake")
+        device, precision = "cpu", "fp32"
+
+        def __init__(self) -> None:
+            self.calls: list[tuple[Prompts, float]] = []
+
+        def encode(self, image):
+            raise AssertionError("not used")
+
+        def predict(self, embedding, prompts):
+            raise AssertionError("asked through predict_single_or_candidates")
+
+        def predict_single_or_candidates(self, embedding, prompts, unsure_below):
+            self.calls.append((prompts, unsure_below))
+            return FakeBackend(score=0.1).predict(embedding, prompts.__class__(
+                points=prompts.points, labels=prompts.labels, multimask=True))
+
+    backend = OneCall()
+    logits = np.ones((1, 256, 256), np.float32)
+    previous = SimpleNamespace(model_id="fake", logits=logits)
+    two = Prompts(points=[(5, 5), (9, 9)], labels=[1, 0])
+    assert predict(backend, None, two, Policy.INTERACTIVE, previous).count == 3
+    (asked, bar), = backend.calls
+    assert bar == UNSURE_SCORE and not asked.multimask and asked.mask_input is logits
 
 
 @pytest.mark.parametrize("exc, status, code, field", [

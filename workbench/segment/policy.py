@@ -8,7 +8,8 @@ Every entrance segments through ``workbench.segment.use_case``, which asks the m
   candidates (``multimask``) and the best-scoring one is shown; any other prompt asks for one
   mask and, when the model supports it, feeds the previous mask's low-res logits back
   (``mask_input``) so each click refines the same object; when that single mask scores below
-  ``UNSURE_SCORE``, the model is asked again for three candidates so the person can choose.
+  ``UNSURE_SCORE``, three candidates for the same prompts are offered instead so the person can
+  choose (taken from the same decode where the backend can: ``single_or_candidates``).
 * ``Policy.SINGLE`` (Gradio/MCP ``/segment`` and REST ``/v1/segment``): stateless calls get
   exactly what they asked for: one mask, or three candidates when the request says
   ``multimask``; no second call, no hidden state. A program can then reason about the answer.
@@ -55,9 +56,23 @@ def predict(backend: Backend, embedding: Embedding, prompts: Prompts, policy: Po
             and previous.model_id == backend.model_id and previous.logits is not None):
         mask_input = previous.logits
     multimask = caps.multimask and (single_point or prompts.multimask)
-    prediction = backend.predict(embedding, _with(prompts, mask_input, multimask))
-    if caps.multimask and not multimask and float(prediction.scores[0]) < UNSURE_SCORE:
-        prediction = backend.predict(embedding, _with(prompts, mask_input, True))
+    if caps.multimask and not multimask:
+        return single_or_candidates(backend, embedding, _with(prompts, mask_input, False))
+    return backend.predict(embedding, _with(prompts, mask_input, multimask))
+
+
+def single_or_candidates(backend: Backend, embedding: Embedding, prompts: Prompts) -> Prediction:
+    """One mask, or three candidates when it scores below ``UNSURE_SCORE``.
+
+    A ``Backend`` answers both from one decode where its family can
+    (``Backend.predict_single_or_candidates``); anything else that only has ``predict`` (the
+    ZeroGPU router, whose every ``predict`` is a GPU call of its own) is asked twice.
+    """
+    if isinstance(backend, Backend):
+        return backend.predict_single_or_candidates(embedding, prompts, UNSURE_SCORE)
+    prediction = backend.predict(embedding, dataclasses.replace(prompts, multimask=False))
+    if float(prediction.scores[0]) < UNSURE_SCORE:
+        prediction = backend.predict(embedding, dataclasses.replace(prompts, multimask=True))
     return prediction
 
 

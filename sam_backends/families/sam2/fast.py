@@ -42,12 +42,24 @@ class FastSam2Backend(Sam2Backend):
     def _decode(
         self, features: Mapping[str, Any], tensors: Mapping[str, Any], multimask: bool
     ) -> tuple[Any, Any]:
+        sparse, dense = self._prompt_embeddings(tensors)
+        return checked(self, self.fast_decoder(features, sparse, dense, multimask))
+
+    def _decode_single_or_candidates(self, features: Mapping[str, Any],
+                                     tensors: Mapping[str, Any], unsure_below: float
+                                     ) -> tuple[Any, Any]:
+        """One decode for both selections (``FastMaskDecoder.single_or_candidates``)."""
+        sparse, dense = self._prompt_embeddings(tensors)
+        return checked(self, self.fast_decoder.single_or_candidates(
+            features, sparse, dense, unsure_below))
+
+    def _prompt_embeddings(self, tensors: Mapping[str, Any]) -> tuple[Any, Any]:
+        """The upstream prompt encoder's (sparse, dense); dense is None without a mask input
+        (the fast decoder then adds the constant ``no_mask_embed`` itself)."""
         sparse, dense = self.model.sam_prompt_encoder(
             points=tensors["points"], boxes=None, masks=tensors["masks"]
         )
-        return checked(self, self.fast_decoder(
-            features, sparse, None if tensors["masks"] is None else dense, multimask
-        ))
+        return sparse, None if tensors["masks"] is None else dense
 
     def _masks(self, low_res: Any, embedding: Embedding) -> np.ndarray:
         from ...speed.fast_upscale import sam2_masks
