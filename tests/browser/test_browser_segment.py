@@ -416,7 +416,11 @@ def test_two_users_never_see_each_other_and_sessions_are_released(browser, serve
     context_b.close()
 
 
-def test_hover_preview_appears_without_a_click_and_can_be_switched_off(browser, server):
+def test_hover_preview_appears_without_a_click_and_can_be_switched_off(browser, server,
+                                                                       monkeypatch):
+    # The preview is sampled on a grid half the display's (320 for this 640 px example; the
+    # app's HOVER_SIDE is 640 for its 1280 px display), so the page must scale it into place.
+    monkeypatch.setattr("workbench.segment.live.HOVER_SIDE", 320)
     context, page = new_page(browser, server)
     open_example(page, SHAPES)
     page.wait_for_function("() => !document.querySelector('#canvas .pcl-root').dataset.busy",
@@ -426,7 +430,8 @@ def test_hover_preview_appears_without_a_click_and_can_be_switched_off(browser, 
     page.mouse.move(*screen(page, 370, 255))
     page.wait_for_function("() => (window.__samwb_marks || []).some(m => m.kind === 'hover')",
                            timeout=TIMEOUT)
-    assert mask_pixels(page, "#canvas canvas.pcl-preview") > 0  # a preview, no click
+    previewed = mask_pixels(page, "#canvas canvas.pcl-preview")
+    assert previewed > 0  # a preview, no click
     assert mask_pixels(page) == 0 and server.ctx.sessions  # the session has no mask yet
     expect(page.locator(".ol-row").first).to_contain_text("empty")
     shot(page, "11-hover-preview")
@@ -438,6 +443,9 @@ def test_hover_preview_appears_without_a_click_and_can_be_switched_off(browser, 
     last = [m for m in marks(page) if m["kind"] == "point"][-1]
     assert last["reused"] is True
     assert mask_pixels(page, "#canvas canvas.pcl-preview") == 0 and mask_pixels(page) > 0
+    # The coarse preview covered what the click's full-resolution mask covers (drawn unscaled
+    # it would cover a quarter; its smoothed edge adds a pixel's rim at most).
+    assert 0.85 < previewed / mask_pixels(page) < 1.3
     # Switched off: moving sends nothing and shows no preview.
     page.locator("#canvas .pcl-hover").uncheck()
     sent = len(requests)

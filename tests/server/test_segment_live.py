@@ -207,6 +207,36 @@ def test_the_preview_appears_without_a_click_and_a_click_there_reuses_it():
     assert session.workspace.active.prompts.points == ((100.0, 50.0),)
 
 
+def test_a_hover_sends_a_coarser_preview_kept_out_of_the_payload_cache(monkeypatch):
+    """The preview is sampled at ``HOVER_SIDE`` (here 100 for this 120 x 200 image: half the
+    display's pixels a side), placed where the click's mask goes; it is not cached on the
+    session, and the click on that spot sends the full display mask."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    monkeypatch.setattr("workbench.segment.live.HOVER_SIDE", 100)
+    ctx = FakeContext()
+    session = open_session(ctx)
+    live = LiveSegment(ctx)
+    ctx.encoded.add(("fake", session.digest))
+
+    def size(payload):
+        data = base64.b64decode(payload["png"].split(",", 1)[1])
+        return Image.open(io.BytesIO(data)).size
+
+    hover = live.handle("hover", body(session, x=100, y=50, label=1, seq=1))["object"]["mask"]
+    assert not getattr(session, "display_cache", None)
+    click = live.handle("point", body(session, x=100, y=50, label=1))
+    assert click["reused"]
+    full = click["object"]["mask"]
+    assert size(full) == (full["w"], full["h"]) == (29, 29)  # the disc, r = 15
+    assert size(hover)[0] in (14, 15, 16) and hover["w"] == pytest.approx(2 * size(hover)[0])
+    for key in ("x", "y", "w", "h"):
+        assert abs(hover[key] - full[key]) <= 2
+
+
 def test_stale_hover_requests_are_dropped_newest_wins():
     ctx = FakeContext()
     session = open_session(ctx)

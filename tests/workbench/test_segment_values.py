@@ -48,6 +48,42 @@ def test_display_mask_samples_every_pixel_from_its_own_place():
     assert want.any() and not want[0].all()
 
 
+def test_a_hover_preview_is_sampled_coarser_and_placed_in_display_pixels():
+    """``side=HOVER_SIDE``: the PNG holds the mask sampled on the coarser grid (pixel centres,
+    as the display's), ``x, y, w, h`` place it in display pixels over the same region as the
+    display payload, and its outline is as wide as the display's once scaled."""
+    from workbench.drawing import SPEC
+    from workbench.render import boundary, fit_size
+    from workbench.segment.masks import EDGE, EDGE_BOTH, HOVER_SIDE, _source_index
+
+    mask = np.zeros((1200, 1800), bool)
+    mask[300:900, 200:1500] = True
+    mask[500:520, 600:1000] = False  # a slot, so the sampling is checked inside too
+    full, preview = encode_mask(mask), encode_mask(mask, side=HOVER_SIDE)
+    ph, pw = fit_size(1200, 1800, HOVER_SIDE)
+    assert (ph, pw) == (427, 640)
+    rows, cols = _source_index(ph, 1200), _source_index(pw, 1800)
+    sampled = mask[np.ix_(rows, cols)]
+    ys, xs = np.flatnonzero(sampled.any(1)), np.flatnonzero(sampled.any(0))
+    np.testing.assert_array_equal(decoded(preview), sampled[ys[0]: ys[-1] + 1, xs[0]: xs[-1] + 1])
+    sx, sy = 1280 / pw, 853 / ph
+    assert preview["x"] == pytest.approx(xs[0] * sx, abs=1e-3)
+    assert preview["y"] == pytest.approx(ys[0] * sy, abs=1e-3)
+    assert preview["w"] == pytest.approx(decoded(preview).shape[1] * sx, abs=1e-3)
+    assert preview["h"] == pytest.approx(decoded(preview).shape[0] * sy, abs=1e-3)
+    for key in ("x", "y", "w", "h"):  # the same region as the display payload, to a pixel
+        assert abs(preview[key] - full[key]) <= 2 * sx
+    assert decoded(preview).size * 3.5 < decoded(full).size  # about a quarter of the pixels
+    with Image.open(io.BytesIO(base64.b64decode(preview["png"].split(",", 1)[1]))) as image:
+        indices = np.asarray(image)
+    width = max(1, round(SPEC.outline_width(853, 1280) / sx))
+    np.testing.assert_array_equal((indices == EDGE) | (indices == EDGE_BOTH),
+                                  boundary(indices > 0, width))
+    small = np.zeros((90, 120), bool)
+    small[10:50, 20:90] = True
+    assert encode_mask(small, side=HOVER_SIDE) == encode_mask(small)  # already small enough
+
+
 @pytest.mark.parametrize("shape", [(60, 90), (61, 77), (700, 1280), (853, 1280)])
 def test_payload_marks_both_outlines_as_render_boundary(shape):
     """The page colours a payload by palette index (canvas.js), so the indices must be the mask

@@ -194,7 +194,7 @@ function recoloured(bytes, rgb, shown) {
 async function makeLayer(obj, active) {
   const m0 = obj.mask;
   const layer = {id: obj.id, color: obj.color, active, empty: !m0, png: m0 ? m0.png : null,
-                 x: m0 ? m0.x : 0, y: m0 ? m0.y : 0};
+                 x: m0 ? m0.x : 0, y: m0 ? m0.y : 0, w: m0 ? m0.w : 0, h: m0 ? m0.h : 0};
   if (!m0) return layer;
   const bytes = pngBytes(m0.png), rgb = hexRgb(obj.color);
   [layer.fill, layer.edge] = await Promise.all([
@@ -258,15 +258,17 @@ function proposalAt(x, y) {
 function clearPreview() {
   if (S.v && S.v.dw) prevCv.getContext('2d').clearRect(0, 0, S.v.dw, S.v.dh);
 }
+// A hover's payload is sampled coarser than the display (workbench/segment/masks.py's
+// HOVER_SIDE): its bitmap is drawn scaled to its place (x, y, w, h in display pixels).
 async function drawPreview(obj) {
   const layer = await makeLayer(obj, true);
   const c = prevCv.getContext('2d');
   c.clearRect(0, 0, S.v.dw, S.v.dh);
   if (layer.empty) return;
   c.globalAlpha = S.spec.hover_opacity;
-  c.drawImage(layer.fill, layer.x, layer.y);
+  c.drawImage(layer.fill, layer.x, layer.y, layer.w, layer.h);
   c.globalAlpha = 0.8;
-  c.drawImage(layer.edge, layer.x, layer.y);
+  c.drawImage(layer.edge, layer.x, layer.y, layer.w, layer.h);
   c.globalAlpha = 1;
 }
 function drawPrompts(pending) {

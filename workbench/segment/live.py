@@ -55,7 +55,7 @@ from workbench.event_payloads import box_from_event, point_from_event
 from workbench.lanes import SupersededError
 from workbench.objects import ObjectLocked, PromptSet, SegObject, Step
 from workbench.segment import edits, use_case
-from workbench.segment.masks import mask_payload
+from workbench.segment.masks import HOVER_SIDE, encode_mask, mask_payload
 from workbench.segment.policy import Policy
 from workbench.segment.use_case import Hooks, SegmentRequest
 from workbench.segment.values import (
@@ -199,7 +199,7 @@ class LiveSegment:
         session.hover = HoverResult(session.generation, session.model_id, obj.object_id,
                                     obj.current, x, y, label, step)
         return {"ok": True, "stale": False, "seq": seq, "gen": session.generation,
-                "object": self._object(session, obj.object_id, step.result),
+                "object": self._object(session, obj.object_id, step.result, preview=True),
                 "ms": self._ms(start, step)}
 
     def edit(self, session: Session, op: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -317,10 +317,19 @@ class LiveSegment:
         }
 
     @staticmethod
-    def _object(session: Session, object_id: int, result: Any) -> dict[str, Any]:
+    def _object(session: Session, object_id: int, result: Any, preview: bool = False
+                ) -> dict[str, Any]:
+        """The object as the canvas draws it. A hover's ``preview`` is sampled at
+        ``HOVER_SIDE`` (a quarter of the pixels to encode, send and decode; the browser scales
+        it) and not kept in the session's payload cache, which holds the masks a page shows
+        (a hover every 100 ms would evict them); a click on the hovered spot encodes its own."""
         colour = object_colours(session).get(object_id) or SPEC.hex_for(object_id)
-        return {"id": object_id, "color": colour,
-                "mask": mask_payload(session, result)}
+        if preview:
+            mask = None if result is None else encode_mask(result.mask(), result.bbox,
+                                                            HOVER_SIDE)
+        else:
+            mask = mask_payload(session, result)
+        return {"id": object_id, "color": colour, "mask": mask}
 
     @staticmethod
     def _ms(start: float, step: Step) -> dict[str, float]:

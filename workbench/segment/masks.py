@@ -41,6 +41,7 @@ from workbench.objects import MaskResult
 from workbench.render import boundary, fit_size
 
 DISPLAY_SIDE = 1280  # the same as render.PREVIEW_SIDE: masks line up with the shown image
+HOVER_SIDE = 640  # a hover preview's pixels: a quarter of the display's, scaled by the browser
 CACHE_ENTRIES = 512  # encoded masks kept per session: every object of a "Keep all" (200+)
 # and their undo steps; fewer made every re-render of 200 objects encode them all again
 INSIDE, EDGE, EDGE_ACTIVE, EDGE_BOTH = 1, 2, 3, 4  # palette indices (module docstring)
@@ -82,12 +83,15 @@ def png_indexed(indices: np.ndarray) -> bytes:
             + _chunk(b"IEND", b""))
 
 
-def payload_indices(crop: np.ndarray, display: tuple[int, int]) -> np.ndarray:
-    """The palette indices (module docstring) of a display-size bool crop of a mask whose
-    display picture is ``display`` (h, w): the outlines are ``render.boundary`` of the crop
-    (beyond it the mask is empty) at the spec's two widths for that picture."""
-    plain = SPEC.outline_width(*display)
-    active = SPEC.outline_width(*display, active=True)
+def payload_indices(crop: np.ndarray, display: tuple[int, int], scale: float = 1.0
+                    ) -> np.ndarray:
+    """The palette indices (module docstring) of a bool crop of a mask whose display picture
+    is ``display`` (h, w): the outlines are ``render.boundary`` of the crop (beyond it the mask
+    is empty) at the spec's two widths for that picture, divided by ``scale`` when the crop's
+    pixels are ``scale`` display pixels each (a hover preview), so they look the same once
+    the browser scales it."""
+    plain = max(1, round(SPEC.outline_width(*display) / scale))
+    active = max(1, round(SPEC.outline_width(*display, active=True) / scale))
     edge = boundary(crop, plain)
     edge_active = edge if active == plain else boundary(crop, active)
     indices = crop.astype(np.uint8)  # INSIDE; + 1 on the plain edge, + 2 on the active one
@@ -96,14 +100,18 @@ def payload_indices(crop: np.ndarray, display: tuple[int, int]) -> np.ndarray:
     return indices
 
 
-def encode_mask(mask: np.ndarray, bbox: tuple[int, int, int, int] | None = None
-                ) -> dict[str, Any] | None:
+def encode_mask(mask: np.ndarray, bbox: tuple[int, int, int, int] | None = None,
+                side: int = DISPLAY_SIDE) -> dict[str, Any] | None:
     """The browser payload of a bool H x W mask (full resolution); None when it is empty.
 
     Only the mask's box (``bbox``, XYXY with an exclusive max in full pixels, computed when not
     given: ``sam_backends.masks``) is
     sampled to display size, by nearest neighbour, and written as a palette PNG with its two
     outlines marked (module docstring): a few KB and a few milliseconds for a typical object.
+
+    ``side`` below ``DISPLAY_SIDE`` (``HOVER_SIDE``) samples a coarser grid for a preview: the
+    PNG is smaller than its place, and ``x``, ``y``, ``w``, ``h`` still give that place in
+    display pixels (fractions allowed), where the browser scales it.
     """
     mask = np.asarray(mask, dtype=bool)
     if bbox is None:
@@ -112,7 +120,8 @@ def encode_mask(mask: np.ndarray, bbox: tuple[int, int, int, int] | None = None
     if bw <= 0 or bh <= 0:
         return None
     height, width = mask.shape
-    dh, dw = display_size(mask.shape)
+    display = display_size(mask.shape)
+    dh, dw = fit_size(height, width, min(side, DISPLAY_SIDE))  # the grid sampled
     src_rows, src_cols = _source_index(dh, height), _source_index(dw, width)
     keep_rows = np.flatnonzero((src_rows >= by) & (src_rows < by + bh))
     keep_cols = np.flatnonzero((src_cols >= bx) & (src_cols < bx + bw))
@@ -125,10 +134,14 @@ def encode_mask(mask: np.ndarray, bbox: tuple[int, int, int, int] | None = None
         # (NumPy's advanced indexing on the second axis), on which the outline passes took
         # 6.2 ms instead of 1.0 ms at 1280 x 853 (2-core EPYC).
         crop = np.take(mask[src_rows[keep_rows]], src_cols[keep_cols], axis=1)
-    indices = payload_indices(crop, (dh, dw))
+    sx, sy = display[1] / dw, display[0] / dh  # display pixels per sampled pixel
+    indices = payload_indices(crop, display, max(sx, sy))
     text = base64.b64encode(png_indexed(indices)).decode("ascii")
-    return {"png": f"data:image/png;base64,{text}", "x": int(keep_cols[0]),
-            "y": int(keep_rows[0]), "w": int(crop.shape[1]), "h": int(crop.shape[0])}
+    place = (int(keep_cols[0]), int(keep_rows[0]), int(crop.shape[1]), int(crop.shape[0]))
+    if (dh, dw) != display:
+        place = tuple(round(v * f, 3) for v, f in zip(place, (sx, sy, sx, sy)))
+    return {"png": f"data:image/png;base64,{text}", "x": place[0], "y": place[1],
+            "w": place[2], "h": place[3]}
 
 
 def mask_payload(session: Any, result: MaskResult | None) -> dict[str, Any] | None:
