@@ -9,6 +9,8 @@ Pure functions of (backend, embedding, prompts): no Gradio, no session.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from sam_backends import Backend, Embedding, Prediction, PromptError, Prompts
@@ -26,12 +28,23 @@ def to_prompts(prompts: PromptSet, mask_input: np.ndarray | None = None,
 
 
 def _results(prediction: Prediction, model_id: str) -> list[MaskResult]:
+    """One result per candidate. A candidate whose mask is not made yet (every one but the
+    best, on the SAM backends) is made when something reads it (``MaskResult.later``): about
+    2 ms each at 1800 x 1200, off the click's answer. Its source is the backend's mask source
+    alone (the low-res logits and the image's sizes), never the ``Prediction``, which holds
+    the best mask at full size."""
     share = prediction.decode_seconds / max(1, len(prediction.scores))
-    return [
-        MaskResult.from_mask(prediction.mask(i), float(prediction.scores[i]),
-                             prediction.low_res_logits[i], model_id, share)
-        for i in range(len(prediction.scores))
-    ]
+    shape = tuple(prediction.mask(prediction.best_index).shape)
+    results = []
+    for i in range(len(prediction.scores)):
+        score, logits = float(prediction.scores[i]), prediction.low_res_logits[i]
+        if i in prediction.ready or prediction.mask_source is None:
+            results.append(MaskResult.from_mask(prediction.mask(i), score, logits, model_id,
+                                                share))
+        else:
+            results.append(MaskResult.later(functools.partial(prediction.mask_source, i), shape,
+                                            score, logits, model_id, share))
+    return results
 
 
 def decode(backend: Backend, embedding: Embedding, prompts: PromptSet,

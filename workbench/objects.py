@@ -19,6 +19,7 @@ Shape of the data::
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -82,28 +83,77 @@ class PromptSet:
         return data
 
 
+class _Packed:
+    """A mask's bit-packed pixels, area and box: made now (``of``) or on first use (``later``).
+
+    Why later: a click that offers three candidates shows one of them; unpacking, packing and
+    measuring the other two at the image's size took about 5 ms of the click's answer. They
+    are made when something reads them (the candidate strip, a pick, an export), once, under a
+    lock, and the source (a closure over the low-res logits) is dropped then.
+    """
+
+    __slots__ = ("_lock", "_source", "_value")
+
+    def __init__(self, source: Callable[[], np.ndarray] | None,
+                 value: tuple[np.ndarray, int, tuple[int, int, int, int]] | None) -> None:
+        self._lock = threading.Lock()
+        self._source = source
+        self._value = value
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> _Packed:
+        return cls(None, _pack(mask))
+
+    @classmethod
+    def later(cls, source: Callable[[], np.ndarray]) -> _Packed:
+        return cls(source, None)
+
+    @property
+    def made(self) -> bool:
+        return self._value is not None
+
+    def get(self) -> tuple[np.ndarray, int, tuple[int, int, int, int]]:
+        value = self._value
+        if value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = _pack(self._source())
+                    self._source = None
+                value = self._value
+        return value
+
+    def __reduce__(self):  # pickled made (a source may hold a model)
+        return _Packed, (None, self.get())
+
+
+def _pack(mask: np.ndarray) -> tuple[np.ndarray, int, tuple[int, int, int, int]]:
+    mask = np.asarray(mask, dtype=bool)
+    bits = np.packbits(mask, axis=None)
+    bits.setflags(write=False)
+    return bits, int(np.count_nonzero(mask)), mask_bbox(mask)
+
+
 @dataclass(frozen=True, eq=False)
 class MaskResult:
     """One mask for one object, stored bit-packed (an 8x smaller history).
 
     Attributes:
-        bits: ``np.packbits`` of the H x W bool mask, row-major.
         shape: (H, W) of the original image.
         score: the model's predicted IoU (GrabCut: its colour separability).
         logits: 1 x 256 x 256 float32 low-res logits, fed back to refine this mask; None when
             the model cannot refine.
         model_id: the model that produced it (a result from another model is re-run).
-        area: number of mask pixels. bbox: the tight box, XYXY with an exclusive max
-            (``sam_backends.masks.mask_box``); (0, 0, 0, 0) for an empty mask.
+        bits: ``np.packbits`` of the H x W bool mask, row-major. area: number of mask pixels.
+        bbox: the tight box, XYXY with an exclusive max (``sam_backends.masks.mask_box``);
+            (0, 0, 0, 0) for an empty mask. These three are made on first use for a result
+            built with ``later`` (a candidate nobody has looked at yet).
     """
 
-    bits: np.ndarray = field(repr=False)
     shape: tuple[int, int]
     score: float
     logits: np.ndarray | None = field(repr=False)
     model_id: str
-    area: int
-    bbox: tuple[int, int, int, int]
+    packed: _Packed = field(repr=False)
     decode_seconds: float = 0.0
 
     @classmethod
@@ -115,19 +165,53 @@ class MaskResult:
         model_id: str,
         decode_seconds: float = 0.0,
     ) -> MaskResult:
-        mask = np.asarray(mask, dtype=bool)
-        bits = np.packbits(mask, axis=None)
-        bits.setflags(write=False)
-        if logits is not None:
-            logits = np.array(logits, dtype=np.float32).reshape(1, *logits.shape[-2:])
-            logits.setflags(write=False)
-        return cls(bits, tuple(mask.shape), float(score), logits, model_id,
-                   int(mask.sum()), mask_bbox(mask), float(decode_seconds))
+        return cls(tuple(np.shape(mask)), float(score), _frozen_logits(logits), model_id,
+                   _Packed.of(mask), float(decode_seconds))
+
+    @classmethod
+    def later(
+        cls,
+        source: Callable[[], np.ndarray],
+        shape: tuple[int, int],
+        score: float,
+        logits: np.ndarray | None,
+        model_id: str,
+        decode_seconds: float = 0.0,
+    ) -> MaskResult:
+        """A result whose H x W mask ``source()`` makes when it is first needed."""
+        return cls(tuple(shape), float(score), _frozen_logits(logits), model_id,
+                   _Packed.later(source), float(decode_seconds))
+
+    @property
+    def bits(self) -> np.ndarray:
+        return self.packed.get()[0]
+
+    @property
+    def area(self) -> int:
+        return self.packed.get()[1]
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        return self.packed.get()[2]
+
+    @property
+    def bits_nbytes(self) -> int:
+        """Bytes of ``bits``, made or not (the session's memory count reads it)."""
+        height, width = self.shape
+        return (height * width + 7) // 8
 
     def mask(self) -> np.ndarray:
         """The H x W bool mask (unpacked; about 1 ms for a 1080p image)."""
         height, width = self.shape
         return np.unpackbits(self.bits, count=height * width).reshape(height, width).view(bool)
+
+
+def _frozen_logits(logits: np.ndarray | None) -> np.ndarray | None:
+    if logits is None:
+        return None
+    logits = np.array(logits, dtype=np.float32).reshape(1, *logits.shape[-2:])
+    logits.setflags(write=False)
+    return logits
 
 
 def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:

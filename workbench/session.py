@@ -59,7 +59,7 @@ def _mask_bytes(result: MaskResult | None, seen: set[int]) -> int:
         return 0
     seen.add(id(result))
     logits = result.logits
-    return int(result.bits.nbytes) + (0 if logits is None else int(logits.nbytes))
+    return result.bits_nbytes + (0 if logits is None else int(logits.nbytes))
 
 
 def _step_bytes(step: Step, seen: set[int]) -> int:

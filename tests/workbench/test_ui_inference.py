@@ -44,6 +44,8 @@ def test_single_point_offers_three_candidates_best_shown(sam2):
     direct = backend.predict(embedding, Prompts(points=[(60, 40)], labels=[1], multimask=True))
     assert len(step.candidates) == 3
     assert step.chosen == direct.best_index and step.result is step.candidates[step.chosen]
+    # Only the shown mask is made with the answer; the others when read (below).
+    assert [c.packed.made for c in step.candidates] == [i == step.chosen for i in range(3)]
     for i, candidate in enumerate(step.candidates):
         np.testing.assert_array_equal(candidate.mask(), direct.masks[i])
         assert candidate.score == pytest.approx(float(direct.scores[i]))

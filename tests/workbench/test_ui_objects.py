@@ -49,6 +49,42 @@ def test_mask_result_round_trips_packed_bits_and_measures_bbox():
     assert mask_bbox(np.zeros((4, 4), bool)) == (0, 0, 0, 0)
 
 
+def test_a_later_mask_result_is_made_once_on_first_read_and_pickles_made():
+    """``MaskResult.later``: nothing runs until the mask, area, box or bits are read; then the
+    source runs once (also when threads read together) and is dropped; a pickle carries the
+    made bits, never the source; the byte count needs nothing made."""
+    import pickle
+    import threading
+
+    rng = np.random.default_rng(1)
+    mask = rng.random((37, 53)) > 0.6
+    calls = []
+    gate = threading.Event()
+
+    def source():
+        calls.append(1)
+        gate.wait(5)
+        return mask
+
+    res = MaskResult.later(source, (37, 53), 0.4, np.zeros((256, 256)), "m", 0.01)
+    assert not res.packed.made and calls == []
+    assert res.bits_nbytes == (37 * 53 + 7) // 8 and res.shape == (37, 53) and calls == []
+    readers = [threading.Thread(target=lambda: res.area) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    gate.set()
+    for reader in readers:
+        reader.join(5)
+    assert calls == [1] and res.packed.made and res.packed._source is None
+    np.testing.assert_array_equal(res.mask(), mask)
+    assert res.area == int(mask.sum()) and res.bbox == mask_bbox(mask)
+    assert res.bits.nbytes == res.bits_nbytes
+    lazy = MaskResult.later(lambda: mask, (37, 53), 0.4, None, "m")
+    back = pickle.loads(pickle.dumps(lazy))
+    assert back.packed.made and back.packed._source is None
+    np.testing.assert_array_equal(back.mask(), mask)
+
+
 def test_undo_redo_clear_walk_the_history():
     obj = SegObject(1)
     assert obj.is_empty and not obj.can_undo and not obj.can_redo
