@@ -30,6 +30,11 @@ pushed by ``ui/widgets/canvas.js`` in a ``requestAnimationFrame`` after each dra
 * **engine**: the model's own predict time for the same clicks (the server's ``decode`` in
   each answer), and the ratio of the page's p50 to it (target <= 2.5x).
 
+Random weights give speckled masks whose PNG is ~135 KB where a real object's is a few KB, so
+the page's own parts (payload, transfer, decode) read high with them. ``--model grabcut``
+measures the same page with masks of real objects' shapes (GrabCut needs no weights; its
+engine is slower and has no hover, so compare the parts, not the totals).
+
 Chromium is Debian's (/usr/bin/chromium), never downloaded. Prints a table; ``--out`` writes
 JSON.
 """
@@ -294,13 +299,14 @@ def main(argv: list[str] | None = None) -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-browser-"))
     spec = get_spec(args.model)
+    extra: tuple = ()
     if args.model == "edgetam":  # a transformers folder (its reference is transformers)
         from benchmarks.bench_common import ensure_random_edgetam
 
-        path = ensure_random_edgetam(args.cache)
-    else:
-        path = ensure_random_checkpoint(args.model, args.cache)
-    config = AppConfig(models=("grabcut",), extra_models=(ExtraModel(spec, path),),
+        extra = (ExtraModel(spec, ensure_random_edgetam(args.cache)),)
+    elif args.model != "grabcut":  # GrabCut has no weights (and real masks: --model grabcut)
+        extra = (ExtraModel(spec, ensure_random_checkpoint(args.model, args.cache)),)
+    config = AppConfig(models=("grabcut",), extra_models=extra,
                        default_model=spec.model_id, device="cpu", precision="auto",
                        checkpoint_dir=work / "checkpoints", cache_bytes="1GiB",
                        temp_dir=work / "temp", max_image_pixels=8_000_000)
