@@ -47,8 +47,11 @@ resident set from ``/proc``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
+from collections.abc import Iterator
 from functools import lru_cache
 
 THREADS_ENV = "SAM_THREADS"
@@ -180,6 +183,30 @@ def limit_this_thread(count: int) -> bool:
     torch.ones(64).sum()
     set_threads(ctypes.c_int(max(1, int(count))))
     return torch.get_num_threads() == max(1, int(count))
+
+
+@contextlib.contextmanager
+def this_thread_on(count: int | None) -> Iterator[None]:
+    """Within the ``with`` body, this thread's PyTorch work on ``count`` threads (None: as it
+    is), then its count before; every other thread keeps its own throughout.
+
+    Why not ``torch.set_num_threads``: that is also the count every later thread starts with,
+    so a run inside a server (the page's auto-labelling on one thread) would leave the app's
+    later encodes on one thread too. A body left from another thread (a generator closed by
+    the garbage collector elsewhere) does not touch that thread's count.
+    """
+    if count is None:
+        yield
+        return
+    import torch
+
+    owner, before = threading.get_ident(), torch.get_num_threads()
+    changed = limit_this_thread(count)
+    try:
+        yield
+    finally:
+        if changed and threading.get_ident() == owner:
+            limit_this_thread(before)
 
 
 def _libc():

@@ -45,6 +45,42 @@ def test_a_page_run_labels_the_project_with_the_apps_model(ctx, sam2_small, tmp_
         assert runs.cancel(store) is False  # nothing running
 
 
+def test_a_page_run_works_on_one_thread_and_leaves_the_apps_threads_alone(
+        ctx, sam2_small, tmp_path, monkeypatch):
+    """``PAGE_THREADS``: the run's own thread labels on one PyTorch thread (no second OpenMP
+    pool in the app, one core left to the clicks), and neither this thread nor a thread
+    started afterwards (the app's next encode) inherits it."""
+    import threading
+
+    import torch
+
+    from workbench.labeling import per_image
+    from workbench.labeling.page_runs import PAGE_THREADS
+
+    seen = []
+    label_image = per_image.label_image
+
+    def counted(*args, **kwargs):
+        seen.append((threading.current_thread().name, torch.get_num_threads()))
+        return label_image(*args, **kwargs)
+
+    monkeypatch.setattr(per_image, "label_image", counted)
+    before = torch.get_num_threads()
+    names = make_project_images(tmp_path / "p", 2)
+    boxes = make_boxes(tmp_path / "boxes", names)
+    with ProjectStore.open(tmp_path / "p", create=True) as store:
+        run = LabelRun(sam2_small.spec.model_id, "boxes", boxes=str(boxes))
+        assert ctx.services.label_runs.start(store, run).wait(120).done == 2
+    assert PAGE_THREADS == 1 and seen == [("label-run", 1)] * 2
+    after = []
+    fresh = threading.Thread(target=lambda: after.append(torch.get_num_threads()))
+    fresh.start()
+    fresh.join()
+    assert torch.get_num_threads() == before and after == [before]
+    if before == 1:
+        pytest.skip("one core here: a one-thread run cannot be told apart")
+
+
 def test_one_run_per_project_and_cancel_stops_it(ctx, sam2_small, tmp_path):
     names = make_project_images(tmp_path / "p", 10)
     boxes = make_boxes(tmp_path / "boxes", names)

@@ -354,3 +354,40 @@ def test_the_app_decodes_on_one_thread_and_encodes_and_loads_on_threads_that_end
         assert seen["encode"][0].name == "samwb-encode"
     finally:
         ctx.close()
+
+
+def test_this_thread_on_limits_the_body_then_restores_only_in_its_own_thread():
+    """``accel.this_thread_on``: the body's thread on the count, then its count before; a
+    generator holding it and closed in another thread leaves that thread's count alone."""
+    torch = pytest.importorskip("torch")
+    from sam_backends.speed.accel import this_thread_on
+
+    if "ATen parallel backend: OpenMP" not in torch.__config__.parallel_info():
+        pytest.skip("PyTorch here does not run on OpenMP: per-thread counts do not apply")
+    cores = torch.get_num_threads()
+    if cores < 2:
+        pytest.skip("PyTorch runs on one thread here: nothing to limit")
+    with this_thread_on(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == cores
+    with this_thread_on(None):
+        assert torch.get_num_threads() == cores
+
+    def held():
+        with this_thread_on(1):
+            yield torch.get_num_threads()
+
+    inside = {}
+
+    def start() -> None:
+        inside["gen"] = held()
+        inside["count"] = next(inside["gen"])
+
+    starter = threading.Thread(target=start)
+    starter.start()
+    starter.join(10)
+    assert inside["count"] == 1
+    with this_thread_on(1):  # closed here, in a thread on 1: the starter's "before" (all
+        inside.pop("gen").close()  # cores) must not be put on this thread
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == cores

@@ -48,8 +48,9 @@ class LocalExecutor:
         workers: 1 runs in this process (a background thread decodes the next images; the
             models stay loaded for the executor's next run); more start that many worker
             processes (``spawn``), each loading the models once per run.
-        threads: PyTorch threads per worker; None: this process's default for one worker,
-            else the cores divided among the workers.
+        threads: PyTorch threads per worker; None: the models' own ``threads`` (else this
+            process's default) for one worker, else the cores divided among the workers. One
+            worker runs in the iterating thread and limits that thread only.
         chunk: images per task sent to a worker process (decoded ahead within the chunk);
             at most two chunks per worker wait, so memory stays bounded.
         prefetch: decoded images waiting for the model, per worker.
@@ -73,17 +74,25 @@ class LocalExecutor:
         if not items:
             return iter(())
         if self.workers == 1:
-            return self._in_process(items, run, models.with_threads(self.threads), cancel)
+            if self.threads is not None:
+                models = models.with_threads(self.threads)
+            return self._in_process(items, run, models, cancel)
         threads = self.threads or max(1, available_cores() // self.workers)
         return self._processes(items, run, models.with_threads(threads), cancel)
 
     def _in_process(self, items, run, models, cancel) -> Iterator[ImageResult]:
+        """The run in the thread that iterates it, on ``models.threads`` threads for that thread
+        alone (``accel.this_thread_on``): this process may be the app, whose other threads
+        keep theirs (the page's runs ask for one, so the other core stays with the clicks)."""
+        from sam_backends.speed.accel import this_thread_on
+
         key = (models, run.mode == "text")
         with self._lock:
             if self._loaded is None or self._loaded[0] != key:
-                self._loaded = (key, load_models(models, run))
+                self._loaded = (key, load_models(models.with_threads(None), run))
             loaded = self._loaded[1]
-        yield from label_stream(loaded, _until(items, cancel), run, self.prefetch)
+        with this_thread_on(models.threads):
+            yield from label_stream(loaded, _until(items, cancel), run, self.prefetch)
 
     def _processes(self, items, run, models, cancel) -> Iterator[ImageResult]:
         import multiprocessing
