@@ -7,6 +7,7 @@ and the NaN/Inf check of its output. See ``families/sam1/fast.py`` for what the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import SamBackendError
@@ -43,3 +44,30 @@ def checked(backend: Any, decoded: tuple[Any, Any]) -> tuple[Any, Any]:
     """The fast decoder's (low-res logits, scores), refused when they hold NaN/Inf."""
     require_finite(backend.spec, backend.precision, "masks and scores", decoded)
     return decoded
+
+
+class FastDecoding:
+    """The click steps the fast SAM backends share, mixed in before their exact backend: the
+    family's prompt encoder (``_prompt_embeddings``), then ``fast_decoder``, its output
+    checked for NaN/Inf."""
+
+    fast_decoder: FastMaskDecoder
+
+    def _prompt_embeddings(self, tensors: Mapping[str, Any]) -> tuple[Any, Any]:
+        """The upstream prompt encoder's (sparse, dense); dense None without a mask input
+        (the fast decoder then adds the constant ``no_mask_embed`` itself)."""
+        raise NotImplementedError
+
+    def _decode(
+        self, features: Mapping[str, Any], tensors: Mapping[str, Any], multimask: bool
+    ) -> tuple[Any, Any]:
+        sparse, dense = self._prompt_embeddings(tensors)
+        return checked(self, self.fast_decoder(features, sparse, dense, multimask))
+
+    def _decode_single_or_candidates(self, features: Mapping[str, Any],
+                                     tensors: Mapping[str, Any], unsure_below: float
+                                     ) -> tuple[Any, Any]:
+        """One decode for both selections (``FastMaskDecoder.single_or_candidates``)."""
+        sparse, dense = self._prompt_embeddings(tensors)
+        return checked(self, self.fast_decoder.single_or_candidates(
+            features, sparse, dense, unsure_below))

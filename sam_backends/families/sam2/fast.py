@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from ...speed.fast_path import checked, compute_dtype, fast_decoder_for
+from ...speed.fast_path import FastDecoding, compute_dtype, fast_decoder_for
 from ...types import Embedding
 from .backend import Sam2Backend
 
 
-class FastSam2Backend(Sam2Backend):
+class FastSam2Backend(FastDecoding, Sam2Backend):
     """SAM 2.1 with a bf16 image encoder and the fast decoder; see the module docstring."""
 
     def __init__(self, spec: Any, model: Any, device: str, precision: str) -> None:
@@ -39,23 +39,7 @@ class FastSam2Backend(Sam2Backend):
             features["image_embed"], features["high_res_feats"], dtype=self.dtype
         )
 
-    def _decode(
-        self, features: Mapping[str, Any], tensors: Mapping[str, Any], multimask: bool
-    ) -> tuple[Any, Any]:
-        sparse, dense = self._prompt_embeddings(tensors)
-        return checked(self, self.fast_decoder(features, sparse, dense, multimask))
-
-    def _decode_single_or_candidates(self, features: Mapping[str, Any],
-                                     tensors: Mapping[str, Any], unsure_below: float
-                                     ) -> tuple[Any, Any]:
-        """One decode for both selections (``FastMaskDecoder.single_or_candidates``)."""
-        sparse, dense = self._prompt_embeddings(tensors)
-        return checked(self, self.fast_decoder.single_or_candidates(
-            features, sparse, dense, unsure_below))
-
     def _prompt_embeddings(self, tensors: Mapping[str, Any]) -> tuple[Any, Any]:
-        """The upstream prompt encoder's (sparse, dense); dense is None without a mask input
-        (the fast decoder then adds the constant ``no_mask_embed`` itself)."""
         sparse, dense = self.model.sam_prompt_encoder(
             points=tensors["points"], boxes=None, masks=tensors["masks"]
         )
