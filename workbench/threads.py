@@ -155,16 +155,15 @@ def in_own_thread(work: Callable[[], T], name: str = "samwb-work") -> T:
     return outcome.result()
 
 
-class DecodeThread:
-    """The one long-lived thread that runs the app's CPU decodes, one at a time, in the order
-    asked (module docstring: one OpenMP pool for the whole app).
+class SerialThread:
+    """A thread of its own that runs the calls given to it one at a time, in the order asked.
 
     ``run(work)`` blocks its caller until ``work()`` ran there and returns its result or raises
-    its error; called from the decode thread itself it runs at once (no deadlock). The thread
-    starts at the first call; ``close()`` lets it finish what was asked and end.
+    its error; called from that thread itself it runs at once (no deadlock). The thread starts
+    at the first call; ``close()`` lets it finish what was asked and end.
     """
 
-    def __init__(self, name: str = "samwb-decode") -> None:
+    def __init__(self, name: str) -> None:
         self._name = name
         self._lock = threading.Lock()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -196,6 +195,14 @@ class DecodeThread:
 
     def _remember_thread(self) -> None:
         self._ident = threading.get_ident()
+
+
+class DecodeThread(SerialThread):
+    """The one long-lived thread that runs the app's CPU decodes (module docstring: one OpenMP
+    pool for the whole app)."""
+
+    def __init__(self, name: str = "samwb-decode") -> None:
+        super().__init__(name)
 
 
 class ThreadPolicy:

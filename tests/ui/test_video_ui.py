@@ -165,6 +165,49 @@ def test_job_stop_closes_the_engine_iterator_and_frees_the_session():
     assert closed == [True] and session.job is None
 
 
+def test_job_steps_run_on_one_thread_of_the_job_that_ends_with_it():
+    """Every step (``around`` included) runs on the job's own thread, whichever thread
+    advances the loop (Gradio takes any free worker for each step), and that thread ends when
+    the loop does, taking its OpenMP pool with it (``workbench.threads``)."""
+    import threading
+    from contextlib import contextmanager
+
+    session = VideoSession("t", "m")
+    ran, entered = [], []
+
+    def frames():
+        for i in range(6):
+            ran.append(threading.current_thread())
+            yield i
+
+    @contextmanager
+    def around():
+        entered.append(threading.current_thread())
+        yield
+
+    job = session.begin_job("tracking")
+    loop = job.steps(frames(), around=around)
+    callers = []
+    for _ in range(6):  # each step advanced from a thread of its own
+        caller = threading.Thread(target=lambda: callers.append(
+            (threading.current_thread(), next(loop))))
+        caller.start()
+        caller.join(10)
+    assert [item for _, item in callers] == list(range(6))
+    assert len({thread for thread, _ in callers}) == 6
+    assert len(set(ran)) == 1 and entered == ran  # one step thread, around() on it too
+    step_thread = ran[0]
+    assert step_thread.name.startswith("samwb-track")
+    assert step_thread not in {thread for thread, _ in callers}
+    assert list(loop) == [] and not step_thread.is_alive()  # ends with the loop
+    job.finish()
+    job = session.begin_job("tracking")  # an error in a step comes out of the loop
+    with pytest.raises(ZeroDivisionError):
+        for _ in job.steps(iter(lambda: 1 / 0, None)):
+            pass
+    job.finish()
+
+
 def test_iou_between_tracks():
     a, b = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
     assert mask_iou(a, b) == 1.0 and mask_iou(None, None) == 1.0

@@ -172,6 +172,14 @@ class StopRequested(Exception):
     """The user pressed Stop; the job ended early (results so far are kept)."""
 
 
+def _advance(iterator: Iterator[Any], around: Callable[[], Any] | None) -> Any:
+    """``next(iterator)`` inside ``around()`` when given (``Job.steps``)."""
+    if around is None:
+        return next(iterator)
+    with around():
+        return next(iterator)
+
+
 class Job:
     """A running track or compare: the engine iterator it consumes, and how to stop it.
 
@@ -201,23 +209,34 @@ class Job:
     def steps(self, iterator: Iterator[Any],
               around: Callable[[], Any] | None = None) -> Iterator[Any]:
         """The items of ``iterator``; ``around()`` (a context manager, e.g. the encoder lane)
-        is entered for each step."""
+        is entered for each step.
+
+        Every step runs on one thread of the job's own (``SerialThread``), ``around()`` with
+        it, and that thread ends with the loop. Why: the caller is often a Gradio handler,
+        which advances its generator from whichever worker thread is free, and each thread
+        that runs PyTorch keeps an OpenMP pool while it lives (``workbench.threads``): a
+        worker idles 10 s before it ends, slowing every click meanwhile. One thread per job
+        also keeps a step's thread-local state (``give_way``'s budget, PyTorch's modes) on
+        the thread that entered it.
+        """
+        from workbench.threads import SerialThread
+
         self._iterators.append(iterator)
-        while True:
-            if self._stop.is_set() or self.finished:
-                return
-            with self._step:
+        runner = SerialThread("samwb-track")
+        try:
+            while True:
                 if self._stop.is_set() or self.finished:
                     return
-                try:
-                    if around is None:
-                        item = next(iterator)
-                    else:
-                        with around():
-                            item = next(iterator)
-                except StopIteration:
-                    return
-            yield item
+                with self._step:
+                    if self._stop.is_set() or self.finished:
+                        return
+                    try:
+                        item = runner.run(lambda: _advance(iterator, around))
+                    except StopIteration:
+                        return
+                yield item
+        finally:
+            runner.close()
 
     def stop(self, wait_s: float = 0.0) -> None:
         """Ask the job to stop after the frame in progress (its handler then finishes it).
