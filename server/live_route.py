@@ -27,6 +27,7 @@ import io
 import json
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -109,10 +110,11 @@ def live_routes(ctx: AppContext) -> list[Route]:
             op = request.path_params["op"]
             body = await _json_body(request, EDIT_BODY_BYTES if op in ("paint", "polygon")
                                     else MAX_BODY_BYTES)
-            answer = await run_in_threadpool(live.handle, op, body)
+            answer, later = await run_in_threadpool(live.handle_then, op, body)
         except LiveError as exc:
             return _error(exc)
-        return JSONResponse(answer, headers=NO_STORE)
+        # ``later`` (a click's other candidates) runs once the answer is sent
+        return JSONResponse(answer, headers=NO_STORE, background=BackgroundTask(later))
 
     async def image(request: Request) -> Response:
         try:

@@ -27,24 +27,32 @@ def to_prompts(prompts: PromptSet, mask_input: np.ndarray | None = None,
                    mask_input=mask_input, multimask=multimask)
 
 
-def _results(prediction: Prediction, model_id: str) -> list[MaskResult]:
-    """One result per candidate. A candidate whose mask is not made yet (every one but the
-    best, on the SAM backends) is made when something reads it (``MaskResult.later``): about
-    2 ms each at 1800 x 1200, off the click's answer. Its source is the backend's mask source
-    alone (the low-res logits and the image's sizes), never the ``Prediction``, which holds
-    the best mask at full size."""
+def _results(prediction: Prediction, model_id: str, lazy: bool = False) -> list[MaskResult]:
+    """One result per candidate. With ``lazy``, a candidate whose mask is not made yet (every
+    one but the best, on the SAM backends) is made when something reads it
+    (``MaskResult.later``): about 2 ms each at 1800 x 1200, off the click's answer. Its source
+    is the backend's mask source (the low-res logits and the image's sizes, never the
+    ``Prediction``, which holds the best mask at full size), which refers to the backend: a
+    caller that keeps such results settles them soon (``settle``), so that no undo history
+    holds a model the pool let go."""
     share = prediction.decode_seconds / max(1, len(prediction.scores))
     shape = tuple(prediction.mask(prediction.best_index).shape)
     results = []
     for i in range(len(prediction.scores)):
         score, logits = float(prediction.scores[i]), prediction.low_res_logits[i]
-        if i in prediction.ready or prediction.mask_source is None:
+        if not lazy or i in prediction.ready or prediction.mask_source is None:
             results.append(MaskResult.from_mask(prediction.mask(i), score, logits, model_id,
                                                 share))
         else:
             results.append(MaskResult.later(functools.partial(prediction.mask_source, i), shape,
                                             score, logits, model_id, share))
     return results
+
+
+def settle(step: Step) -> None:
+    """Make every candidate of ``step`` that ``lazy`` left for later (``_results``)."""
+    for candidate in step.candidates:
+        candidate.packed.get()
 
 
 def decode(backend: Backend, embedding: Embedding, prompts: PromptSet,
@@ -63,9 +71,11 @@ def decode(backend: Backend, embedding: Embedding, prompts: PromptSet,
     return step_of(prompts, prediction, backend.model_id)
 
 
-def step_of(prompts: PromptSet, prediction: Prediction, model_id: str) -> Step:
-    """The page's ``Step`` for a prediction: one mask, or the candidates with the best shown."""
-    results = _results(prediction, model_id)
+def step_of(prompts: PromptSet, prediction: Prediction, model_id: str, lazy: bool = False
+            ) -> Step:
+    """The page's ``Step`` for a prediction: one mask, or the candidates with the best shown
+    (``lazy``: the others made when read, see ``_results``)."""
+    results = _results(prediction, model_id, lazy)
     best = prediction.best_index
     if len(results) == 1:
         return Step(prompts, results[0])

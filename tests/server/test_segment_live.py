@@ -430,3 +430,62 @@ def test_the_route_answers_an_address_over_its_rate_with_429_and_retry_after():
     assert refused.json()["error"]["code"] == "rate_limited"
     assert "Retry in" in refused.json()["error"]["message"]
     assert int(refused.headers["retry-after"]) >= 1
+
+
+class LazyBackend(FakeBackend):
+    """Like ``FakeBackend``, with its candidates made on demand as the SAM backends do (only
+    the best one at once), counting what its mask source made."""
+
+    def __init__(self, model_id: str = "fake") -> None:
+        super().__init__(model_id)
+        self.made: list[int] = []
+
+    def predict(self, embedding, prompts):
+        made = super().predict(embedding, prompts)
+
+        def source(index):
+            self.made.append(index)
+            return made.masks[index]
+
+        best = made.best_index
+        return Prediction(made.scores, made.low_res_logits, made.decode_seconds, source,
+                          {best: made.masks[best]})
+
+
+def test_a_clicks_other_candidates_are_made_after_its_answer_and_before_the_next():
+    """``handle_then``: the answer comes with the best candidate made and the two others left;
+    the follow-up makes them (the route runs it once the answer is sent; ``handle`` before
+    returning), so no kept step refers to the model for long. A hover leaves nothing."""
+    ctx = FakeContext()
+    backend = ctx.backends["fake"] = LazyBackend()
+    session = open_session(ctx)
+    live = LiveSegment(ctx)
+    answer, later = live.handle_then("point", body(session, x=50, y=60, label=1))
+    candidates = session.workspace.active.current.candidates
+    assert answer["ok"] and len(candidates) == 3
+    assert [c.packed.made for c in candidates] == [True, False, False] and backend.made == []
+    later()
+    assert all(c.packed.made for c in candidates) and sorted(backend.made) == [1, 2]
+    ctx.encoded.add(("fake", session.digest))
+    hover, nothing = live.handle_then("hover", body(session, x=20, y=20, label=1, seq=1))
+    assert hover["ok"] and nothing() is None
+    session.workspace = session.workspace.new_object()
+    live.handle("point", body(session, x=10, y=10, label=1))  # a new object's first click
+    candidates = session.workspace.active.current.candidates
+    assert len(candidates) == 3 and all(c.packed.made for c in candidates)
+
+
+def test_the_route_makes_the_other_candidates_once_the_answer_is_sent():
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from server.live_route import live_routes
+
+    ctx = FakeContext()
+    ctx.backends["fake"] = LazyBackend()
+    session = open_session(ctx)
+    client = TestClient(Starlette(routes=live_routes(ctx)))
+    response = client.post("/samwb/segment/point", json=body(session, x=50, y=60, label=1))
+    assert response.status_code == 200 and response.json()["ok"]
+    candidates = session.workspace.active.current.candidates
+    assert len(candidates) == 3 and all(c.packed.made for c in candidates)

@@ -8,7 +8,7 @@ import pytest
 
 from sam_backends import Prompts, create_backend
 from sam_backends.testing.random_models import synthetic_image
-from workbench.inference import UNSURE_SCORE, decode, refresh, rerun_object
+from workbench.inference import UNSURE_SCORE, decode, refresh, rerun_object, step_of
 from workbench.objects import PromptSet, SegObject, Step, Workspace
 
 
@@ -44,8 +44,12 @@ def test_single_point_offers_three_candidates_best_shown(sam2):
     direct = backend.predict(embedding, Prompts(points=[(60, 40)], labels=[1], multimask=True))
     assert len(step.candidates) == 3
     assert step.chosen == direct.best_index and step.result is step.candidates[step.chosen]
-    # Only the shown mask is made with the answer; the others when read (below).
-    assert [c.packed.made for c in step.candidates] == [i == step.chosen for i in range(3)]
+    assert all(c.packed.made for c in step.candidates)  # kept as they are: all made
+    # The click route's answer makes only the shown one; the others when read (or settled).
+    lazy = step_of(prompts, direct, backend.model_id, lazy=True)
+    assert [c.packed.made for c in lazy.candidates] == [i == lazy.chosen for i in range(3)]
+    for i, candidate in enumerate(lazy.candidates):
+        np.testing.assert_array_equal(candidate.mask(), direct.masks[i])
     for i, candidate in enumerate(step.candidates):
         np.testing.assert_array_equal(candidate.mask(), direct.masks[i])
         assert candidate.score == pytest.approx(float(direct.scores[i]))

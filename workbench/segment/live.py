@@ -43,9 +43,10 @@ the person painted or erased stays painted or erased; "Clear" drops prompts and 
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from workbench import inference
 from workbench.context import AppContext
@@ -118,11 +119,41 @@ class LiveSegment:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        self._recorded = threading.local()  # the step ``_record`` kept, per request thread
 
     # --- entry point ---------------------------------------------------------------------
 
     def handle(self, op: str, body: Any) -> dict[str, Any]:
-        """Run ``op`` (one of ``OPS``) for the JSON ``body``; raises ``LiveError``."""
+        """Run ``op`` (one of ``OPS``) for the JSON ``body``; raises ``LiveError``. The work
+        ``handle_then`` leaves for after the answer is done here, before returning."""
+        answer, later = self.handle_then(op, body)
+        later()
+        return answer
+
+    def handle_then(self, op: str, body: Any) -> tuple[dict[str, Any], Callable[[], None]]:
+        """``handle``'s answer, and what may wait until it is sent (the route runs it then):
+        making the kept step's other candidates, left for later to answer sooner
+        (``inference.step_of(lazy=True)``). Made soon, not when first read, because their
+        source refers to the model, which an undo history must not keep alive after the pool
+        let it go. They are made on the decode thread, in turn with the clicks."""
+        self._recorded.step = None
+        try:
+            answer = self._handle(op, body)
+            step = self._recorded.step
+        finally:
+            self._recorded.step = None
+        if step is None or all(c.packed.made for c in step.candidates):
+            return answer, _nothing
+        return answer, lambda: self._settle(step)
+
+    def _settle(self, step: Step) -> None:
+        decoder = getattr(getattr(self.ctx, "threads", None), "decoder", None)
+        if decoder is None:
+            inference.settle(step)
+        else:
+            decoder.run(lambda: inference.settle(step))
+
+    def _handle(self, op: str, body: Any) -> dict[str, Any]:
         if op not in OPS:
             raise LiveError(404, "unknown_op", f"Unknown operation {op!r}; use one of "
                                                f"{', '.join(OPS)}.")
@@ -284,7 +315,7 @@ class LiveSegment:
             raise _as_live_error(exc, self.ctx.config.shows_operator_details) from exc
         if seq is None and (not result.encode_cached or "encode_s" not in session.timings):
             session.timings.update(encode_s=result.encode_s, cached=result.encode_cached)
-        step = inference.step_of(prompts, result.predictions[0], model_id)
+        step = inference.step_of(prompts, result.predictions[0], model_id, lazy=True)
         return step.with_edits(obj.current.edits)  # hand edits stay on top of the new mask
 
     def _record(self, session: Session, obj: SegObject, step: Step, start: float,
@@ -304,6 +335,7 @@ class LiveSegment:
             session.undo_restores_delete = False
             session.revision += 1
             revision = session.revision
+        self._recorded.step = step  # its other candidates are made after the answer
         name = self.ctx.spec(session.model_id).display_name
         prompts = step.prompts
         return {
@@ -337,6 +369,10 @@ class LiveSegment:
             1, len(step.candidates))
         return {"server": round(1000 * (time.perf_counter() - start), 2),
                 "decode": round(1000 * decode, 2)}
+
+
+def _nothing() -> None:
+    return None
 
 
 def refuse_edit(obj: SegObject) -> None:
