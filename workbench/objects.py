@@ -86,10 +86,11 @@ class PromptSet:
 class _Packed:
     """A mask's bit-packed pixels, area and box: made now (``of``) or on first use (``later``).
 
-    Why later: a click that offers three candidates shows one of them; unpacking, packing and
+    Why later: a click that offers three candidates shows one of them; upscaling, packing and
     measuring the other two at the image's size took about 5 ms of the click's answer. They
-    are made when something reads them (the candidate strip, a pick, an export), once, under a
-    lock, and the source (a closure over the low-res logits) is dropped then.
+    are made once, under a lock, by the first reader or by the click route right after the
+    answer is sent (``LiveSegment.handle_then``), and the source (a closure over the low-res
+    logits and the model's upscaling) is dropped then.
     """
 
     __slots__ = ("_lock", "_source", "_value")

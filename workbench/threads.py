@@ -187,7 +187,8 @@ class SerialThread:
     def _start(self) -> concurrent.futures.ThreadPoolExecutor:
         with self._lock:
             if self._closed:
-                raise RuntimeError("The decode thread was closed: the app is shutting down.")
+                raise RuntimeError(f"The {self._name} thread was closed: its app or job is "
+                                   "shutting down.")
             if self._executor is None:
                 self._executor = concurrent.futures.ThreadPoolExecutor(
                     1, thread_name_prefix=self._name, initializer=self._remember_thread)

@@ -103,13 +103,19 @@ def test_for_decode_restores_after_an_error():
     assert calls == [1, 2]
 
 
-def test_for_decode_changes_this_threads_pytorch_threads_only():
+def per_thread_torch():
+    """(torch, its thread count), or a skip where per-thread counts cannot be shown."""
     torch = pytest.importorskip("torch")
     if "ATen parallel backend: OpenMP" not in torch.__config__.parallel_info():
         pytest.skip("PyTorch here does not run on OpenMP: per-thread counts do not apply")
     cores = torch.get_num_threads()
     if cores < 2:
         pytest.skip("PyTorch runs on one thread here: nothing to limit")
+    return torch, cores
+
+
+def test_for_decode_changes_this_threads_pytorch_threads_only():
+    torch, cores = per_thread_torch()
     policy = ThreadPolicy(cores, lambda: 1, None)
     seen = {}
 
@@ -359,14 +365,9 @@ def test_the_app_decodes_on_one_thread_and_encodes_and_loads_on_threads_that_end
 def test_this_thread_on_limits_the_body_then_restores_only_in_its_own_thread():
     """``accel.this_thread_on``: the body's thread on the count, then its count before; a
     generator holding it and closed in another thread leaves that thread's count alone."""
-    torch = pytest.importorskip("torch")
     from sam_backends.speed.accel import this_thread_on
 
-    if "ATen parallel backend: OpenMP" not in torch.__config__.parallel_info():
-        pytest.skip("PyTorch here does not run on OpenMP: per-thread counts do not apply")
-    cores = torch.get_num_threads()
-    if cores < 2:
-        pytest.skip("PyTorch runs on one thread here: nothing to limit")
+    torch, cores = per_thread_torch()
     with this_thread_on(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == cores

@@ -66,14 +66,12 @@ def single_or_candidates(backend: Backend, embedding: Embedding, prompts: Prompt
 
     A ``Backend`` answers both from one decode where its family can
     (``Backend.predict_single_or_candidates``); anything else that only has ``predict`` (the
-    ZeroGPU router, whose every ``predict`` is a GPU call of its own) is asked twice.
+    ZeroGPU router, whose every ``predict`` is a GPU call of its own) gets that method's
+    default: two ``predict`` calls.
     """
     if isinstance(backend, Backend):
         return backend.predict_single_or_candidates(embedding, prompts, UNSURE_SCORE)
-    prediction = backend.predict(embedding, dataclasses.replace(prompts, multimask=False))
-    if float(prediction.scores[0]) < UNSURE_SCORE:
-        prediction = backend.predict(embedding, dataclasses.replace(prompts, multimask=True))
-    return prediction
+    return Backend.predict_single_or_candidates(backend, embedding, prompts, UNSURE_SCORE)
 
 
 def _with(prompts: Prompts, mask_input: np.ndarray | None, multimask: bool) -> Prompts:
