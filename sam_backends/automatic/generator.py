@@ -128,11 +128,27 @@ def segment_everything(
     scores = scores[keep]
     if params.min_mask_region_area > 0:
         masks, scores = _small_regions(masks, scores, params)
-    nonempty = masks.any(axis=(1, 2))  # reshape(0, -1) fails when nothing survived
-    masks, scores = masks[nonempty], scores[nonempty]
+    boxes = mask_boxes(masks)
+    nonempty = np.flatnonzero(boxes[:, 2] > boxes[:, 0])  # an empty mask's box is zeros
+    masks, scores, boxes = _compact(masks, nonempty), scores[nonempty], boxes[nonempty]
     seconds = {"decode": decoded - started, "postprocess": time.perf_counter() - decoded}
-    return Instances(masks, np.clip(scores, 0.0, 1.0), mask_boxes(masks), ("",) * len(masks),
+    return Instances(masks, np.clip(scores, 0.0, 1.0), boxes, ("",) * len(masks),
                      backend.model_id, seconds)
+
+
+def _compact(masks: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``masks[keep]`` (``keep`` ascending indices) without a second N x H x W array: the kept
+    planes move down in place and the first ``len(keep)`` are returned (a view).
+
+    The full-resolution stack is the largest thing segment everything makes (235 MB for 109
+    masks of an 1800 x 1200 photo), and a fresh array that size is written page by page: on
+    the 2-core test VM each new one cost 2-3 s of page faults, as long as the rest of the
+    post-processing, while nothing is empty in almost every run.
+    """
+    for position, index in enumerate(keep):
+        if position != index:
+            masks[position] = masks[index]
+    return masks[: len(keep)]
 
 
 def _check_backend(backend: Any) -> None:
@@ -232,17 +248,17 @@ def _small_regions(
     """Upstream's ``postprocess_small_regions``: holes then islands under the area removed,
     then NMS preferring unchanged masks (ties: higher predicted IoU, which is the order in)."""
     area = params.min_mask_region_area
-    fixed, unchanged = [], []
-    for mask in masks:
+    unchanged = []
+    for index, mask in enumerate(masks):  # ``masks`` is this run's own array: fixed in place
         mask, changed_holes = remove_small_regions(mask, area, "holes")
         mask, changed_islands = remove_small_regions(mask, area, "islands")
-        fixed.append(mask)
+        if changed_holes or changed_islands:
+            masks[index] = mask
         unchanged.append(not (changed_holes or changed_islands))
-    if not fixed:
+    if not unchanged:
         return masks, scores
-    masks = np.stack(fixed)
     rank = np.arange(len(masks)) / len(masks)  # 0 for the best predicted IoU
     preference = np.asarray(unchanged, dtype=np.float32) + 0.5 * (1.0 - rank)
     keep = nms(mask_boxes(masks), preference, max(params.box_nms_thresh, params.crop_nms_thresh))
     keep = np.sort(keep)  # back to predicted-IoU order
-    return masks[keep], scores[keep]
+    return _compact(masks, keep), scores[keep]

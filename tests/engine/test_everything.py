@@ -278,6 +278,40 @@ def test_instances_at_original_resolution(model, everything, image):
     assert set(found.seconds) == {"decode", "postprocess"}
 
 
+def test_masks_empty_at_full_resolution_are_dropped_in_place(model, everything, monkeypatch):
+    """A candidate whose upscaled mask is empty is dropped with its score, and the kept masks
+    move down inside the upscaled stack rather than into a second N x H x W array."""
+    from sam_backends.automatic import generator
+
+    family, _, backend, embedding = model
+    made = []
+
+    def upscale_emptying_some(decoder, logits, threshold):
+        masks = original(decoder, logits, threshold)
+        masks[1::3] = False
+        made.append(masks)
+        return masks
+
+    original = generator._upscale
+    monkeypatch.setattr(generator, "_upscale", upscale_emptying_some)
+    found = segment_everything(backend, embedding, random_params(family, box_nms_thresh=1.0))
+    kept = np.array([i for i in range(len(everything)) if i % 3 != 1])
+    np.testing.assert_array_equal(found.masks, everything.masks[kept])
+    np.testing.assert_array_equal(found.scores, everything.scores[kept])
+    np.testing.assert_array_equal(found.boxes, mask_boxes(found.masks))
+    assert np.shares_memory(found.masks, made[0])
+
+
+def test_compact_equals_fancy_indexing():
+    from sam_backends.automatic.generator import _compact
+
+    rng = np.random.default_rng(3)
+    for keep in ([], [0], [2, 3, 5], [1, 4], list(range(6))):
+        masks = rng.random((6, 5, 7)) > 0.5
+        expected = masks[keep]
+        np.testing.assert_array_equal(_compact(masks, np.asarray(keep, dtype=int)), expected)
+
+
 def test_nms_removes_duplicates(model, everything):
     from torchvision.ops import box_iou
 
