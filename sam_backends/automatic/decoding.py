@@ -97,6 +97,8 @@ class GridDecoder:
             features = embedding.features
             self._prepared = self._fast.prepare(features["image_embed"],
                                                 features.get("high_res_feats"))
+        if strategy == "fast":  # this run's own tables: the embedding (and its cache) unchanged
+            self._prepared = {**self._prepared, **self._fast.fold_tables(self._prepared)}
 
     def valid_size_at(self, scale: int) -> tuple[int, int]:
         """(h, w) of the logits upscaled ``scale`` times that cover the image (not padding)."""

@@ -65,6 +65,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import row_folding
+
 GRID = 64  # side of the image embedding (1024 / 16) for every SAM 1 / SAM 2.1 model
 
 
@@ -209,6 +211,9 @@ class FastMaskDecoder:
         self.pe_queries = [projected(w.q) for w in self.image_to_token]
         self.final_pe_keys = projected(self.final_token_to_image.k)
         self.hypernetworks = _StackedMLPs.from_modules(mask_decoder.output_hypernetworks_mlps)
+        self.row_fold = None  # row_folding.ConvFold where the tables apply (fp32, two layers)
+        if self.matrix_dtype == torch.float32 and len(transformer.layers) == 2:
+            self.row_fold = row_folding.ConvFold.from_decoder(transformer, self.conv1.weight)
 
     # -- once per image ----------------------------------------------------------------------
     def prepare(self, image_embed: Any, high_res_feats: Any = None, dtype: Any = None) -> dict:
@@ -242,6 +247,21 @@ class FastMaskDecoder:
             prepared["feat_s1"] = s1.to(dtype).contiguous()
             prepared["feat_s0"] = s0.to(dtype).contiguous()
         return prepared
+
+    def fold_tables(self, prepared: Mapping[str, Any]) -> dict:
+        """Tables with which prompts without a mask input skip most of the second layer's and
+        the first upscaling's products (``row_folding``): ``prepared`` plus them makes a dict
+        this decoder decodes the same, up to float rounding, and faster. Empty where they do
+        not apply (bf16 matrices, features prepared without the first layer's projections).
+
+        Why not in ``prepare``: 10 MiB per image in fp32 is worth it for a run of many prompts
+        on one image (segment everything), not for every image in the embedding cache.
+        """
+        if self.row_fold is None or _FirstLayer.read(prepared) is None:
+            return {}
+        return row_folding.image_tables(prepared, self.decoder.transformer,
+                                        self.token_to_image[1], self.image_to_token[1],
+                                        self.row_fold)
 
     def _first_layer_projections(self, stored_rows: Any) -> dict:
         """The first layer's image-side projections when no mask is given, in the storage dtype.
@@ -408,7 +428,10 @@ class FastMaskDecoder:
             # One fp32 copy of the stored rows, then in place (never into the stored embedding).
             src = stored.float().add_(added) if stored.dtype != torch.float32 else stored + added
             pending = None
-        queries, keys = self._transformer(src, tokens, first, pending)
+        fold = None
+        if first is not None and self.row_fold is not None:
+            fold = row_folding.FoldTables.read(prepared)
+        queries, keys = self._transformer(src, tokens, first, pending, fold)
         decoder = self.decoder
         mask_tokens = queries[0, 1: 1 + decoder.num_mask_tokens]  # M x C
         if self.hypernetworks is not None:
@@ -424,44 +447,59 @@ class FastMaskDecoder:
         """N x 256 -> 16N x C2 through both transposed convolutions, in block order."""
         from torch.nn import functional as F
 
-        x = self.conv1(rows, prepared.get("feat_s1"))  # 4N x C1
+        if isinstance(rows, row_folding.FoldedRows):
+            x = rows.first_upscaling(self.conv1, prepared.get("feat_s1"))  # 4N x C1
+        else:
+            x = self.conv1(rows, prepared.get("feat_s1"))  # 4N x C1
         weight, bias = self.norm.weight.to(x.dtype), self.norm.bias.to(x.dtype)
         x = self.act1(F.layer_norm(x, x.shape[-1:], weight, bias, self.norm.eps))
         x = self.conv2(x, prepared.get("feat_s0"))  # 16N x C2
         return self.act2(x)
 
     def _transformer(self, keys: Any, tokens: Any, first: _FirstLayer | None,
-                     pending: Any = None) -> tuple[Any, Any]:
+                     pending: Any = None, fold: row_folding.FoldTables | None = None
+                     ) -> tuple[Any, Any]:
         """``TwoWayTransformer.forward`` on rows: keys N x C -> (queries 1 x (1 + M) x C, keys
         N x C).
 
         ``first``: the first layer's cached projections of ``keys`` (no mask input), or None.
         ``pending``: a row (1 x C) still to be added to every row of ``keys``, which are then
         not modified (they may be the stored embedding); only with ``first``.
+        ``fold``: ``fold_tables``' output (with ``first``), or None.
         The queries returned are the IoU token's and the M mask tokens', the only ones read
         after the transformer. The keys are in the matrix dtype: their only use left is the
-        first upscaling product.
+        first upscaling product; with ``fold`` they come back as ``row_folding.FoldedRows``.
         """
         transformer = self.decoder.transformer
         queries = tokens
+        mixings: list[row_folding.Mixing] = []
         for index, layer in enumerate(transformer.layers):
             cached = first if index == 0 else None
-            queries, keys = self._block(index, layer, queries, keys, tokens, cached,
-                                        pending if index == 0 else None)
+            queries, keys, mixing = self._block(
+                index, layer, queries, keys, tokens, cached, pending if index == 0 else None,
+                (fold, mixings[0], transformer.layers[0].norm4)
+                if fold is not None and index == 1 else None)
+            mixings.append(mixing)
         s = self.token_offset
         read = slice(s, s + 1 + self.decoder.num_mask_tokens)  # the IoU and mask tokens
         queries = queries[:, read]
         q = queries + tokens[:, read]
         keys_low = keys.to(self.matrix_dtype)
         attn = _token_to_image(self.final_token_to_image, q, keys_low, self.final_pe_keys)
+        if fold is not None:
+            keys_low = row_folding.FoldedRows(self.row_fold, fold.conv_rows, *mixings)
         return transformer.norm_final_attn(queries + attn), keys_low
 
     def _block(
         self, index: int, layer: Any, queries: Any, keys: Any, query_pe: Any,
-        cached: _FirstLayer | None = None, pending: Any = None,
-    ) -> tuple[Any, Any]:
+        cached: _FirstLayer | None = None, pending: Any = None, folded: Any = None,
+    ) -> tuple[Any, Any, row_folding.Mixing]:
         """``TwoWayAttentionBlock.forward`` with the two image-side attentions folded, or run on
-        ``cached`` projections of ``keys`` when given (``pending``: see ``_transformer``)."""
+        ``cached`` projections of ``keys`` when given (``pending``: see ``_transformer``), or,
+        for the second layer, on ``folded`` = (``row_folding.FoldTables``, the first layer's
+        ``Mixing``, its ``norm4``). Also returns this layer's ``Mixing``."""
+        import torch
+
         if layer.skip_first_layer_pe:
             queries = layer.self_attn(q=queries, k=queries, v=queries)
         else:
@@ -470,7 +508,10 @@ class FastMaskDecoder:
         queries = layer.norm1(queries)
         t2i, i2t = self.token_to_image[index], self.image_to_token[index]
         q = queries + query_pe
-        if cached is None:
+        if folded is not None:
+            attn = row_folding.token_to_image(t2i, q, folded[0], self.pe_keys[index],
+                                              *folded[1:])
+        elif cached is None:
             keys_low = keys.to(self.matrix_dtype)
             attn = _token_to_image(t2i, q, keys_low, self.pe_keys[index])
         else:
@@ -478,12 +519,18 @@ class FastMaskDecoder:
         queries = layer.norm2(queries + attn)
         queries = layer.norm3(queries + layer.mlp(queries))
         q = queries + query_pe
-        if cached is None:
+        if folded is not None:
+            scores = row_folding.image_to_token_scores(i2t, folded[0], q, self.pe_queries[index],
+                                                       *folded[1:])
+        elif cached is None:
             scores = _image_to_token_scores(i2t, keys_low, q, self.pe_queries[index])
         else:
             scores = _image_to_token_scores_projected(i2t, cached.i2t_queries, q)
-        keys = _image_to_token(i2t, scores, queries, keys, pending)
-        return queries, layer.norm4(keys)
+        keys, probs, folded_values = _image_to_token(i2t, scores, queries, keys, pending)
+        norm = layer.norm4
+        keys, mean, rstd = torch.native_layer_norm(keys, norm.normalized_shape, norm.weight,
+                                                   norm.bias, norm.eps)
+        return queries, keys, row_folding.Mixing(probs, folded_values, mean, rstd)
 
 
 def _logits(upscaled: Any, hyper_in: Any) -> Any:
@@ -647,7 +694,7 @@ def _image_to_token_scores_projected(w: _HeadWeights, queries: Any, q_tokens: An
 
 
 def _image_to_token(w: _HeadWeights, scores: Any, tokens: Any, keys: Any,
-                    pending: Any = None) -> Any:
+                    pending: Any = None) -> tuple[Any, Any, Any]:
     """``keys + Attention(q=keys_pe, k=q_tokens, v=tokens)`` (image rows attend to tokens),
     given the attention's ``scores`` (h x T x N, fp32).
 
@@ -655,6 +702,9 @@ def _image_to_token(w: _HeadWeights, scores: Any, tokens: Any, keys: Any,
     size is only heads x T, so a lower precision would not make it faster). With ``pending``
     (a row, 1 x C), the result is ``keys + pending + Attention(...)`` in a new tensor and
     ``keys`` is left as it is.
+
+    Returns (the rows, N x C; the attention's weights, heads*T x N; the folded value rows they
+    mix, heads*T x C, ``pending`` included): the rows are ``keys + weights^T @ folded``.
     """
     import torch
 
@@ -666,5 +716,7 @@ def _image_to_token(w: _HeadWeights, scores: Any, tokens: Any, keys: Any,
     # tokens, so bo / heads on every folded value row adds bo exactly once.
     folded_v = torch.bmm(v, w.out).reshape(heads * t, c) + w.module.out_proj.bias / heads
     if pending is not None:  # the same reasoning adds the pending row exactly once
-        return torch.addmm(keys, probs.t(), folded_v + pending / heads)
-    return keys.addmm_(probs.t(), folded_v)  # in place: ``keys`` is the caller's own temporary
+        folded_v = folded_v + pending / heads
+        return torch.addmm(keys, probs.t(), folded_v), probs, folded_v
+    # In place: ``keys`` is the caller's own temporary.
+    return keys.addmm_(probs.t(), folded_v), probs, folded_v

@@ -204,6 +204,18 @@ def test_fast_decoder_equals_upstream_batched_decoder(model):
     torch.testing.assert_close(fast[1], upstream[1], rtol=0, atol=1e-5)
 
 
+def test_grid_decoder_folds_rows_with_tables_of_its_own(model):
+    """The fast grid decoder decodes with ``row_folding``'s tables, made for the run: the
+    embedding (which the cache holds) does not grow."""
+    from sam_backends.speed.row_folding import TABLE_NAMES
+
+    _, _, backend, embedding = model
+    before = set(embedding.features)
+    decoder = GridDecoder(backend, embedding, True)
+    assert decoder.strategy == "fast" and set(TABLE_NAMES) <= set(decoder._prepared)
+    assert set(embedding.features) == before and not set(TABLE_NAMES) & before
+
+
 @pytest.mark.parametrize("multimask", [True, False])
 def test_points_the_iou_filter_rules_out_are_not_upscaled(model, multimask):
     """``GridDecoder(iou_floor=...)`` skips the upscaling of a point none of whose candidates can

@@ -101,6 +101,40 @@ def test_first_layer_projections_are_used_without_a_mask_and_optional(decoder_pa
             assert torch.equal(fast.predict_masks(spoiled, sparse, dense)[0], masked), name
 
 
+@pytest.mark.parametrize("prompt", list(PROMPT_POINTS))
+def test_fold_tables_decode_like_upstream_and_are_used(decoder_parts, prompt):
+    """With ``fold_tables`` (segment everything's per-run tables) a prompt without a mask
+    input decodes to upstream's logits as the plain path does; every table is read (spoiling
+    one changes the logits); a mask input ignores them; bf16 matrices get none."""
+    from sam_backends.speed.row_folding import TABLE_NAMES
+
+    family, prompt_encoder, decoder, embed, high_res = decoder_parts
+    with torch.inference_mode():
+        sparse, dense = prompt_encoder(points=PROMPT_POINTS[prompt], boxes=None, masks=None)
+        _, mask_dense = prompt_encoder(points=PROMPT_POINTS[prompt], boxes=None,
+                                       masks=torch.randn(1, 1, 256, 256) * 4)
+        pe = prompt_encoder.get_dense_pe()
+        ref_masks, ref_iou = _upstream_masks(family, decoder, embed, pe, sparse, dense, high_res)
+        fast = FastMaskDecoder(decoder, pe, prompt_encoder.no_mask_embed.weight)
+        prepared = fast.prepare(embed, high_res)
+        tables = fast.fold_tables(prepared)
+        assert set(tables) == set(TABLE_NAMES)
+        folded = {**prepared, **tables}
+        masks, iou = fast.predict_masks(folded, sparse, None)
+        scale = max(ref_masks.abs().max().item(), 1.0)
+        assert (masks - ref_masks).abs().max().item() <= 1e-5 * scale
+        torch.testing.assert_close(iou, ref_iou, atol=1e-5, rtol=1e-5)
+        for name in TABLE_NAMES:
+            spoiled = dict(folded, **{name: folded[name] * 1.5})
+            assert not torch.allclose(fast.predict_masks(spoiled, sparse, None)[0], masks,
+                                      atol=1e-3), name
+        assert torch.equal(fast.predict_masks(folded, sparse, mask_dense)[0],
+                           fast.predict_masks(prepared, sparse, mask_dense)[0])
+        low = FastMaskDecoder(decoder, pe, prompt_encoder.no_mask_embed.weight,
+                              matrix_dtype=torch.bfloat16)
+        assert low.fold_tables(low.prepare(embed, high_res)) == {}
+
+
 @pytest.mark.parametrize("multimask", [True, False])
 def test_fast_decoder_selects_outputs_like_upstream(decoder_parts, multimask):
     family, prompt_encoder, decoder, embed, high_res = decoder_parts
