@@ -25,6 +25,7 @@ fp32 matrices only, and only for the two-layer transformer every SAM 1 / SAM 2.1
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,8 +45,10 @@ class Mixing:
     mean: Any
     rstd: Any
 
+    @functools.cached_property
     def centred(self) -> Any:
-        """``folded`` with each row's mean taken out (``F0c``)."""
+        """``folded`` with each row's mean taken out (``F0c``); made once, though the second
+        layer's two attentions and the first upscaling each read it."""
         return self.folded - self.folded.mean(dim=1, keepdim=True)
 
 
@@ -103,7 +106,7 @@ class ConvFold:
         block order); ``table`` is ``FoldTables.conv_rows``."""
         import torch
 
-        mixed = torch.cat([first.centred() @ self.table_weight,
+        mixed = torch.cat([first.centred @ self.table_weight,
                            second.folded @ self.second_weight, self.first_bias_row[None],
                            self.centre_row[None], self.second_bias_row[None]])
         n = table.shape[0]
@@ -153,7 +156,7 @@ def token_to_image(w: Any, q_in: Any, tables: FoldTables, pe_keys: Any, previous
     _, t, c = q_in.shape
     heads, d = w.heads, w.head_dim
     q = w.per_head(w.module.q_proj, q_in) * (1.0 / math.sqrt(d))
-    centred = previous.centred()
+    centred = previous.centred
     folded_q = torch.bmm(q, w.k).reshape(heads * t, c)
     scores = _image_scores(q, tables.t2i_keys, folded_q, previous, centred, norm)
     scores += torch.bmm(q, pe_keys).view(heads * t, -1)
@@ -177,7 +180,7 @@ def image_to_token_scores(w: Any, tables: FoldTables, q_tokens: Any, pe_queries:
     heads, d = w.heads, w.head_dim
     k = w.per_head(w.module.k_proj, q_tokens) * (1.0 / math.sqrt(d))
     folded_q = torch.bmm(k, w.q).reshape(heads * t, c)
-    scores = _image_scores(k, tables.i2t_queries, folded_q, previous, previous.centred(), norm)
+    scores = _image_scores(k, tables.i2t_queries, folded_q, previous, previous.centred, norm)
     scores.add_(torch.bmm(k, w.q_bias).reshape(heads * t, 1))
     scores += torch.bmm(k, pe_queries).view(heads * t, -1)
     return scores.view(heads, t, -1)
