@@ -18,16 +18,16 @@ from sam_backends.automatic import (
     largest_grid,
     peak_bytes,
 )
-from sam_backends.automatic.memory import BATCH_BYTES, KEPT_BYTES
+from sam_backends.automatic.memory import BATCH_BYTES, KEPT_BYTES, RUN_TABLE_BYTES
 
 GIB = 1 << 30
 
 
 def test_the_worst_case_of_a_64_grid_is_what_was_measured():
     """Issue 19: a 64 x 64 run cost +1.6 GB RSS; its worst case is 3 x 4,096 kept candidates of
-    128 KiB plus one batch."""
+    128 KiB plus one batch, and the fast decoder's per-run tables."""
     params = EverythingParams(points_per_side=64)
-    assert peak_bytes(params) == 3 * (4096 * KEPT_BYTES + 64 * BATCH_BYTES)
+    assert peak_bytes(params) == RUN_TABLE_BYTES + 3 * (4096 * KEPT_BYTES + 64 * BATCH_BYTES)
     assert 1.5e9 < peak_bytes(params) < 1.8e9
 
 
@@ -62,6 +62,16 @@ def test_a_grid_too_large_is_refused_naming_the_largest_allowed():
         fit_memory(EverythingParams(points_per_side=largest + 1), GIB)
     single = EverythingParams(points_per_side=64, multimask_output=False)
     assert fit_memory(single, GIB).points_per_side == 64  # one candidate a point fits
+
+
+def test_a_budget_under_the_run_tables_allows_no_grid():
+    """The per-run tables count too: a budget they alone fill leaves no grid, and one that
+    holds them and a 1 x 1 grid's worst case allows exactly that."""
+    params = EverythingParams(points_per_side=1, points_per_batch=1)
+    assert largest_grid(params, RUN_TABLE_BYTES) == 0
+    assert largest_grid(params, peak_bytes(params)) == 1
+    with pytest.raises(EverythingParamError):
+        fit_memory(params, peak_bytes(params) - 1)
 
 
 def test_the_workbench_runs_the_generator_with_the_bounded_batch(monkeypatch):

@@ -106,6 +106,7 @@ def test_fold_tables_decode_like_upstream_and_are_used(decoder_parts, prompt):
     """With ``fold_tables`` (segment everything's per-run tables) a prompt without a mask
     input decodes to upstream's logits as the plain path does; every table is read (spoiling
     one changes the logits); a mask input ignores them; bf16 matrices get none."""
+    from sam_backends.automatic.memory import RUN_TABLE_BYTES
     from sam_backends.speed.row_folding import TABLE_NAMES
 
     family, prompt_encoder, decoder, embed, high_res = decoder_parts
@@ -119,6 +120,8 @@ def test_fold_tables_decode_like_upstream_and_are_used(decoder_parts, prompt):
         prepared = fast.prepare(embed, high_res)
         tables = fast.fold_tables(prepared)
         assert set(tables) == set(TABLE_NAMES)
+        # what a segment-everything run's memory bound counts for them (full-size decoder)
+        assert sum(t.numel() * t.element_size() for t in tables.values()) == RUN_TABLE_BYTES
         folded = {**prepared, **tables}
         masks, iou = fast.predict_masks(folded, sparse, None)
         scale = max(ref_masks.abs().max().item(), 1.0)
