@@ -477,7 +477,7 @@ class FastMaskDecoder:
             cached = first if index == 0 else None
             queries, keys, mixing = self._block(
                 index, layer, queries, keys, tokens, cached, pending if index == 0 else None,
-                (fold, mixings[0], transformer.layers[0].norm4)
+                row_folding.SecondLayerInput(fold, mixings[0], transformer.layers[0].norm4)
                 if fold is not None and index == 1 else None)
             mixings.append(mixing)
         s = self.token_offset
@@ -492,12 +492,13 @@ class FastMaskDecoder:
 
     def _block(
         self, index: int, layer: Any, queries: Any, keys: Any, query_pe: Any,
-        cached: _FirstLayer | None = None, pending: Any = None, folded: Any = None,
+        cached: _FirstLayer | None = None, pending: Any = None,
+        folded: row_folding.SecondLayerInput | None = None,
     ) -> tuple[Any, Any, row_folding.Mixing]:
         """``TwoWayAttentionBlock.forward`` with the two image-side attentions folded, or run on
         ``cached`` projections of ``keys`` when given (``pending``: see ``_transformer``), or,
-        for the second layer, on ``folded`` = (``row_folding.FoldTables``, the first layer's
-        ``Mixing``, its ``norm4``). Also returns this layer's ``Mixing``."""
+        for the second layer, on ``folded`` (the run's tables and the first layer's mixing).
+        Also returns this layer's ``Mixing``."""
         import torch
 
         if layer.skip_first_layer_pe:
@@ -509,8 +510,8 @@ class FastMaskDecoder:
         t2i, i2t = self.token_to_image[index], self.image_to_token[index]
         q = queries + query_pe
         if folded is not None:
-            attn = row_folding.token_to_image(t2i, q, folded[0], self.pe_keys[index],
-                                              *folded[1:])
+            attn = row_folding.token_to_image(t2i, q, folded.tables, self.pe_keys[index],
+                                              folded.previous, folded.norm)
         elif cached is None:
             keys_low = keys.to(self.matrix_dtype)
             attn = _token_to_image(t2i, q, keys_low, self.pe_keys[index])
@@ -520,8 +521,9 @@ class FastMaskDecoder:
         queries = layer.norm3(queries + layer.mlp(queries))
         q = queries + query_pe
         if folded is not None:
-            scores = row_folding.image_to_token_scores(i2t, folded[0], q, self.pe_queries[index],
-                                                       *folded[1:])
+            scores = row_folding.image_to_token_scores(i2t, folded.tables, q,
+                                                       self.pe_queries[index], folded.previous,
+                                                       folded.norm)
         elif cached is None:
             scores = _image_to_token_scores(i2t, keys_low, q, self.pe_queries[index])
         else:

@@ -69,6 +69,16 @@ class FoldTables:
 
 
 @dataclass(frozen=True)
+class SecondLayerInput:
+    """What the second layer's folded attentions read in place of its input rows: the run's
+    tables, the first layer's ``Mixing`` and that layer's ``norm4``."""
+
+    tables: FoldTables
+    previous: Mixing
+    norm: Any
+
+
+@dataclass(frozen=True)
 class ConvFold:
     """Per-model constants for the first transposed convolution of the folded rows.
 
