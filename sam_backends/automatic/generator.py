@@ -127,8 +127,9 @@ def segment_everything(
         masks = _upscale(decoder, logits[keep], params.mask_threshold)
     scores = scores[keep]
     if params.min_mask_region_area > 0:
-        masks, scores = _small_regions(masks, scores, params)
-    boxes = mask_boxes(masks)
+        masks, scores, boxes = _small_regions(masks, scores, params)
+    else:
+        boxes = mask_boxes(masks)
     nonempty = np.flatnonzero(boxes[:, 2] > boxes[:, 0])  # an empty mask's box is zeros
     masks, scores, boxes = _compact(masks, nonempty), scores[nonempty], boxes[nonempty]
     seconds = {"decode": decoded - started, "postprocess": time.perf_counter() - decoded}
@@ -244,9 +245,10 @@ def _upscale(decoder: GridDecoder, logits: Any, threshold: float) -> np.ndarray:
 
 def _small_regions(
     masks: np.ndarray, scores: np.ndarray, params: EverythingParams
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Upstream's ``postprocess_small_regions``: holes then islands under the area removed,
-    then NMS preferring unchanged masks (ties: higher predicted IoU, which is the order in)."""
+    then NMS preferring unchanged masks (ties: higher predicted IoU, which is the order in).
+    Returns the kept masks, scores and boxes (the NMS's boxes, so none is measured twice)."""
     area = params.min_mask_region_area
     unchanged = []
     for index, mask in enumerate(masks):  # ``masks`` is this run's own array: fixed in place
@@ -255,10 +257,11 @@ def _small_regions(
         if changed_holes or changed_islands:
             masks[index] = mask
         unchanged.append(not (changed_holes or changed_islands))
+    boxes = mask_boxes(masks)
     if not unchanged:
-        return masks, scores
+        return masks, scores, boxes
     rank = np.arange(len(masks)) / len(masks)  # 0 for the best predicted IoU
     preference = np.asarray(unchanged, dtype=np.float32) + 0.5 * (1.0 - rank)
-    keep = nms(mask_boxes(masks), preference, max(params.box_nms_thresh, params.crop_nms_thresh))
+    keep = nms(boxes, preference, max(params.box_nms_thresh, params.crop_nms_thresh))
     keep = np.sort(keep)  # back to predicted-IoU order
-    return _compact(masks, keep), scores[keep]
+    return _compact(masks, keep), scores[keep], boxes[keep]
