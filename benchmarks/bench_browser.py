@@ -21,8 +21,8 @@ pushed by ``ui/widgets/canvas.js`` in a ``requestAnimationFrame`` after each dra
   where the time went (p50 of each part: queue, network, server, of which engine, mask decode
   and compositing in the page, frame), so a regression shows where it is;
 * **hover**: the pointer stops; time to the frame with that spot's preview (p50 / p95 over
-  ``--hovers``), and while it moves continuously (``--moves`` steps, 16 ms apart) how many
-  previews per second are drawn;
+  ``--hovers``, with the same parts as a click's), and while it moves continuously
+  (``--moves`` steps, 16 ms apart) how many previews per second are drawn;
 * **brush**: while painting (the Brush tool, ``--strokes`` strokes of ``--stroke-moves``
   pointer moves 16 ms apart), from each pointer event to the frame that shows it drawn locally
   (``canvas_edit.js``'s ``brush`` mark), p50 / p95 per drawn frame (target <= 16 ms); and
@@ -169,7 +169,8 @@ def run_photo(page: Page, photo: Path, args: argparse.Namespace) -> dict:
     result["hover_rest"] = {"n": len(rests), "page_ms": stats([m["t1"] - m["t0"] for m in rests]),
                             "server_ms": stats([m["server_ms"] for m in rests]),
                             "engine_ms": stats([m.get("decode_ms") for m in rests
-                                                if m.get("decode_ms") is not None])}
+                                                if m.get("decode_ms") is not None]),
+                            "parts_ms": breakdown(rests)}
     before = len(rests)
     start = time.perf_counter()
     x0, y0 = w * 0.2, h * 0.5
@@ -248,8 +249,8 @@ def print_table(results: list[dict]) -> None:
                   f"{fmt(engine50):>11} {fmt(ratio, ''):>6}")
             server50, server95 = r[kind]["server_ms"]
             print(f"{'':<11} {'  of which server':<26} {fmt(server50):>9} {fmt(server95):>9}")
-            parts = "  ".join(f"{name} {fmt(value)}"
-                              for name, value in r[kind]["parts_ms"].items())
+            parts = "  ".join(f"{part} {fmt(value)}"
+                              for part, value in r[kind]["parts_ms"].items())
             print(f"{'':<11} {'  p50 parts:':<26} {parts}")
         rest50, rest95 = r["hover_rest"]["page_ms"]
         rest_engine = r["hover_rest"]["engine_ms"][0]
@@ -257,6 +258,9 @@ def print_table(results: list[dict]) -> None:
               f"{fmt(rest_engine):>11}")
         server50, server95 = r["hover_rest"]["server_ms"]
         print(f"{'':<11} {'  of which server':<26} {fmt(server50):>9} {fmt(server95):>9}")
+        parts = "  ".join(f"{part} {fmt(value)}"
+                          for part, value in r["hover_rest"]["parts_ms"].items())
+        print(f"{'':<11} {'  p50 parts:':<26} {parts}")
         rate = r["hover_moving"]["updates_per_s"]
         print(f"{name:<11} {'hover while moving':<26} {fmt(rate, ''):>9} updates/s")
         if "brush_frame" in r:

@@ -435,9 +435,11 @@ def test_hover_preview_appears_without_a_click_and_can_be_switched_off(browser, 
     assert mask_pixels(page) == 0 and server.ctx.sessions  # the session has no mask yet
     expect(page.locator(".ol-row").first).to_contain_text("empty")
     shot(page, "11-hover-preview")
-    sent = len(requests)
+    # This Chromium asks from pointerrawupdate (not held for the next frame; canvas_input.js),
+    # and pointermove then asks nothing: one move, one request
+    assert page.evaluate("'onpointerrawupdate' in window")
     page.wait_for_timeout(600)
-    assert len(requests) == sent  # a resting pointer sends nothing more
+    assert len(requests) == 1  # and a resting pointer sends nothing more
     # The click there turns the preview into the prompt (the hover's mask is reused).
     click_image(page, 370, 255)
     last = [m for m in marks(page) if m["kind"] == "point"][-1]
