@@ -115,7 +115,7 @@ class AppConfig:
             (``sam_backends.automatic.fit_memory``): its grid points are decoded in batches
             small enough to fit, and a grid whose candidates alone cannot is refused with the
             largest grid allowed (``--everything-max-bytes``; None: no bound). 1 GiB allows
-            52 x 52 with three candidates a point (in smaller batches), 64 x 64 with one.
+            51 x 51 with three candidates a point (in smaller batches), 64 x 64 with one.
         mcp_server: also serve the ``/segment`` and ``/models`` endpoints as MCP tools at
             ``/gradio_api/mcp/`` (``--mcp``). Off by default so that an agent-facing endpoint
             is a choice; False leaves it to Gradio's own env ``GRADIO_MCP_SERVER``.

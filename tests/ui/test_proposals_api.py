@@ -92,7 +92,7 @@ def test_result_json_rle_decodes_to_the_masks():
 
 @pytest.mark.parametrize(("params", "needle"), [
     ('{"points_per_side": 1000}', "between 1 and 64.*1,000"),
-    ('{"points_per_side": 64}', "largest grid allowed is 52 x 52"),  # the default 1 GiB bound
+    ('{"points_per_side": 64}', "largest grid allowed is 51 x 51"),  # the default 1 GiB bound
     ('{"pred_iou_thresh": 1.5}', "pred_iou_thresh"),
     ('{"stability_score_thresh": -0.1}', "stability_score_thresh"),
     ('{"nonsense": 1}', "Unknown parameter"),
