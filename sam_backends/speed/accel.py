@@ -29,7 +29,11 @@ it when they load; ``SAM_THREADS`` overrides the count):
 ``limit_this_thread(count)`` gives the calling thread alone fewer intra-op threads (a
 background encode), where PyTorch runs on OpenMP: the OpenMP thread count is a per-thread
 setting, and ``torch.set_num_threads`` would also change the default of every thread started
-later.
+later. MKL, which does the wheels' fp32 matrix products, keeps a count of its own that the
+OpenMP setting does not reach; it has a per-thread setting too, and both are set. (With only
+OpenMP's lowered, a "one-thread" click beside another process spinning on one of 2 cores still
+ran its products on two threads, one of them sharing the busy core: p50 158-165 ms, p95 up to
+839 ms, against 48 / 54 ms with MKL's lowered as well; SAM 2.1 tiny, AVX2 EPYC.)
 
 ``tune_allocator()`` raises glibc malloc's mmap threshold so the decoder's 1-16 MiB temporaries
 are reused from the heap instead of being mapped and page-faulted afresh on every click
@@ -53,6 +57,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import Any
 
 THREADS_ENV = "SAM_THREADS"
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -181,8 +186,42 @@ def limit_this_thread(count: int) -> bool:
         return False
     torch.get_num_threads()  # PyTorch's lazy per-thread set-up first, or it would undo ours
     torch.ones(64).sum()
-    set_threads(ctypes.c_int(max(1, int(count))))
-    return torch.get_num_threads() == max(1, int(count))
+    count = max(1, int(count))
+    set_threads(ctypes.c_int(count))
+    mkl = _mkl_library()
+    if mkl is not None:
+        mkl.MKL_Set_Num_Threads_Local(ctypes.c_int(count))
+    return torch.get_num_threads() == count
+
+
+@lru_cache(maxsize=1)
+def _mkl_library() -> Any:
+    """The PyTorch library MKL is linked into, if it exports MKL's thread settings (its C
+    interface: ``MKL_Set_Num_Threads_Local`` takes an int; the lower-case names are Fortran's,
+    taking pointers); None elsewhere (a build without MKL, another platform)."""
+    import ctypes
+
+    import torch
+
+    folder = os.path.join(os.path.dirname(torch.__file__), "lib")
+    for name in ("libtorch_cpu.so", "libtorch_cpu.dylib"):
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+            continue
+        try:
+            library = ctypes.CDLL(path)  # already loaded by torch: the same handle
+            library.MKL_Set_Num_Threads_Local, library.MKL_Get_Max_Threads  # noqa: B018
+        except (OSError, AttributeError):
+            return None
+        return library
+    return None
+
+
+def mkl_threads_here() -> int | None:
+    """The MKL threads a product started in this thread may use; None without MKL (for the
+    tests and benchmarks that check ``limit_this_thread``)."""
+    library = _mkl_library()
+    return None if library is None else int(library.MKL_Get_Max_Threads())
 
 
 @contextlib.contextmanager

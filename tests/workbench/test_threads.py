@@ -365,12 +365,14 @@ def test_the_app_decodes_on_one_thread_and_encodes_and_loads_on_threads_that_end
 def test_this_thread_on_limits_the_body_then_restores_only_in_its_own_thread():
     """``accel.this_thread_on``: the body's thread on the count, then its count before; a
     generator holding it and closed in another thread leaves that thread's count alone."""
-    from sam_backends.speed.accel import this_thread_on
+    from sam_backends.speed.accel import mkl_threads_here, this_thread_on
 
     torch, cores = per_thread_torch()
+    mkl = mkl_threads_here()  # MKL's own count (the fp32 products), None without MKL
     with this_thread_on(1):
         assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == cores
+        assert mkl_threads_here() in (None, 1)  # lowered too, or a product would use them all
+    assert torch.get_num_threads() == cores and mkl_threads_here() == mkl
     with this_thread_on(None):
         assert torch.get_num_threads() == cores
 
