@@ -24,7 +24,7 @@ its own threads (a decode is tens of milliseconds against an encode's seconds).
   files read as "quiet", so other systems keep today's behaviour).
 
 The thread count is set for the decoding thread only (``sam_backends.speed.accel
-.limit_this_thread``: OpenMP's per-thread setting) and put back afterwards.
+.limit_this_thread``: OpenMP's and MKL's per-thread settings) and put back afterwards.
 
 Where the work runs (``DecodeThread``, ``in_own_thread``). PyTorch's CPU wheels use GNU
 OpenMP, which gives every thread that runs a parallel region a pool of helper threads that

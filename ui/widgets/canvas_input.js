@@ -187,7 +187,7 @@ vp.addEventListener('pointermove', (event) => {
   if (!RAW_HOVER) hoverMove(event, x, y, inside);
 });
 // Chromium holds continuous events like pointermove until the next animation frame (about
-// 8 ms on average at 60 Hz, measured as 9-11 ms between the event and the request for a
+// 8 ms on average at 60 Hz, measured as 5-11 ms p50 between the event and the request for a
 // resting hover); pointerrawupdate comes as soon as the pointer moves, so where the browser
 // has it (Chromium, in a secure context such as localhost or https) the hover is asked for
 // from there. Dragging, panning and the brush stay on pointermove, drawn once a frame.
