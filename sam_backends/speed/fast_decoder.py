@@ -28,8 +28,15 @@ upstream modules themselves, called as they are.
   instead of three products over the full 4096 x 256 rows: 3.4 ms off a 30.5 ms fp32 click
   (SAM 2.1 tiny, 2-core AVX2 EPYC, p50 of 90 clicks each way in one process), for 6 MiB more
   per cached image in fp32 and 3 MiB in bf16 (SAM 1: 4 -> 10 and 2 -> 5 MiB; SAM 2.1: 16 -> 22
-  and 8 -> 11 MiB). A mask input changes the first layer's keys, so those clicks take the
-  general path, as do features prepared without the projections.
+  and 8 -> 11 MiB). Features prepared without the projections take the general path.
+* A mask input (a refining click: the previous mask's logits) uses the same projections. Its
+  dense embedding is the prompt encoder's mask branch ending in a 1 x 1 convolution from 16
+  channels, so its rows are ``codes W + b`` (``MaskRows``: codes N x 16): a change of rank 16
+  plus a constant row to the rows the projections were made from. Each first-layer product
+  gains a term over the 16 code columns instead of being redone over 256, and the constant
+  row's share of a token-to-image score is the same for every image row, so softmax drops it.
+  A refining click then costs about what a fresh one does (it took the general path before:
+  about 10 ms more at one thread, SAM 2.1 tiny, 2-core AVX2 EPYC).
 * The final token-to-image attention is run for the IoU and mask tokens only (the other
   tokens' outputs are never read): 5 of 8-10 query rows.
 * The positional encoding is constant, so its share of each image-side score,
@@ -154,6 +161,44 @@ class _StackedMLPs:
             if index < len(self.weights) - 1:
                 x = torch.relu(x)
         return x[:, 0]
+
+
+@dataclass(frozen=True)
+class MaskRows:
+    """A mask input's dense embedding as image rows, kept factored: ``codes @ weight + bias``.
+
+    The prompt encoder's mask branch ends in a 1 x 1 convolution from ``k`` (16) channels to
+    C (256); ``codes`` are the branch's output before it, as rows. The fast decoder's first
+    layer works with this rank-``k`` form (module docstring); ``full()`` is the dense
+    embedding's rows for every other use.
+    """
+
+    codes: Any  # N x k, fp32, row-major (i, j) like the image rows
+    weight: Any  # k x C: the 1 x 1 convolution's weight, transposed
+    bias: Any  # 1 x C
+
+    @classmethod
+    def of(cls, prompt_encoder: Any, masks: Any) -> MaskRows | None:
+        """The factored rows of ``prompt_encoder``'s dense embedding of ``masks`` (1 x 1 x 256 x
+        256), or None when its mask branch does not end in a 1 x 1 convolution (the caller
+        then passes the dense embedding itself)."""
+        import torch
+
+        branch = getattr(prompt_encoder, "mask_downscaling", None)
+        last = branch[-1] if isinstance(branch, torch.nn.Sequential) and len(branch) else None
+        if (not isinstance(last, torch.nn.Conv2d) or tuple(last.kernel_size) != (1, 1)
+                or last.bias is None or last.groups != 1 or masks.shape[0] != 1):
+            return None
+        codes = branch[:-1](masks)[0]  # k x 64 x 64
+        return cls(codes.flatten(1).t().float().contiguous(),
+                   last.weight.detach()[:, :, 0, 0].t().float(),
+                   last.bias.detach().float().reshape(1, -1))
+
+    def full(self) -> Any:
+        """The dense embedding's rows, N x C (what upstream adds to the image rows)."""
+        import torch
+
+        return torch.addmm(self.bias, self.codes, self.weight)
 
 
 class FastMaskDecoder:
@@ -318,8 +363,9 @@ class FastMaskDecoder:
         Args:
             prepared: ``prepare``'s output for the image.
             sparse: the prompt encoder's sparse embeddings, 1 x T x 256.
-            dense: its dense embeddings 1 x 256 x 64 x 64, or None when there is no mask input
-                (then the constant ``no_mask_embed`` is added, as upstream does).
+            dense: its dense embeddings 1 x 256 x 64 x 64, or the same as ``MaskRows``
+                (faster), or None when there is no mask input (then the constant
+                ``no_mask_embed`` is added, as upstream does).
             multimask: three candidates (outputs 1-3) or one (output 0; SAM 2.1 falls back to
                 the best of 1-3 when output 0 is unstable, as upstream).
         """
@@ -418,18 +464,24 @@ class FastMaskDecoder:
             raise ValueError("FastMaskDecoder decodes one object per call (batch size 1)")
         tokens = torch.cat([self.output_tokens[None], sparse], dim=1)
         stored = prepared["image_rows"]
-        first = None if dense is not None else _FirstLayer.read(prepared)
+        mask = dense if isinstance(dense, MaskRows) else None
+        first = None if dense is not None and mask is None else _FirstLayer.read(prepared)
         if first is not None:
             # The first layer then reads the rows only as the residual of its image-to-token
-            # attention, which adds ``no_mask_embed`` with its values (no pass over N x C).
-            src, pending = stored.float(), self.no_mask_row
+            # attention, which adds ``no_mask_embed`` (or the mask's rows) with its values (no
+            # pass over N x C of its own).
+            src = stored.float()
+            pending = self.no_mask_row if mask is None else _MaskTerm(mask, self.no_mask_row)
         else:
-            added = self.no_mask_row if dense is None else dense[0].flatten(1).t()
+            if dense is None:
+                added = self.no_mask_row
+            else:
+                added = mask.full() if mask is not None else dense[0].flatten(1).t()
             # One fp32 copy of the stored rows, then in place (never into the stored embedding).
             src = stored.float().add_(added) if stored.dtype != torch.float32 else stored + added
             pending = None
         fold = None
-        if first is not None and self.row_fold is not None:
+        if first is not None and mask is None and self.row_fold is not None:
             fold = row_folding.FoldTables.read(prepared)
         queries, keys = self._transformer(src, tokens, first, pending, fold)
         decoder = self.decoder
@@ -463,8 +515,9 @@ class FastMaskDecoder:
         N x C).
 
         ``first``: the first layer's cached projections of ``keys`` (no mask input), or None.
-        ``pending``: a row (1 x C) still to be added to every row of ``keys``, which are then
-        not modified (they may be the stored embedding); only with ``first``.
+        ``pending``: a row (1 x C) still to be added to every row of ``keys``, or a mask's
+        rows (``_MaskTerm``), which are then not modified (they may be the stored embedding);
+        only with ``first``.
         ``fold``: ``fold_tables``' output (with ``first``), or None.
         The queries returned are the IoU token's and the M mask tokens', the only ones read
         after the transformer. The keys are in the matrix dtype: their only use left is the
@@ -516,7 +569,8 @@ class FastMaskDecoder:
             keys_low = keys.to(self.matrix_dtype)
             attn = _token_to_image(t2i, q, keys_low, self.pe_keys[index])
         else:
-            attn = _token_to_image_projected(t2i, q, cached.t2i_keys, cached.t2i_values)
+            attn = _token_to_image_projected(t2i, q, cached.t2i_keys, cached.t2i_values,
+                                             pending if isinstance(pending, _MaskTerm) else None)
         queries = layer.norm2(queries + attn)
         queries = layer.norm3(queries + layer.mlp(queries))
         q = queries + query_pe
@@ -527,7 +581,8 @@ class FastMaskDecoder:
         elif cached is None:
             scores = _image_to_token_scores(i2t, keys_low, q, self.pe_queries[index])
         else:
-            scores = _image_to_token_scores_projected(i2t, cached.i2t_queries, q)
+            scores = _image_to_token_scores_projected(
+                i2t, cached.i2t_queries, q, pending if isinstance(pending, _MaskTerm) else None)
         keys, probs, folded_values = _image_to_token(i2t, scores, queries, keys, pending)
         norm = layer.norm4
         keys, mean, rstd = torch.native_layer_norm(keys, norm.normalized_shape, norm.weight,
@@ -637,14 +692,44 @@ def _token_to_image(w: _HeadWeights, q_in: Any, keys: Any, pe_keys: Any) -> Any:
     return w.output(torch.bmm(mixed, w.v_t))
 
 
-def _token_to_image_projected(w: _HeadWeights, q_in: Any, keys: Any, values: Any) -> Any:
+def _token_to_image_projected(w: _HeadWeights, q_in: Any, keys: Any, values: Any,
+                              mask: _MaskTerm | None = None) -> Any:
     """``_token_to_image`` on image rows already projected: ``keys`` h x d x N (no key bias),
-    ``values`` h x N x d (no value bias), as ``prepare`` stores them for the first layer."""
+    ``values`` h x N x d (no value bias), as ``prepare`` stores them for the first layer.
+
+    With ``mask``, the rows attended to are those plus ``mask.delta`` (``codes @ weight +
+    shift``): the scores gain ``(q Wk_h weight^T) . codes_n`` (the shift's share is the same
+    for every n, so softmax drops it) and the weighted values gain ``(P codes) (weight Wv_h^T)``
+    plus ``shift Wv_h^T`` (each row of P sums to 1)."""
     import torch
 
     q = w.per_head(w.module.q_proj, q_in) * (1.0 / math.sqrt(w.head_dim))
-    probs = torch.softmax(torch.bmm(q.to(keys.dtype), keys).float(), dim=-1)  # h x T x N
-    return w.output(torch.bmm(probs.to(values.dtype), values).float())
+    scores = torch.bmm(q.to(keys.dtype), keys).float()  # h x T x N
+    if mask is not None:
+        codes = mask.rows.codes  # N x k
+        q_codes = torch.matmul(torch.bmm(q, w.k), mask.rows.weight.t())  # h x T x k
+        scores += torch.matmul(q_codes, codes.t())
+    probs = torch.softmax(scores, dim=-1)
+    mixed = torch.bmm(probs.to(values.dtype), values).float()  # h x T x d
+    if mask is not None:
+        code_values = torch.matmul(mask.rows.weight, w.v_t)  # h x k x d
+        mixed += torch.bmm(torch.matmul(probs, codes), code_values)
+        mixed += torch.matmul(mask.shift, w.v_t)  # h x 1 x d
+    return w.output(mixed)
+
+
+@dataclass(frozen=True)
+class _MaskTerm:
+    """A mask input's rows as the first layer adds them to rows whose projections were made
+    with ``no_mask_embed``: ``delta = rows.codes @ rows.weight + shift`` with
+    ``shift = rows.bias - no_mask_embed``."""
+
+    rows: MaskRows
+    shift: Any  # 1 x C
+
+    def __init__(self, rows: MaskRows, no_mask_row: Any) -> None:
+        object.__setattr__(self, "rows", rows)
+        object.__setattr__(self, "shift", rows.bias - no_mask_row)
 
 
 @dataclass(frozen=True)
@@ -686,13 +771,23 @@ def _image_to_token_scores(w: _HeadWeights, keys: Any, q_tokens: Any, pe_queries
     return scores.view(heads, t, -1)
 
 
-def _image_to_token_scores_projected(w: _HeadWeights, queries: Any, q_tokens: Any) -> Any:
+def _image_to_token_scores_projected(w: _HeadWeights, queries: Any, q_tokens: Any,
+                                     mask: _MaskTerm | None = None) -> Any:
     """``_image_to_token_scores`` from the image rows' queries already projected (h x d x N,
-    bias included), as ``prepare`` stores them for the first layer."""
+    bias included), as ``prepare`` stores them for the first layer.
+
+    With ``mask``, of rows plus ``mask.delta``: the scores gain ``(k_t Wq_h weight^T) .
+    codes_n + k_t . Wq_h shift`` (softmax here runs over the tokens, so the shift's share
+    stays)."""
     import torch
 
     k = w.per_head(w.module.k_proj, q_tokens) * (1.0 / math.sqrt(w.head_dim))
-    return torch.bmm(k.to(queries.dtype), queries).float()
+    scores = torch.bmm(k.to(queries.dtype), queries).float()
+    if mask is not None:
+        k_q = torch.bmm(k, w.q)  # h x T x C
+        scores += torch.matmul(torch.matmul(k_q, mask.rows.weight.t()), mask.rows.codes.t())
+        scores += torch.matmul(k_q, mask.shift.t())  # h x T x 1
+    return scores
 
 
 def _image_to_token(w: _HeadWeights, scores: Any, tokens: Any, keys: Any,
@@ -702,8 +797,9 @@ def _image_to_token(w: _HeadWeights, scores: Any, tokens: Any, keys: Any,
 
     ``keys`` (N x C, fp32) is the residual, updated in place by an fp32 product (its inner
     size is only heads x T, so a lower precision would not make it faster). With ``pending``
-    (a row, 1 x C), the result is ``keys + pending + Attention(...)`` in a new tensor and
-    ``keys`` is left as it is.
+    (a row, 1 x C, or a mask's rows, ``_MaskTerm``, whose bias and code columns join the
+    product), the result is ``keys + pending + Attention(...)`` in a new tensor and ``keys``
+    is left as it is.
 
     Returns (the rows, N x C; the attention's weights, heads*T x N; the folded value rows they
     mix, heads*T x C, ``pending`` included): the rows are ``keys + weights^T @ folded``.
@@ -717,6 +813,11 @@ def _image_to_token(w: _HeadWeights, scores: Any, tokens: Any, keys: Any,
     # out_n = sum_h P_h[n] (v_h Wo_h^T) + bo; each head's probabilities sum to 1 over its
     # tokens, so bo / heads on every folded value row adds bo exactly once.
     folded_v = torch.bmm(v, w.out).reshape(heads * t, c) + w.module.out_proj.bias / heads
+    if isinstance(pending, _MaskTerm):  # the mask's rows: its code columns join the product
+        folded_v = folded_v + pending.rows.bias / heads
+        mixing = torch.cat([probs.t(), pending.rows.codes], dim=1)
+        return (torch.addmm(keys, mixing, torch.cat([folded_v, pending.rows.weight])),
+                probs, folded_v)
     if pending is not None:  # the same reasoning adds the pending row exactly once
         folded_v = folded_v + pending / heads
         return torch.addmm(keys, probs.t(), folded_v), probs, folded_v

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import SamBackendError
 from ..output_checks import require_finite
-from .fast_decoder import FastMaskDecoder
+from .fast_decoder import FastMaskDecoder, MaskRows
 
 FAST_PRECISIONS = ("bf16", "fp32-fast")
 
@@ -40,6 +40,21 @@ def fast_decoder_for(mask_decoder: Any, prompt_encoder: Any, dtype: Any) -> Fast
                            matrix_dtype=dtype)
 
 
+def prompt_embeddings(prompt_encoder: Any, points: Any, boxes: Any, masks: Any
+                      ) -> tuple[Any, Any]:
+    """The upstream prompt encoder's sparse embeddings and what the fast decoder takes as the
+    dense one: None without a mask input (it adds the constant ``no_mask_embed`` itself), the
+    mask's rows factored (``MaskRows``: a refining click then uses the first layer's cached
+    projections), or the dense embedding where the mask branch is not of that shape."""
+    sparse, _ = prompt_encoder(points=points, boxes=boxes, masks=None)
+    if masks is None:
+        return sparse, None
+    factored = MaskRows.of(prompt_encoder, masks)
+    if factored is not None:
+        return sparse, factored
+    return sparse, prompt_encoder(points=None, boxes=None, masks=masks)[1]
+
+
 def checked(backend: Any, decoded: tuple[Any, Any]) -> tuple[Any, Any]:
     """The fast decoder's (low-res logits, scores), refused when they hold NaN/Inf."""
     require_finite(backend.spec, backend.precision, "masks and scores", decoded)
@@ -54,8 +69,7 @@ class FastDecoding:
     fast_decoder: FastMaskDecoder
 
     def _prompt_embeddings(self, tensors: Mapping[str, Any]) -> tuple[Any, Any]:
-        """The upstream prompt encoder's (sparse, dense); dense None without a mask input
-        (the fast decoder then adds the constant ``no_mask_embed`` itself)."""
+        """``prompt_embeddings`` of the family's prompt encoder."""
         raise NotImplementedError
 
     def _decode(

@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from sam_backends import Prompts, SamBackendError, create_backend
-from sam_backends.speed.fast_decoder import FastMaskDecoder, _StackedMLPs
+from sam_backends.speed.fast_decoder import FastMaskDecoder, MaskRows, _StackedMLPs
 from sam_backends.speed.fast_encoder import RelPosSdpaAttention
 from sam_backends.speed.fast_upscale import sam1_masks, sam2_masks
 from sam_backends.testing.random_models import (
@@ -99,6 +99,61 @@ def test_first_layer_projections_are_used_without_a_mask_and_optional(decoder_pa
             assert not torch.allclose(fast.predict_masks(spoiled, sparse, None)[0], with_cache,
                                       atol=1e-3), name
             assert torch.equal(fast.predict_masks(spoiled, sparse, dense)[0], masked), name
+
+
+@pytest.mark.parametrize("prompt", list(PROMPT_POINTS))
+def test_a_factored_mask_input_decodes_like_upstream_on_the_cached_projections(decoder_parts,
+                                                                             prompt):
+    """A mask input given as ``MaskRows`` (a refining click) gives upstream's logits and
+    scores, uses the first layer's stored projections (spoiling them changes the logits), and
+    equals the dense embedding decoded the general way; its rows are the dense embedding's."""
+    family, prompt_encoder, decoder, embed, high_res = decoder_parts
+    mask_input = torch.randn(1, 1, 256, 256) * 4
+    with torch.inference_mode():
+        sparse, dense = prompt_encoder(points=PROMPT_POINTS[prompt], boxes=None, masks=mask_input)
+        pe = prompt_encoder.get_dense_pe()
+        ref_masks, ref_iou = _upstream_masks(family, decoder, embed, pe, sparse, dense, high_res)
+        rows = MaskRows.of(prompt_encoder, mask_input)
+        assert rows is not None and rows.codes.shape == (64 * 64, 16)
+        torch.testing.assert_close(rows.full(), dense[0].flatten(1).t(), atol=1e-5, rtol=1e-5)
+        fast = FastMaskDecoder(decoder, pe, prompt_encoder.no_mask_embed.weight)
+        prepared = fast.prepare(embed, high_res)
+        masks, iou = fast.predict_masks(prepared, sparse, rows)
+        general, general_iou = fast.predict_masks(prepared, sparse, dense)
+        spoiled = dict(prepared, first_t2i_keys=prepared["first_t2i_keys"] * 1.5)
+        spoiled_masks = fast.predict_masks(spoiled, sparse, rows)[0]
+    scale = max(ref_masks.abs().max().item(), 1.0)
+    assert (masks - ref_masks).abs().max().item() <= 1e-5 * scale
+    torch.testing.assert_close(iou, ref_iou, atol=1e-5, rtol=1e-5)
+    assert (masks - general).abs().max().item() <= 1e-5 * scale
+    torch.testing.assert_close(iou, general_iou, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(spoiled_masks, masks, atol=1e-3)
+
+
+def test_mask_rows_need_a_final_one_by_one_convolution(decoder_parts):
+    """A mask branch of another shape gives no factored rows (the backend then passes the
+    dense embedding), and the fast backends' prompt step factors a mask input."""
+    from sam_backends.speed.fast_path import prompt_embeddings
+
+    _, prompt_encoder, _, _, _ = decoder_parts
+    mask_input = torch.randn(1, 1, 256, 256)
+    with torch.inference_mode():
+        sparse, factored = prompt_embeddings(prompt_encoder, PROMPT_POINTS["one point"], None,
+                                             mask_input)
+        assert isinstance(factored, MaskRows)
+        assert prompt_embeddings(prompt_encoder, PROMPT_POINTS["one point"], None, None)[1] is None
+        branch = prompt_encoder.mask_downscaling
+        original = branch[-1]
+        try:
+            branch[-1] = torch.nn.Sequential(original)  # no longer a bare 1 x 1 convolution
+            assert MaskRows.of(prompt_encoder, mask_input) is None
+            _, dense = prompt_embeddings(prompt_encoder, PROMPT_POINTS["one point"], None,
+                                         mask_input)
+        finally:
+            branch[-1] = original
+    assert dense.shape == (1, 256, 64, 64)
+    torch.testing.assert_close(dense[0].flatten(1).t(), factored.full(), atol=1e-5, rtol=1e-5)
+    assert sparse.shape[0] == 1
 
 
 @pytest.mark.parametrize("prompt", list(PROMPT_POINTS))

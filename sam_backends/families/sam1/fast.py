@@ -32,7 +32,12 @@ from typing import Any
 import numpy as np
 
 from ...output_checks import require_finite
-from ...speed.fast_path import FastDecoding, compute_dtype, fast_decoder_for
+from ...speed.fast_path import (
+    FastDecoding,
+    compute_dtype,
+    fast_decoder_for,
+    prompt_embeddings,
+)
 from ...types import Embedding
 from .backend import Sam1Backend
 
@@ -57,10 +62,8 @@ class FastSam1Backend(FastDecoding, Sam1Backend):
         return self.fast_decoder.prepare(embed, dtype=self.dtype)
 
     def _prompt_embeddings(self, tensors: Mapping[str, Any]) -> tuple[Any, Any]:
-        sparse, dense = self.model.prompt_encoder(
-            points=tensors["points"], boxes=tensors["boxes"], masks=tensors["masks"]
-        )
-        return sparse, None if tensors["masks"] is None else dense
+        return prompt_embeddings(self.model.prompt_encoder, tensors["points"],
+                                 tensors["boxes"], tensors["masks"])
 
     def _masks(self, low_res: Any, embedding: Embedding) -> np.ndarray:
         from ...speed.fast_upscale import sam1_masks

@@ -14,7 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from ...speed.fast_path import FastDecoding, compute_dtype, fast_decoder_for
+from ...speed.fast_path import (
+    FastDecoding,
+    compute_dtype,
+    fast_decoder_for,
+    prompt_embeddings,
+)
 from ...types import Embedding
 from .backend import Sam2Backend
 
@@ -40,10 +45,8 @@ class FastSam2Backend(FastDecoding, Sam2Backend):
         )
 
     def _prompt_embeddings(self, tensors: Mapping[str, Any]) -> tuple[Any, Any]:
-        sparse, dense = self.model.sam_prompt_encoder(
-            points=tensors["points"], boxes=None, masks=tensors["masks"]
-        )
-        return sparse, None if tensors["masks"] is None else dense
+        return prompt_embeddings(self.model.sam_prompt_encoder, tensors["points"], None,
+                                 tensors["masks"])
 
     def _masks(self, low_res: Any, embedding: Embedding) -> np.ndarray:
         from ...speed.fast_upscale import sam2_masks
