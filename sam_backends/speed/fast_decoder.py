@@ -471,7 +471,7 @@ class FastMaskDecoder:
             # attention, which adds ``no_mask_embed`` (or the mask's rows) with its values (no
             # pass over N x C of its own).
             src = stored.float()
-            pending = self.no_mask_row if mask is None else _MaskTerm(mask, self.no_mask_row)
+            pending = self.no_mask_row if mask is None else _MaskTerm.of(mask, self.no_mask_row)
         else:
             if dense is None:
                 added = self.no_mask_row
@@ -514,7 +514,8 @@ class FastMaskDecoder:
         """``TwoWayTransformer.forward`` on rows: keys N x C -> (queries 1 x (1 + M) x C, keys
         N x C).
 
-        ``first``: the first layer's cached projections of ``keys`` (no mask input), or None.
+        ``first``: the first layer's cached projections of ``keys`` (made without a mask
+        input; a mask's rows come as ``pending``), or None.
         ``pending``: a row (1 x C) still to be added to every row of ``keys``, or a mask's
         rows (``_MaskTerm``), which are then not modified (they may be the stored embedding);
         only with ``first``.
@@ -727,9 +728,9 @@ class _MaskTerm:
     rows: MaskRows
     shift: Any  # 1 x C
 
-    def __init__(self, rows: MaskRows, no_mask_row: Any) -> None:
-        object.__setattr__(self, "rows", rows)
-        object.__setattr__(self, "shift", rows.bias - no_mask_row)
+    @classmethod
+    def of(cls, rows: MaskRows, no_mask_row: Any) -> _MaskTerm:
+        return cls(rows, rows.bias - no_mask_row)
 
 
 @dataclass(frozen=True)
@@ -802,7 +803,8 @@ def _image_to_token(w: _HeadWeights, scores: Any, tokens: Any, keys: Any,
     is left as it is.
 
     Returns (the rows, N x C; the attention's weights, heads*T x N; the folded value rows they
-    mix, heads*T x C, ``pending`` included): the rows are ``keys + weights^T @ folded``.
+    mix, heads*T x C, ``pending`` included): the rows are ``keys + weights^T @ folded`` (plus
+    the mask's ``codes @ weight`` with a ``_MaskTerm``; ``row_folding`` never sees those).
     """
     import torch
 
