@@ -118,6 +118,17 @@ def guard_middleware(config: AppConfig, temp: TempRoot | None = None,
     return Middleware(GuardMiddleware, settings=settings)
 
 
+def page_head_middleware() -> Any:
+    """Puts the page's early scripts (``ui.page_head``) first in its ``<head>``
+    (``server.page_head``): they must run before Gradio's own modules."""
+    from starlette.middleware import Middleware
+
+    from server.page_head import PageHeadMiddleware
+    from ui.page_head import early_head_html
+
+    return Middleware(PageHeadMiddleware, snippet=early_head_html())
+
+
 def refusal_counter(ctx: AppContext) -> Any:
     """``(status, path)`` -> counted in ``ctx.observe`` under the path's route family."""
     from workbench.observe import route_family
@@ -160,7 +171,8 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
     options = dict(
         # FastAPI(routes=...) registers the REST routes before Gradio's own.
         app_kwargs={"middleware": [guard_middleware(config, demo.ctx.temp,
-                                                     refusal_counter(demo.ctx))],
+                                                     refusal_counter(demo.ctx)),
+                                   page_head_middleware()],
                     "routes": rest_api_routes(demo.ctx)},
         server_name=config.host,
         server_port=config.port,
