@@ -27,6 +27,13 @@ pushed by ``ui/widgets/canvas.js`` in a ``requestAnimationFrame`` after each dra
   pointer moves 16 ms apart), from each pointer event to the frame that shows it drawn locally
   (``canvas_edit.js``'s ``brush`` mark), p50 / p95 per drawn frame (target <= 16 ms); and
   pointer-up to the frame with the server's mask for the stroke (``paint``);
+* **idle page**: once the page has loaded and rested (``--settle-s``), the CPU the browser's
+  processes and the app's process used over ``--idle-s`` seconds with nobody touching the page
+  (from ``/proc``; a laptop's battery and the next click's decode pay for it), and the
+  animation frames the page asked for in that time;
+* **point with an encode beside** (``--beside N``): N more point clicks while another session
+  encodes photos one after another in the same app (``EncodesBeside``), p50 / p95 and the p95
+  against the quiet clicks' (issue 26's target: at most 2x), with the encodes finished;
 * **engine**: the model's own predict time for the same clicks (the server's ``decode`` in
   each answer), and the ratio of the page's p50 to it (target <= 2.5x).
 
@@ -109,7 +116,52 @@ class Page:
             arg=before, timeout=TIMEOUT_MS)
 
 
-def run_photo(page: Page, photo: Path, args: argparse.Namespace) -> dict:
+class EncodesBeside:
+    """Another session's encodes while the page clicks (``--beside``): fresh variants of the
+    photo (an 8 x 8 patch changed at random, so the embedding cache never answers), one after
+    another, through ``AppContext.encode``, the one entrance an upload, a REST call or a
+    project's prefetch takes. ``done`` counts the encodes finished while the clicks ran."""
+
+    def __init__(self, ctx, model_id: str, image: np.ndarray) -> None:
+        import threading
+
+        self.ctx, self.model_id, self.image = ctx, model_id, image
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="bench-encodes", daemon=True)
+        self.done = 0
+        self.seconds = 0.0
+
+        self.rng = np.random.default_rng(1)
+
+    def encode_one(self) -> float:
+        """Encode a fresh variant; its seconds."""
+        h, w = self.image.shape[:2]
+        variant = self.image.copy()
+        y, x = int(self.rng.integers(0, h - 8)), int(self.rng.integers(0, w - 8))
+        variant[y:y + 8, x:x + 8] = self.rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        start = time.perf_counter()
+        self.ctx.encode(self.model_id, variant)
+        return time.perf_counter() - start
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.encode_one()
+            if not self.stop.is_set():
+                self.done += 1
+
+    def __enter__(self) -> EncodesBeside:
+        self.started = time.perf_counter()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.started
+        self.stop.set()
+        self.thread.join()
+
+
+def run_photo(page: Page, photo: Path, args: argparse.Namespace, beside=None) -> dict:
+    """One photo's measurements; ``beside(image)`` makes the ``EncodesBeside`` of ``--beside``."""
     from PIL import Image
 
     with Image.open(photo) as opened:
@@ -135,7 +187,9 @@ def run_photo(page: Page, photo: Path, args: argparse.Namespace) -> dict:
         return float(rng.uniform(0.15, 0.85) * w), float(rng.uniform(0.15, 0.85) * h)
 
     p.locator("#canvas .pcl-hover").uncheck()  # clicks alone first
-    for kind, count in (("point", args.clicks), ("box", args.boxes)):
+
+    def clicks(kind: str, count: int) -> dict:
+        before = len([m for m in page.marks() if m["kind"] == kind])
         for n in range(count):
             if n % 6 == 0:
                 page.press("#new-object")  # fresh objects: point clicks stay single-point-ish
@@ -149,14 +203,23 @@ def run_photo(page: Page, photo: Path, args: argparse.Namespace) -> dict:
                 p.mouse.move(*page.screen((x + x1) / 2, (y + y1) / 2, size))
                 p.mouse.move(*page.screen(x1, y1, size))
                 p.mouse.up()
-            page.wait_marks(kind, n + 1)
+            page.wait_marks(kind, before + n + 1)
             p.wait_for_timeout(args.pause_ms)
-        done = [m for m in page.marks() if m["kind"] == kind]
-        result[kind] = {"n": len(done),
-                        "page_ms": stats([m["t1"] - m["t0"] for m in done]),
-                        "server_ms": stats([m["server_ms"] for m in done]),
-                        "engine_ms": stats([m["decode_ms"] for m in done]),
-                        "parts_ms": breakdown(done)}
+        done = [m for m in page.marks() if m["kind"] == kind][before:]
+        return {"n": len(done), "page_ms": stats([m["t1"] - m["t0"] for m in done]),
+                "server_ms": stats([m["server_ms"] for m in done]),
+                "engine_ms": stats([m["decode_ms"] for m in done]),
+                "parts_ms": breakdown(done)}
+
+    result["point"] = clicks("point", args.clicks)
+    result["box"] = clicks("box", args.boxes)
+    if args.beside and beside is not None:
+        encodes = beside(np.asarray(Image.open(photo).convert("RGB")))
+        alone_s = encodes.encode_one()  # the encoder's pace with no clicks, for comparison
+        with encodes:
+            result["point_beside"] = clicks("point", args.beside)
+        result["point_beside"].update(encodes=encodes.done, encode_s=encodes.seconds,
+                                      one_encode_alone_s=alone_s)
 
     p.locator("#canvas .pcl-hover").check()
     page.press("#new-object")
@@ -232,8 +295,73 @@ def measure_brush(page: Page, size: tuple[int, int], args: argparse.Namespace) -
                       "server_ms": stats([m["server_ms"] for m in strokes])}}
 
 
-def print_table(results: list[dict]) -> None:
+# Counts the animation frames the page asks the browser for (installed before any page script).
+FRAME_COUNTER = """
+window.__bench_frames = 0;
+const nativeRequest = window.requestAnimationFrame.bind(window);
+window.requestAnimationFrame = (callback) => {
+  window.__bench_frames++;
+  return nativeRequest(callback);
+};
+"""
+
+
+def process_tree_cpu_s(root: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) so far of ``root`` and every process below it, by pid, with
+    each one's name; from ``/proc`` (empty where there is none)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    found: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        found[pid] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    below = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in below and pid not in below:
+                below.add(pid)
+                grew = True
+    return {pid: found[pid] for pid in below if pid in found}
+
+
+def measure_idle(page, args: argparse.Namespace) -> dict | None:
+    """The idle page's cost (module docstring): cores used by the browser's processes and by
+    this process (the app's server runs here), and frames asked for, over ``--idle-s``; None
+    where ``/proc`` cannot say."""
+    page.wait_for_timeout(args.settle_s * 1000)
+    me = os.getpid()
+    if me not in process_tree_cpu_s(me):
+        return None
+    page.evaluate("() => { window.__bench_frames = 0; }")
+    before, start = process_tree_cpu_s(me), time.perf_counter()
+    page.wait_for_timeout(args.idle_s * 1000)
+    after, seconds = process_tree_cpu_s(me), time.perf_counter() - start
+    frames = page.evaluate("() => window.__bench_frames")
+
+    def used(pid: int) -> float:
+        return after[pid][1] - before.get(pid, (None, 0.0))[1]
+
+    browser = sum(used(pid) for pid, (name, _) in after.items() if "chrom" in name.lower())
+    return {"seconds": seconds, "browser_cores": browser / seconds,
+            "app_cores": used(me) / seconds,
+            "frames_per_s": frames / seconds}
+
+
+def print_table(results: list[dict], idle: dict | None = None) -> None:
     print()
+    if idle is not None:
+        print(f"idle page over {idle['seconds']:.1f} s: browser {idle['browser_cores']:.3f} "
+              f"cores, app {idle['app_cores']:.3f} cores, "
+              f"{idle['frames_per_s']:.1f} frames asked/s")
     print(f"{'photo':<11} {'what':<26} {'p50':>9} {'p95':>9} {'engine p50':>11} {'ratio':>6}")
     for r in results:
         name = r["photo"]
@@ -251,6 +379,20 @@ def print_table(results: list[dict]) -> None:
             print(f"{'':<11} {'  of which server':<26} {fmt(server50):>9} {fmt(server95):>9}")
             parts = "  ".join(f"{part} {fmt(value)}"
                               for part, value in r[kind]["parts_ms"].items())
+            print(f"{'':<11} {'  p50 parts:':<26} {parts}")
+        if "point_beside" in r:
+            beside, quiet95 = r["point_beside"], r["point"]["page_ms"][1]
+            page50, page95 = beside["page_ms"]
+            label = f"point, encode beside (n={beside['n']})"
+            print(f"{name:<11} {label:<26} {fmt(page50):>9} {fmt(page95):>9} "
+                  f"{fmt(beside['engine_ms'][0]):>11}   p95 / quiet p95 "
+                  f"{fmt(page95 / quiet95 if page95 and quiet95 else None, '')}x; "
+                  f"{beside['encodes']} encodes in {beside['encode_s']:.1f} s "
+                  f"(one alone: {beside['one_encode_alone_s']:.1f} s)")
+            engine95, quiet_engine95 = beside["engine_ms"][1], r["point"]["engine_ms"][1]
+            print(f"{'':<11} {'  engine p95 / quiet':<26} {fmt(engine95):>9} "
+                  f"{fmt(quiet_engine95):>9}")
+            parts = "  ".join(f"{part} {fmt(value)}" for part, value in beside["parts_ms"].items())
             print(f"{'':<11} {'  p50 parts:':<26} {parts}")
         rest50, rest95 = r["hover_rest"]["page_ms"]
         rest_engine = r["hover_rest"]["engine_ms"][0]
@@ -287,6 +429,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--photos", default=",".join(PHOTOS))
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
+    parser.add_argument("--beside", type=int, default=0,
+                        help="point clicks again while another session encodes (0: none)")
+    parser.add_argument("--idle-s", type=float, default=6.0,
+                        help="seconds the idle page is measured (0: not measured)")
+    parser.add_argument("--settle-s", type=float, default=6.0,
+                        help="seconds the page rests after loading before that")
     args = parser.parse_args(argv)
 
     photos = [args.media / name for name in args.photos.split(",") if name]
@@ -324,16 +472,21 @@ def main(argv: list[str] | None = None) -> None:
         print(f"app at {running.url}; model {spec.model_id}; {os.cpu_count()} CPUs", flush=True)
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.add_init_script(FRAME_COUNTER)
         page.goto(running.url)
         page.wait_for_selector("#canvas .pcl-root", state="attached", timeout=TIMEOUT_MS)
+        idle = measure_idle(page, args) if args.idle_s > 0 else None
         for photo in photos:
             print(f"measuring {photo.name}...", flush=True)
-            results.append(run_photo(Page(page), photo, args))
+            results.append(run_photo(
+                Page(page), photo, args,
+                lambda image: EncodesBeside(running.ctx, spec.model_id, image)))
         browser.close()
-    print_table(results)
+    print_table(results, idle)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"model": spec.model_id, "results": results}, indent=1))
+        args.out.write_text(json.dumps({"model": spec.model_id, "idle": idle,
+                                        "results": results}, indent=1))
 
 
 if __name__ == "__main__":
