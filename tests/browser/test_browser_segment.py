@@ -604,6 +604,37 @@ def test_zoom_pan_keys_and_mask_display(browser, server):
     context.close()
 
 
+# What would be drawn under something else: the upload box's words and icons under its label
+# badge, the model's name under the dropdown's arrow. A list of what overlaps; [] when nothing.
+HIDDEN_UNDER = """() => {
+  const meet = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom
+    && b.top < a.bottom;
+  const found = [];
+  const label = document.querySelector('#image-upload label').getBoundingClientRect();
+  const area = document.querySelector('#image-upload .upload-container');
+  if (area) {
+    const texts = document.createTreeWalker(area, NodeFilter.SHOW_TEXT);
+    for (let node = texts.nextNode(); node; node = texts.nextNode()) {
+      if (!node.textContent.trim()) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      const r = range.getBoundingClientRect();
+      if (r.width && meet(label, r)) found.push('upload text: ' + node.textContent.trim());
+    }
+    for (const icon of area.querySelectorAll('svg')) {
+      const r = icon.getBoundingClientRect();
+      if (r.width && meet(label, r)) found.push('upload icon');
+    }
+  }
+  const input = document.querySelector('#model-select input');
+  const arrow = document.querySelector('#model-select .icon-wrap');
+  const textRight = input.getBoundingClientRect().right
+    - parseFloat(getComputedStyle(input).paddingRight);
+  if (arrow && textRight > arrow.getBoundingClientRect().left) found.push('model name');
+  return found;
+}"""
+
+
 @pytest.mark.parametrize("size", [(1366, 768), (1400, 900), (1920, 1080)])
 def test_the_view_fits_the_screen(browser, server, size):
     width, height = size
@@ -627,6 +658,7 @@ def test_the_view_fits_the_screen(browser, server, size):
         top = box["height"] if name != "downloads" else 40  # the box's labelled header
         assert box["y"] + top <= height + 1, f"{name} is below the fold at {width}x{height}"
     assert page.evaluate("() => document.scrollingElement.scrollTop") == 0
+    assert page.evaluate(HIDDEN_UNDER) == []
     page.screenshot(path=str(artifacts() / f"segment-15-fits-{width}x{height}.png"))
     context.close()
 
