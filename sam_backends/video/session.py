@@ -26,6 +26,7 @@ from ..families.sam2.backend import PIXEL_MEAN, PIXEL_STD
 from ..types import Prompts
 from .errors import VideoTrackingError
 from .masks import MaskTrack
+from .propagation import PropagatesBothWays, check_propagation, frame_order
 from .source import Video
 
 MASK_THRESHOLD = 0.0  # logits above this are the object (as upstream's examples threshold)
@@ -59,7 +60,7 @@ class ModelFrames:
         return (tensor - self.mean) / self.std
 
 
-class VideoSession:
+class VideoSession(PropagatesBothWays):
     """Prompts and tracking results for one video (see the module docstring).
 
     Frame indices are positions in ``video`` (0 .. ``video.num_frames - 1``); masks are bool
@@ -170,25 +171,10 @@ class VideoSession:
         Raises:
             VideoTrackingError: no object prompted yet, or a bad start frame.
         """
-        if not self._state["obj_ids"]:
-            raise VideoTrackingError("No object to track yet: prompt an object on a frame first.")
+        check_propagation(bool(self._state["obj_ids"]), max_frames)
         if start_frame is not None:
             start_frame = self._frame(start_frame)
-        if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
-            raise VideoTrackingError(f"max_frames must be a positive integer, got {max_frames!r}.")
         return self._propagate(start_frame, bool(reverse), max_frames)
-
-    def propagate_both(self, start_frame: int | None = None, max_frames: int | None = None
-                       ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
-        """Forward from ``start_frame``, then backward from it (it is yielded by both passes)."""
-        forward = self.propagate(start_frame, False, max_frames)
-        start = self._start_frame(start_frame)
-
-        def both() -> Iterator[tuple[int, dict[int, np.ndarray]]]:
-            yield from forward
-            yield from self.propagate(start, True, max_frames)
-
-        return both()
 
     def _start_frame(self, start_frame: int | None) -> int:
         if start_frame is not None:
@@ -211,12 +197,7 @@ class VideoSession:
             except RuntimeError as exc:  # an object without prompts (upstream's message)
                 raise VideoTrackingError(f"Cannot propagate: {exc}") from None
         start = self._start_frame(start_frame)
-        count = state["num_frames"] if max_frames is None else max_frames
-        if reverse:
-            order = range(start, max(start - count + 1, 0) - 1, -1) if start > 0 else range(0)
-        else:
-            order = range(start, min(start + count, state["num_frames"]))
-        for frame_index in order:
+        for frame_index in frame_order(start, state["num_frames"], reverse, max_frames):
             with self.tracker.lock, torch.inference_mode():
                 masks = self._track_frame(frame_index, reverse)
             for object_id, mask in masks.items():

@@ -47,6 +47,12 @@ from ...types import Prompts
 from ...video.errors import VideoTrackingError
 from ...video.lazy_frames import LazyFrames
 from ...video.masks import MaskTrack
+from ...video.propagation import (
+    NOTHING_TO_TRACK,
+    PropagatesBothWays,
+    check_propagation,
+    frame_order,
+)
 from ...video.source import Video
 from .backend import MODEL_NAME, read_folder
 
@@ -122,7 +128,7 @@ class SharedPositionCache:
         return {"features": self.features, "positions": self.positions or []}
 
 
-class EdgeTamVideoSession:
+class EdgeTamVideoSession(PropagatesBothWays):
     """Prompts and tracking results for one video (see the module docstring).
 
     Frame indices are positions in ``video``; masks are bool H x W at the video's size; object
@@ -239,25 +245,10 @@ class EdgeTamVideoSession:
         Raises:
             VideoTrackingError: no object prompted yet, or a bad start frame.
         """
-        if not self._session.obj_ids:
-            raise VideoTrackingError("No object to track yet: prompt an object on a frame first.")
+        check_propagation(bool(self._session.obj_ids), max_frames)
         if start_frame is not None:
             start_frame = self._frame(start_frame)
-        if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
-            raise VideoTrackingError(f"max_frames must be a positive integer, got {max_frames!r}.")
         return self._propagate(self._start_frame(start_frame), bool(reverse), max_frames)
-
-    def propagate_both(self, start_frame: int | None = None, max_frames: int | None = None
-                       ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
-        """Forward from ``start_frame``, then backward from it (it is yielded by both passes)."""
-        forward = self.propagate(start_frame, False, max_frames)
-        start = self._start_frame(start_frame)
-
-        def both() -> Iterator[tuple[int, dict[int, np.ndarray]]]:
-            yield from forward
-            yield from self.propagate(start, True, max_frames)
-
-        return both()
 
     def _start_frame(self, start_frame: int | None) -> int:
         if start_frame is not None:
@@ -265,19 +256,14 @@ class EdgeTamVideoSession:
         prompted = [frame for outputs in self._session.output_dict_per_obj.values()
                     for frame in outputs["cond_frame_outputs"]]
         if not prompted:
-            raise VideoTrackingError("No object to track yet: prompt an object on a frame first.")
+            raise VideoTrackingError(NOTHING_TO_TRACK)
         return min(prompted)
 
     def _propagate(self, start: int, reverse: bool, max_frames: int | None
                    ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
         import torch
 
-        count = self.video.num_frames if max_frames is None else max_frames
-        if reverse:
-            order = range(start, max(start - count + 1, 0) - 1, -1) if start > 0 else range(0)
-        else:
-            order = range(start, min(start + count, self.video.num_frames))
-        for frame_index in order:
+        for frame_index in frame_order(start, self.video.num_frames, reverse, max_frames):
             with self.tracker.lock, torch.inference_mode():
                 out = self._forward(frame_index, reverse)
                 above = self._masks(out)
