@@ -192,7 +192,8 @@ def launch(demo: gr.Blocks, **overrides: Any) -> Any:
 
 
 def start_prefetch(ctx: AppContext, model_id: str) -> threading.Thread | None:
-    """Download ``model_id`` in the background (on a Space), keeping a status line updated."""
+    """Download ``model_id`` in the background (on a Space), keeping a status line updated;
+    then warm it (``workbench.warm_start``) unless ``--no-warm-start``."""
     if not ctx.status(model_id).download_command or ctx.status(model_id).present:
         return None
     name = ctx.spec(model_id).display_name
@@ -210,6 +211,10 @@ def start_prefetch(ctx: AppContext, model_id: str) -> threading.Thread | None:
             note(f"Could not fetch {name} at start-up: {exc}")
             return
         note(f"{name} was fetched at start-up.")
+        if ctx.config.warm_start:
+            from workbench.warm_start import start_warm_start
+
+            start_warm_start(ctx, model_id)
 
     thread = threading.Thread(target=run, name="prefetch", daemon=True)
     thread.start()
@@ -337,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "SAMWB_UI_AUTH='user:password')")
     limits.add_argument("--analytics", action="store_true",
                         help="turn Gradio's usage analytics on (off by default)")
+    limits.add_argument("--no-warm-start", dest="warm_start", action="store_false",
+                        help="do not load the default model and run its encoder once in the "
+                        "background at start-up (on by default: the first upload is then "
+                        "ready sooner)")
     rest = parser.add_argument_group("REST API keys and limits (see SECURITY.md)")
     rest.add_argument("--api-keys", type=Path, default=None, metavar="FILE",
                       help="key file of the /v1 API (hashes only; create one with python -m "
@@ -446,6 +455,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> AppConfig:
         operator_details=args.operator_details,
         frame_ancestors=args.frame_ancestors,
         analytics=args.analytics,
+        warm_start=args.warm_start,
         api_keys_file=args.api_keys,
         api_open_local=args.api_open_local,
         rate_limit_per_min=args.rate_limit,
@@ -516,8 +526,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (ProjectError, MemoryBudgetError) as exc:  # locked, too small...: say so and stop
         raise SystemExit(f"samwb: {exc}") from None
     log.info(demo.ctx.memory.describe())
-    if config.fetch_default_on_start:
-        start_prefetch(demo.ctx, config.default_model)
+    fetching = config.fetch_default_on_start and start_prefetch(demo.ctx, config.default_model)
+    if config.warm_start and not fetching:  # a fetch warms the model once it is done
+        from workbench.warm_start import start_warm_start
+
+        start_warm_start(demo.ctx, demo.ctx.default_model())
     try:
         launch(demo)
     finally:

@@ -69,6 +69,9 @@ class AppConfig:
         max_prompt_chars: size limit of the API's prompt JSON text.
             Both are read once, into ``AppContext.limits`` (``workbench.limits.Limits``).
         fetch_default_on_start: download the default model in the background at start-up.
+        warm_start: load the default model and run its encoder once in the background when
+            ``python app.py`` starts (``workbench.warm_start``; ``--no-warm-start``), so the
+            first upload does not pay for it; stepped aside as soon as a person's work comes.
         examples_dir: folder of example images shown in the segment view (``.png``, ``.jpg``,
             ``.jpeg``, ``.webp``, sorted by name); None shows none. Default: the repository's
             ``assets/`` (``python app.py --examples-dir DIR``, see ``parse_examples_dir``).
@@ -155,6 +158,7 @@ class AppConfig:
     max_points: int = DEFAULT_MAX_POINTS  # per object, every entrance (workbench.limits)
     max_prompt_chars: int = DEFAULT_MAX_JSON_CHARS  # characters of the API's prompt JSON
     fetch_default_on_start: bool = False
+    warm_start: bool = True
     examples_dir: Path | None = ASSETS_DIR
     custom_checkpoints: tuple[tuple[str, Path], ...] = ()
     max_body_bytes: int | None = None
