@@ -5,8 +5,9 @@ turns it off).
 Why: the first encode after a start pays for more than an encode: the model's load and every
 kernel's and buffer's first use. On a 2-core AMD EPYC (AVX2 only), SAM 2.1 tiny, the first
 encode in a process took 7.7 s against 3.0 s for the next (most of the difference the first
-touch of the encoder's working memory), and in the app a person's first upload took 9.7-10.4 s
-to be ready, against 3.9-4.1 s after a warm start (``benchmarks/bench_warm_start.py``).
+touch of the encoder's working memory), and in the app a person's first upload's encode took
+8.3-10.2 s, against 3.7-4.4 s after a warm start (``benchmarks/bench_warm_start.py``; ViT-B
+15.6-18.3 s against 9.4-9.8 s).
 
 Never in anyone's way:
 
@@ -111,7 +112,11 @@ def start_warm_start(ctx: AppContext, model_id: str) -> threading.Thread:
     ctx.on_close(closed.set)
 
     def run() -> None:
-        result = warm_start(ctx, model_id, closed)
+        try:
+            result = warm_start(ctx, model_id, closed)
+        except Exception as exc:  # noqa: BLE001 - optional work: said in the log, never raised
+            log.warning("Warm start of %s failed: %s", model_id, exc)
+            return
         if result.warmed:
             log.info("Warm start: %s loaded in %.1f s and ran its first encode in %.1f s.",
                      model_id, result.load_s, result.encode_s)
