@@ -47,6 +47,12 @@ if TYPE_CHECKING:
 TITLE = "Segment Anything Workbench"
 CSS = """
 .gradio-container { max-width: 1480px !important; margin: 0 auto; }
+/* The short upload boxes at the top of Segment, Compare and Video: Gradio's upload icon would
+   sit under the label badge, so the words alone say what to do, below the badge. */
+:is(#image-upload, #compare-upload, #video-upload) .icon-wrap { display: none; }
+:is(#image-upload, #compare-upload, #video-upload) .upload-container { padding-top: 30px; }
+/* A long choice ends in an ellipsis before a dropdown's arrow, not under it. */
+.gradio-container .wrap-inner input { padding-right: 28px; text-overflow: ellipsis; }
 """
 log = logging.getLogger("samwb")
 # Gradio deletes its cached uploads and outputs older than 15 min every 5 min (the session

@@ -17,6 +17,7 @@ import pytest
 from app_harness import app_config, running_app
 from canvas_pixels import close, fill_of, image_to_screen
 from PIL import Image
+from test_browser_segment import hidden_under
 
 from workbench.drawing import SPEC
 
@@ -266,6 +267,7 @@ def test_defaults_are_present_models_and_absent_ones_are_marked(server, page):
         for selector in ("#compare-upload", "#compare-canvas",
                          "#compare-models"):
             assert on_screen(page, selector), f"{selector} is below the fold at {width}x{height}"
+        assert hidden_under(page, "compare-upload") == []  # nothing drawn under a label or arrow
         page.screenshot(path=str(artifact(f"compare_5_defaults_{width}x{height}.png")))
 
 

@@ -604,14 +604,15 @@ def test_zoom_pan_keys_and_mask_display(browser, server):
     context.close()
 
 
-# What would be drawn under something else: the upload box's words and icons under its label
-# badge, the model's name under the dropdown's arrow. A list of what overlaps; [] when nothing.
-HIDDEN_UNDER = """() => {
+# What would be drawn under something else: an upload box's words and icons under its label
+# badge (the box whose id is given), a dropdown's choice under its arrow (every visible one).
+# A list of what overlaps; [] when nothing.
+HIDDEN_UNDER = """(uploadId) => {
   const meet = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom
     && b.top < a.bottom;
   const found = [];
-  const label = document.querySelector('#image-upload label').getBoundingClientRect();
-  const area = document.querySelector('#image-upload .upload-container');
+  const label = document.querySelector(`#${uploadId} label`).getBoundingClientRect();
+  const area = document.querySelector(`#${uploadId} .upload-container`);
   if (area) {
     const texts = document.createTreeWalker(area, NodeFilter.SHOW_TEXT);
     for (let node = texts.nextNode(); node; node = texts.nextNode()) {
@@ -626,13 +627,21 @@ HIDDEN_UNDER = """() => {
       if (r.width && meet(label, r)) found.push('upload icon');
     }
   }
-  const input = document.querySelector('#model-select input');
-  const arrow = document.querySelector('#model-select .icon-wrap');
-  const textRight = input.getBoundingClientRect().right
-    - parseFloat(getComputedStyle(input).paddingRight);
-  if (arrow && textRight > arrow.getBoundingClientRect().left) found.push('model name');
+  for (const arrow of document.querySelectorAll('.wrap-inner .icon-wrap')) {
+    const input = arrow.closest('.wrap-inner').querySelector('input');
+    if (!input || !arrow.getBoundingClientRect().width) continue;
+    const textRight = input.getBoundingClientRect().right
+      - parseFloat(getComputedStyle(input).paddingRight);
+    if (textRight > arrow.getBoundingClientRect().left) found.push('dropdown: ' + input.value);
+  }
   return found;
 }"""
+
+
+def hidden_under(page, upload_id: str) -> list[str]:
+    """``HIDDEN_UNDER`` on ``page`` for the upload box ``#upload_id`` (for the other views'
+    tests too)."""
+    return page.evaluate(HIDDEN_UNDER, upload_id)
 
 
 @pytest.mark.parametrize("size", [(1366, 768), (1400, 900), (1920, 1080)])
@@ -658,7 +667,7 @@ def test_the_view_fits_the_screen(browser, server, size):
         top = box["height"] if name != "downloads" else 40  # the box's labelled header
         assert box["y"] + top <= height + 1, f"{name} is below the fold at {width}x{height}"
     assert page.evaluate("() => document.scrollingElement.scrollTop") == 0
-    assert page.evaluate(HIDDEN_UNDER) == []
+    assert hidden_under(page, "image-upload") == []
     page.screenshot(path=str(artifacts() / f"segment-15-fits-{width}x{height}.png"))
     context.close()
 

@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ui"))  # make_clip, run alone too
 from app_harness import app_config, running_app
 from canvas_pixels import close, drawn_colours, fill_of, image_to_screen
-from test_browser_segment import artifacts, launch_chromium
+from test_browser_segment import artifacts, hidden_under, launch_chromium
 from test_video_ui import make_clip  # noqa: E402
 
 from workbench.drawing import SPEC
@@ -204,6 +204,7 @@ def test_upload_scrub_click_track_and_export(browser, server, clips):
         print(selector, box and (round(box["y"]), round(box["height"])))
         assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 768 + 1, \
             f"{selector} is not on a 1366x768 screen with the frame"
+    assert hidden_under(page, "video-upload") == []  # nothing drawn under a label or arrow
 
     scrub(page, 2)
     expect(page.locator("#video-frame-label")).to_contain_text("Frame 2 of 3")

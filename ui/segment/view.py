@@ -35,12 +35,6 @@ CSS = """
 #status p { margin: 0; font-size: .9em; }
 #toolbar { align-items: center; }
 #toolbar .wrap { gap: 4px 12px; }
-/* The upload box is short (its label stays on top of the canvas column); Gradio's upload
-   icon would sit under the label badge, so the words alone say what to do. */
-#image-upload .icon-wrap { display: none; }
-#image-upload .upload-container { padding-top: 30px; }
-/* A long model name ends in an ellipsis before the dropdown's arrow, not under it. */
-#model-select input { padding-right: 28px; text-overflow: ellipsis; }
 """
 
 

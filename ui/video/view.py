@@ -76,8 +76,8 @@ def build_video_tab(ctx: AppContext, demo: gr.Blocks) -> VideoHandlers:
     gr.Markdown(INTRO, elem_id="video-intro")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=290):
-            gr.Markdown("#### 1 · Clip")
-            upload = gr.File(label="Upload a clip (MP4, MOV, WebM, MKV)", type="filepath",
+            gr.Markdown("#### 1 · Clip (MP4, MOV, WebM, MKV)")
+            upload = gr.File(label="Upload a clip", type="filepath",
                              file_types=list(VIDEO_SUFFIXES), height=120,
                              elem_id="video-upload")
             example_btn = gr.Button("Use the example clip", size="sm", elem_id="video-example",
