@@ -65,6 +65,7 @@ from benchmarks.bench_common import (  # noqa: E402
     DEFAULT_CACHE,
     DEFAULT_MEDIA,
     ensure_random_checkpoint,
+    load_photo,
     percentile,
 )
 
@@ -214,7 +215,7 @@ def run_photo(page: Page, photo: Path, args: argparse.Namespace, beside=None) ->
     result["point"] = clicks("point", args.clicks)
     result["box"] = clicks("box", args.boxes)
     if args.beside and beside is not None:
-        encodes = beside(np.asarray(Image.open(photo).convert("RGB")))
+        encodes = beside(load_photo(photo))
         alone_s = encodes.encode_one()  # the encoder's pace with no clicks, for comparison
         with encodes:
             result["point_beside"] = clicks("point", args.beside)

@@ -16,13 +16,9 @@ the snippet; browsers never use it).
 from __future__ import annotations
 
 import re
-from typing import Any, Awaitable, Callable
+from typing import Any
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from server.middleware import FILE_ROUTE_MARK, ASGIApp, Message, Receive, Scope, Send
 
 HEAD_TAG = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)
 PAGE_MARK = b"<gradio-app"
@@ -66,7 +62,7 @@ class PageHeadMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] != "http" or scope.get("method") != "GET" or not self.snippet
-                or "/file=" in scope.get("path", "")):
+                or FILE_ROUTE_MARK in scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, self._inserting(send))
