@@ -24,6 +24,8 @@ from app_harness import ROOT, free_port
 from PIL import Image, ImageDraw
 from test_browser_segment import TIMEOUT, H, W, artifacts, launch_chromium
 
+from workbench.projects.model import default_color
+
 pytestmark = pytest.mark.browser
 
 MEDIA = ROOT.parent / "shared" / "media"
@@ -122,6 +124,31 @@ def wait_ready(page) -> None:
     page.wait_for_function(
         "() => { const r = document.querySelector('#canvas .pcl-root');"
         " return r && !r.dataset.busy; }", timeout=TIMEOUT)
+
+
+def assert_list_layout(page) -> None:
+    """Nothing floats over the first row of thumbnails (the gallery's label and its buttons
+    sit above it), and the class editor's colour picker shows the colour "Add" would give a
+    new class (it was an empty box)."""
+    found = page.evaluate("""() => {
+        const box = s => document.querySelector(s).getBoundingClientRect();
+        const first = box('#pj-gallery .thumbnail-item');
+        const over = [...document.querySelectorAll(
+            '#pj-gallery [data-testid=block-label], #pj-gallery .icon-button-wrapper')]
+            .map(e => e.getBoundingClientRect()).filter(b => b.width && b.height);
+        const swatch = getComputedStyle(document.querySelector('#pj-class-color button'));
+        return {first: first.top, floating: over.map(b => b.bottom), count: over.length,
+                swatch: swatch.backgroundColor};
+    }""")
+    assert found["count"] >= 1, found  # the label at least
+    assert all(bottom <= found["first"] for bottom in found["floating"]), found
+    # the project has "car" and "person": a third class gets the third colour of the palette
+    assert found["swatch"] == css_rgb(default_color(2)), found
+
+
+def css_rgb(hex_colour: str) -> str:
+    """``#rrggbb`` as the browser's computed style writes it."""
+    return "rgb({}, {}, {})".format(*(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)))
 
 
 def info(page) -> str:
@@ -246,8 +273,16 @@ def test_label_close_reopen_and_kill9(browser, sam2_small, tmp_path):
             timeout=TIMEOUT)
         assert "●" in page.locator("#pj-gallery").inner_text()  # the two images in review
         page.screenshot(path=str(artifacts() / "projects-list-1920.png"))
+        assert_list_layout(page)
         page.set_viewport_size({"width": 1366, "height": 768})
         page.screenshot(path=str(artifacts() / "projects-list-1366.png"))
+        assert_list_layout(page)
+        page.locator("#pj-class-pick input").click()  # the editor takes the picked class
+        page.locator("li[data-testid=dropdown-option]", has_text="person").first.click()
+        expect(page.locator("#pj-class-name input, #pj-class-name textarea")).to_have_value(
+            "person", timeout=TIMEOUT)
+        expect(page.locator("#pj-class-color button")).to_have_css(
+            "background-color", css_rgb(default_color(1)))  # person was the second class
         page.locator("#pj-status input").click()
         page.locator("li[data-testid=dropdown-option]", has_text="In review").first.click()
         expect(page.locator("#pj-page-info")).to_contain_text("2 images", timeout=TIMEOUT)

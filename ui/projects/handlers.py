@@ -27,6 +27,7 @@ from workbench.projects.values import (
 )
 
 LISTING_SIZE = 8  # gallery, ids, page, page info, summary, classes, class filter, class pick
+CLASS_FORM_SIZE = 2  # the class editor's name and colour
 
 
 class ProjectsHandlers:
@@ -45,9 +46,12 @@ class ProjectsHandlers:
         self.create = guard(lambda s, *a: self.bar._fallback(s) + (gr.skip(),),
                             operator)(self._create)
         self.listing = listing(self._listing)
-        self.add_class = listing(self._add_class)
-        self.save_class = listing(self._save_class)
-        self.remove_class = listing(self._remove_class)
+        class_change = guard(lambda *a: tuple(gr.skip() for _ in range(
+            LISTING_SIZE + CLASS_FORM_SIZE)), operator)
+        self.add_class = class_change(self._add_class)
+        self.save_class = class_change(self._save_class)
+        self.remove_class = class_change(self._remove_class)
+        self.class_form = guard(lambda *a: (gr.skip(), gr.skip()), operator)(self._class_form)
         self.import_labels = listing(self._import_labels)
         self.download = guard(lambda *a: gr.skip(), operator)(self._download)
         self.export = guard(lambda *a: gr.skip(), operator)(self._export)
@@ -138,11 +142,15 @@ class ProjectsHandlers:
 
     def _add_class(self, session: Any, name: str, color: str | None, pick: Any, page: int,
                    status: str, klass: Any) -> tuple:
-        return self._change_class(session, (page, status, klass), "Class not added",
-                                  lambda store: store.add_class(name, color or None))
+        """Add a class; the editor is then blank again, showing the next class's colour."""
+        def add(store: Any) -> None:  # nothing stays picked
+            store.add_class(name, color or None)
+
+        return self._change_class(session, (page, status, klass), "Class not added", add)
 
     def _save_class(self, session: Any, name: str, color: str | None, pick: Any, page: int,
                     status: str, klass: Any) -> tuple:
+        """Rename or recolour the picked class, which stays picked in the editor."""
         class_id = self._picked(pick, "change")
         return self._change_class(
             session, (page, status, klass), "Class not changed",
@@ -151,8 +159,25 @@ class ProjectsHandlers:
     def _remove_class(self, session: Any, name: str, color: str | None, pick: Any, page: int,
                       status: str, klass: Any) -> tuple:
         class_id = self._picked(pick, "remove")
-        return self._change_class(session, (page, status, klass), "Class not removed",
-                                  lambda store: store.remove_class(class_id, reassign_to=None))
+        return self._change_class(
+            session, (page, status, klass), "Class not removed",
+            lambda store: store.remove_class(class_id, reassign_to=None))
+
+    def _class_form(self, session: Any, pick: Any, key: Any = None) -> tuple[Any, Any]:
+        """The class editor's name and colour: the picked class's own, else blank with the
+        colour a new class would get. The colour picker always shows a colour, so "Add" is
+        never a guess about which one the class will have."""
+        store = self.store_of(session, key)
+        if store is None:
+            return gr.skip(), gr.skip()
+        return self._form_of(store, filter_class(pick))
+
+    @staticmethod
+    def _form_of(store: Any, class_id: int | None) -> tuple[str, str]:
+        picked = next((c for c in store.classes() if c.class_id == class_id), None)
+        if picked is None:
+            return "", store.next_class_color()
+        return picked.name, picked.color
 
     @staticmethod
     def _picked(pick: Any, verb: str) -> int:
@@ -164,13 +189,19 @@ class ProjectsHandlers:
     def _change_class(self, session: Any, listed: tuple, title: str,
                       change: Callable[[Any], Any]) -> tuple:
         """Apply ``change`` to the page's project (its refusal becomes a toast titled
-        ``title``), then the list as it is now (``listed``: page, status, class filter)."""
+        ``title``), then the list as it is now (``listed``: page, status, class filter), the
+        class picked afterwards (the class ``change`` returns, or none) and the editor's name
+        and colour for it."""
         store = self._need_store(session)
         try:
-            change(store)
+            kept = change(store)
         except ProjectError as exc:
             raise UserError(str(exc), title) from exc
-        return self._listing(session, *listed)
+        listing = self._listing(session, *listed)
+        class_id = None if kept is None else kept.class_id
+        picks = [(c.name, str(c.class_id)) for c in store.classes()]
+        pick = gr.update(choices=picks, value=None if class_id is None else str(class_id))
+        return listing[:-1] + (pick,) + self._form_of(store, class_id)
 
     # --- transfer --------------------------------------------------------------------------
 

@@ -13,10 +13,13 @@ from ui.projects.autolabel import AutoLabelHandlers, build_autolabel_panel
 from ui.projects.handlers import ProjectsHandlers
 from ui.segment.view import SegmentTab
 from workbench.context import AppContext
+from workbench.projects.model import default_color
 from workbench.projects.values import ALL, status_choices, status_legend
 
 CSS = """
 #pj-gallery .thumbnail-item { min-height: 0; }
+/* the gallery's label and its buttons float over its top edge: the first row starts below */
+#pj-gallery .grid-wrap { padding-top: 42px; }
 .pj-classes { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: .92em; }
 .pj-class { display: inline-flex; align-items: center; gap: 6px; }
 .pj-swatch { width: 12px; height: 12px; border-radius: 3px; display: inline-block; }
@@ -57,7 +60,9 @@ def build_projects_tab(ctx: AppContext, demo: gr.Blocks, segment: SegmentTab,
             with gr.Row():
                 class_name = gr.Textbox(label="Class name", scale=3, elem_id="pj-class-name",
                                         max_length=60)
-                class_color = gr.ColorPicker(label="Colour", scale=1, elem_id="pj-class-color")
+                # a colour at once (a new project's second class's), then the project's own
+                class_color = gr.ColorPicker(default_color(1), label="Colour", scale=1,
+                                             elem_id="pj-class-color")
             class_pick = gr.Dropdown([], label="Class to rename, recolour or remove",
                                      elem_id="pj-class-pick")
             with gr.Row():
@@ -129,10 +134,17 @@ def build_projects_tab(ctx: AppContext, demo: gr.Blocks, segment: SegmentTab,
     unfinished.click(h.open_unfinished, [state], view, **heavy).then(
         to_segment, None, tabs, **quiet).then(seg.encode, [state], segment.view, **heavy)
     class_inputs = [state, class_name, class_color, class_pick, page, status, klass]
+    class_form = [class_name, class_color]
     for button, handler in ((add_btn, h.add_class), (save_btn, h.save_class),
                             (remove_btn, h.remove_class)):
-        button.click(handler, class_inputs, listing, **quiet).then(
+        button.click(handler, class_inputs, listing + class_form, **quiet).then(
             segment.project.refresh, [state], view, **quiet)
+    class_pick.input(h.class_form, [state, class_pick, key], class_form, **quiet)
+
+    def blank_class_form(session, secret: str):  # a project opened: nothing of it picked
+        return h.class_form(session, None, secret)
+
+    demo.load(blank_class_form, [state, key], class_form, **quiet)
     a = AutoLabelHandlers(ctx, h.store_of)
     auto.start.click(a.start, [state, key, auto.model, auto.mode, auto.phrases,
                                auto.threshold], [auto.progress, auto.timer], **quiet)
@@ -145,12 +157,14 @@ def build_projects_tab(ctx: AppContext, demo: gr.Blocks, segment: SegmentTab,
     import_btn.click(h.import_labels, [state, import_fmt, import_file, page, status, klass],
                      listing, **quiet)
     if projects.projects_root is not None:
-        open_btn.click(h.open_folder, [state, folder], view, **heavy).then(
-            refresh_list(0), [state, page, status, klass, key], listing, **quiet).then(
+        opened = open_btn.click(h.open_folder, [state, folder], view, **heavy)
+        opened.then(refresh_list(0), [state, page, status, klass, key], listing, **quiet).then(
             seg.encode, [state], segment.view, **heavy)
+        opened.then(blank_class_form, [state, key], class_form, **quiet)
     if projects.shared is None:
         created = create_btn.click(h.create, [state, uploads], view + [key], **heavy)
         created.then(lambda: None, None, uploads, api_visibility="private")  # the next batch
+        created.then(blank_class_form, [state, key], class_form, **quiet)
         created.then(
             refresh_list(0), [state, page, status, klass, key], listing, **quiet).then(
             seg.encode, [state], segment.view, **heavy)

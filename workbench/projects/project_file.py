@@ -69,8 +69,14 @@ def with_new_class(project: ProjectFile, name: str, color: str | None
     if len(project.classes) >= MAX_CLASSES:
         raise ProjectError(f"A project has at most {MAX_CLASSES} classes.")
     class_id = project.next_class_id
-    label = LabelClass(class_id, name, color or default_color(class_id - 1))
+    label = LabelClass(class_id, name, color or next_class_color(project))
     return replace(project, classes=(*project.classes, label), next_class_id=class_id + 1), label
+
+
+def next_class_color(project: ProjectFile) -> str:
+    """The colour a new class gets when none is chosen (it follows the class id), so the class
+    editor can show it before the class is added."""
+    return default_color(project.next_class_id - 1)
 
 
 def with_changed_class(project: ProjectFile, class_id: int, name: str | None,

@@ -387,6 +387,11 @@ class ProjectStore:
         with self._lock:
             return list(self._project.classes)
 
+    def next_class_color(self) -> str:
+        """The colour ``add_class`` gives a class when none is chosen."""
+        with self._lock:
+            return project_file.next_class_color(self._project)
+
     def class_by_name(self, name: str) -> LabelClass | None:
         """The class of that name, ignoring case and extra spaces."""
         with self._lock:
