@@ -140,6 +140,27 @@ def ensure_random_edgetam(cache: Path, seed: int = 0) -> Path:
     return folder
 
 
+def app_context(model_id: str, cache: Path, prefix: str = "bench-") -> Any:
+    """The app's ``AppContext`` as ``python app.py`` builds it, serving ``model_id`` with a
+    random-weight, full-size checkpoint (``ensure_random_checkpoint``) and GrabCut, with its
+    checkpoints and temporary files in a fresh folder: for benchmarks that measure the app's
+    own entrances (``encode``, ``predict``) in a process of their own. Close it after use."""
+    import tempfile
+
+    from sam_backends import get_spec
+    from workbench.config import AppConfig, ExtraModel
+    from workbench.context import AppContext
+
+    spec = get_spec(model_id)
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    checkpoint = ensure_random_checkpoint(model_id, cache)
+    return AppContext(AppConfig(
+        models=("grabcut",), default_model=spec.model_id, device="cpu",
+        extra_models=(ExtraModel(spec, checkpoint),), precision="auto",
+        checkpoint_dir=work / "checkpoints", cache_bytes="1GiB", temp_dir=work / "temp",
+        max_image_pixels=8_000_000))
+
+
 def ensure_random_checkpoint(model_id: str, cache: Path, seed: int = 0) -> Path:
     """A full-size random-weight checkpoint for ``model_id`` in the official format (a model
     folder for a family whose upstream writes one: ``write_random_folder``).

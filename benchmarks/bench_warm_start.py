@@ -20,7 +20,6 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +29,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from benchmarks.bench_common import (  # noqa: E402
     DEFAULT_CACHE,
     DEFAULT_MEDIA,
+    app_context,
     cpu_name,
     ensure_random_checkpoint,
     load_photo,
@@ -40,17 +40,10 @@ from benchmarks.bench_common import (  # noqa: E402
 def one_run(mode: str, model: str, photo: Path, cache: Path) -> dict:
     """In this process: build the app's context, warm it or not, then two encodes."""
     from sam_backends import get_spec
-    from workbench.config import AppConfig, ExtraModel
-    from workbench.context import AppContext
     from workbench.warm_start import warm_start
 
     spec = get_spec(model)
-    work = Path(tempfile.mkdtemp(prefix="bench-warm-"))
-    config = AppConfig(models=("grabcut",), default_model=spec.model_id, device="cpu",
-                       extra_models=(ExtraModel(spec, ensure_random_checkpoint(model, cache)),),
-                       precision="auto", checkpoint_dir=work / "checkpoints",
-                       cache_bytes="1GiB", temp_dir=work / "temp", max_image_pixels=8_000_000)
-    ctx = AppContext(config)
+    ctx = app_context(model, cache, "bench-warm-")
     try:
         image = load_photo(photo)
         warm = None

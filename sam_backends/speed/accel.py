@@ -37,7 +37,10 @@ ran its products on two threads, one of them sharing the busy core: p50 158-165 
 
 ``tune_allocator()`` raises glibc malloc's mmap threshold so the decoder's 1-16 MiB temporaries
 are reused from the heap instead of being mapped and page-faulted afresh on every click
-(about 15% of a click here). It only applies on Linux with glibc.
+(about 15% of a click here), and keeps every thread in glibc's main arena, where an encoder's
+20-60 MiB temporaries are reused too (a new thread's own arena cannot hold them, so an encode
+on a fresh thread mapped and faulted them afresh each time). It only applies on Linux with
+glibc.
 
 The price of that setting: an 8-16 MiB cached embedding also comes from the heap, and when the
 cache evicts it the freed pages stay in the process while live blocks sit on either side (an
@@ -65,6 +68,8 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # glibc mallopt parameters (malloc.h) and the values the policy sets.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+ARENAS_ENV = "MALLOC_ARENA_MAX"  # glibc's own variable: when set, the user's value stands
 _MMAP_THRESHOLD_BYTES = 64 * 1024 * 1024  # allocations below this come from the heap
 _TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024  # free heap above this is returned to the system
 
@@ -302,7 +307,16 @@ def process_rss_bytes() -> int | None:
 
 
 def tune_allocator() -> bool:
-    """Keep mid-size temporaries on the heap (glibc only); True when the setting was applied."""
+    """Keep mid-size temporaries on the heap, in one arena (glibc only); True when applied.
+
+    One arena: glibc gives each new thread an arena of its own, whose heaps are at most 64 MiB,
+    so a 20-60 MiB temporary of an encoder there cannot come from a heap and is mapped, and
+    page-faulted, afresh every time it is made. Encodes run on a thread of their own
+    (``workbench.threads.in_own_thread``), so every encode paid that; in the main arena the
+    same blocks are reused. ``benchmarks/bench_arenas.py`` measures both; see README, Speed.
+    Call this before the process starts threads (``app.main`` does, first): a thread keeps
+    the arena it already has. ``MALLOC_ARENA_MAX`` in the environment is left to glibc.
+    """
     if "allocator" in _POLICY_APPLIED:
         return bool(_POLICY_APPLIED["allocator"])
     applied = False
@@ -314,6 +328,8 @@ def tune_allocator() -> bool:
             applied = bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)) and bool(
                 libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES)
             )
+            if applied and not os.environ.get(ARENAS_ENV, "").strip():
+                applied = bool(libc.mallopt(_M_ARENA_MAX, 1))
         except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
             applied = False
     _POLICY_APPLIED["allocator"] = int(applied)

@@ -110,3 +110,57 @@ def test_configure_threads_sets_torch_and_opencv():
 def test_allocator_tuning_is_idempotent():
     first = accel.tune_allocator()
     assert accel.tune_allocator() == first
+
+
+ARENAS_PROBE = r"""
+import ctypes, re, sys, tempfile, threading
+import numpy as np
+from sam_backends.speed import accel
+if sys.argv[1] == "tuned":
+    accel.tune_allocator()
+held, ready, done = [], threading.Event(), threading.Event()
+
+def work():  # a thread's own 40 MB block, as an encode on its own thread makes
+    held.append(np.ones(5_000_000))
+    ready.set()
+    done.wait()
+
+thread = threading.Thread(target=work)
+thread.start()
+ready.wait()
+libc = ctypes.CDLL("libc.so.6")
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile() as report:
+    stream = ctypes.c_void_p(libc.fopen(report.name.encode(), b"w"))
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    print(len(re.findall(rb"<heap nr=", open(report.name, "rb").read())))
+done.set()
+thread.join()
+"""
+
+
+def _arenas(mode: str, **env: str) -> int:
+    """glibc's arenas in a fresh interpreter while a second thread holds a block
+    (``malloc_info``'s report has one ``<heap nr=...>`` per arena)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    environ = {k: v for k, v in os.environ.items() if k != accel.ARENAS_ENV}
+    environ.update(env, PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-c", ARENAS_PROBE, mode], env=environ,
+                          capture_output=True, text=True, timeout=120, check=True)
+    return int(done.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not accel.tune_allocator(), reason="glibc's mallopt is not available here")
+def test_tuned_threads_share_the_main_arena_and_a_users_setting_stands():
+    """A new thread's own arena cannot hold an encoder's 20-60 MiB temporaries (its heaps are
+    at most 64 MiB), so they were mapped and faulted afresh on every encode; tuned, every
+    thread allocates in the main arena. A ``MALLOC_ARENA_MAX`` the user set is glibc's."""
+    assert _arenas("plain") >= 2  # the default: the thread got an arena of its own
+    assert _arenas("tuned") == 1
+    assert _arenas("tuned", **{accel.ARENAS_ENV: "2"}) == 2
