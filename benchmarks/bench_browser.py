@@ -106,7 +106,12 @@ class Page:
         return [m for m in self.marks() if m["kind"] == kind]
 
     def screen(self, x: float, y: float, size: tuple[int, int]) -> tuple[float, float]:
-        box = self.page.locator("#canvas img.pcl-img").bounding_box()
+        """Viewport coordinates of image pixel (x, y), the image scrolled into view first: a
+        press on "New object" below the fold scrolls the page, and a pointer event outside the
+        viewport reaches nothing (the page then waited for a click that never happened)."""
+        image = self.page.locator("#canvas img.pcl-img")
+        image.scroll_into_view_if_needed()
+        box = image.bounding_box()
         return box["x"] + x / size[0] * box["width"], box["y"] + y / size[1] * box["height"]
 
     def press(self, selector: str) -> None:

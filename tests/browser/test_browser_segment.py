@@ -869,6 +869,40 @@ def list_figures(page) -> dict:
               rows: document.querySelectorAll('#object-list .ol-row').length}; }""")
 
 
+def draws_on_mask_canvas(page) -> int:
+    """Bitmaps drawn on the Segment canvas's mask layer since the last call (the first call
+    starts counting)."""
+    return int(page.evaluate("""() => {
+        const c = document.querySelector('#canvas canvas.pcl-masks').getContext('2d');
+        if (!c.__counted) {
+            const draw = c.drawImage;
+            c.__counted = 0;
+            c.drawImage = function (...args) { c.__counted += 1; return draw.apply(this, args); };
+        }
+        const n = c.__counted; c.__counted = 0; return n; }"""))
+
+
+def redrawn_without_stacks(page) -> tuple[int, int]:
+    """The mask layer drawn again with every layer drawn directly (the root's
+    ``data-stacks="off"``; the outline switch toggled twice redraws it): (bitmaps that redraw
+    drew, the largest difference of any channel from what the stacked drawing showed)."""
+    page.evaluate("""() => { const c = document.querySelector('#canvas canvas.pcl-masks');
+        window.__stacked = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        document.querySelector('#canvas .pcl-root').dataset.stacks = 'off'; }""")
+    toggle = page.locator("#canvas .pcl-outline")
+    toggle.check()
+    draws_on_mask_canvas(page)
+    toggle.uncheck()
+    draws = draws_on_mask_canvas(page)
+    difference = page.evaluate("""() => { const c = document.querySelector(
+        '#canvas canvas.pcl-masks'); const now = c.getContext('2d').getImageData(
+        0, 0, c.width, c.height).data, before = window.__stacked; let most = 0;
+        for (let i = 0; i < now.length; i++) most = Math.max(most, Math.abs(now[i] - before[i]));
+        delete document.querySelector('#canvas .pcl-root').dataset.stacks;
+        return most; }""")
+    return draws, int(difference)
+
+
 def time_to_select(page, object_id: int) -> tuple[float, float]:
     """(ms until the clicked row shows as the active one, ms until the canvas redrew)."""
     row = page.locator(f"#object-list .ol-row[data-id='{object_id}']")
@@ -1005,6 +1039,20 @@ def test_two_hundred_objects_keep_the_list_usable(browser, server, tmp_path):
     expect(rows).to_have_count(201 - selected)
     press(page, "#undo")
     expect(rows).to_have_count(201)
+
+    # A click with 200 objects drawn redraws the others as one stack, not 400 bitmaps, and the
+    # canvas shows what drawing every layer directly shows (to a unit of rounding).
+    press(page, "#new-object")
+    draws_on_mask_canvas(page)
+    fx0, fy0, fx1, fy1 = lot_cell(0)
+    page.locator("#canvas img.pcl-img").scroll_into_view_if_needed()  # "New object" scrolled
+    click_image(page, (fx0 + fx1) / 2, fy0 + 2)
+    stacked_draws = draws_on_mask_canvas(page)
+    direct_draws, difference = redrawn_without_stacks(page)
+    print(f"a click's redraw with 200 objects: {stacked_draws} bitmaps drawn with stacks, "
+          f"{direct_draws} without; largest channel difference {difference}")
+    assert stacked_draws <= 4 and direct_draws >= 200, (stacked_draws, direct_draws)
+    assert difference <= 2
 
     page.set_viewport_size({"width": 1920, "height": 1080})
     page.wait_for_timeout(300)
