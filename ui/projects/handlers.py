@@ -159,9 +159,8 @@ class ProjectsHandlers:
     def _remove_class(self, session: Any, name: str, color: str | None, pick: Any, page: int,
                       status: str, klass: Any) -> tuple:
         class_id = self._picked(pick, "remove")
-        return self._change_class(
-            session, (page, status, klass), "Class not removed",
-            lambda store: store.remove_class(class_id, reassign_to=None))
+        return self._change_class(session, (page, status, klass), "Class not removed",
+                                  lambda store: store.remove_class(class_id, reassign_to=None))
 
     def _class_form(self, session: Any, pick: Any, key: Any = None) -> tuple[Any, Any]:
         """The class editor's name and colour: the picked class's own, else blank with the
@@ -199,8 +198,7 @@ class ProjectsHandlers:
             raise UserError(str(exc), title) from exc
         listing = self._listing(session, *listed)
         class_id = None if kept is None else kept.class_id
-        picks = [(c.name, str(c.class_id)) for c in store.classes()]
-        pick = gr.update(choices=picks, value=None if class_id is None else str(class_id))
+        pick = {**listing[-1], "value": None if class_id is None else str(class_id)}
         return listing[:-1] + (pick,) + self._form_of(store, class_id)
 
     # --- transfer --------------------------------------------------------------------------
