@@ -63,9 +63,13 @@ PROJECT_COMMANDS = ("export", "import", "label")  # ``samwb export ...``: see wo
 
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     """The whole app as a ``gr.Blocks``; ``demo.ctx`` is its ``AppContext``."""
+    from sam_backends.speed.accel import tune_allocator
+
+    # First, before any thread exists (importing Gradio starts and ends some): a thread keeps
+    # the malloc arena it first gets, and a new thread takes an ended thread's arena.
+    tune_allocator()
     import gradio as gr
 
-    from sam_backends.speed.accel import tune_allocator
     from ui.api import build_api
     from ui.compare.view import build_compare_tab
     from ui.mcp_tools import McpBlocks
@@ -75,7 +79,6 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     from ui.video.view import build_video_tab
     from workbench.context import AppContext
 
-    tune_allocator()  # before the app's threads (``main`` does it sooner; ``app.demo`` here)
     config = config or AppConfig()
     temp = prepare_environment(config)
     ctx = AppContext(config, temp)
@@ -518,9 +521,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     without a browser (``workbench.projects.cli``)."""
     import sys
 
-    from sam_backends.speed.accel import tune_allocator
-
-    tune_allocator()  # before any thread exists: each keeps the malloc arena it first gets
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in PROJECT_COMMANDS:
         from workbench.projects.cli import main as project_main

@@ -52,7 +52,7 @@ def one_run(model: str, photo: Path, cache: Path, encodes: int, clicks: int) -> 
     from sam_backends import Prompts
     from sam_backends.speed import accel
 
-    applied = accel.tune_allocator()  # first, as ``app.main`` does
+    applied = accel.tune_allocator()  # first, as ``app.build_demo`` does
     ctx = app_context(model, cache, "bench-arenas-")
     rows = []
     try:

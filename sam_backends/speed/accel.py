@@ -314,7 +314,7 @@ def tune_allocator() -> bool:
     page-faulted, afresh every time it is made. Encodes run on a thread of their own
     (``workbench.threads.in_own_thread``), so every encode paid that; in the main arena the
     same blocks are reused. ``benchmarks/bench_arenas.py`` measures both; see README, Speed.
-    Call this before the process starts threads (``app.main`` does, first): a thread keeps
+    Call this before the process starts threads (``app.build_demo`` does, first): a thread keeps
     the arena it already has. ``MALLOC_ARENA_MAX`` in the environment is left to glibc.
     """
     if "allocator" in _POLICY_APPLIED:

@@ -118,6 +118,10 @@ import numpy as np
 from sam_backends.speed import accel
 if sys.argv[1] == "tuned":
     accel.tune_allocator()
+if sys.argv[1] == "app":  # as ``python app.py`` starts: Gradio is imported inside build_demo
+    import app
+    from workbench.config import AppConfig
+    app.build_demo(AppConfig(models=("grabcut",), default_model="grabcut", examples_dir=None))
 held, ready, done = [], threading.Event(), threading.Event()
 
 def work():  # a thread's own 40 MB block, as an encode on its own thread makes
@@ -164,3 +168,10 @@ def test_tuned_threads_share_the_main_arena_and_a_users_setting_stands():
     assert _arenas("plain") >= 2  # the default: the thread got an arena of its own
     assert _arenas("tuned") == 1
     assert _arenas("tuned", **{accel.ARENAS_ENV: "2"}) == 2
+
+
+@pytest.mark.skipif(not accel.tune_allocator(), reason="glibc's mallopt is not available here")
+def test_the_app_tunes_the_allocator_before_importing_gradio():
+    """Importing Gradio starts threads that end, and a new thread takes an ended thread's
+    arena: tuned after that import, the app's threads still got arenas of their own."""
+    assert _arenas("app") == 1
