@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,12 +36,14 @@ from benchmarks.bench_common import (  # noqa: E402
     app_context,
     cpu_name,
     ensure_random_checkpoint,
+    json_from_process,
     load_photo,
     median,
     percentile,
 )
 
 MODES = ("many", "one")
+WARM_CLICKS = 3  # left out of the click figures
 
 
 def one_run(model: str, photo: Path, cache: Path, encodes: int, clicks: int) -> dict:
@@ -81,7 +82,8 @@ def one_run(model: str, photo: Path, cache: Path, encodes: int, clicks: int) -> 
         rss = accel.process_rss_bytes()
     finally:
         ctx.close()
-    return {"applied": applied, "first": rows[0], "encodes": rows[1:], "click_ms": click_ms[3:],
+    return {"applied": applied, "first": rows[0], "encodes": rows[1:],
+            "click_ms": click_ms[WARM_CLICKS:],
             "rss_mib": None if rss is None else rss / 2**20,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -106,6 +108,9 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.encodes < 1 or args.clicks <= WARM_CLICKS:
+        parser.error(f"--encodes must be at least 1 and --clicks above {WARM_CLICKS} (the "
+                     f"first {WARM_CLICKS} clicks warm the decoder up and are not counted)")
     photo = args.media / "truck.jpg"
     if not photo.is_file():
         print(f"{photo} is missing; nothing done")
@@ -117,12 +122,10 @@ def main() -> int:
     runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
     for round_index in range(args.rounds):
         for mode in MODES:
-            out = subprocess.run(
-                [sys.executable, __file__, "--one", "--model", args.model,
-                 "--encodes", str(args.encodes), "--clicks", str(args.clicks),
-                 "--media", str(args.media), "--cache", str(args.cache)],
-                check=True, capture_output=True, text=True, env=child_env(mode)).stdout
-            run = json.loads(out.strip().splitlines()[-1])
+            run = json_from_process(
+                [__file__, "--one", "--model", args.model, "--encodes", str(args.encodes),
+                 "--clicks", str(args.clicks), "--media", str(args.media),
+                 "--cache", str(args.cache)], env=child_env(mode))
             runs[mode].append(run)
             print(f"round {round_index + 1} {mode}: encode "
                   f"{median([r['wall_s'] for r in run['encodes']]):.2f} s (kernel "

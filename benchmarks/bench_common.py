@@ -140,6 +140,21 @@ def ensure_random_edgetam(cache: Path, seed: int = 0) -> Path:
     return folder
 
 
+def json_from_process(argv: list[str], env: dict[str, str] | None = None) -> Any:
+    """``python argv...`` in a fresh interpreter (a benchmark's own child, so what it measures
+    starts cold and no run inherits another's threads or heap), and the JSON value on the last
+    line it prints. A failed child stops the benchmark with the end of its error output."""
+    import json
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env)
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed (exit {child.returncode}):\n"
+                         f"{child.stderr[-2000:]}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
 def app_context(model_id: str, cache: Path, prefix: str = "bench-") -> Any:
     """The app's ``AppContext`` as ``python app.py`` builds it, serving ``model_id`` with a
     random-weight, full-size checkpoint (``ensure_random_checkpoint``) and GrabCut, with its

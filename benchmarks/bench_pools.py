@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -44,6 +43,7 @@ from bench_common import (  # noqa: E402
     DEFAULT_MEDIA,
     cpu_name,
     ensure_random_checkpoint,
+    json_from_process,
     load_photo,
     percentile,
 )
@@ -148,14 +148,10 @@ def main() -> None:
         times: dict[str, list[float]] = {layout: [] for layout in LAYOUTS}
         for _ in range(args.rounds):
             for layout in LAYOUTS:
-                child = subprocess.run(
-                    [sys.executable, __file__, "--one", layout, model_id, "--clicks",
-                     str(args.clicks), "--gap-ms", str(args.gap_ms), "--photo",
-                     str(args.photo), "--cache", str(args.cache)],
-                    capture_output=True, text=True)
-                if child.returncode != 0:
-                    raise SystemExit(f"{layout} / {model_id} failed:\n{child.stderr[-2000:]}")
-                times[layout] += json.loads(child.stdout.strip().splitlines()[-1])
+                times[layout] += json_from_process(
+                    [__file__, "--one", layout, model_id, "--clicks", str(args.clicks),
+                     "--gap-ms", str(args.gap_ms), "--photo", str(args.photo),
+                     "--cache", str(args.cache)])
         base = percentile(times["one-thread"], 50)
         for layout, label in LAYOUTS.items():
             p50, p95 = percentile(times[layout], 50), percentile(times[layout], 95)

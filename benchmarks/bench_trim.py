@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -71,6 +70,8 @@ def one_run(model: str, images: int, cache_bytes: str, trim: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from benchmarks.bench_common import json_from_process
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=60)
     parser.add_argument("--cache-bytes", default="64MiB")
@@ -86,10 +87,8 @@ def main(argv: list[str] | None = None) -> None:
           "| cached MiB | evicted MiB | trims | end - first - bound MiB |\n"
           "|---|---|---|---|---|---|---|---|")
     for variant in ("no-trim", "trim"):
-        out = subprocess.run([sys.executable, __file__, "--child", variant, "--images",
-                              str(args.images), "--cache-bytes", args.cache_bytes, "--model",
-                              args.model], capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r = json_from_process([__file__, "--child", variant, "--images", str(args.images),
+                               "--cache-bytes", args.cache_bytes, "--model", args.model])
         excess = r["rss_mib"] - r["first_mib"] - r["bound_mib"]
         print(f"| {variant} | {r['first_mib']:.0f} | {r['rss_mib']:.0f} "
               f"| {r['idle_trim_mib']:.0f} | {r['cached_mib']:.0f} "

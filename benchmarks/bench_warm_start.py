@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from benchmarks.bench_common import (  # noqa: E402
     app_context,
     cpu_name,
     ensure_random_checkpoint,
+    json_from_process,
     load_photo,
     median,
 )
@@ -83,11 +83,8 @@ def main() -> int:
     runs = []
     for round_index in range(args.rounds):
         for mode in ("cold", "warm"):
-            out = subprocess.run(
-                [sys.executable, __file__, "--one", mode, "--model", args.model,
-                 "--media", str(args.media), "--cache", str(args.cache)],
-                check=True, capture_output=True, text=True).stdout
-            run = json.loads(out.strip().splitlines()[-1])
+            run = json_from_process([__file__, "--one", mode, "--model", args.model,
+                                     "--media", str(args.media), "--cache", str(args.cache)])
             runs.append(run)
             warmed = run["warm_start"]
             note = "" if warmed is None else f"  (warm start {warmed['seconds']:.1f} s before)"
